@@ -1,0 +1,1 @@
+//! Database connection, migrations and the embedded cluster.

@@ -1,0 +1,1 @@
+//! The CIM rules (pure: no I/O, no clock reads).

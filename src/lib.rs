@@ -1,0 +1,9 @@
+//! `cim`: the Certificate of International Merits backend.
+//!
+//! The tree shows the architecture (see the README's "Architecture" section):
+//! - [`domain`]: the CIM rules as pure functions; depends on nothing else in this crate.
+//! - [`store`]: the append-only event log in PostgreSQL.
+//! - [`db`]: connecting, migrating, and the embedded default PostgreSQL cluster.
+pub mod db;
+pub mod domain;
+pub mod store;
