@@ -4,6 +4,10 @@
 //! - [`domain`]: the CIM rules as pure functions; depends on nothing else in this crate.
 //! - [`store`]: the append-only event log in PostgreSQL.
 //! - [`db`]: connecting, migrating, and the embedded default PostgreSQL cluster.
+//! - [`http`]: the web API.
+//! - [`cli`]: the `cim` binary's subcommands.
+pub mod cli;
 pub mod db;
 pub mod domain;
+pub mod http;
 pub mod store;

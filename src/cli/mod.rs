@@ -1,0 +1,80 @@
+//! The `cim` command line: one binary, one subcommand per job. Every option can also come from the
+//! environment variable named in its help.
+
+mod migrate;
+mod serve;
+
+use crate::db::{DatabaseSettings, embedded};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cim",
+    version,
+    about = "Certificate of International Merits: event-sourced backend and Ladok export worker",
+    long_about = "Certificate of International Merits: event-sourced backend and Ladok export worker.\n\n\
+                  Without DATABASE_URL, cim runs on a private PostgreSQL cluster of its own in --data-dir, \
+                  made from the machine's PostgreSQL binaries."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API, the projection runner and the export scheduler in one process.
+    Serve(serve::ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL server to use, e.g. postgres://postgres@127.0.0.1:5432/cim. Without it, cim starts
+    /// and manages its own embedded cluster in --data-dir.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Home of the embedded cluster (data, socket, log). Default: /var/lib/cim as root, else
+    /// $XDG_DATA_HOME/cim.
+    #[arg(long, env = "CIM_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Folder holding initdb, pg_ctl and postgres, when they are neither on PATH nor under
+    /// /usr/lib/postgresql/*/bin.
+    #[arg(long, env = "CIM_PG_BIN_DIR", global = true)]
+    pub pg_bin_dir: Option<PathBuf>,
+    /// Size of the connection pool.
+    #[arg(
+        long,
+        env = "CIM_DB_MAX_CONNECTIONS",
+        default_value_t = 32,
+        global = true
+    )]
+    pub db_max_connections: u32,
+}
+
+impl DatabaseArgs {
+    pub fn settings(&self) -> DatabaseSettings {
+        DatabaseSettings {
+            database_url: self.database_url.clone().filter(|u| !u.trim().is_empty()),
+            data_dir: self
+                .data_dir
+                .clone()
+                .unwrap_or_else(embedded::default_data_dir),
+            pg_bin_dir: self.pg_bin_dir.clone(),
+            max_connections: self.db_max_connections,
+        }
+    }
+}
+
+/// Runs the chosen subcommand. `anyhow` is used from here up: this is the edge where errors become
+/// a message for a person and an exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(&cli.database, args).await,
+        Command::Migrate => migrate::run(&cli.database).await,
+    }
+}

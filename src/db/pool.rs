@@ -1,0 +1,48 @@
+//! Connection pools and migrations.
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The schema, compiled into the binary from `migrations/`.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// Opens a pool tuned for short statements.
+///
+/// `test_before_acquire` is off: it costs a round trip on every checkout, which is most of the
+/// overhead of a single-statement append. A connection that died is noticed by the statement that
+/// uses it, which the caller handles anyway.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?
+        // Statement logging would print bound values (personal data) at debug level.
+        .disable_statement_logging()
+        .application_name("cim");
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+}
+
+/// Applies every migration not yet applied. Safe to run from several processes at once: sqlx holds
+/// an advisory lock while it migrates.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
+}
+
+/// Whether the database has every migration this binary knows, applied successfully.
+pub async fn migrations_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    // `to_regclass` is NULL before the first migration created the bookkeeping table.
+    let applied: Option<i64> = sqlx::query_scalar(
+        "SELECT CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN NULL
+                ELSE (SELECT max(version) FROM _sqlx_migrations WHERE success) END",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(applied.unwrap_or(0) >= latest)
+}

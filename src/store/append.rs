@@ -1,0 +1,211 @@
+//! Appending: one command's events land together, at the version the writer expected, exactly once.
+
+use super::error::unique_violation;
+use super::{
+    AppendError, AppendOutcome, Checkpoint, EventStore, ExpectedVersion, Metadata, NewEvent,
+    StoreError,
+};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+/// Stand-ins for "no value" inside the arrays sent to `unnest`: typed arrays with NULL elements are
+/// awkward to bind, so the statement turns these back into NULL with NULLIF.
+const NO_SUBJECT: Uuid = Uuid::nil();
+
+impl EventStore {
+    /// Appends `events` to `stream_id` as one atomic unit.
+    ///
+    /// - With `Exact(v)`/`NoStream`, the stream must be at exactly that version; otherwise
+    ///   [`AppendError::Conflict`] is returned and nothing is written.
+    /// - A `metadata.command_id` that was already appended returns that first outcome with
+    ///   `duplicate: true` and writes nothing, also when the two attempts race.
+    pub async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+    ) -> Result<AppendOutcome, AppendError> {
+        if events.is_empty() {
+            return Err(AppendError::Empty);
+        }
+        loop {
+            match self
+                .try_append(&self.pool, stream_id, expected, events, metadata)
+                .await
+            {
+                // `Any` has no stated expectation to defend: another writer getting in between is
+                // not a conflict for the caller, just a reason to go again at the new end.
+                Err(AppendError::Conflict { .. }) if expected == ExpectedVersion::Any => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Appends inside the caller's transaction, for work that must commit together with the events
+    /// (and for tests that hold a transaction open). On any error the transaction is aborted and the
+    /// caller must roll it back; `ExpectedVersion::Any` is not retried here.
+    pub async fn append_in(
+        &self,
+        conn: &mut PgConnection,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+    ) -> Result<AppendOutcome, AppendError> {
+        if events.is_empty() {
+            return Err(AppendError::Empty);
+        }
+        self.try_append(conn, stream_id, expected, events, metadata)
+            .await
+    }
+
+    async fn try_append<'c>(
+        &self,
+        executor: impl PgExecutor<'c>,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+    ) -> Result<AppendOutcome, AppendError> {
+        let event_ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let types: Vec<String> = events.iter().map(|e| e.event_type.clone()).collect();
+        let versions: Vec<i16> = events.iter().map(|e| e.schema_version).collect();
+        let payloads: Vec<serde_json::Value> = events.iter().map(|e| e.payload.clone()).collect();
+        let personal: Vec<serde_json::Value> = events
+            .iter()
+            .map(|e| e.personal.clone().unwrap_or(serde_json::Value::Null))
+            .collect();
+        let subjects: Vec<Uuid> = events
+            .iter()
+            .map(|e| e.data_subject.unwrap_or(NO_SUBJECT))
+            .collect();
+
+        // One statement, so one round trip and an implicit transaction: the events and the
+        // command's idempotency row are written together or not at all.
+        let result = sqlx::query!(
+            r#"
+            WITH base AS (
+                -- The version this append builds on. A stated expectation must match the stream's
+                -- end exactly: if the expected version does not exist yet this yields no row and
+                -- nothing is inserted (an expectation *behind* the end fails on the unique key).
+                SELECT COALESCE($2::int, (SELECT max(version) FROM events WHERE stream_id = $1), 0) AS v
+                WHERE $2::int IS NULL OR $2::int = 0
+                   OR EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND version = $2::int)
+            ),
+            appended AS (
+                INSERT INTO events (stream_id, version, event_id, event_type, schema_version, payload,
+                                    personal, data_subject, actor_id, actor_role, correlation_id,
+                                    causation_id, command_id)
+                SELECT $1, base.v + e.ord::int, e.event_id, e.event_type, e.schema_version, e.payload,
+                       NULLIF(e.personal, 'null'::jsonb), NULLIF(e.data_subject, $14::uuid),
+                       $9, $10, $11, $12, $13
+                FROM base,
+                     unnest($3::uuid[], $4::text[], $5::int2[], $6::jsonb[], $7::jsonb[], $8::uuid[])
+                         WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, personal,
+                                              data_subject, ord)
+                RETURNING version, position
+            )
+            INSERT INTO commands (command_id, stream_id, first_version, last_version, first_position,
+                                  last_position, transaction_id)
+            SELECT $13, $1, min(version), max(version), min(position), max(position), pg_current_xact_id()
+            FROM appended
+            HAVING count(*) > 0
+            RETURNING first_version, last_version, first_position, last_position,
+                      transaction_id::text::bigint AS "xid!"
+            "#,
+            stream_id,
+            expected.as_version(),
+            &event_ids,
+            &types,
+            &versions,
+            &payloads,
+            &personal,
+            &subjects,
+            metadata.actor_id,
+            metadata.actor_role.as_str(),
+            metadata.correlation_id,
+            metadata.causation_id,
+            metadata.command_id,
+            NO_SUBJECT,
+        )
+        .fetch_optional(executor)
+        .await;
+
+        match result {
+            Ok(Some(row)) => Ok(AppendOutcome {
+                first_version: row.first_version,
+                last_version: row.last_version,
+                first_position: row.first_position,
+                checkpoint: Checkpoint {
+                    transaction_id: row.xid,
+                    position: row.last_position,
+                },
+                duplicate: false,
+            }),
+            // The expected version lies beyond the stream's end.
+            Ok(None) => Err(self.conflict(stream_id, expected).await),
+            Err(err) => match unique_violation(&err) {
+                // Whatever key collided, a command that already landed makes this a harmless retry.
+                // That covers the concurrent case too: the loser waited on the winner's row lock and
+                // sees its commit here.
+                Some(_) => match self.command_outcome(metadata.command_id).await? {
+                    Some(first) => Ok(first),
+                    None => Err(self.conflict(stream_id, expected).await),
+                },
+                None => Err(StoreError::Database(err).into()),
+            },
+        }
+    }
+
+    async fn conflict(&self, stream_id: &str, expected: ExpectedVersion) -> AppendError {
+        match self.stream_version(stream_id).await {
+            Ok(actual) => AppendError::Conflict {
+                stream_id: stream_id.to_owned(),
+                expected: expected.as_version().unwrap_or(-1),
+                actual,
+            },
+            Err(e) => e.into(),
+        }
+    }
+
+    /// The stored outcome of a command that was already appended, if any. The command handler also
+    /// asks this when a retried command is refused by the rules (it may be refused *because* its
+    /// first attempt already took effect).
+    pub async fn command_outcome(
+        &self,
+        command_id: Uuid,
+    ) -> Result<Option<AppendOutcome>, StoreError> {
+        let row = sqlx::query!(
+            r#"
+            SELECT first_version, last_version, first_position, last_position,
+                   transaction_id::text::bigint AS "xid!"
+            FROM commands WHERE command_id = $1
+            "#,
+            command_id
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| AppendOutcome {
+            first_version: row.first_version,
+            last_version: row.last_version,
+            first_position: row.first_position,
+            checkpoint: Checkpoint {
+                transaction_id: row.xid,
+                position: row.last_position,
+            },
+            duplicate: true,
+        }))
+    }
+
+    /// The version of the stream's last event; 0 for a stream that does not exist.
+    pub async fn stream_version(&self, stream_id: &str) -> Result<i32, StoreError> {
+        let version = sqlx::query_scalar!(
+            r#"SELECT COALESCE(max(version), 0) AS "v!" FROM events WHERE stream_id = $1"#,
+            stream_id
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(version)
+    }
+}

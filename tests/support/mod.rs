@@ -1,0 +1,123 @@
+//! Shared by the integration tests: a fresh database per test on a real PostgreSQL server.
+//!
+//! Which server: `DATABASE_URL` when set; otherwise the machine's local server on 127.0.0.1:5432 (user
+//! `postgres`); otherwise an embedded cluster that the tests start from the machine's PostgreSQL
+//! binaries under `target/`. Every test gets its own database, so tests never see each other's data and
+//! run in parallel.
+#![allow(dead_code)]
+
+use cim::db::{self, scratch};
+use sqlx::PgPool;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::OnceCell;
+
+static SERVER_URL: OnceCell<String> = OnceCell::const_new();
+
+/// A database of one's own, migrated, with a pool on it.
+#[derive(Debug)]
+pub struct TestDb {
+    pub pool: PgPool,
+    pub url: String,
+    pub name: String,
+}
+
+impl TestDb {
+    /// Drops the database. Tests call this at the end; a test that panics leaves its database behind,
+    /// and the next run's `fresh` removes leftovers older than a few hours.
+    pub async fn drop(self) {
+        self.pool.close().await;
+        let _ = scratch::drop_database(&self.url, &self.name).await;
+    }
+}
+
+/// A new, migrated database.
+pub async fn fresh() -> TestDb {
+    let name = fresh_unmigrated_name().await;
+    let url = scratch::with_database(server_url().await, &name).unwrap();
+    let pool = db::connect(&url, 40)
+        .await
+        .expect("connect to the test database");
+    db::migrate(&pool).await.expect("migrate the test database");
+    TestDb { pool, url, name }
+}
+
+/// Creates an empty database and returns its name (for tests of migrating itself).
+pub async fn fresh_unmigrated_name() -> String {
+    let server = server_url().await;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let name = format!("cim_test_{now}_{}", uuid::Uuid::new_v4().simple());
+    scratch::create_database(server, &name)
+        .await
+        .expect("create a test database");
+    name
+}
+
+/// The URL of the server the tests use, decided once per test binary.
+pub async fn server_url() -> &'static str {
+    SERVER_URL
+        .get_or_init(|| async {
+            let url = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+                Some(url) => url,
+                None => {
+                    let local = "postgres://postgres@127.0.0.1:5432/postgres".to_owned();
+                    if db::connect(&local, 1).await.is_ok() {
+                        local
+                    } else {
+                        embedded_server().await
+                    }
+                }
+            };
+            remove_stale_databases(&url).await;
+            url
+        })
+        .await
+}
+
+/// Starts (or joins) an embedded cluster under `target/`, for machines with PostgreSQL binaries but
+/// no running server. It is left running for the next test binary.
+async fn embedded_server() -> String {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cim-test-postgres");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cluster = db::embedded::EmbeddedPostgres::start(db::embedded::EmbeddedConfig {
+        data_dir: dir,
+        bin_dir: None,
+    })
+    .await
+    .expect("no DATABASE_URL, no server on 127.0.0.1:5432, and the embedded cluster did not start");
+    let url = cluster.connection_url("postgres");
+    // Keep it running past this process: the next test binary reuses it.
+    std::mem::forget(cluster);
+    url
+}
+
+/// Drops test databases left behind by panicking tests of earlier runs (older than three hours, so a
+/// concurrently running test binary never loses its database).
+async fn remove_stale_databases(url: &str) {
+    let Ok(pool) = db::connect(&scratch::with_database(url, "postgres").unwrap(), 1).await else {
+        return;
+    };
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'cim_test_%'")
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_default();
+    pool.close().await;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for name in names {
+        let created: u64 = name
+            .split('_')
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if now.saturating_sub(created) > 3 * 3600 {
+            let _ = scratch::drop_database(url, &name).await;
+        }
+    }
+}
