@@ -2,6 +2,7 @@
 //! environment variable named in its help.
 
 mod migrate;
+mod projections;
 mod serve;
 
 use crate::db::{DatabaseSettings, embedded};
@@ -30,6 +31,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Inspect and rebuild the read models (projections).
+    #[command(subcommand)]
+    Projections(projections::ProjectionsCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -76,5 +80,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(&cli.database, args).await,
         Command::Migrate => migrate::run(&cli.database).await,
+        Command::Projections(command) => projections::run(&cli.database, command).await,
     }
 }

@@ -1,1 +1,9 @@
 //! Database connection, migrations and the embedded cluster.
+
+mod database;
+pub mod embedded;
+mod pool;
+pub mod scratch;
+
+pub use database::{Database, DatabaseError, DatabaseSettings};
+pub use pool::{MIGRATOR, connect, migrate, migrations_applied};

@@ -13,7 +13,8 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready to take traffic: the database answers and has every migration this binary expects.
+/// Ready to take traffic: the database answers and has every migration this binary expects, and the
+/// projection runner (when this process runs one) is in touch with the database.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = match migrations_applied(&state.pool).await {
         Ok(true) => "ok",
@@ -23,7 +24,15 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             "unreachable"
         }
     };
-    let ready = database == "ok";
+    let mut checks = json!({ "database": database });
+    let mut ready = database == "ok";
+    // The projection listener: a process whose LISTEN connection stays lost has lost touch with the
+    // database in a way polling alone may hide (see `RunnerHandle::readiness`).
+    if let Some(runner) = &state.projections {
+        let projections = runner.readiness();
+        ready &= projections.is_ok();
+        checks["projections"] = json!(projections.err().unwrap_or_else(|| "ok".to_owned()));
+    }
     let status = if ready {
         StatusCode::OK
     } else {
@@ -31,8 +40,6 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     };
     (
         status,
-        Json(
-            json!({ "status": if ready { "ready" } else { "not ready" }, "checks": { "database": database } }),
-        ),
+        Json(json!({ "status": if ready { "ready" } else { "not ready" }, "checks": checks })),
     )
 }

@@ -3,6 +3,7 @@
 
 mod health;
 
+use crate::projections::RunnerHandle;
 use axum::Router;
 use axum::routing::get;
 use sqlx::PgPool;
@@ -15,11 +16,25 @@ pub struct AppState(Arc<App>);
 #[derive(Debug)]
 pub struct App {
     pub pool: PgPool,
+    /// The projection runner of this process (`cim serve` runs one): its status feeds `/readyz`, and
+    /// handlers wait on it for read-your-writes. `None` in tests that serve without projections.
+    pub projections: Option<RunnerHandle>,
 }
 
 impl AppState {
     pub fn new(pool: PgPool) -> Self {
-        Self(Arc::new(App { pool }))
+        Self(Arc::new(App {
+            pool,
+            projections: None,
+        }))
+    }
+
+    /// State for a process that runs the projection runner.
+    pub fn with_projections(pool: PgPool, projections: RunnerHandle) -> Self {
+        Self(Arc::new(App {
+            pool,
+            projections: Some(projections),
+        }))
     }
 }
 

@@ -6,6 +6,8 @@
 //! run in parallel.
 #![allow(dead_code)]
 
+pub mod texts;
+
 use cim::db::{self, scratch};
 use sqlx::PgPool;
 use std::path::PathBuf;

@@ -1,0 +1,347 @@
+//! The thin command handler: load, decide, append with the expected version.
+
+use super::codec::{decode_portfolio, decode_program, encode};
+use crate::domain::{
+    DomainError, PayloadError, PortfolioCommand, PortfolioEvent, PortfolioId, PortfolioState,
+    ProgramCommand, ProgramEvent, ProgramId, ProgramState, StudentUid, portfolio, program,
+};
+use crate::store::{
+    ActorRole, AppendError, AppendOutcome, EventStore, ExpectedVersion, Metadata, NewEvent,
+    RecordedEvent, StoreError,
+};
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+use uuid::Uuid;
+
+/// Who asks, on behalf of which request, and when. `now` is read once, at the edge, so that a decision
+/// and its retry judge deadlines by the same clock.
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    pub actor_id: String,
+    pub role: ActorRole,
+    pub correlation_id: Uuid,
+    /// The client's idempotency key (or a fresh id): the same id twice is one command.
+    pub command_id: Uuid,
+    pub now: DateTime<Utc>,
+}
+
+impl CommandContext {
+    fn metadata(&self) -> Metadata {
+        Metadata {
+            actor_id: self.actor_id.clone(),
+            actor_role: self.role,
+            correlation_id: self.correlation_id,
+            causation_id: None,
+            command_id: self.command_id,
+        }
+    }
+}
+
+/// The result of a handled command: the state after it, the events it produced, and where it sits in
+/// the log (`None` when the command changed nothing).
+#[derive(Debug, Clone)]
+pub struct Handled<S, E> {
+    pub state: S,
+    pub events: Vec<E>,
+    pub outcome: Option<AppendOutcome>,
+    /// The stream's version after the command (the portfolio's ETag).
+    pub version: i32,
+}
+
+#[derive(Debug, Error)]
+pub enum CommandError {
+    /// The rules refused the command. Nothing was written.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// Another change landed between loading and appending, twice in a row. Nothing was written; the
+    /// client should reload and decide again.
+    #[error(
+        "the {stream_id} stream kept changing while this command was decided; reload and try again"
+    )]
+    Conflict { stream_id: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored event does not fit its type: a bug or a missing upcaster, never the client's fault.
+    #[error("stored event {position} cannot be decoded")]
+    Corrupt {
+        position: i64,
+        #[source]
+        source: PayloadError,
+    },
+}
+
+/// One aggregate type as the handler sees it.
+trait Aggregate {
+    type State: Default + Clone;
+    type Event;
+    fn decode(event: &RecordedEvent) -> Result<Self::Event, PayloadError>;
+    fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+}
+
+struct ProgramAggregate;
+impl Aggregate for ProgramAggregate {
+    type State = ProgramState;
+    type Event = ProgramEvent;
+    fn decode(event: &RecordedEvent) -> Result<ProgramEvent, PayloadError> {
+        decode_program(event)
+    }
+    fn evolve(state: ProgramState, event: &ProgramEvent) -> ProgramState {
+        program::evolve(state, event)
+    }
+}
+
+struct PortfolioAggregate;
+impl Aggregate for PortfolioAggregate {
+    type State = PortfolioState;
+    type Event = PortfolioEvent;
+    fn decode(event: &RecordedEvent) -> Result<PortfolioEvent, PayloadError> {
+        decode_portfolio(event)
+    }
+    fn evolve(state: PortfolioState, event: &PortfolioEvent) -> PortfolioState {
+        portfolio::evolve(state, event)
+    }
+}
+
+/// Runs commands. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CommandHandler {
+    store: EventStore,
+}
+
+impl CommandHandler {
+    pub fn new(store: EventStore) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// The current state of a program and its stream version.
+    pub async fn load_program(&self, id: ProgramId) -> Result<(ProgramState, i32), CommandError> {
+        self.load::<ProgramAggregate>(&id.stream_id()).await
+    }
+
+    /// The current state of a portfolio and its stream version.
+    pub async fn load_portfolio(
+        &self,
+        id: PortfolioId,
+    ) -> Result<(PortfolioState, i32), CommandError> {
+        self.load::<PortfolioAggregate>(&id.stream_id()).await
+    }
+
+    pub async fn program(
+        &self,
+        id: ProgramId,
+        command: ProgramCommand,
+        ctx: &CommandContext,
+    ) -> Result<Handled<ProgramState, ProgramEvent>, CommandError> {
+        let stream_id = id.stream_id();
+        for attempt in 0..2 {
+            let (state, version) = self.load::<ProgramAggregate>(&stream_id).await?;
+            let events = match program::decide(&state, command.clone(), ctx.now) {
+                Ok(events) => events,
+                Err(refusal) => {
+                    return self
+                        .refused::<ProgramAggregate>(&stream_id, refusal, ctx)
+                        .await;
+                }
+            };
+            let new: Vec<NewEvent> = events
+                .iter()
+                .map(|e| {
+                    let (kind, payload) = e.to_payload();
+                    encode(kind, e.schema_version(), payload, None)
+                })
+                .collect();
+            match self
+                .commit::<ProgramAggregate>(&stream_id, state, version, events, &new, ctx)
+                .await
+            {
+                Err(CommandError::Conflict { .. }) if attempt == 0 => continue,
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    /// Opens a portfolio in `program_id`; other commands go through [`Self::portfolio`].
+    pub async fn open_portfolio(
+        &self,
+        program_id: ProgramId,
+        portfolio_id: PortfolioId,
+        command: PortfolioCommand,
+        ctx: &CommandContext,
+    ) -> Result<Handled<PortfolioState, PortfolioEvent>, CommandError> {
+        self.portfolio_command(Some(program_id), portfolio_id, command, ctx)
+            .await
+    }
+
+    /// A command on an existing portfolio (its program is the one it was opened in).
+    pub async fn portfolio(
+        &self,
+        portfolio_id: PortfolioId,
+        command: PortfolioCommand,
+        ctx: &CommandContext,
+    ) -> Result<Handled<PortfolioState, PortfolioEvent>, CommandError> {
+        self.portfolio_command(None, portfolio_id, command, ctx)
+            .await
+    }
+
+    async fn portfolio_command(
+        &self,
+        program_id: Option<ProgramId>,
+        portfolio_id: PortfolioId,
+        command: PortfolioCommand,
+        ctx: &CommandContext,
+    ) -> Result<Handled<PortfolioState, PortfolioEvent>, CommandError> {
+        let stream_id = portfolio_id.stream_id();
+        for attempt in 0..2 {
+            let (state, version) = self.load::<PortfolioAggregate>(&stream_id).await?;
+            let opened = state.opened();
+            // The program is the portfolio's own once it exists; only opening names one.
+            let program_id = match (opened, program_id) {
+                (Some(p), _) => p.program_id,
+                (None, Some(id)) => id,
+                (None, None) => {
+                    return self
+                        .refused::<PortfolioAggregate>(
+                            &stream_id,
+                            DomainError::PortfolioNotOpened,
+                            ctx,
+                        )
+                        .await;
+                }
+            };
+            let subject: Option<StudentUid> = match (&command, opened) {
+                (_, Some(p)) => Some(p.student_uid),
+                (PortfolioCommand::OpenPortfolio { student_uid, .. }, None) => Some(*student_uid),
+                _ => None,
+            };
+            let (program_state, _) = self
+                .load::<ProgramAggregate>(&program_id.stream_id())
+                .await?;
+            let events = match portfolio::decide(&state, &program_state, command.clone(), ctx.now) {
+                Ok(events) => events,
+                Err(refusal) => {
+                    return self
+                        .refused::<PortfolioAggregate>(&stream_id, refusal, ctx)
+                        .await;
+                }
+            };
+            let new: Vec<NewEvent> = events
+                .iter()
+                .map(|e| {
+                    let (kind, payload) = e.to_payload();
+                    encode(
+                        kind,
+                        e.schema_version(),
+                        payload,
+                        subject.map(|s| *s.as_uuid()),
+                    )
+                })
+                .collect();
+            match self
+                .commit::<PortfolioAggregate>(&stream_id, state, version, events, &new, ctx)
+                .await
+            {
+                Err(CommandError::Conflict { .. }) if attempt == 0 => continue,
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    async fn load<A: Aggregate>(&self, stream_id: &str) -> Result<(A::State, i32), CommandError> {
+        let recorded = self.store.read_stream(stream_id, 0).await?;
+        let mut state = A::State::default();
+        let mut version = 0;
+        for event in &recorded {
+            let decoded = A::decode(event).map_err(|source| CommandError::Corrupt {
+                position: event.position(),
+                source,
+            })?;
+            state = A::evolve(state, &decoded);
+            version = event.version;
+        }
+        Ok((state, version))
+    }
+
+    /// Appends the decided events and folds them onto the state they were decided against.
+    async fn commit<A: Aggregate>(
+        &self,
+        stream_id: &str,
+        state: A::State,
+        version: i32,
+        events: Vec<A::Event>,
+        new: &[NewEvent],
+        ctx: &CommandContext,
+    ) -> Result<Handled<A::State, A::Event>, CommandError> {
+        if new.is_empty() {
+            return Ok(Handled {
+                state,
+                events,
+                outcome: None,
+                version,
+            });
+        }
+        let expected = if version == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(version)
+        };
+        match self
+            .store
+            .append(stream_id, expected, new, &ctx.metadata())
+            .await
+        {
+            Ok(outcome) if outcome.duplicate => {
+                // This command id already took effect (an earlier attempt): answer with the state now.
+                let (state, version) = self.load::<A>(stream_id).await?;
+                Ok(Handled {
+                    state,
+                    events: Vec::new(),
+                    outcome: Some(outcome),
+                    version,
+                })
+            }
+            Ok(outcome) => {
+                let state = events.iter().fold(state, A::evolve);
+                Ok(Handled {
+                    state,
+                    events,
+                    outcome: Some(outcome),
+                    version: outcome.last_version,
+                })
+            }
+            Err(AppendError::Conflict { .. }) => Err(CommandError::Conflict {
+                stream_id: stream_id.to_owned(),
+            }),
+            Err(AppendError::Store(e)) => Err(e.into()),
+            Err(AppendError::Empty) => unreachable!("checked above"),
+        }
+    }
+
+    /// A refusal may be the rules seeing the effect of this very command's first attempt (a retried
+    /// "apply" finds the application already made). A command id already in the log therefore gets the
+    /// first outcome, not the refusal.
+    async fn refused<A: Aggregate>(
+        &self,
+        stream_id: &str,
+        refusal: DomainError,
+        ctx: &CommandContext,
+    ) -> Result<Handled<A::State, A::Event>, CommandError> {
+        match self.store.command_outcome(ctx.command_id).await? {
+            Some(outcome) => {
+                let (state, version) = self.load::<A>(stream_id).await?;
+                Ok(Handled {
+                    state,
+                    events: Vec::new(),
+                    outcome: Some(outcome),
+                    version,
+                })
+            }
+            None => Err(CommandError::Domain(refusal)),
+        }
+    }
+}

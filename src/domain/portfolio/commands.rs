@@ -1,0 +1,127 @@
+//! What students and coordinators ask of a portfolio.
+//!
+//! Commands carry validated values (parsed by the handler from the request), except where validity
+//! depends on the program's rules in force or on the portfolio's history: reflection contents are
+//! measured and judged in `decide`, never trusted from the client.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ids::{ActivityId, CatalogItemId, CertificateId, PortfolioId, StaffId, StudentUid};
+use crate::domain::values::{Email, IdentityNumber, MediaRef, NonEmptyText, PersonName};
+
+/// Longest activity description accepted.
+pub const MAX_DESCRIPTION_LEN: usize = 2_000;
+/// Longest feedback or reason accepted from staff.
+pub const MAX_STAFF_TEXT_LEN: usize = 5_000;
+/// Longest reflection text accepted, in characters: far above any word band, it only stops abuse.
+pub const MAX_REFLECTION_TEXT_LEN: usize = 100_000;
+
+/// An activity reflection as submitted. Word counts and link checks are computed from it by `decide`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "format", rename_all = "snake_case")]
+pub enum ReflectionContent {
+    Written {
+        text: String,
+    },
+    /// `duration_measured` says whether the upload service could read the duration from the container;
+    /// otherwise `duration_s` is the student's declaration and the event flags it for the coordinator.
+    Oral {
+        media: Option<MediaRef>,
+        duration_s: u32,
+        duration_measured: bool,
+    },
+    Instagram {
+        links: Vec<String>,
+        text: String,
+    },
+}
+
+/// The final reflection as submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "format", rename_all = "snake_case")]
+pub enum FinalContent {
+    Written {
+        text: String,
+    },
+    Oral {
+        media: Option<MediaRef>,
+        duration_s: u32,
+        duration_measured: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PortfolioCommand {
+    /// Enrolment. The program is the one passed to `decide`; ids are minted by the caller.
+    OpenPortfolio {
+        portfolio_id: PortfolioId,
+        student_uid: StudentUid,
+        identity_number: IdentityNumber,
+        name: PersonName,
+        email: Email,
+        expected_completion: NaiveDate,
+    },
+    ChangeExpectedCompletion {
+        expected_completion: NaiveDate,
+    },
+    LogActivity {
+        activity_id: ActivityId,
+        item: CatalogItemId,
+        started_on: NaiveDate,
+        ended_on: NaiveDate,
+        description: NonEmptyText,
+        evidence: Option<MediaRef>,
+    },
+    WithdrawActivity {
+        activity_id: ActivityId,
+    },
+    SubmitReflection {
+        activity_id: ActivityId,
+        content: ReflectionContent,
+    },
+    ResubmitReflection {
+        activity_id: ActivityId,
+        content: ReflectionContent,
+    },
+    ApproveReflection {
+        activity_id: ActivityId,
+        by: StaffId,
+    },
+    ReturnReflection {
+        activity_id: ActivityId,
+        by: StaffId,
+        feedback: NonEmptyText,
+    },
+    SubmitFinalReflection {
+        content: FinalContent,
+    },
+    ResubmitFinalReflection {
+        content: FinalContent,
+    },
+    ApproveFinalReflection {
+        by: StaffId,
+    },
+    ReturnFinalReflection {
+        by: StaffId,
+        feedback: NonEmptyText,
+    },
+    GrantExtension {
+        until: NaiveDate,
+        reason: NonEmptyText,
+        by: StaffId,
+    },
+    Apply,
+    ApproveApplication {
+        certificate_id: CertificateId,
+        by: StaffId,
+    },
+    RejectApplication {
+        by: StaffId,
+        reason: NonEmptyText,
+    },
+    RevokeCertificate {
+        by: StaffId,
+        reason: NonEmptyText,
+    },
+}

@@ -1,0 +1,382 @@
+//! What happened to a portfolio.
+//!
+//! Every event keeps all personal data in one field named `personal` (see
+//! [`event_payload`](crate::domain::event_payload)): `None` there means the data was erased, and the
+//! non-personal facts beside it (ids, dates, counts, formats, catalog names, rules applied) are enough
+//! for every rule and every statistic.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::event_payload::domain_events;
+use crate::domain::ids::{
+    ActivityId, CatalogItemId, CertificateId, PortfolioId, ProgramCode, ProgramId, StaffId,
+    StudentUid,
+};
+use crate::domain::rules::AppliedBand;
+use crate::domain::values::{Email, IdentityNumber, InstagramPostLink, MediaRef, NonEmptyText, PersonName};
+
+/// The format a student chose for an activity reflection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReflectionFormat {
+    Written,
+    Oral,
+    Instagram,
+}
+
+/// The format of the final reflection (the seed offers no Instagram option for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinalFormat {
+    Written,
+    Oral,
+}
+
+/// Who the student is. Erasable; the Ladok UID outside it is what the registrar keys on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StudentDetails {
+    pub identity_number: IdentityNumber,
+    pub name: PersonName,
+    pub email: Email,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortfolioOpened {
+    pub portfolio_id: PortfolioId,
+    pub program_id: ProgramId,
+    pub student_uid: StudentUid,
+    pub expected_completion: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<StudentDetails>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectedCompletionChanged {
+    pub expected_completion: NaiveDate,
+    /// Kept so the audit can show what the deadline was before the change without replaying.
+    pub previous: NaiveDate,
+}
+
+/// The student's own words about an activity and their evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityPersonal {
+    pub description: NonEmptyText,
+    pub evidence: Option<MediaRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityLogged {
+    pub activity_id: ActivityId,
+    pub item: CatalogItemId,
+    /// The item's name when the activity was logged: renames later do not rewrite the student's history.
+    pub item_name: String,
+    pub started_on: NaiveDate,
+    pub ended_on: NaiveDate,
+    /// Whether evidence was attached, kept outside `personal` for the pilot evaluation.
+    pub has_evidence: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<ActivityPersonal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityWithdrawn {
+    pub activity_id: ActivityId,
+}
+
+/// The content of a reflection: the text, normalised Instagram links and any recording.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReflectionPersonal {
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<InstagramPostLink>,
+    pub media: Option<MediaRef>,
+}
+
+/// One attempt at an activity reflection (attempt 1 is the first submission, later ones follow returns).
+///
+/// The measured values sit outside `personal` so that coordinators and the pilot evaluation see them
+/// after erasure, and `rules_version` + `band` record exactly what the reflection was judged by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReflectionSubmitted {
+    pub activity_id: ActivityId,
+    pub attempt: u32,
+    pub format: ReflectionFormat,
+    pub word_count: Option<u32>,
+    pub duration_s: Option<u32>,
+    /// `false` means the server could not measure the recording and kept the declared duration: the
+    /// coordinator should check it.
+    pub duration_measured: Option<bool>,
+    pub link_count: Option<u32>,
+    pub rules_version: u32,
+    pub band: AppliedBand,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<ReflectionPersonal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReflectionApproved {
+    pub activity_id: ActivityId,
+    pub attempt: u32,
+    pub by: StaffId,
+}
+
+/// Coordinator feedback is about the student's work and may quote it, so it is personal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedbackPersonal {
+    pub feedback: NonEmptyText,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReflectionReturned {
+    pub activity_id: ActivityId,
+    pub attempt: u32,
+    pub by: StaffId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<FeedbackPersonal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalReflectionSubmitted {
+    pub attempt: u32,
+    pub format: FinalFormat,
+    pub word_count: Option<u32>,
+    pub duration_s: Option<u32>,
+    pub duration_measured: Option<bool>,
+    /// ISO 639-3 code whatlang detected for a written text, with its confidence, so that the coordinator
+    /// can see how sure the automatic English check was.
+    pub language: Option<String>,
+    pub language_confidence: Option<f64>,
+    pub rules_version: u32,
+    pub band: AppliedBand,
+    /// The Stockholm date of submission and the deadline it was judged against (`None` for
+    /// resubmissions after a return, which the deadline does not bind).
+    pub submitted_on: NaiveDate,
+    pub deadline: Option<NaiveDate>,
+    /// Whether the deadline applied came from an extension.
+    pub extended: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<ReflectionPersonal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalReflectionApproved {
+    pub attempt: u32,
+    pub by: StaffId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalReflectionReturned {
+    pub attempt: u32,
+    pub by: StaffId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<FeedbackPersonal>,
+}
+
+/// A reason written by staff; it may describe the student's circumstances, so it is personal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReasonPersonal {
+    pub reason: NonEmptyText,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtensionGranted {
+    /// The new last day (inclusive, Stockholm) for submitting the final reflection.
+    pub until: NaiveDate,
+    pub by: StaffId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<ReasonPersonal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationSubmitted {
+    /// 1 for the first application, counting up after rejections.
+    pub application: u32,
+    /// The activities the application rests on: every approved, non-withdrawn activity.
+    pub activity_ids: Vec<ActivityId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationRejected {
+    pub application: u32,
+    pub by: StaffId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<ReasonPersonal>,
+}
+
+/// One activity as the certificate states it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertifiedActivity {
+    pub activity_id: ActivityId,
+    pub item: CatalogItemId,
+    pub item_name: String,
+    pub started_on: NaiveDate,
+    pub ended_on: NaiveDate,
+    pub reflection_format: ReflectionFormat,
+}
+
+/// The certificate holder as the registrar records them, snapshotted at approval so that exports do not
+/// depend on the portfolio's personal data still being there. Whether this part is kept on an erasure
+/// request (archiving rules) is the store's policy; the domain only keeps it separable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateHolder {
+    pub identity_number: IdentityNumber,
+    pub name: PersonName,
+}
+
+/// The moment the certificate exists: everything the registrar and Ladok need, in one event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertificateApproved {
+    pub certificate_id: CertificateId,
+    pub portfolio_id: PortfolioId,
+    pub program_id: ProgramId,
+    pub program_code: ProgramCode,
+    pub program_name: String,
+    pub student_uid: StudentUid,
+    pub application: u32,
+    pub activities: Vec<CertifiedActivity>,
+    pub final_format: FinalFormat,
+    /// The Stockholm date of the decision (the DS and Ladok record a date, not an instant).
+    pub decided_on: NaiveDate,
+    pub decided_by: StaffId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<CertificateHolder>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertificateRevoked {
+    pub certificate_id: CertificateId,
+    pub by: StaffId,
+    pub revoked_on: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<ReasonPersonal>,
+}
+
+domain_events!(
+    /// Events of the `portfolio-{id}` stream.
+    PortfolioEvent {
+        PortfolioOpened,
+        ExpectedCompletionChanged,
+        ActivityLogged,
+        ActivityWithdrawn,
+        ReflectionSubmitted,
+        ReflectionApproved,
+        ReflectionReturned,
+        FinalReflectionSubmitted,
+        FinalReflectionApproved,
+        FinalReflectionReturned,
+        ExtensionGranted,
+        ApplicationSubmitted,
+        ApplicationRejected,
+        CertificateApproved,
+        CertificateRevoked,
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::super::evolve;
+    use super::super::fixtures::{FEEDBACK, REASON, history};
+    use super::super::state::PortfolioState;
+    use super::*;
+    use crate::domain::event_payload::{PERSONAL_FIELD, PayloadError};
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn the_history_fixture_covers_every_event_type() {
+        let (events, _) = history();
+        let seen: BTreeSet<_> = events.iter().map(PortfolioEvent::event_type).collect();
+        let all: BTreeSet<_> = PortfolioEvent::EVENT_TYPES.iter().copied().collect();
+        assert_eq!(seen, all);
+    }
+
+    #[test]
+    fn payloads_round_trip_and_carry_the_stable_type_name() {
+        for event in history().0 {
+            let (event_type, payload) = event.to_payload();
+            assert_eq!(event_type, event.event_type());
+            assert_eq!(event.schema_version(), 1);
+            assert!(payload.get("type").is_none(), "the type lives in its own column");
+            let back = PortfolioEvent::from_payload(event_type, payload).unwrap();
+            assert_eq!(back, event);
+            // The serde form is internally tagged with the same name.
+            let tagged = serde_json::to_value(&event).unwrap();
+            assert_eq!(tagged["type"], event_type);
+            assert_eq!(serde_json::from_value::<PortfolioEvent>(tagged).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn personal_data_is_one_json_object_and_nothing_personal_is_outside_it() {
+        let secrets = [
+            "198112189876",
+            "anna.berg@stud.ki.se",
+            "Berg",
+            "Exchange semester",
+            "Post0_x",
+            "hospital",
+            FEEDBACK,
+            REASON,
+            &"ab".repeat(32),
+        ];
+        let mut with_personal = 0;
+        for event in history().0 {
+            let (event_type, mut payload) = event.to_payload();
+            if let Some(personal) = payload.as_object_mut().unwrap().remove(PERSONAL_FIELD) {
+                assert!(personal.is_object(), "{event_type}: personal must be an object");
+                with_personal += 1;
+            }
+            let rest = payload.to_string();
+            for secret in secrets {
+                assert!(!rest.contains(secret), "{event_type} leaks {secret:?} outside personal: {rest}");
+            }
+        }
+        assert!(with_personal >= 10);
+    }
+
+    #[test]
+    fn erased_payloads_still_load_and_replay() {
+        let (events, full) = history();
+        let mut erased_state = PortfolioState::default();
+        for event in &events {
+            let (event_type, payload) = event.to_payload();
+            let mut removed = payload.clone();
+            removed.as_object_mut().unwrap().remove(PERSONAL_FIELD);
+            let mut nulled = payload;
+            if nulled.get(PERSONAL_FIELD).is_some() {
+                nulled[PERSONAL_FIELD] = serde_json::Value::Null;
+            }
+            let a = PortfolioEvent::from_payload(event_type, removed).unwrap();
+            let b = PortfolioEvent::from_payload(event_type, nulled).unwrap();
+            assert_eq!(a, b);
+            erased_state = evolve(erased_state, &a);
+        }
+        let (erased, full) = (erased_state.opened().unwrap(), full.opened().unwrap());
+        assert_eq!(erased.student, None);
+        assert!(erased.activities.iter().all(|a| a.logged.personal.is_none()));
+        // Every non-personal fact survives.
+        assert_eq!(erased.phase, full.phase);
+        assert_eq!(erased.activities.len(), full.activities.len());
+        assert_eq!(erased.final_attempts.len(), full.final_attempts.len());
+        let words = |p: &super::super::state::Portfolio| -> Vec<_> {
+            p.activities.iter().flat_map(|a| a.attempts.iter().map(|t| t.submitted.word_count)).collect()
+        };
+        assert_eq!(words(erased), words(full));
+        assert_eq!(
+            erased.certificate.as_ref().map(|c| c.activities.clone()),
+            full.certificate.as_ref().map(|c| c.activities.clone())
+        );
+    }
+
+    #[test]
+    fn unknown_types_and_broken_payloads_are_errors() {
+        assert!(matches!(
+            PortfolioEvent::from_payload("PortfolioExploded", serde_json::json!({})),
+            Err(PayloadError::UnknownEventType(t)) if t == "PortfolioExploded"
+        ));
+        assert!(matches!(
+            PortfolioEvent::from_payload("ActivityWithdrawn", serde_json::json!({"activity_id": 5})),
+            Err(PayloadError::Invalid { event_type: "ActivityWithdrawn", .. })
+        ));
+    }
+}

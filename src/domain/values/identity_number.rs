@@ -1,0 +1,614 @@
+//! Swedish personal identity numbers (personnummer) and coordination numbers (samordningsnummer).
+//!
+//! People type these in five shapes; Ladok stores and expects twelve digits. Parsing therefore resolves
+//! the century once, at the border, using the date the caller passes in (the domain never reads the clock),
+//! and from then on the number exists only in its 12-digit form.
+
+use std::fmt;
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+const FORMS: &str = "YYMMDD-NNNC, YYMMDD+NNNC, YYMMDDNNNC, YYYYMMDDNNNC or YYYYMMDD-NNNC";
+
+/// Why an identity number was refused. Messages never repeat the number itself (it is personal data and
+/// error messages end up in logs), only the part that is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityNumberError {
+    #[error("the identity number is empty")]
+    Empty,
+    #[error("the identity number is {len} characters; expected one of the forms {FORMS}")]
+    Length { len: usize },
+    #[error("expected '-' or '+' at position {position}, found {found:?}")]
+    Separator { position: usize, found: char },
+    #[error(
+        "'+' marks a person aged 100 or more and belongs to the 10-digit form; with a 4-digit year use '-' or no separator"
+    )]
+    PlusWithFullYear,
+    #[error("the character {found:?} at position {position} is not a digit")]
+    Character { position: usize, found: char },
+    #[error("interim numbers (a letter in the serial number) are not accepted; use a personal identity number or a coordination number")]
+    Interim,
+    #[error("month {month} does not exist")]
+    Month { month: u32 },
+    #[error(
+        "day {day} does not exist (coordination numbers add 60 to the day, so they run from 61 to 91)"
+    )]
+    Day { day: u32 },
+    #[error("{year:04}-{month:02}-{day:02} is not a date")]
+    DateDoesNotExist { year: i32, month: u32, day: u32 },
+    #[error("the birth date {birth_date} is in the future")]
+    Future { birth_date: NaiveDate },
+    #[error("the serial number 000 is never issued")]
+    SerialZero,
+    #[error("the check digit is {found} but should be {expected}")]
+    CheckDigit { found: u8, expected: u8 },
+}
+
+impl IdentityNumberError {
+    pub fn code(&self) -> &'static str {
+        use IdentityNumberError::*;
+        match self {
+            Empty => "identity_number_empty",
+            Length { .. } => "identity_number_length",
+            Separator { .. } => "identity_number_separator",
+            PlusWithFullYear => "identity_number_plus_with_full_year",
+            Character { .. } => "identity_number_character",
+            Interim => "identity_number_interim",
+            Month { .. } => "identity_number_month",
+            Day { .. } => "identity_number_day",
+            DateDoesNotExist { .. } => "identity_number_date_does_not_exist",
+            Future { .. } => "identity_number_future",
+            SerialZero => "identity_number_serial_zero",
+            CheckDigit { .. } => "identity_number_check_digit",
+        }
+    }
+}
+
+/// A validated personnummer or samordningsnummer, always held as 12 digits `YYYYMMDDNNNC`.
+///
+/// `Debug` is redacted so that the number cannot reach a log through `{:?}` of a command or state.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct IdentityNumber {
+    digits: String,
+    birth_date: NaiveDate,
+}
+
+/// The separator the person typed in the 10-digit form: it decides the century.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Separator {
+    UnderHundred,
+    HundredOrMore,
+}
+
+struct Parts {
+    century: Option<u32>,
+    separator: Separator,
+    /// `YYMMDDNNNC` as typed (coordination day included), the digits the check digit covers.
+    ten: [u8; 10],
+}
+
+impl IdentityNumber {
+    /// `today` is the caller's current date in Europe/Stockholm: it resolves the century of the 10-digit
+    /// forms (the latest century that puts the birth date on or before today, or 100+ years before today
+    /// with `+`) and refuses birth dates in the future.
+    pub fn parse(input: &str, today: NaiveDate) -> Result<Self, IdentityNumberError> {
+        let parts = split_form(input.trim())?;
+        let [y1, y2, m1, m2, d1, d2, ..] = parts.ten;
+        let yy = u32::from(y1 * 10 + y2);
+        let (month, day) = month_and_day(u32::from(m1 * 10 + m2), u32::from(d1 * 10 + d2))?;
+        let year = match parts.century {
+            Some(century) => (century * 100 + yy) as i32,
+            None => resolve_year(yy, month, day, today, parts.separator),
+        };
+        let birth_date = NaiveDate::from_ymd_opt(year, month, day)
+            .ok_or(IdentityNumberError::DateDoesNotExist { year, month, day })?;
+        if birth_date > today {
+            return Err(IdentityNumberError::Future { birth_date });
+        }
+        check_serial_and_luhn(&parts.ten)?;
+        Ok(Self {
+            digits: format!("{:04}{}", year, digits_to_string(&parts.ten[2..])),
+            birth_date,
+        })
+    }
+
+    /// Rebuilds a number that was stored in its normalised form.
+    ///
+    /// This checks shape, date and check digit but not "not in the future": a number that was valid
+    /// when it was recorded stays loadable forever, and deserialisation has no clock to compare with.
+    pub fn from_normalized(input: &str) -> Result<Self, IdentityNumberError> {
+        if input.len() != 12 {
+            return Err(IdentityNumberError::Length {
+                len: input.chars().count(),
+            });
+        }
+        let digits = to_digits(input, 0)?;
+        let mut ten = [0u8; 10];
+        ten.copy_from_slice(&digits[2..]);
+        let year = i32::from(digits[0]) * 1000
+            + i32::from(digits[1]) * 100
+            + i32::from(ten[0]) * 10
+            + i32::from(ten[1]);
+        let (month, day) = month_and_day(
+            u32::from(ten[2] * 10 + ten[3]),
+            u32::from(ten[4] * 10 + ten[5]),
+        )?;
+        let birth_date = NaiveDate::from_ymd_opt(year, month, day)
+            .ok_or(IdentityNumberError::DateDoesNotExist { year, month, day })?;
+        check_serial_and_luhn(&ten)?;
+        Ok(Self {
+            digits: input.to_owned(),
+            birth_date,
+        })
+    }
+
+    /// The 12-digit form `YYYYMMDDNNNC` Ladok expects (a coordination number keeps its day + 60).
+    pub fn as_str(&self) -> &str {
+        &self.digits
+    }
+
+    /// The real birth date (for a coordination number, the day minus 60).
+    pub fn birth_date(&self) -> NaiveDate {
+        self.birth_date
+    }
+
+    /// Coordination numbers are issued to people not (yet) registered in Sweden; exports must say so.
+    pub fn is_coordination_number(&self) -> bool {
+        self.digits[6..8].parse::<u32>().is_ok_and(|day| day > 60)
+    }
+}
+
+impl fmt::Debug for IdentityNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdentityNumber(<redacted>)")
+    }
+}
+
+impl Serialize for IdentityNumber {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.digits)
+    }
+}
+
+impl<'de> Deserialize<'de> for IdentityNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::from_normalized(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+fn split_form(s: &str) -> Result<Parts, IdentityNumberError> {
+    let chars: Vec<char> = s.chars().collect();
+    let (century_len, separator_at) = match chars.len() {
+        0 => return Err(IdentityNumberError::Empty),
+        10 => (0, None),
+        11 => (0, Some(6)),
+        12 => (2, None),
+        13 => (2, Some(8)),
+        len => return Err(IdentityNumberError::Length { len }),
+    };
+    let separator = match separator_at.map(|at| (at, chars[at])) {
+        None | Some((_, '-')) => Separator::UnderHundred,
+        Some((_, '+')) if century_len == 0 => Separator::HundredOrMore,
+        Some((_, '+')) => return Err(IdentityNumberError::PlusWithFullYear),
+        Some((at, found)) => {
+            return Err(IdentityNumberError::Separator {
+                position: at + 1,
+                found,
+            });
+        }
+    };
+    let digit_chars: String = chars
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != separator_at)
+        .map(|(_, c)| *c)
+        .collect();
+    // The serial's three digits sit just before the check digit; an interim number puts a letter there.
+    let serial = &chars[chars.len() - 4..chars.len() - 1];
+    if serial.iter().any(|c| c.is_ascii_alphabetic()) {
+        return Err(IdentityNumberError::Interim);
+    }
+    let digits = to_digits(&digit_chars, 0).map_err(|e| match e {
+        IdentityNumberError::Character { position, found } => {
+            // Report the position in what the person typed, counting the separator.
+            let typed = match separator_at {
+                Some(at) if position > at => position + 1,
+                _ => position,
+            };
+            IdentityNumberError::Character {
+                position: typed,
+                found,
+            }
+        }
+        other => other,
+    })?;
+    let mut ten = [0u8; 10];
+    ten.copy_from_slice(&digits[century_len..]);
+    let century = (century_len == 2).then(|| u32::from(digits[0] * 10 + digits[1]));
+    Ok(Parts {
+        century,
+        separator,
+        ten,
+    })
+}
+
+fn to_digits(s: &str, offset: usize) -> Result<Vec<u8>, IdentityNumberError> {
+    s.chars()
+        .enumerate()
+        .map(|(i, c)| {
+            c.to_digit(10)
+                .filter(|_| c.is_ascii_digit())
+                .map(|d| d as u8)
+                .ok_or(IdentityNumberError::Character {
+                    position: offset + i + 1,
+                    found: c,
+                })
+        })
+        .collect()
+}
+
+/// Returns (month, real day): a coordination number's day has 60 added.
+fn month_and_day(month: u32, day: u32) -> Result<(u32, u32), IdentityNumberError> {
+    if !(1..=12).contains(&month) {
+        return Err(IdentityNumberError::Month { month });
+    }
+    let real_day = if day > 60 { day - 60 } else { day };
+    if !(1..=31).contains(&real_day) {
+        return Err(IdentityNumberError::Day { day });
+    }
+    Ok((month, real_day))
+}
+
+/// The latest year ending in `yy` whose (month, day) is on or before `today`, or on or before the same
+/// day 100 years ago when the person wrote `+`. Compared as tuples so that 29 February needs no special
+/// case.
+fn resolve_year(yy: u32, month: u32, day: u32, today: NaiveDate, separator: Separator) -> i32 {
+    let limit_year = match separator {
+        Separator::UnderHundred => today.year(),
+        Separator::HundredOrMore => today.year() - 100,
+    };
+    let mut year = limit_year - limit_year.rem_euclid(100) + yy as i32;
+    if (year, month, day) > (limit_year, today.month(), today.day()) {
+        year -= 100;
+    }
+    year
+}
+
+fn check_serial_and_luhn(ten: &[u8; 10]) -> Result<(), IdentityNumberError> {
+    if ten[6..9] == [0, 0, 0] {
+        return Err(IdentityNumberError::SerialZero);
+    }
+    let expected = luhn_check_digit(&ten[..9]);
+    if ten[9] != expected {
+        return Err(IdentityNumberError::CheckDigit {
+            found: ten[9],
+            expected,
+        });
+    }
+    Ok(())
+}
+
+/// Luhn over `YYMMDDNNN`: weights 2,1,2,… from the left, products above 9 reduced by 9.
+fn luhn_check_digit(nine: &[u8]) -> u8 {
+    let sum: u32 = nine
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let product = u32::from(*d) * if i % 2 == 0 { 2 } else { 1 };
+            if product > 9 { product - 9 } else { product }
+        })
+        .sum();
+    ((10 - sum % 10) % 10) as u8
+}
+
+fn digits_to_string(digits: &[u8]) -> String {
+    digits.iter().map(|d| char::from(b'0' + d)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 5, 1).unwrap()
+    }
+
+    fn parse(s: &str) -> Result<IdentityNumber, IdentityNumberError> {
+        IdentityNumber::parse(s, today())
+    }
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn luhn_matches_the_published_examples() {
+        // Worked by hand: 1·2+2+1·2+2+1·2+2+1·2+2+1·2 = 18 → 2.
+        assert_eq!(luhn_check_digit(&[1, 2, 1, 2, 1, 2, 1, 2, 1]), 2);
+        // 16→7,1,2,2,2,8,18→9,8,14→5 = 44 → 6.
+        assert_eq!(luhn_check_digit(&[8, 1, 1, 2, 1, 8, 9, 8, 7]), 6);
+        // 14→5,0,2,0,12→3,3,4,3,18→9 = 29 → 1.
+        assert_eq!(luhn_check_digit(&[7, 0, 1, 0, 6, 3, 2, 3, 9]), 1);
+    }
+
+    #[test]
+    fn accepts_every_form_and_normalises_to_twelve_digits() {
+        for form in [
+            "811218-9876",
+            "8112189876",
+            "198112189876",
+            "19811218-9876",
+            "  811218-9876\n",
+        ] {
+            let n = parse(form).unwrap_or_else(|e| panic!("{form}: {e}"));
+            assert_eq!(n.as_str(), "198112189876", "{form}");
+            assert_eq!(n.birth_date(), date(1981, 12, 18));
+            assert!(!n.is_coordination_number());
+        }
+        let old = parse("19121212-1212").unwrap();
+        assert_eq!(old.as_str(), "191212121212");
+        assert_eq!(old.birth_date(), date(1912, 12, 12));
+    }
+
+    #[test]
+    fn ten_digit_forms_take_the_latest_century_not_in_the_future() {
+        // 2012-12-12 is before today, so the short form means a 13-year-old.
+        assert_eq!(parse("121212-1212").unwrap().as_str(), "201212121212");
+        // Tomorrow's day in 2026 has not happened yet: the century before.
+        assert_eq!(parse("260502-1233").unwrap().birth_date(), date(1926, 5, 2));
+        // Today's own date in the current century is allowed (a newborn).
+        assert_eq!(parse("260501-1234").unwrap().birth_date(), date(2026, 5, 1));
+        assert_eq!(parse("2605011234").unwrap().birth_date(), date(2026, 5, 1));
+    }
+
+    #[test]
+    fn plus_means_a_hundred_or_more() {
+        assert_eq!(parse("121212+1212").unwrap().as_str(), "191212121212");
+        assert_eq!(parse("811218+9876").unwrap().birth_date(), date(1881, 12, 18));
+        // Exactly 100 today counts as "100 or more".
+        assert_eq!(parse("260501+1234").unwrap().birth_date(), date(1926, 5, 1));
+        // One day short of 100 pushes the birth back another century.
+        assert_eq!(parse("260502+1233").unwrap().birth_date(), date(1826, 5, 2));
+    }
+
+    #[test]
+    fn coordination_numbers_add_sixty_to_the_day() {
+        for form in ["701063-2391", "7010632391", "197010632391", "19701063-2391", "701063+2391"] {
+            let n = parse(form).unwrap_or_else(|e| panic!("{form}: {e}"));
+            assert!(n.is_coordination_number(), "{form}");
+            assert_eq!(n.birth_date().month(), 10);
+            assert_eq!(n.birth_date().day(), 3);
+        }
+        assert_eq!(parse("701063-2391").unwrap().as_str(), "197010632391");
+        assert_eq!(parse("701063+2391").unwrap().as_str(), "187010632391");
+    }
+
+    #[test]
+    fn wrong_check_digit_is_reported_in_every_form() {
+        let expected = Err(IdentityNumberError::CheckDigit {
+            found: 3,
+            expected: 6,
+        });
+        for form in ["811218-9873", "811218+9873", "8112189873", "198112189873", "19811218-9873"] {
+            assert_eq!(parse(form), expected, "{form}");
+        }
+        assert_eq!(
+            parse("701063-2398"),
+            Err(IdentityNumberError::CheckDigit {
+                found: 8,
+                expected: 1
+            })
+        );
+        assert_eq!(
+            expected.unwrap_err().to_string(),
+            "the check digit is 3 but should be 6"
+        );
+    }
+
+    #[test]
+    fn wrong_lengths_name_the_accepted_forms() {
+        let err = parse("811218-98").unwrap_err();
+        assert_eq!(err, IdentityNumberError::Length { len: 9 });
+        assert_eq!(
+            err.to_string(),
+            "the identity number is 9 characters; expected one of the forms YYMMDD-NNNC, YYMMDD+NNNC, YYMMDDNNNC, YYYYMMDDNNNC or YYYYMMDD-NNNC"
+        );
+        assert_eq!(parse("   "), Err(IdentityNumberError::Empty));
+        assert_eq!(parse("19811218--9876"), Err(IdentityNumberError::Length { len: 14 }));
+    }
+
+    #[test]
+    fn separators_other_than_dash_and_plus_are_refused() {
+        assert_eq!(
+            parse("811218/9876"),
+            Err(IdentityNumberError::Separator {
+                position: 7,
+                found: '/'
+            })
+        );
+        assert_eq!(
+            parse("19811218 9876"),
+            Err(IdentityNumberError::Separator {
+                position: 9,
+                found: ' '
+            })
+        );
+        assert_eq!(parse("19811218+9876"), Err(IdentityNumberError::PlusWithFullYear));
+    }
+
+    #[test]
+    fn non_digits_are_refused_with_their_position() {
+        assert_eq!(
+            parse("81x218-9876"),
+            Err(IdentityNumberError::Character {
+                position: 3,
+                found: 'x'
+            })
+        );
+        // Position counts the separator the person typed.
+        assert_eq!(
+            parse("811218-987x"),
+            Err(IdentityNumberError::Character {
+                position: 11,
+                found: 'x'
+            })
+        );
+        assert!(matches!(
+            parse("８１１２１８９８７６"),
+            Err(IdentityNumberError::Character { position: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn interim_numbers_have_their_own_error() {
+        for form in ["811218-T876", "811218T876", "19811218-9T76", "198112189R76"] {
+            assert_eq!(parse(form), Err(IdentityNumberError::Interim), "{form}");
+        }
+    }
+
+    #[test]
+    fn impossible_months_and_days_are_refused() {
+        let month = parse("811318-9876").unwrap_err();
+        assert_eq!(month, IdentityNumberError::Month { month: 13 });
+        assert_eq!(month.to_string(), "month 13 does not exist");
+        assert_eq!(parse("810018-9876"), Err(IdentityNumberError::Month { month: 0 }));
+        assert_eq!(parse("811200-9876"), Err(IdentityNumberError::Day { day: 0 }));
+        assert_eq!(parse("811232-9876"), Err(IdentityNumberError::Day { day: 32 }));
+        // 60 is day 0 of a coordination number; 92 is day 32.
+        assert_eq!(parse("811260-9876"), Err(IdentityNumberError::Day { day: 60 }));
+        assert_eq!(parse("811292-9876"), Err(IdentityNumberError::Day { day: 92 }));
+        assert_eq!(
+            parse("810230-9876"),
+            Err(IdentityNumberError::DateDoesNotExist {
+                year: 1981,
+                month: 2,
+                day: 30
+            })
+        );
+        // Coordination day 90 is 30 February.
+        assert!(matches!(
+            parse("810290-9876"),
+            Err(IdentityNumberError::DateDoesNotExist { day: 30, .. })
+        ));
+    }
+
+    #[test]
+    fn leap_days_follow_the_resolved_century() {
+        assert_eq!(parse("000229-1235").unwrap().birth_date(), date(2000, 2, 29));
+        // With '+', the century is 1900, which was not a leap year.
+        assert_eq!(
+            parse("000229+1235"),
+            Err(IdentityNumberError::DateDoesNotExist {
+                year: 1900,
+                month: 2,
+                day: 29
+            })
+        );
+        // 2049 is in the future, 1949 was not a leap year.
+        assert!(matches!(
+            parse("490229-1238"),
+            Err(IdentityNumberError::DateDoesNotExist { year: 1949, .. })
+        ));
+        assert_eq!(parse("480229-1239").unwrap().birth_date(), date(1948, 2, 29));
+    }
+
+    #[test]
+    fn twelve_digit_forms_in_the_future_are_refused() {
+        assert_eq!(
+            parse("20260502-1233"),
+            Err(IdentityNumberError::Future {
+                birth_date: date(2026, 5, 2)
+            })
+        );
+        assert!(parse("20260501-1234").is_ok());
+    }
+
+    #[test]
+    fn serial_000_is_refused() {
+        assert_eq!(parse("001231-0009"), Err(IdentityNumberError::SerialZero));
+        assert_eq!(parse("20001231-0009"), Err(IdentityNumberError::SerialZero));
+    }
+
+    #[test]
+    fn every_error_has_a_distinct_code() {
+        let errors = [
+            IdentityNumberError::Empty,
+            IdentityNumberError::Length { len: 1 },
+            IdentityNumberError::Separator {
+                position: 1,
+                found: '/',
+            },
+            IdentityNumberError::PlusWithFullYear,
+            IdentityNumberError::Character {
+                position: 1,
+                found: 'x',
+            },
+            IdentityNumberError::Interim,
+            IdentityNumberError::Month { month: 13 },
+            IdentityNumberError::Day { day: 32 },
+            IdentityNumberError::DateDoesNotExist {
+                year: 1,
+                month: 2,
+                day: 30,
+            },
+            IdentityNumberError::Future {
+                birth_date: today(),
+            },
+            IdentityNumberError::SerialZero,
+            IdentityNumberError::CheckDigit {
+                found: 1,
+                expected: 2,
+            },
+        ];
+        let codes: std::collections::BTreeSet<_> = errors.iter().map(|e| e.code()).collect();
+        assert_eq!(codes.len(), errors.len());
+    }
+
+    #[test]
+    fn serialises_as_twelve_digits_and_deserialises_with_the_lite_check() {
+        let n = parse("701063-2391").unwrap();
+        let json = serde_json::to_string(&n).unwrap();
+        assert_eq!(json, "\"197010632391\"");
+        assert_eq!(serde_json::from_str::<IdentityNumber>(&json).unwrap(), n);
+        assert!(serde_json::from_str::<IdentityNumber>("\"197010632398\"").is_err());
+        assert!(serde_json::from_str::<IdentityNumber>("\"701063-2391\"").is_err());
+        // A stored number is loadable regardless of today's date.
+        assert!(IdentityNumber::from_normalized("202605011234").is_ok());
+    }
+
+    #[test]
+    fn debug_output_does_not_leak_the_number() {
+        let n = parse("811218-9876").unwrap();
+        assert!(!format!("{n:?}").contains("9876"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_real_date_and_serial_with_its_luhn_digit_parses_in_all_forms(
+            days_before in 0i64..36_000,
+            serial in 1u32..1000,
+            coordination in any::<bool>(),
+        ) {
+            let birth = today() - chrono::Duration::days(days_before);
+            let day = birth.day() + if coordination { 60 } else { 0 };
+            let nine = format!("{:02}{:02}{:02}{:03}", birth.year() % 100, birth.month(), day, serial);
+            let digits: Vec<u8> = nine.bytes().map(|b| b - b'0').collect();
+            let ten = format!("{nine}{}", luhn_check_digit(&digits));
+            let twelve = format!("{}{}", birth.year() / 100, ten);
+            for form in [
+                format!("{}-{}", &ten[..6], &ten[6..]),
+                ten.clone(),
+                twelve.clone(),
+                format!("{}-{}", &twelve[..8], &twelve[8..]),
+            ] {
+                let n = parse(&form).unwrap();
+                prop_assert_eq!(n.as_str(), twelve.as_str());
+                prop_assert_eq!(n.birth_date(), birth);
+                prop_assert_eq!(n.is_coordination_number(), coordination);
+            }
+        }
+    }
+}
