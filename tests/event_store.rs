@@ -275,7 +275,7 @@ async fn a_slow_append_that_commits_after_a_later_one_is_not_skipped() {
             &mut slow,
             "slow",
             ExpectedVersion::NoStream,
-            &[slow_event.clone()],
+            std::slice::from_ref(&slow_event),
             &meta(Uuid::now_v7()),
         )
         .await

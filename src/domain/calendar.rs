@@ -25,13 +25,19 @@ mod tests {
     fn summer_time_is_two_hours_ahead_of_utc() {
         let date = NaiveDate::from_ymd_opt(2026, 6, 2).unwrap();
         assert_eq!(stockholm_date(utc(2026, 6, 1, 22, 0)), date);
-        assert_eq!(stockholm_date(utc(2026, 6, 1, 21, 59)), date.pred_opt().unwrap());
+        assert_eq!(
+            stockholm_date(utc(2026, 6, 1, 21, 59)),
+            date.pred_opt().unwrap()
+        );
     }
 
     #[test]
     fn winter_time_is_one_hour_ahead_of_utc() {
         let date = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
         assert_eq!(stockholm_date(utc(2026, 1, 1, 23, 0)), date);
-        assert_eq!(stockholm_date(utc(2026, 1, 1, 22, 59)), date.pred_opt().unwrap());
+        assert_eq!(
+            stockholm_date(utc(2026, 1, 1, 22, 59)),
+            date.pred_opt().unwrap()
+        );
     }
 }

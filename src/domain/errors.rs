@@ -90,7 +90,10 @@ pub enum DomainError {
     #[error(
         "the activity ends on {ended_on}, which is in the future (today is {today}); log it once it is done"
     )]
-    ActivityInFuture { ended_on: NaiveDate, today: NaiveDate },
+    ActivityInFuture {
+        ended_on: NaiveDate,
+        today: NaiveDate,
+    },
     #[error(
         "you have already logged {name:?}; this program counts each activity once, so choose a different one"
     )]
@@ -166,7 +169,10 @@ pub enum DomainError {
     #[error("the extension date {until} is in the past (today is {today})")]
     ExtensionInPast { until: NaiveDate, today: NaiveDate },
     #[error("the extension date {until} is not later than the current deadline {deadline}")]
-    ExtensionNotLater { until: NaiveDate, deadline: NaiveDate },
+    ExtensionNotLater {
+        until: NaiveDate,
+        deadline: NaiveDate,
+    },
 
     // Application and certificate.
     #[error(
@@ -354,7 +360,10 @@ mod tests {
             min: 900,
             max: 1100,
         };
-        assert_eq!(e.to_string(), "the reflection has 642 words; this program accepts 900 to 1100");
+        assert_eq!(
+            e.to_string(),
+            "the reflection has 642 words; this program accepts 900 to 1100"
+        );
         assert_eq!(e.code(), "reflection_word_count_out_of_band");
         assert_eq!(e.field(), Some("text"));
     }

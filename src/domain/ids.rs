@@ -265,7 +265,10 @@ mod tests {
     fn stream_ids_carry_the_aggregate_prefix() {
         let uuid = Uuid::parse_str(RAW).unwrap();
         assert_eq!(ProgramId::new(uuid).stream_id(), format!("program-{RAW}"));
-        assert_eq!(PortfolioId::new(uuid).stream_id(), format!("portfolio-{RAW}"));
+        assert_eq!(
+            PortfolioId::new(uuid).stream_id(),
+            format!("portfolio-{RAW}")
+        );
     }
 
     #[test]
@@ -307,7 +310,10 @@ mod tests {
 
     #[test]
     fn staff_ids_refuse_empty_long_and_whitespace() {
-        assert_eq!(StaffId::parse("abc123@ki.se").unwrap().as_str(), "abc123@ki.se");
+        assert_eq!(
+            StaffId::parse("abc123@ki.se").unwrap().as_str(),
+            "abc123@ki.se"
+        );
         assert_eq!(StaffId::parse(""), Err(StaffIdError::Empty));
         assert_eq!(StaffId::parse("a b"), Err(StaffIdError::Whitespace));
         assert_eq!(

@@ -35,7 +35,10 @@ pub fn default_catalog() -> Vec<(CatalogItemId, &'static str)> {
             "welcoming-exchange-students",
             "Welcoming incoming exchange students within your educational program",
         ),
-        ("non-credit-lectures-in-english", "Non-credit lectures in English"),
+        (
+            "non-credit-lectures-in-english",
+            "Non-credit lectures in English",
+        ),
         ("chase-career-fair", "Chase - career fair"),
         ("tedx", "TEDx"),
         (
@@ -67,7 +70,10 @@ pub fn default_catalog() -> Vec<(CatalogItemId, &'static str)> {
 pub fn pilot_programs() -> Vec<(&'static str, &'static str)> {
     vec![
         ("occupational-therapy", "Occupational Therapy Program"),
-        ("bioentrepreneurship", "Master's Program in Bioentrepreneurship"),
+        (
+            "bioentrepreneurship",
+            "Master's Program in Bioentrepreneurship",
+        ),
         (
             "translational-physiology-pharmacology",
             "Master's Program in Translational Physiology and Pharmacology",
@@ -87,10 +93,17 @@ mod tests {
         let catalog = default_catalog();
         assert_eq!(catalog.len(), 13);
         let ids: BTreeSet<_> = catalog.iter().map(|(id, _)| id.clone()).collect();
-        let names: BTreeSet<_> = catalog.iter().map(|(_, name)| name.to_lowercase()).collect();
+        let names: BTreeSet<_> = catalog
+            .iter()
+            .map(|(_, name)| name.to_lowercase())
+            .collect();
         assert_eq!(ids.len(), 13);
         assert_eq!(names.len(), 13);
-        assert!(catalog.iter().all(|(_, name)| name.chars().count() <= MAX_NAME_LEN));
+        assert!(
+            catalog
+                .iter()
+                .all(|(_, name)| name.chars().count() <= MAX_NAME_LEN)
+        );
     }
 
     #[test]

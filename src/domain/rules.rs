@@ -143,8 +143,16 @@ impl ProgramRules {
         let ranges = [
             ("written", self.written.min, self.written.max),
             ("oral", self.oral.min_s, self.oral.max_s),
-            ("Instagram words", self.instagram.words.min, self.instagram.words.max),
-            ("final written", self.final_written.min, self.final_written.max),
+            (
+                "Instagram words",
+                self.instagram.words.min,
+                self.instagram.words.max,
+            ),
+            (
+                "final written",
+                self.final_written.min,
+                self.final_written.max,
+            ),
         ];
         for (band, min, max) in ranges {
             if min == 0 {
@@ -160,9 +168,7 @@ impl ProgramRules {
             });
         }
         if self.final_oral_min_s == 0 {
-            return Err(RulesError::ZeroMinimum {
-                band: "final oral",
-            });
+            return Err(RulesError::ZeroMinimum { band: "final oral" });
         }
         if self.final_deadline_offset_days > MAX_DEADLINE_OFFSET_DAYS {
             return Err(RulesError::DeadlineOffsetTooLarge {
@@ -192,11 +198,26 @@ mod tests {
         let r = ProgramRules::default();
         assert_eq!(r.required_activities, 3);
         assert!(!r.allow_repeat_items);
-        assert_eq!(r.written, WordBand { min: 900, max: 1100 });
-        assert_eq!((r.oral.accepted_min_s(), r.oral.accepted_max_s()), (105, 195));
+        assert_eq!(
+            r.written,
+            WordBand {
+                min: 900,
+                max: 1100
+            }
+        );
+        assert_eq!(
+            (r.oral.accepted_min_s(), r.oral.accepted_max_s()),
+            (105, 195)
+        );
         assert_eq!(r.instagram.min_posts, 3);
         assert_eq!(r.instagram.words, WordBand { min: 450, max: 550 });
-        assert_eq!(r.final_written, WordBand { min: 2700, max: 3300 });
+        assert_eq!(
+            r.final_written,
+            WordBand {
+                min: 2700,
+                max: 3300
+            }
+        );
         assert_eq!(r.final_oral_min_s, 300);
         assert_eq!(r.final_deadline_offset_days, 28);
         assert_eq!(r.validate(), Ok(()));
@@ -204,7 +225,10 @@ mod tests {
 
     #[test]
     fn bands_are_inclusive_and_tolerance_widens_durations() {
-        let words = WordBand { min: 900, max: 1100 };
+        let words = WordBand {
+            min: 900,
+            max: 1100,
+        };
         assert!(!words.contains(899));
         assert!(words.contains(900) && words.contains(1100));
         assert!(!words.contains(1101));
@@ -238,7 +262,10 @@ mod tests {
             ),
             (
                 ProgramRules {
-                    written: WordBand { min: 1200, max: 1100 },
+                    written: WordBand {
+                        min: 1200,
+                        max: 1100,
+                    },
                     ..base
                 },
                 RulesError::BandInverted {
@@ -288,9 +315,7 @@ mod tests {
                     final_oral_min_s: 0,
                     ..base
                 },
-                RulesError::ZeroMinimum {
-                    band: "final oral",
-                },
+                RulesError::ZeroMinimum { band: "final oral" },
             ),
             (
                 ProgramRules {
@@ -313,8 +338,7 @@ mod tests {
         };
         let json = serde_json::to_value(rules).unwrap();
         assert_eq!(serde_json::from_value::<ProgramRules>(json).unwrap(), rules);
-        let partial: ProgramRules =
-            serde_json::from_str(r#"{"required_activities": 2}"#).unwrap();
+        let partial: ProgramRules = serde_json::from_str(r#"{"required_activities": 2}"#).unwrap();
         assert_eq!(partial.required_activities, 2);
         assert_eq!(partial.written, ProgramRules::default().written);
     }
@@ -322,7 +346,10 @@ mod tests {
     #[test]
     fn applied_band_is_tagged() {
         let json = serde_json::to_value(AppliedBand::Words(WordBand { min: 1, max: 2 })).unwrap();
-        assert_eq!(json, serde_json::json!({"kind": "words", "min": 1, "max": 2}));
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "words", "min": 1, "max": 2})
+        );
         let back: AppliedBand = serde_json::from_value(json).unwrap();
         assert_eq!(back, AppliedBand::Words(WordBand { min: 1, max: 2 }));
     }

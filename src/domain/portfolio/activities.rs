@@ -69,7 +69,10 @@ pub(super) fn log(
 
 /// Students may take back anything not yet approved; an approved reflection is the program's decision
 /// and stays.
-pub(super) fn withdraw(ctx: &Ctx<'_>, activity_id: ActivityId) -> Result<PortfolioEvent, DomainError> {
+pub(super) fn withdraw(
+    ctx: &Ctx<'_>,
+    activity_id: ActivityId,
+) -> Result<PortfolioEvent, DomainError> {
     require_collecting(ctx.portfolio)?;
     let activity = active_activity(ctx, activity_id)?;
     if activity.status() == ReflectionStatus::Approved {
@@ -143,17 +146,20 @@ pub(super) fn return_for_revision(
 fn awaiting_review(ctx: &Ctx<'_>, activity_id: ActivityId) -> Result<u32, DomainError> {
     require_collecting(ctx.portfolio)?;
     let activity = active_activity(ctx, activity_id)?;
-    if activity.status() != ReflectionStatus::AwaitingReview {
-        return Err(DomainError::ReflectionNotAwaitingReview);
+    match activity.attempts.last() {
+        Some(attempt) if attempt.review.is_none() => Ok(attempt.submitted.attempt),
+        _ => Err(DomainError::ReflectionNotAwaitingReview),
     }
-    Ok(next_attempt(activity.attempts.len()) - 1)
 }
 
 pub(super) fn next_attempt(attempts_so_far: usize) -> u32 {
     u32::try_from(attempts_so_far).unwrap_or(u32::MAX - 1) + 1
 }
 
-fn active_activity<'a>(ctx: &Ctx<'a>, activity_id: ActivityId) -> Result<&'a Activity, DomainError> {
+fn active_activity<'a>(
+    ctx: &Ctx<'a>,
+    activity_id: ActivityId,
+) -> Result<&'a Activity, DomainError> {
     let activity = ctx
         .portfolio
         .activity(activity_id)
@@ -172,7 +178,12 @@ mod tests {
     use crate::domain::program::{ProgramCommand, ProgramState};
     use crate::domain::rules::{AppliedBand, ProgramRules, WordBand};
 
-    fn log_dates(n: u128, item_index: usize, started_on: NaiveDate, ended_on: NaiveDate) -> PortfolioCommand {
+    fn log_dates(
+        n: u128,
+        item_index: usize,
+        started_on: NaiveDate,
+        ended_on: NaiveDate,
+    ) -> PortfolioCommand {
         PortfolioCommand::LogActivity {
             activity_id: aid(n),
             item: item(item_index),
@@ -183,7 +194,11 @@ mod tests {
         }
     }
 
-    fn only_event(state: &PortfolioState, prog: &ProgramState, cmd: PortfolioCommand) -> PortfolioEvent {
+    fn only_event(
+        state: &PortfolioState,
+        prog: &ProgramState,
+        cmd: PortfolioCommand,
+    ) -> PortfolioEvent {
         let mut events = decide(state, prog, cmd, now()).unwrap();
         assert_eq!(events.len(), 1);
         events.remove(0)
@@ -192,27 +207,51 @@ mod tests {
     #[test]
     fn logging_records_the_item_name_as_it_is_now_and_the_evidence_as_personal() {
         let prog = program();
-        let event = only_event(&opened(&prog), &prog, log_dates(1, 12, date(2026, 1, 1), date(2026, 2, 1)));
-        let PortfolioEvent::ActivityLogged(e) = event else { panic!() };
+        let event = only_event(
+            &opened(&prog),
+            &prog,
+            log_dates(1, 12, date(2026, 1, 1), date(2026, 2, 1)),
+        );
+        let PortfolioEvent::ActivityLogged(e) = event else {
+            panic!()
+        };
         assert_eq!(e.item, item(12));
-        assert_eq!(e.item_name, "Participation in language café, participant and/or coordinator");
+        assert_eq!(
+            e.item_name,
+            "Participation in language café, participant and/or coordinator"
+        );
         assert!(e.has_evidence);
         let personal = e.personal.unwrap();
         assert_eq!(personal.evidence, Some(media()));
-        assert_eq!(personal.description.as_str(), "Language café every Thursday.");
+        assert_eq!(
+            personal.description.as_str(),
+            "Language café every Thursday."
+        );
     }
 
     #[test]
     fn a_later_rename_or_retirement_does_not_touch_logged_activities() {
         let prog = program();
         let state = run(opened(&prog), &prog, log_cmd(1, 6));
-        let prog = program_with(prog, ProgramCommand::RenameCatalogItem { item: item(6), name: text("TEDx Stockholm") });
+        let prog = program_with(
+            prog,
+            ProgramCommand::RenameCatalogItem {
+                item: item(6),
+                name: text("TEDx Stockholm"),
+            },
+        );
         let prog = program_with(prog, ProgramCommand::RetireCatalogItem { item: item(6) });
-        assert_eq!(portfolio(&state).activity(aid(1)).unwrap().logged.item_name, "TEDx");
+        assert_eq!(
+            portfolio(&state).activity(aid(1)).unwrap().logged.item_name,
+            "TEDx"
+        );
         // Work on an activity whose item has since been retired goes on.
         let state = run(state, &prog, submit_cmd(1));
         let state = run(state, &prog, approve_cmd(1));
-        assert_eq!(portfolio(&state).activity(aid(1)).unwrap().status(), ReflectionStatus::Approved);
+        assert_eq!(
+            portfolio(&state).activity(aid(1)).unwrap().status(),
+            ReflectionStatus::Approved
+        );
     }
 
     #[test]
@@ -226,7 +265,10 @@ mod tests {
             description: text("x"),
             evidence: None,
         };
-        assert_eq!(refuse(&opened(&prog), &prog, unknown).code(), "catalog_item_unknown");
+        assert_eq!(
+            refuse(&opened(&prog), &prog, unknown).code(),
+            "catalog_item_unknown"
+        );
         let retired = program_with(prog, ProgramCommand::RetireCatalogItem { item: item(0) });
         let err = refuse(&opened(&retired), &retired, log_cmd(1, 0));
         assert_eq!(err.code(), "catalog_item_retired");
@@ -237,20 +279,40 @@ mod tests {
     fn logging_refuses_a_reused_activity_id() {
         let prog = program();
         let state = run(opened(&prog), &prog, log_cmd(1, 0));
-        assert_eq!(refuse(&state, &prog, log_cmd(1, 1)), DomainError::ActivityIdTaken);
+        assert_eq!(
+            refuse(&state, &prog, log_cmd(1, 1)),
+            DomainError::ActivityIdTaken
+        );
     }
 
     #[test]
     fn activity_dates_must_be_in_order_and_not_in_the_future() {
         let prog = program();
         let state = opened(&prog);
-        let reversed = refuse(&state, &prog, log_dates(1, 0, date(2026, 2, 2), date(2026, 2, 1)));
+        let reversed = refuse(
+            &state,
+            &prog,
+            log_dates(1, 0, date(2026, 2, 2), date(2026, 2, 1)),
+        );
         assert_eq!(
             reversed,
-            DomainError::ActivityDatesReversed { started_on: date(2026, 2, 2), ended_on: date(2026, 2, 1) }
+            DomainError::ActivityDatesReversed {
+                started_on: date(2026, 2, 2),
+                ended_on: date(2026, 2, 1)
+            }
         );
-        let future = refuse(&state, &prog, log_dates(1, 0, date(2026, 3, 1), date(2026, 3, 3)));
-        assert_eq!(future, DomainError::ActivityInFuture { ended_on: date(2026, 3, 3), today: today() });
+        let future = refuse(
+            &state,
+            &prog,
+            log_dates(1, 0, date(2026, 3, 1), date(2026, 3, 3)),
+        );
+        assert_eq!(
+            future,
+            DomainError::ActivityInFuture {
+                ended_on: date(2026, 3, 3),
+                today: today()
+            }
+        );
         // One-day activities ending today are fine.
         assert!(decide(&state, &prog, log_dates(1, 0, today(), today()), now()).is_ok());
     }
@@ -261,16 +323,30 @@ mod tests {
         let state = run(opened(&prog), &prog, log_cmd(1, 3));
         let err = refuse(&state, &prog, log_cmd(2, 3));
         assert_eq!(err.code(), "repeated_catalog_item");
-        assert!(err.to_string().contains("Welcoming incoming exchange students"));
+        assert!(
+            err.to_string()
+                .contains("Welcoming incoming exchange students")
+        );
 
         let repeats = program_with(
             prog.clone(),
-            ProgramCommand::ChangeRules { rules: ProgramRules { allow_repeat_items: true, ..ProgramRules::default() } },
+            ProgramCommand::ChangeRules {
+                rules: ProgramRules {
+                    allow_repeat_items: true,
+                    ..ProgramRules::default()
+                },
+            },
         );
         assert!(decide(&state, &repeats, log_cmd(2, 3), now()).is_ok());
 
         // After a withdrawal the item is free again.
-        let state = run(state, &prog, PortfolioCommand::WithdrawActivity { activity_id: aid(1) });
+        let state = run(
+            state,
+            &prog,
+            PortfolioCommand::WithdrawActivity {
+                activity_id: aid(1),
+            },
+        );
         assert!(decide(&state, &prog, log_cmd(2, 3), now()).is_ok());
     }
 
@@ -282,33 +358,60 @@ mod tests {
             item: item(0),
             started_on: date(2026, 1, 1),
             ended_on: date(2026, 1, 2),
-            description: NonEmptyText::parse(&"x".repeat(MAX_DESCRIPTION_LEN + 1), "description", usize::MAX).unwrap(),
+            description: NonEmptyText::parse(
+                &"x".repeat(MAX_DESCRIPTION_LEN + 1),
+                "description",
+                usize::MAX,
+            )
+            .unwrap(),
             evidence: None,
         };
         let err = refuse(&opened(&prog), &prog, long);
-        assert_eq!((err.code(), err.field()), ("text_too_long", Some("description")));
+        assert_eq!(
+            (err.code(), err.field()),
+            ("text_too_long", Some("description"))
+        );
     }
 
     #[test]
     fn withdrawing_is_allowed_until_the_reflection_is_approved() {
         let prog = program();
-        let withdraw = |n| PortfolioCommand::WithdrawActivity { activity_id: aid(n) };
+        let withdraw = |n| PortfolioCommand::WithdrawActivity {
+            activity_id: aid(n),
+        };
         let state = with_activities(&prog, 2, false);
         let state = run(state, &prog, approve_cmd(2));
-        assert_eq!(refuse(&state, &prog, withdraw(2)), DomainError::ActivityReflectionApproved);
-        assert_eq!(refuse(&state, &prog, withdraw(7)), DomainError::ActivityUnknown);
+        assert_eq!(
+            refuse(&state, &prog, withdraw(2)),
+            DomainError::ActivityReflectionApproved
+        );
+        assert_eq!(
+            refuse(&state, &prog, withdraw(7)),
+            DomainError::ActivityUnknown
+        );
         let state = run(state, &prog, withdraw(1));
         let activity = portfolio(&state).activity(aid(1)).unwrap();
         assert!(activity.withdrawn);
-        assert_eq!(activity.attempts.len(), 1, "the attempt stays in the history");
-        assert_eq!(refuse(&state, &prog, withdraw(1)), DomainError::ActivityWithdrawn);
+        assert_eq!(
+            activity.attempts.len(),
+            1,
+            "the attempt stays in the history"
+        );
+        assert_eq!(
+            refuse(&state, &prog, withdraw(1)),
+            DomainError::ActivityWithdrawn
+        );
         // A returned reflection does not protect the activity either.
         let state = run(opened(&prog), &prog, log_cmd(3, 4));
         let state = run(state, &prog, submit_cmd(3));
         let state = run(
             state,
             &prog,
-            PortfolioCommand::ReturnReflection { activity_id: aid(3), by: coordinator(), feedback: text("More depth.") },
+            PortfolioCommand::ReturnReflection {
+                activity_id: aid(3),
+                by: coordinator(),
+                feedback: text("More depth."),
+            },
         );
         assert!(decide(&state, &prog, withdraw(3), now()).is_ok());
     }
@@ -317,16 +420,42 @@ mod tests {
     fn a_reflection_records_the_measures_and_the_rules_in_force() {
         let prog = program();
         let state = run(opened(&prog), &prog, log_cmd(1, 0));
-        let PortfolioEvent::ReflectionSubmitted(e) = only_event(&state, &prog, submit_cmd(1)) else { panic!() };
-        assert_eq!((e.attempt, e.word_count, e.rules_version), (1, Some(1000), 1));
-        assert_eq!(e.band, AppliedBand::Words(WordBand { min: 900, max: 1100 }));
+        let PortfolioEvent::ReflectionSubmitted(e) = only_event(&state, &prog, submit_cmd(1))
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (e.attempt, e.word_count, e.rules_version),
+            (1, Some(1000), 1)
+        );
+        assert_eq!(
+            e.band,
+            AppliedBand::Words(WordBand {
+                min: 900,
+                max: 1100
+            })
+        );
 
-        let stricter = ProgramRules { written: WordBand { min: 1050, max: 1200 }, ..ProgramRules::default() };
+        let stricter = ProgramRules {
+            written: WordBand {
+                min: 1050,
+                max: 1200,
+            },
+            ..ProgramRules::default()
+        };
         let prog = program_with(prog, ProgramCommand::ChangeRules { rules: stricter });
         let err = refuse(&state, &prog, submit_cmd(1));
-        assert_eq!(err.to_string(), "the reflection has 1000 words; this program accepts 1050 to 1200");
-        let cmd = PortfolioCommand::SubmitReflection { activity_id: aid(1), content: written(1100) };
-        let PortfolioEvent::ReflectionSubmitted(e) = only_event(&state, &prog, cmd) else { panic!() };
+        assert_eq!(
+            err.to_string(),
+            "the reflection has 1000 words; this program accepts 1050 to 1200"
+        );
+        let cmd = PortfolioCommand::SubmitReflection {
+            activity_id: aid(1),
+            content: written(1100),
+        };
+        let PortfolioEvent::ReflectionSubmitted(e) = only_event(&state, &prog, cmd) else {
+            panic!()
+        };
         assert_eq!(e.rules_version, 2);
         assert_eq!(e.band, AppliedBand::Words(stricter.written));
     }
@@ -335,10 +464,20 @@ mod tests {
     fn every_format_can_be_submitted() {
         let prog = program();
         let state = run(opened(&prog), &prog, log_cmd(1, 0));
-        let oral = ReflectionContent::Oral { media: Some(media()), duration_s: 170, duration_measured: true };
-        let insta = ReflectionContent::Instagram { links: post_links(3), text: english_text(500) };
+        let oral = ReflectionContent::Oral {
+            media: Some(media()),
+            duration_s: 170,
+            duration_measured: true,
+        };
+        let insta = ReflectionContent::Instagram {
+            links: post_links(3),
+            text: english_text(500),
+        };
         for content in [written(1000), oral, insta] {
-            let cmd = PortfolioCommand::SubmitReflection { activity_id: aid(1), content };
+            let cmd = PortfolioCommand::SubmitReflection {
+                activity_id: aid(1),
+                content,
+            };
             assert!(decide(&state, &prog, cmd, now()).is_ok());
         }
     }
@@ -347,9 +486,18 @@ mod tests {
     fn a_reflection_is_submitted_once_then_only_resubmitted_after_a_return() {
         let prog = program();
         let state = with_activities(&prog, 1, false);
-        assert_eq!(refuse(&state, &prog, submit_cmd(1)), DomainError::ReflectionAlreadySubmitted);
-        let resubmit = PortfolioCommand::ResubmitReflection { activity_id: aid(1), content: written(1050) };
-        assert_eq!(refuse(&state, &prog, resubmit.clone()), DomainError::ReflectionNotReturned);
+        assert_eq!(
+            refuse(&state, &prog, submit_cmd(1)),
+            DomainError::ReflectionAlreadySubmitted
+        );
+        let resubmit = PortfolioCommand::ResubmitReflection {
+            activity_id: aid(1),
+            content: written(1050),
+        };
+        assert_eq!(
+            refuse(&state, &prog, resubmit.clone()),
+            DomainError::ReflectionNotReturned
+        );
 
         let returned = PortfolioCommand::ReturnReflection {
             activity_id: aid(1),
@@ -357,40 +505,82 @@ mod tests {
             feedback: text("Say more about what you will take with you."),
         };
         let state = run(state, &prog, returned);
-        assert_eq!(refuse(&state, &prog, submit_cmd(1)), DomainError::ReflectionAlreadySubmitted);
+        assert_eq!(
+            refuse(&state, &prog, submit_cmd(1)),
+            DomainError::ReflectionAlreadySubmitted
+        );
         let state = run(state, &prog, resubmit.clone());
         let state = run(state, &prog, approve_cmd(1));
-        assert_eq!(refuse(&state, &prog, resubmit), DomainError::ReflectionNotReturned);
+        assert_eq!(
+            refuse(&state, &prog, resubmit),
+            DomainError::ReflectionNotReturned
+        );
 
         let attempts = &portfolio(&state).activity(aid(1)).unwrap().attempts;
         assert_eq!(attempts.len(), 2);
-        assert_eq!((attempts[0].submitted.attempt, attempts[1].submitted.attempt), (1, 2));
+        assert_eq!(
+            (attempts[0].submitted.attempt, attempts[1].submitted.attempt),
+            (1, 2)
+        );
         assert_eq!(attempts[1].submitted.word_count, Some(1050));
-        let Some(Review::Returned { by, personal }) = &attempts[0].review else { panic!() };
+        let Some(Review::Returned { by, personal }) = &attempts[0].review else {
+            panic!()
+        };
         assert_eq!(by, &coordinator());
-        assert_eq!(personal.as_ref().unwrap().feedback.as_str(), "Say more about what you will take with you.");
-        assert_eq!(attempts[1].review, Some(Review::Approved { by: coordinator() }));
+        assert_eq!(
+            personal.as_ref().unwrap().feedback.as_str(),
+            "Say more about what you will take with you."
+        );
+        assert_eq!(
+            attempts[1].review,
+            Some(Review::Approved { by: coordinator() })
+        );
     }
 
     #[test]
     fn reflections_on_unknown_or_withdrawn_activities_are_refused() {
         let prog = program();
-        assert_eq!(refuse(&opened(&prog), &prog, submit_cmd(1)), DomainError::ActivityUnknown);
+        assert_eq!(
+            refuse(&opened(&prog), &prog, submit_cmd(1)),
+            DomainError::ActivityUnknown
+        );
         let state = run(opened(&prog), &prog, log_cmd(1, 0));
-        let state = run(state, &prog, PortfolioCommand::WithdrawActivity { activity_id: aid(1) });
-        assert_eq!(refuse(&state, &prog, submit_cmd(1)), DomainError::ActivityWithdrawn);
+        let state = run(
+            state,
+            &prog,
+            PortfolioCommand::WithdrawActivity {
+                activity_id: aid(1),
+            },
+        );
+        assert_eq!(
+            refuse(&state, &prog, submit_cmd(1)),
+            DomainError::ActivityWithdrawn
+        );
     }
 
     #[test]
     fn review_needs_a_reflection_waiting_for_it() {
         let prog = program();
         let state = run(opened(&prog), &prog, log_cmd(1, 0));
-        assert_eq!(refuse(&state, &prog, approve_cmd(1)), DomainError::ReflectionNotAwaitingReview);
+        assert_eq!(
+            refuse(&state, &prog, approve_cmd(1)),
+            DomainError::ReflectionNotAwaitingReview
+        );
         let state = run(state, &prog, submit_cmd(1));
         let state = run(state, &prog, approve_cmd(1));
-        assert_eq!(refuse(&state, &prog, approve_cmd(1)), DomainError::ReflectionNotAwaitingReview);
-        let ret = PortfolioCommand::ReturnReflection { activity_id: aid(1), by: coordinator(), feedback: text("x") };
-        assert_eq!(refuse(&state, &prog, ret), DomainError::ReflectionNotAwaitingReview);
+        assert_eq!(
+            refuse(&state, &prog, approve_cmd(1)),
+            DomainError::ReflectionNotAwaitingReview
+        );
+        let ret = PortfolioCommand::ReturnReflection {
+            activity_id: aid(1),
+            by: coordinator(),
+            feedback: text("x"),
+        };
+        assert_eq!(
+            refuse(&state, &prog, ret),
+            DomainError::ReflectionNotAwaitingReview
+        );
     }
 
     #[test]
@@ -399,7 +589,12 @@ mod tests {
         let state = with_activities(&prog, 1, false);
         assert_eq!(
             only_event(&state, &prog, approve_cmd(1)),
-            ReflectionApproved { activity_id: aid(1), attempt: 1, by: coordinator() }.into()
+            ReflectionApproved {
+                activity_id: aid(1),
+                attempt: 1,
+                by: coordinator()
+            }
+            .into()
         );
     }
 }

@@ -7,7 +7,9 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ids::{ActivityId, CatalogItemId, CertificateId, PortfolioId, StaffId, StudentUid};
+use crate::domain::ids::{
+    ActivityId, CatalogItemId, CertificateId, PortfolioId, StaffId, StudentUid,
+};
 use crate::domain::values::{Email, IdentityNumber, MediaRef, NonEmptyText, PersonName};
 
 /// Longest activity description accepted.

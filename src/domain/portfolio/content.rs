@@ -264,22 +264,38 @@ mod tests {
             assert_eq!(judged.band, AppliedBand::Words(rules().written));
         }
         let err = judge_reflection(written(642), &rules()).unwrap_err();
-        assert_eq!(err.to_string(), "the reflection has 642 words; this program accepts 900 to 1100");
-        assert_eq!(code(judge_reflection(written(899), &rules())), "reflection_word_count_out_of_band");
-        assert_eq!(code(judge_reflection(written(1101), &rules())), "reflection_word_count_out_of_band");
+        assert_eq!(
+            err.to_string(),
+            "the reflection has 642 words; this program accepts 900 to 1100"
+        );
+        assert_eq!(
+            code(judge_reflection(written(899), &rules())),
+            "reflection_word_count_out_of_band"
+        );
+        assert_eq!(
+            code(judge_reflection(written(1101), &rules())),
+            "reflection_word_count_out_of_band"
+        );
     }
 
     #[test]
     fn reflection_text_is_trimmed_and_kept_in_personal() {
         let text = format!("  {}  ", english_text(1000));
-        let judged = judge_reflection(ReflectionContent::Written { text: text.clone() }, &rules()).unwrap();
+        let judged =
+            judge_reflection(ReflectionContent::Written { text: text.clone() }, &rules()).unwrap();
         assert_eq!(judged.personal.text.as_deref(), Some(text.trim()));
     }
 
     #[test]
     fn absurdly_long_texts_are_refused_before_counting() {
         let text = "a".repeat(MAX_REFLECTION_TEXT_LEN + 1);
-        assert_eq!(code(judge_reflection(ReflectionContent::Written { text }, &rules())), "text_too_long");
+        assert_eq!(
+            code(judge_reflection(
+                ReflectionContent::Written { text },
+                &rules()
+            )),
+            "text_too_long"
+        );
     }
 
     #[test]
@@ -290,7 +306,10 @@ mod tests {
             assert_eq!(judged.duration_measured, Some(true));
         }
         for bad in [0, 104, 196, 600] {
-            assert_eq!(code(judge_reflection(oral(bad), &rules())), "reflection_duration_out_of_band");
+            assert_eq!(
+                code(judge_reflection(oral(bad), &rules())),
+                "reflection_duration_out_of_band"
+            );
         }
     }
 
@@ -308,7 +327,10 @@ mod tests {
             duration_s: 150,
             duration_measured: true,
         };
-        assert_eq!(code(judge_reflection(impossible, &rules())), "duration_measured_without_media");
+        assert_eq!(
+            code(judge_reflection(impossible, &rules())),
+            "duration_measured_without_media"
+        );
     }
 
     fn instagram(links: Vec<String>, words: usize) -> ReflectionContent {
@@ -334,7 +356,10 @@ mod tests {
             short.to_string(),
             "the text of the Instagram reflection has 449 words; this program accepts 450 to 550"
         );
-        assert_eq!(code(judge_reflection(instagram(post_links(3), 551), &rules())), "reflection_word_count_out_of_band");
+        assert_eq!(
+            code(judge_reflection(instagram(post_links(3), 551), &rules())),
+            "reflection_word_count_out_of_band"
+        );
     }
 
     #[test]
@@ -342,7 +367,13 @@ mod tests {
         let mut links = post_links(3);
         links.push(format!("{}?igsh=xyz", links[1].trim_end_matches('/')));
         let err = judge_reflection(instagram(links, 500), &rules()).unwrap_err();
-        assert_eq!(err, DomainError::InstagramLinkDuplicate { position: 4, same_as: 2 });
+        assert_eq!(
+            err,
+            DomainError::InstagramLinkDuplicate {
+                position: 4,
+                same_as: 2
+            }
+        );
         let reel_and_post = vec![
             "https://www.instagram.com/p/SAME1/".to_owned(),
             "https://instagram.com/reel/SAME1".to_owned(),
@@ -371,18 +402,49 @@ mod tests {
 
     #[test]
     fn final_written_must_be_english_and_in_band() {
-        let ok = judge_final(FinalContent::Written { text: english_text(3000) }, &rules()).unwrap();
+        let ok = judge_final(
+            FinalContent::Written {
+                text: english_text(3000),
+            },
+            &rules(),
+        )
+        .unwrap();
         assert_eq!(ok.word_count, Some(3000));
         assert_eq!(ok.language.map(|(l, _)| l), Some("eng"));
         for words in [2700, 3300] {
-            assert!(judge_final(FinalContent::Written { text: english_text(words) }, &rules()).is_ok());
+            assert!(
+                judge_final(
+                    FinalContent::Written {
+                        text: english_text(words)
+                    },
+                    &rules()
+                )
+                .is_ok()
+            );
         }
         for words in [2699, 3301] {
-            let err = judge_final(FinalContent::Written { text: english_text(words) }, &rules()).unwrap_err();
+            let err = judge_final(
+                FinalContent::Written {
+                    text: english_text(words),
+                },
+                &rules(),
+            )
+            .unwrap_err();
             assert_eq!(err.code(), "final_reflection_word_count_out_of_band");
         }
-        let swedish = judge_final(FinalContent::Written { text: swedish_text(3000) }, &rules()).unwrap_err();
-        assert_eq!(swedish, DomainError::FinalReflectionNotEnglish { detected: Some("swe") });
+        let swedish = judge_final(
+            FinalContent::Written {
+                text: swedish_text(3000),
+            },
+            &rules(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            swedish,
+            DomainError::FinalReflectionNotEnglish {
+                detected: Some("swe")
+            }
+        );
         assert!(swedish.to_string().contains("Swedish"));
     }
 
@@ -390,7 +452,10 @@ mod tests {
     fn final_written_without_any_language_is_refused() {
         let digits = vec!["12345"; 3000].join(" ");
         let err = judge_final(FinalContent::Written { text: digits }, &rules()).unwrap_err();
-        assert_eq!(err, DomainError::FinalReflectionNotEnglish { detected: None });
+        assert_eq!(
+            err,
+            DomainError::FinalReflectionNotEnglish { detected: None }
+        );
     }
 
     #[test]
@@ -404,13 +469,19 @@ mod tests {
         assert!(judge_final(oral(3600), &rules()).is_ok());
         assert_eq!(
             judge_final(oral(299), &rules()).unwrap_err(),
-            DomainError::FinalReflectionTooShort { duration_s: 299, min_s: 300 }
+            DomainError::FinalReflectionTooShort {
+                duration_s: 299,
+                min_s: 300
+            }
         );
         let impossible = FinalContent::Oral {
             media: None,
             duration_s: 400,
             duration_measured: true,
         };
-        assert_eq!(code(judge_final(impossible, &rules())), "duration_measured_without_media");
+        assert_eq!(
+            code(judge_final(impossible, &rules())),
+            "duration_measured_without_media"
+        );
     }
 }

@@ -70,7 +70,14 @@ pub fn decide(
             ended_on,
             description,
             evidence,
-        } => activities::log(&ctx, activity_id, item, (started_on, ended_on), description, evidence)?,
+        } => activities::log(
+            &ctx,
+            activity_id,
+            item,
+            (started_on, ended_on),
+            description,
+            evidence,
+        )?,
         C::WithdrawActivity { activity_id } => activities::withdraw(&ctx, activity_id)?,
         C::SubmitReflection {
             activity_id,
@@ -160,7 +167,8 @@ fn change_expected_completion(
 ) -> Result<PortfolioEvent, DomainError> {
     match ctx.portfolio.phase {
         Phase::Collecting | Phase::Applied { .. } => {}
-        _ => require_collecting(ctx.portfolio)?,
+        Phase::Certified => return Err(DomainError::CertificateAlreadyIssued),
+        Phase::Revoked => return Err(DomainError::PortfolioClosed),
     }
     if expected_completion == ctx.portfolio.expected_completion {
         return Err(DomainError::NoChange {
@@ -293,7 +301,10 @@ mod tests {
             },
         );
         let state = opened(&program());
-        assert_eq!(refuse(&state, &other, log_cmd(1, 0)), DomainError::WrongProgram);
+        assert_eq!(
+            refuse(&state, &other, log_cmd(1, 0)),
+            DomainError::WrongProgram
+        );
     }
 
     #[test]
@@ -304,7 +315,10 @@ mod tests {
             activity_id: aid(1),
             by: stranger(),
         };
-        assert_eq!(refuse(&state, &prog, by_stranger), DomainError::NotACoordinator);
+        assert_eq!(
+            refuse(&state, &prog, by_stranger),
+            DomainError::NotACoordinator
+        );
         let unassigned = program_with(
             prog.clone(),
             ProgramCommand::UnassignCoordinator {
@@ -348,7 +362,10 @@ mod tests {
     fn expected_completion_refuses_the_same_date_and_past_dates() {
         let prog = program();
         let state = opened(&prog);
-        assert_eq!(refuse(&state, &prog, change(completion())).code(), "no_change");
+        assert_eq!(
+            refuse(&state, &prog, change(completion())).code(),
+            "no_change"
+        );
         assert_eq!(
             refuse(&state, &prog, change(date(2026, 3, 1))).code(),
             "expected_completion_in_past"
@@ -369,10 +386,19 @@ mod tests {
     fn the_portfolio_is_frozen_while_applied_and_after_the_decision() {
         let prog = program();
         let state = applied(&prog);
-        assert_eq!(refuse(&state, &prog, log_cmd(9, 5)), DomainError::ApplicationPending);
-        assert_eq!(refuse(&state, &prog, PortfolioCommand::Apply), DomainError::ApplicationPending);
+        assert_eq!(
+            refuse(&state, &prog, log_cmd(9, 5)),
+            DomainError::ApplicationPending
+        );
+        assert_eq!(
+            refuse(&state, &prog, PortfolioCommand::Apply),
+            DomainError::ApplicationPending
+        );
         let state = certified(&prog);
-        assert_eq!(refuse(&state, &prog, log_cmd(9, 5)), DomainError::CertificateAlreadyIssued);
+        assert_eq!(
+            refuse(&state, &prog, log_cmd(9, 5)),
+            DomainError::CertificateAlreadyIssued
+        );
         let revoked = run(
             state,
             &prog,
@@ -381,7 +407,10 @@ mod tests {
                 reason: text("Issued in error."),
             },
         );
-        assert_eq!(refuse(&revoked, &prog, log_cmd(9, 5)), DomainError::PortfolioClosed);
+        assert_eq!(
+            refuse(&revoked, &prog, log_cmd(9, 5)),
+            DomainError::PortfolioClosed
+        );
         assert_eq!(
             refuse(&revoked, &prog, change(date(2027, 1, 1))),
             DomainError::PortfolioClosed

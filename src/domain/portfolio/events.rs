@@ -14,7 +14,9 @@ use crate::domain::ids::{
     StudentUid,
 };
 use crate::domain::rules::AppliedBand;
-use crate::domain::values::{Email, IdentityNumber, InstagramPostLink, MediaRef, NonEmptyText, PersonName};
+use crate::domain::values::{
+    Email, IdentityNumber, InstagramPostLink, MediaRef, NonEmptyText, PersonName,
+};
 
 /// The format a student chose for an activity reflection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -296,13 +298,19 @@ mod tests {
             let (event_type, payload) = event.to_payload();
             assert_eq!(event_type, event.event_type());
             assert_eq!(event.schema_version(), 1);
-            assert!(payload.get("type").is_none(), "the type lives in its own column");
+            assert!(
+                payload.get("type").is_none(),
+                "the type lives in its own column"
+            );
             let back = PortfolioEvent::from_payload(event_type, payload).unwrap();
             assert_eq!(back, event);
             // The serde form is internally tagged with the same name.
             let tagged = serde_json::to_value(&event).unwrap();
             assert_eq!(tagged["type"], event_type);
-            assert_eq!(serde_json::from_value::<PortfolioEvent>(tagged).unwrap(), event);
+            assert_eq!(
+                serde_json::from_value::<PortfolioEvent>(tagged).unwrap(),
+                event
+            );
         }
     }
 
@@ -323,12 +331,18 @@ mod tests {
         for event in history().0 {
             let (event_type, mut payload) = event.to_payload();
             if let Some(personal) = payload.as_object_mut().unwrap().remove(PERSONAL_FIELD) {
-                assert!(personal.is_object(), "{event_type}: personal must be an object");
+                assert!(
+                    personal.is_object(),
+                    "{event_type}: personal must be an object"
+                );
                 with_personal += 1;
             }
             let rest = payload.to_string();
             for secret in secrets {
-                assert!(!rest.contains(secret), "{event_type} leaks {secret:?} outside personal: {rest}");
+                assert!(
+                    !rest.contains(secret),
+                    "{event_type} leaks {secret:?} outside personal: {rest}"
+                );
             }
         }
         assert!(with_personal >= 10);
@@ -353,13 +367,21 @@ mod tests {
         }
         let (erased, full) = (erased_state.opened().unwrap(), full.opened().unwrap());
         assert_eq!(erased.student, None);
-        assert!(erased.activities.iter().all(|a| a.logged.personal.is_none()));
+        assert!(
+            erased
+                .activities
+                .iter()
+                .all(|a| a.logged.personal.is_none())
+        );
         // Every non-personal fact survives.
         assert_eq!(erased.phase, full.phase);
         assert_eq!(erased.activities.len(), full.activities.len());
         assert_eq!(erased.final_attempts.len(), full.final_attempts.len());
         let words = |p: &super::super::state::Portfolio| -> Vec<_> {
-            p.activities.iter().flat_map(|a| a.attempts.iter().map(|t| t.submitted.word_count)).collect()
+            p.activities
+                .iter()
+                .flat_map(|a| a.attempts.iter().map(|t| t.submitted.word_count))
+                .collect()
         };
         assert_eq!(words(erased), words(full));
         assert_eq!(
@@ -375,8 +397,14 @@ mod tests {
             Err(PayloadError::UnknownEventType(t)) if t == "PortfolioExploded"
         ));
         assert!(matches!(
-            PortfolioEvent::from_payload("ActivityWithdrawn", serde_json::json!({"activity_id": 5})),
-            Err(PayloadError::Invalid { event_type: "ActivityWithdrawn", .. })
+            PortfolioEvent::from_payload(
+                "ActivityWithdrawn",
+                serde_json::json!({"activity_id": 5})
+            ),
+            Err(PayloadError::Invalid {
+                event_type: "ActivityWithdrawn",
+                ..
+            })
         ));
     }
 }

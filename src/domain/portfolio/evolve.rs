@@ -9,7 +9,7 @@ use super::state::*;
 pub fn evolve(state: PortfolioState, event: &PortfolioEvent) -> PortfolioState {
     let mut p = match (state, event) {
         (PortfolioState::NotOpened, PortfolioEvent::PortfolioOpened(e)) => {
-            return PortfolioState::Opened(Portfolio {
+            return PortfolioState::Opened(Box::new(Portfolio {
                 id: e.portfolio_id,
                 program_id: e.program_id,
                 student_uid: e.student_uid,
@@ -23,7 +23,7 @@ pub fn evolve(state: PortfolioState, event: &PortfolioEvent) -> PortfolioState {
                 rejections: Vec::new(),
                 certificate: None,
                 revocation: None,
-            });
+            }));
         }
         (PortfolioState::Opened(p), _) => p,
         (state, _) => return state,
@@ -139,10 +139,16 @@ mod tests {
             by: coordinator(),
         }
         .into();
-        assert_eq!(evolve(PortfolioState::default(), &stray), PortfolioState::default());
+        assert_eq!(
+            evolve(PortfolioState::default(), &stray),
+            PortfolioState::default()
+        );
         let (_, state) = history();
         assert_eq!(evolve(state.clone(), &stray), state);
-        let withdrawn: PortfolioEvent = ActivityWithdrawn { activity_id: aid(9) }.into();
+        let withdrawn: PortfolioEvent = ActivityWithdrawn {
+            activity_id: aid(9),
+        }
+        .into();
         assert_eq!(evolve(state.clone(), &withdrawn), state);
     }
 

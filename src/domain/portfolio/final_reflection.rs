@@ -89,12 +89,13 @@ pub(super) fn return_for_revision(
     .into())
 }
 
+/// The number of the attempt that waits for review.
 fn awaiting_review(ctx: &Ctx<'_>) -> Result<u32, DomainError> {
     require_collecting(ctx.portfolio)?;
-    if ctx.portfolio.final_status() != ReflectionStatus::AwaitingReview {
-        return Err(DomainError::FinalReflectionNotAwaitingReview);
+    match ctx.portfolio.final_attempts.last() {
+        Some(attempt) if attempt.review.is_none() => Ok(attempt.submitted.attempt),
+        _ => Err(DomainError::FinalReflectionNotAwaitingReview),
     }
-    Ok(next_attempt(ctx.portfolio.final_attempts.len()) - 1)
 }
 
 /// An extension only makes sense before the first submission (later ones are not deadline-bound), must
@@ -139,15 +140,28 @@ mod tests {
 
     fn oral_final(duration_s: u32) -> PortfolioCommand {
         PortfolioCommand::SubmitFinalReflection {
-            content: FinalContent::Oral { media: Some(media()), duration_s, duration_measured: true },
+            content: FinalContent::Oral {
+                media: Some(media()),
+                duration_s,
+                duration_measured: true,
+            },
         }
     }
 
     fn extension(until: NaiveDate) -> PortfolioCommand {
-        PortfolioCommand::GrantExtension { until, reason: text("Illness in the family."), by: coordinator() }
+        PortfolioCommand::GrantExtension {
+            until,
+            reason: text("Illness in the family."),
+            by: coordinator(),
+        }
     }
 
-    fn submitted(state: &PortfolioState, prog: &ProgramState, cmd: PortfolioCommand, at: DateTime<Utc>) -> FinalReflectionSubmitted {
+    fn submitted(
+        state: &PortfolioState,
+        prog: &ProgramState,
+        cmd: PortfolioCommand,
+        at: DateTime<Utc>,
+    ) -> FinalReflectionSubmitted {
         match decide(state, prog, cmd, at).unwrap().remove(0) {
             PortfolioEvent::FinalReflectionSubmitted(e) => e,
             other => panic!("{other:?}"),
@@ -160,7 +174,10 @@ mod tests {
         let state = with_activities(&prog, 2, false);
         assert_eq!(
             refuse(&state, &prog, final_written()),
-            DomainError::FinalReflectionTooEarly { with_reflection: 2, required: 3 }
+            DomainError::FinalReflectionTooEarly {
+                with_reflection: 2,
+                required: 3
+            }
         );
         // Submitted is enough: neither approval nor a pending review blocks it.
         let state = run(state, &prog, log_cmd(3, 2));
@@ -172,7 +189,12 @@ mod tests {
     fn repeated_items_count_once_when_the_program_does_not_allow_repeats() {
         let repeats = program_with(
             program(),
-            ProgramCommand::ChangeRules { rules: ProgramRules { allow_repeat_items: true, ..ProgramRules::default() } },
+            ProgramCommand::ChangeRules {
+                rules: ProgramRules {
+                    allow_repeat_items: true,
+                    ..ProgramRules::default()
+                },
+            },
         );
         let mut state = opened(&repeats);
         for n in 1..=3 {
@@ -180,10 +202,18 @@ mod tests {
             state = run(state, &repeats, submit_cmd(n));
         }
         assert!(decide(&state, &repeats, final_written(), now()).is_ok());
-        let strict = program_with(repeats, ProgramCommand::ChangeRules { rules: ProgramRules::default() });
+        let strict = program_with(
+            repeats,
+            ProgramCommand::ChangeRules {
+                rules: ProgramRules::default(),
+            },
+        );
         assert_eq!(
             refuse(&state, &strict, final_written()),
-            DomainError::FinalReflectionTooEarly { with_reflection: 1, required: 3 }
+            DomainError::FinalReflectionTooEarly {
+                with_reflection: 1,
+                required: 3
+            }
         );
     }
 
@@ -194,8 +224,16 @@ mod tests {
         // Expected completion 2026-07-01, 28 days before: 2026-06-03 (summer time, UTC+2).
         let last_minute = stockholm(2026, 6, 3, 23, 59, 59);
         let e = submitted(&state, &prog, oral_final(300), last_minute);
-        assert_eq!((e.submitted_on, e.deadline, e.extended), (date(2026, 6, 3), Some(date(2026, 6, 3)), false));
-        let err = refuse_at(&state, &prog, oral_final(300), stockholm(2026, 6, 4, 0, 0, 0));
+        assert_eq!(
+            (e.submitted_on, e.deadline, e.extended),
+            (date(2026, 6, 3), Some(date(2026, 6, 3)), false)
+        );
+        let err = refuse_at(
+            &state,
+            &prog,
+            oral_final(300),
+            stockholm(2026, 6, 4, 0, 0, 0),
+        );
         assert_eq!(
             err.to_string(),
             "the final reflection was due on 2026-06-03 (4 weeks before your expected completion on 2026-07-01); ask your coordinator for an extension"
@@ -207,12 +245,26 @@ mod tests {
         let prog = program();
         let state = with_activities(&prog, 3, false);
         let late = stockholm(2026, 6, 10, 12, 0, 0);
-        assert_eq!(refuse_at(&state, &prog, oral_final(300), late).code(), "final_reflection_past_deadline");
-        let later = run(state.clone(), &prog, PortfolioCommand::ChangeExpectedCompletion { expected_completion: date(2026, 7, 8) });
+        assert_eq!(
+            refuse_at(&state, &prog, oral_final(300), late).code(),
+            "final_reflection_past_deadline"
+        );
+        let later = run(
+            state.clone(),
+            &prog,
+            PortfolioCommand::ChangeExpectedCompletion {
+                expected_completion: date(2026, 7, 8),
+            },
+        );
         assert!(decide(&later, &prog, oral_final(300), late).is_ok());
         let short_offset = program_with(
             prog,
-            ProgramCommand::ChangeRules { rules: ProgramRules { final_deadline_offset_days: 14, ..ProgramRules::default() } },
+            ProgramCommand::ChangeRules {
+                rules: ProgramRules {
+                    final_deadline_offset_days: 14,
+                    ..ProgramRules::default()
+                },
+            },
         );
         assert!(decide(&state, &short_offset, oral_final(300), late).is_ok());
     }
@@ -220,14 +272,39 @@ mod tests {
     #[test]
     fn an_extension_moves_the_deadline() {
         let prog = program();
-        let state = run(with_activities(&prog, 3, false), &prog, extension(date(2026, 6, 20)));
-        let e = submitted(&state, &prog, oral_final(300), stockholm(2026, 6, 20, 23, 0, 0));
+        let state = run(
+            with_activities(&prog, 3, false),
+            &prog,
+            extension(date(2026, 6, 20)),
+        );
+        let e = submitted(
+            &state,
+            &prog,
+            oral_final(300),
+            stockholm(2026, 6, 20, 23, 0, 0),
+        );
         assert_eq!((e.deadline, e.extended), (Some(date(2026, 6, 20)), true));
-        let err = refuse_at(&state, &prog, oral_final(300), stockholm(2026, 6, 21, 0, 0, 1));
+        let err = refuse_at(
+            &state,
+            &prog,
+            oral_final(300),
+            stockholm(2026, 6, 21, 0, 0, 1),
+        );
         assert!(err.to_string().contains("extended deadline"));
         // Moving completion later than the extension makes the regular deadline the one that counts.
-        let moved = run(state, &prog, PortfolioCommand::ChangeExpectedCompletion { expected_completion: date(2026, 8, 1) });
-        let e = submitted(&moved, &prog, oral_final(300), stockholm(2026, 7, 4, 12, 0, 0));
+        let moved = run(
+            state,
+            &prog,
+            PortfolioCommand::ChangeExpectedCompletion {
+                expected_completion: date(2026, 8, 1),
+            },
+        );
+        let e = submitted(
+            &moved,
+            &prog,
+            oral_final(300),
+            stockholm(2026, 7, 4, 12, 0, 0),
+        );
         assert_eq!((e.deadline, e.extended), (Some(date(2026, 7, 4)), false));
     }
 
@@ -237,19 +314,38 @@ mod tests {
         let state = with_activities(&prog, 3, false);
         assert_eq!(
             refuse(&state, &prog, extension(date(2026, 3, 1))),
-            DomainError::ExtensionInPast { until: date(2026, 3, 1), today: today() }
+            DomainError::ExtensionInPast {
+                until: date(2026, 3, 1),
+                today: today()
+            }
         );
         assert_eq!(
             refuse(&state, &prog, extension(date(2026, 6, 3))),
-            DomainError::ExtensionNotLater { until: date(2026, 6, 3), deadline: date(2026, 6, 3) }
+            DomainError::ExtensionNotLater {
+                until: date(2026, 6, 3),
+                deadline: date(2026, 6, 3)
+            }
         );
         let extended = run(state.clone(), &prog, extension(date(2026, 6, 20)));
-        assert_eq!(refuse(&extended, &prog, extension(date(2026, 6, 19))).code(), "extension_not_later");
+        assert_eq!(
+            refuse(&extended, &prog, extension(date(2026, 6, 19))).code(),
+            "extension_not_later"
+        );
         assert!(decide(&extended, &prog, extension(date(2026, 6, 25)), now()).is_ok());
         let submitted = run(state, &prog, oral_final(300));
-        assert_eq!(refuse(&submitted, &prog, extension(date(2026, 6, 20))), DomainError::FinalReflectionAlreadySubmitted);
-        let by_stranger = PortfolioCommand::GrantExtension { until: date(2026, 6, 20), reason: text("x"), by: stranger() };
-        assert_eq!(refuse(&with_activities(&prog, 3, false), &prog, by_stranger), DomainError::NotACoordinator);
+        assert_eq!(
+            refuse(&submitted, &prog, extension(date(2026, 6, 20))),
+            DomainError::FinalReflectionAlreadySubmitted
+        );
+        let by_stranger = PortfolioCommand::GrantExtension {
+            until: date(2026, 6, 20),
+            reason: text("x"),
+            by: stranger(),
+        };
+        assert_eq!(
+            refuse(&with_activities(&prog, 3, false), &prog, by_stranger),
+            DomainError::NotACoordinator
+        );
     }
 
     #[test]
@@ -257,20 +353,47 @@ mod tests {
         let prog = program();
         let state = with_activities(&prog, 3, false);
         let e = submitted(&state, &prog, final_written(), now());
-        assert_eq!((e.word_count, e.language.as_deref()), (Some(3000), Some("eng")));
+        assert_eq!(
+            (e.word_count, e.language.as_deref()),
+            (Some(3000), Some("eng"))
+        );
         assert!(e.language_confidence.unwrap() > 0.9);
-        let swedish = PortfolioCommand::SubmitFinalReflection { content: FinalContent::Written { text: swedish_text(3000) } };
-        assert_eq!(refuse(&state, &prog, swedish).code(), "final_reflection_not_english");
+        let swedish = PortfolioCommand::SubmitFinalReflection {
+            content: FinalContent::Written {
+                text: swedish_text(3000),
+            },
+        };
+        assert_eq!(
+            refuse(&state, &prog, swedish).code(),
+            "final_reflection_not_english"
+        );
     }
 
     #[test]
     fn the_final_reflection_is_reviewed_and_resubmitted_without_the_deadline() {
         let prog = program();
         let state = run(with_activities(&prog, 3, false), &prog, oral_final(320));
-        assert_eq!(refuse(&state, &prog, oral_final(320)), DomainError::FinalReflectionAlreadySubmitted);
-        let resubmit = PortfolioCommand::ResubmitFinalReflection { content: FinalContent::Written { text: english_text(2800) } };
-        assert_eq!(refuse(&state, &prog, resubmit.clone()), DomainError::FinalReflectionNotReturned);
-        let state = run(state, &prog, PortfolioCommand::ReturnFinalReflection { by: coordinator(), feedback: text("Connect it to the workplace.") });
+        assert_eq!(
+            refuse(&state, &prog, oral_final(320)),
+            DomainError::FinalReflectionAlreadySubmitted
+        );
+        let resubmit = PortfolioCommand::ResubmitFinalReflection {
+            content: FinalContent::Written {
+                text: english_text(2800),
+            },
+        };
+        assert_eq!(
+            refuse(&state, &prog, resubmit.clone()),
+            DomainError::FinalReflectionNotReturned
+        );
+        let state = run(
+            state,
+            &prog,
+            PortfolioCommand::ReturnFinalReflection {
+                by: coordinator(),
+                feedback: text("Connect it to the workplace."),
+            },
+        );
         // Long after the deadline: a resubmission after a return is still accepted.
         let late = stockholm(2026, 6, 30, 12, 0, 0);
         let e = submitted(&state, &prog, resubmit.clone(), late);
@@ -280,9 +403,15 @@ mod tests {
         let state = run_at(state, &prog, approve.clone(), late);
         let p = portfolio(&state);
         assert_eq!(p.final_attempts.len(), 2);
-        assert!(matches!(p.final_attempts[0].review, Some(Review::Returned { .. })));
+        assert!(matches!(
+            p.final_attempts[0].review,
+            Some(Review::Returned { .. })
+        ));
         assert_eq!(p.final_status(), ReflectionStatus::Approved);
-        assert_eq!(refuse(&state, &prog, approve), DomainError::FinalReflectionNotAwaitingReview);
+        assert_eq!(
+            refuse(&state, &prog, approve),
+            DomainError::FinalReflectionNotAwaitingReview
+        );
     }
 
     #[test]
@@ -290,16 +419,31 @@ mod tests {
         let prog = program();
         let state = with_activities(&prog, 3, false);
         assert_eq!(
-            refuse(&state, &prog, PortfolioCommand::ApproveFinalReflection { by: coordinator() }),
+            refuse(
+                &state,
+                &prog,
+                PortfolioCommand::ApproveFinalReflection { by: coordinator() }
+            ),
             DomainError::FinalReflectionNotAwaitingReview
         );
         assert_eq!(
-            refuse(&state, &prog, PortfolioCommand::ReturnFinalReflection { by: coordinator(), feedback: text("x") }),
+            refuse(
+                &state,
+                &prog,
+                PortfolioCommand::ReturnFinalReflection {
+                    by: coordinator(),
+                    feedback: text("x")
+                }
+            ),
             DomainError::FinalReflectionNotAwaitingReview
         );
         let state = run(state, &prog, oral_final(300));
         assert_eq!(
-            refuse(&state, &prog, PortfolioCommand::ApproveFinalReflection { by: stranger() }),
+            refuse(
+                &state,
+                &prog,
+                PortfolioCommand::ApproveFinalReflection { by: stranger() }
+            ),
             DomainError::NotACoordinator
         );
     }
@@ -308,9 +452,15 @@ mod tests {
     fn final_content_is_judged_after_the_deadline_and_order_checks() {
         let prog = program();
         let state = with_activities(&prog, 3, false);
-        assert_eq!(refuse(&state, &prog, oral_final(299)).code(), "final_reflection_too_short");
+        assert_eq!(
+            refuse(&state, &prog, oral_final(299)).code(),
+            "final_reflection_too_short"
+        );
         // Too late wins over too short: the student must first talk to the coordinator.
         let late = stockholm(2026, 6, 10, 12, 0, 0);
-        assert_eq!(refuse_at(&state, &prog, oral_final(299), late).code(), "final_reflection_past_deadline");
+        assert_eq!(
+            refuse_at(&state, &prog, oral_final(299), late).code(),
+            "final_reflection_past_deadline"
+        );
     }
 }

@@ -63,21 +63,21 @@ pub fn program() -> ProgramState {
         name: text("Dental Program"),
         code: ProgramCode::parse("dentistry").unwrap(),
     }];
-    commands.extend(
-        default_catalog()
-            .into_iter()
-            .map(|(item, name)| ProgramCommand::AddCatalogItem {
-                item,
-                name: text(name),
-            }),
-    );
+    commands.extend(default_catalog().into_iter().map(|(item, name)| {
+        ProgramCommand::AddCatalogItem {
+            item,
+            name: text(name),
+        }
+    }));
     commands.push(ProgramCommand::AssignCoordinator {
         staff: coordinator(),
     });
-    commands.into_iter().fold(ProgramState::default(), |state, cmd| {
-        let events = program::decide(&state, cmd, now()).unwrap();
-        events.iter().fold(state, program::evolve)
-    })
+    commands
+        .into_iter()
+        .fold(ProgramState::default(), |state, cmd| {
+            let events = program::decide(&state, cmd, now()).unwrap();
+            events.iter().fold(state, program::evolve)
+        })
 }
 
 /// The program after `cmd`.

@@ -8,8 +8,8 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::TestRunner;
 use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
 
 use super::fixtures::*;
 use super::*;
@@ -29,8 +29,16 @@ enum Who {
 #[derive(Debug, Clone)]
 enum Content {
     Written(usize),
-    Oral { duration_s: u32, measured: bool, media: bool },
-    Instagram { links: usize, duplicate: bool, words: usize },
+    Oral {
+        duration_s: u32,
+        measured: bool,
+        media: bool,
+    },
+    Instagram {
+        links: usize,
+        duplicate: bool,
+        words: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -44,7 +52,14 @@ enum Step {
     Open(i64),
     ChangeCompletion(i64),
     /// `fresh`: a new activity id; otherwise one already used (refused as taken, if any exists).
-    Log { fresh: bool, act: u8, item: usize, ended_days_ago: i64, length_days: i64, evidence: bool },
+    Log {
+        fresh: bool,
+        act: u8,
+        item: usize,
+        ended_days_ago: i64,
+        length_days: i64,
+        evidence: bool,
+    },
     Withdraw(u8),
     Submit(u8, Content),
     Resubmit(u8, Content),
@@ -59,7 +74,10 @@ enum Step {
     ApproveApplication(Who),
     RejectApplication(Who),
     Revoke(Who),
-    Rules { required: u8, repeats: bool },
+    Rules {
+        required: u8,
+        repeats: bool,
+    },
     Retire(usize),
     Advance(i64),
 }
@@ -162,17 +180,21 @@ fn happy_path() -> Vec<Step> {
 /// Three kinds of history: random steps after an opening, the straight path with random steps mixed
 /// in (so that certificates are reached often, from odd orders), and a few starting anywhere.
 fn history_steps() -> impl Strategy<Value = Vec<Step>> {
-    let opened_first = ((30i64..400).prop_map(Step::Open), prop::collection::vec(step(), 0..80))
+    let opened_first = (
+        (30i64..400).prop_map(Step::Open),
+        prop::collection::vec(step(), 0..80),
+    )
         .prop_map(|(open, rest)| std::iter::once(open).chain(rest).collect::<Vec<_>>());
     let path = happy_path();
-    let noisy_path = prop::collection::vec((0..=path.len(), step()), 0..40).prop_map(move |mut noise| {
-        noise.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-        let mut steps = path.clone();
-        for (at, step) in noise {
-            steps.insert(at, step);
-        }
-        steps
-    });
+    let noisy_path =
+        prop::collection::vec((0..=path.len(), step()), 0..40).prop_map(move |mut noise| {
+            noise.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+            let mut steps = path.clone();
+            for (at, step) in noise {
+                steps.insert(at, step);
+            }
+            steps
+        });
     prop_oneof![4 => opened_first, 4 => noisy_path, 1 => prop::collection::vec(step(), 1..40)]
 }
 
@@ -185,27 +207,54 @@ fn staff(w: Who) -> StaffId {
 
 fn reflection(c: &Content) -> ReflectionContent {
     match *c {
-        Content::Written(words) => ReflectionContent::Written { text: english_text(words) },
-        Content::Oral { duration_s, measured, media: with_media } => ReflectionContent::Oral {
+        Content::Written(words) => ReflectionContent::Written {
+            text: english_text(words),
+        },
+        Content::Oral {
+            duration_s,
+            measured,
+            media: with_media,
+        } => ReflectionContent::Oral {
             media: with_media.then(media),
             duration_s,
             duration_measured: measured,
         },
-        Content::Instagram { links, duplicate, words } => {
+        Content::Instagram {
+            links,
+            duplicate,
+            words,
+        } => {
             let mut links = post_links(links);
             if duplicate {
                 links.push(links[0].clone());
             }
-            ReflectionContent::Instagram { links, text: english_text(words) }
+            ReflectionContent::Instagram {
+                links,
+                text: english_text(words),
+            }
         }
     }
 }
 
 fn final_reflection(f: &Final) -> FinalContent {
     match *f {
-        Final::Written { words, english: true } => FinalContent::Written { text: english_text(words) },
-        Final::Written { words, english: false } => FinalContent::Written { text: swedish_text(words) },
-        Final::Oral(duration_s) => FinalContent::Oral { media: None, duration_s, duration_measured: false },
+        Final::Written {
+            words,
+            english: true,
+        } => FinalContent::Written {
+            text: english_text(words),
+        },
+        Final::Written {
+            words,
+            english: false,
+        } => FinalContent::Written {
+            text: swedish_text(words),
+        },
+        Final::Oral(duration_s) => FinalContent::Oral {
+            media: None,
+            duration_s,
+            duration_measured: false,
+        },
     }
 }
 
@@ -225,8 +274,15 @@ struct Ids {
 
 fn action(step: &Step, state: &PortfolioState, today: NaiveDate, ids: &mut Ids) -> Action {
     let days = |d: i64| today + Duration::days(d);
-    let all: Vec<&Activity> = state.opened().map(|p| p.activities.iter().collect()).unwrap_or_default();
-    let active: Vec<ActivityId> = all.iter().filter(|a| !a.withdrawn).map(|a| a.id()).collect();
+    let all: Vec<&Activity> = state
+        .opened()
+        .map(|p| p.activities.iter().collect())
+        .unwrap_or_default();
+    let active: Vec<ActivityId> = all
+        .iter()
+        .filter(|a| !a.withdrawn)
+        .map(|a| a.id())
+        .collect();
     let logged: Vec<ActivityId> = all.iter().map(|a| a.id()).collect();
     let a = |i: u8| {
         let pool = if i < 6 { &active } else { &logged };
@@ -239,8 +295,17 @@ fn action(step: &Step, state: &PortfolioState, today: NaiveDate, ids: &mut Ids) 
     use PortfolioCommand as C;
     let cmd = match step {
         Step::Open(d) => open_command_with(days(*d)),
-        Step::ChangeCompletion(d) => C::ChangeExpectedCompletion { expected_completion: days(*d) },
-        Step::Log { fresh, act, item: i, ended_days_ago, length_days, evidence } => {
+        Step::ChangeCompletion(d) => C::ChangeExpectedCompletion {
+            expected_completion: days(*d),
+        },
+        Step::Log {
+            fresh,
+            act,
+            item: i,
+            ended_days_ago,
+            length_days,
+            evidence,
+        } => {
             let activity_id = if *fresh || logged.is_empty() {
                 ids.activities += 1;
                 aid(0x1000 + ids.activities)
@@ -248,7 +313,11 @@ fn action(step: &Step, state: &PortfolioState, today: NaiveDate, ids: &mut Ids) 
                 a(*act)
             };
             let ended_on = days(-ended_days_ago);
-            let item = if *i == UNKNOWN_ITEM { CatalogItemId::parse("no-such-item").unwrap() } else { item(*i) };
+            let item = if *i == UNKNOWN_ITEM {
+                CatalogItemId::parse("no-such-item").unwrap()
+            } else {
+                item(*i)
+            };
             C::LogActivity {
                 activity_id,
                 item,
@@ -259,28 +328,68 @@ fn action(step: &Step, state: &PortfolioState, today: NaiveDate, ids: &mut Ids) 
             }
         }
         Step::Withdraw(i) => C::WithdrawActivity { activity_id: a(*i) },
-        Step::Submit(i, c) => C::SubmitReflection { activity_id: a(*i), content: reflection(c) },
-        Step::Resubmit(i, c) => C::ResubmitReflection { activity_id: a(*i), content: reflection(c) },
-        Step::Approve(i, w) => C::ApproveReflection { activity_id: a(*i), by: staff(*w) },
-        Step::Return(i, w) => C::ReturnReflection { activity_id: a(*i), by: staff(*w), feedback: text("Go deeper.") },
-        Step::SubmitFinal(f) => C::SubmitFinalReflection { content: final_reflection(f) },
-        Step::ResubmitFinal(f) => C::ResubmitFinalReflection { content: final_reflection(f) },
+        Step::Submit(i, c) => C::SubmitReflection {
+            activity_id: a(*i),
+            content: reflection(c),
+        },
+        Step::Resubmit(i, c) => C::ResubmitReflection {
+            activity_id: a(*i),
+            content: reflection(c),
+        },
+        Step::Approve(i, w) => C::ApproveReflection {
+            activity_id: a(*i),
+            by: staff(*w),
+        },
+        Step::Return(i, w) => C::ReturnReflection {
+            activity_id: a(*i),
+            by: staff(*w),
+            feedback: text("Go deeper."),
+        },
+        Step::SubmitFinal(f) => C::SubmitFinalReflection {
+            content: final_reflection(f),
+        },
+        Step::ResubmitFinal(f) => C::ResubmitFinalReflection {
+            content: final_reflection(f),
+        },
         Step::ApproveFinal(w) => C::ApproveFinalReflection { by: staff(*w) },
-        Step::ReturnFinal(w) => C::ReturnFinalReflection { by: staff(*w), feedback: text("Go deeper.") },
-        Step::Extension(d, w) => C::GrantExtension { until: days(*d), reason: text("Illness."), by: staff(*w) },
+        Step::ReturnFinal(w) => C::ReturnFinalReflection {
+            by: staff(*w),
+            feedback: text("Go deeper."),
+        },
+        Step::Extension(d, w) => C::GrantExtension {
+            until: days(*d),
+            reason: text("Illness."),
+            by: staff(*w),
+        },
         Step::Apply => C::Apply,
         Step::ApproveApplication(w) => {
             ids.certificates += 1;
-            let certificate_id = CertificateId::new(uuid::Uuid::from_u128(0xCE00 + ids.certificates));
-            C::ApproveApplication { certificate_id, by: staff(*w) }
+            let certificate_id =
+                CertificateId::new(uuid::Uuid::from_u128(0xCE00 + ids.certificates));
+            C::ApproveApplication {
+                certificate_id,
+                by: staff(*w),
+            }
         }
-        Step::RejectApplication(w) => C::RejectApplication { by: staff(*w), reason: text("Incomplete.") },
-        Step::Revoke(w) => C::RevokeCertificate { by: staff(*w), reason: text("Issued in error.") },
+        Step::RejectApplication(w) => C::RejectApplication {
+            by: staff(*w),
+            reason: text("Incomplete."),
+        },
+        Step::Revoke(w) => C::RevokeCertificate {
+            by: staff(*w),
+            reason: text("Issued in error."),
+        },
         Step::Rules { required, repeats } => {
-            let rules = ProgramRules { required_activities: *required, allow_repeat_items: *repeats, ..ProgramRules::default() };
+            let rules = ProgramRules {
+                required_activities: *required,
+                allow_repeat_items: *repeats,
+                ..ProgramRules::default()
+            };
             return Action::Program(ProgramCommand::ChangeRules { rules });
         }
-        Step::Retire(i) => return Action::Program(ProgramCommand::RetireCatalogItem { item: item(*i) }),
+        Step::Retire(i) => {
+            return Action::Program(ProgramCommand::RetireCatalogItem { item: item(*i) });
+        }
         Step::Advance(hours) => return Action::Wait(Duration::hours(*hours)),
     };
     Action::Portfolio(cmd)
@@ -289,7 +398,8 @@ fn action(step: &Step, state: &PortfolioState, today: NaiveDate, ids: &mut Ids) 
 /// An independent statement of "may this portfolio be certified under these rules", written without
 /// the helpers `decide` uses.
 fn certifiable(p: &Portfolio, rules: &ProgramRules) -> bool {
-    let approved = |reviews: Option<&Option<Review>>| matches!(reviews, Some(Some(Review::Approved { .. })));
+    let approved =
+        |reviews: Option<&Option<Review>>| matches!(reviews, Some(Some(Review::Approved { .. })));
     let mut items: Vec<&CatalogItemId> = p
         .activities
         .iter()
@@ -311,7 +421,9 @@ fn erased(event: &PortfolioEvent) -> PortfolioEvent {
     PortfolioEvent::from_payload(event_type, payload).unwrap()
 }
 
-fn erased_outcome(result: &Result<Vec<PortfolioEvent>, DomainError>) -> Result<Vec<PortfolioEvent>, &'static str> {
+fn erased_outcome(
+    result: &Result<Vec<PortfolioEvent>, DomainError>,
+) -> Result<Vec<PortfolioEvent>, &'static str> {
     match result {
         Ok(events) => Ok(events.iter().map(erased).collect()),
         Err(e) => Err(e.code()),
@@ -331,8 +443,8 @@ fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap()
 }
 
-/// Folds one history, checking every invariant as it goes. Panics (via prop_assert in the caller's
-/// closure) are reported with the failing step.
+/// Folds one history, checking every invariant as it goes; a broken invariant is returned as a test
+/// case failure so that proptest can shrink the history to a minimal one.
 fn check_history(steps: &[Step]) -> Result<Outcome, TestCaseError> {
     let mut prog = program();
     let mut now = start();
@@ -360,7 +472,12 @@ fn check_history(steps: &[Step]) -> Result<Outcome, TestCaseError> {
 
         // Decisions do not depend on personal data: the erased state decides the same.
         let on_erased = decide(&erased_state, &prog, cmd.clone(), now);
-        prop_assert_eq!(erased_outcome(&on_erased), erased_outcome(&result), "{:?}", step);
+        prop_assert_eq!(
+            erased_outcome(&on_erased),
+            erased_outcome(&result),
+            "{:?}",
+            step
+        );
 
         match result {
             Err(e) => {
@@ -378,7 +495,8 @@ fn check_history(steps: &[Step]) -> Result<Outcome, TestCaseError> {
                     if let PortfolioEvent::CertificateApproved(c) = event {
                         let p = state.opened().unwrap();
                         prop_assert!(certifiable(p, &prog.registered().unwrap().rules), "{:?}", p);
-                        let required = usize::from(prog.registered().unwrap().rules.required_activities);
+                        let required =
+                            usize::from(prog.registered().unwrap().rules.required_activities);
                         prop_assert!(c.activities.len() >= required);
                         outcome.certificates += 1;
                     }
@@ -432,7 +550,10 @@ fn random_histories_reach_certificates() {
         }
     }
     assert!(total.certificates >= 20, "{total:?}");
-    assert!(total.codes.len() >= 25, "too few kinds of refusal exercised: {total:?}");
+    assert!(
+        total.codes.len() >= 25,
+        "too few kinds of refusal exercised: {total:?}"
+    );
     assert!(total.accepted > 500 && total.refused > 500, "{total:?}");
 }
 
@@ -464,10 +585,22 @@ fn deadline_day() -> impl Strategy<Value = NaiveDate> {
 fn due_on(deadline: NaiveDate, extended: bool) -> (PortfolioState, ProgramState) {
     let prog = program();
     let opening_day = deadline - Duration::days(60);
-    let opened_at = stockholm(opening_day.year(), opening_day.month(), opening_day.day(), 12, 0, 0);
+    let opened_at = stockholm(
+        opening_day.year(),
+        opening_day.month(),
+        opening_day.day(),
+        12,
+        0,
+        0,
+    );
     // With an extension the regular deadline is 8 days earlier and the extension sets `deadline`.
     let completion = deadline + Duration::days(if extended { 20 } else { 28 });
-    let mut state = run_at(PortfolioState::default(), &prog, open_command_with(completion), opened_at);
+    let mut state = run_at(
+        PortfolioState::default(),
+        &prog,
+        open_command_with(completion),
+        opened_at,
+    );
     for n in 1..=3u128 {
         let log = PortfolioCommand::LogActivity {
             activity_id: aid(n),
@@ -479,13 +612,21 @@ fn due_on(deadline: NaiveDate, extended: bool) -> (PortfolioState, ProgramState)
         };
         let submit = PortfolioCommand::SubmitReflection {
             activity_id: aid(n),
-            content: ReflectionContent::Oral { media: None, duration_s: 150, duration_measured: false },
+            content: ReflectionContent::Oral {
+                media: None,
+                duration_s: 150,
+                duration_measured: false,
+            },
         };
         state = run_at(state, &prog, log, opened_at);
         state = run_at(state, &prog, submit, opened_at);
     }
     if extended {
-        let grant = PortfolioCommand::GrantExtension { until: deadline, reason: text("Illness."), by: coordinator() };
+        let grant = PortfolioCommand::GrantExtension {
+            until: deadline,
+            reason: text("Illness."),
+            by: coordinator(),
+        };
         state = run_at(state, &prog, grant, opened_at);
     }
     (state, prog)

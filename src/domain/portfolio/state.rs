@@ -15,7 +15,8 @@ pub enum PortfolioState {
     /// No `PortfolioOpened` yet: only opening is allowed.
     #[default]
     NotOpened,
-    Opened(Portfolio),
+    /// Boxed because a portfolio is large and "not opened" is empty.
+    Opened(Box<Portfolio>),
 }
 
 impl PortfolioState {
@@ -34,7 +35,9 @@ pub enum Phase {
     Collecting,
     /// An application waits for the coordinator: the portfolio is frozen so that the decision is made on
     /// exactly what the student applied with.
-    Applied { application: u32 },
+    Applied {
+        application: u32,
+    },
     Certified,
     /// The certificate was revoked; the portfolio is closed for good (a new start needs a new portfolio).
     Revoked,
@@ -80,7 +83,9 @@ pub struct FinalAttempt {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Review {
-    Approved { by: StaffId },
+    Approved {
+        by: StaffId,
+    },
     Returned {
         by: StaffId,
         personal: Option<FeedbackPersonal>,

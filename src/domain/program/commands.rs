@@ -24,8 +24,16 @@ pub enum ProgramCommand {
         name: NonEmptyText,
     },
     /// Retiring hides the item from new activities; activities already logged keep it.
-    RetireCatalogItem { item: CatalogItemId },
-    ChangeRules { rules: ProgramRules },
-    AssignCoordinator { staff: StaffId },
-    UnassignCoordinator { staff: StaffId },
+    RetireCatalogItem {
+        item: CatalogItemId,
+    },
+    ChangeRules {
+        rules: ProgramRules,
+    },
+    AssignCoordinator {
+        staff: StaffId,
+    },
+    UnassignCoordinator {
+        staff: StaffId,
+    },
 }

@@ -21,7 +21,9 @@ pub fn decide(
         ProgramState::Registered(program) => program,
     };
     let event: ProgramEvent = match cmd {
-        ProgramCommand::RegisterProgram { .. } => return Err(DomainError::ProgramAlreadyRegistered),
+        ProgramCommand::RegisterProgram { .. } => {
+            return Err(DomainError::ProgramAlreadyRegistered);
+        }
         ProgramCommand::AddCatalogItem { item, name } => {
             if let Some(existing) = program.item(&item) {
                 return Err(DomainError::CatalogItemExists {
@@ -177,8 +179,20 @@ mod tests {
 
     fn registered() -> ProgramState {
         let state = run(ProgramState::default(), register());
-        let state = run(state, ProgramCommand::AddCatalogItem { item: slug("tedx"), name: text("TEDx") });
-        run(state, ProgramCommand::AddCatalogItem { item: slug("language-cafe"), name: text("Language café") })
+        let state = run(
+            state,
+            ProgramCommand::AddCatalogItem {
+                item: slug("tedx"),
+                name: text("TEDx"),
+            },
+        );
+        run(
+            state,
+            ProgramCommand::AddCatalogItem {
+                item: slug("language-cafe"),
+                name: text("Language café"),
+            },
+        )
     }
 
     fn program(state: &ProgramState) -> &Program {
@@ -188,7 +202,9 @@ mod tests {
     #[test]
     fn registering_starts_with_the_default_rules_at_version_1() {
         let events = decide(&ProgramState::default(), register(), now()).unwrap();
-        let [ProgramEvent::ProgramRegistered(e)] = events.as_slice() else { panic!() };
+        let [ProgramEvent::ProgramRegistered(e)] = events.as_slice() else {
+            panic!()
+        };
         assert_eq!((e.rules, e.rules_version), (ProgramRules::default(), 1));
         let p = registered();
         assert_eq!(program(&p).code.as_str(), "dentistry");
@@ -197,36 +213,88 @@ mod tests {
 
     #[test]
     fn a_program_is_registered_once_and_first() {
-        assert_eq!(refuse(&registered(), register()), DomainError::ProgramAlreadyRegistered);
-        let add = ProgramCommand::AddCatalogItem { item: slug("tedx"), name: text("TEDx") };
-        assert_eq!(refuse(&ProgramState::default(), add), DomainError::ProgramNotRegistered);
+        assert_eq!(
+            refuse(&registered(), register()),
+            DomainError::ProgramAlreadyRegistered
+        );
+        let add = ProgramCommand::AddCatalogItem {
+            item: slug("tedx"),
+            name: text("TEDx"),
+        };
+        assert_eq!(
+            refuse(&ProgramState::default(), add),
+            DomainError::ProgramNotRegistered
+        );
         let long = ProgramCommand::RegisterProgram {
             id: ProgramId::new(Uuid::from_u128(1)),
             name: text(&"x".repeat(MAX_NAME_LEN + 1)),
             code: ProgramCode::parse("x1").unwrap(),
         };
-        assert_eq!(refuse(&ProgramState::default(), long).code(), "text_too_long");
+        assert_eq!(
+            refuse(&ProgramState::default(), long).code(),
+            "text_too_long"
+        );
     }
 
     #[test]
     fn the_whole_default_catalog_can_be_added() {
-        let state = default_catalog().into_iter().fold(run(ProgramState::default(), register()), |s, (item, name)| {
-            run(s, ProgramCommand::AddCatalogItem { item, name: text(name) })
-        });
-        let names: Vec<_> = program(&state).catalog.iter().map(|i| i.name.as_str().to_owned()).collect();
-        let expected: Vec<_> = default_catalog().into_iter().map(|(_, n)| n.to_owned()).collect();
+        let state = default_catalog().into_iter().fold(
+            run(ProgramState::default(), register()),
+            |s, (item, name)| {
+                run(
+                    s,
+                    ProgramCommand::AddCatalogItem {
+                        item,
+                        name: text(name),
+                    },
+                )
+            },
+        );
+        let names: Vec<_> = program(&state)
+            .catalog
+            .iter()
+            .map(|i| i.name.as_str().to_owned())
+            .collect();
+        let expected: Vec<_> = default_catalog()
+            .into_iter()
+            .map(|(_, n)| n.to_owned())
+            .collect();
         assert_eq!(names, expected, "insertion order is kept");
     }
 
     #[test]
     fn catalog_keys_are_never_reused_and_active_names_are_unique() {
         let state = registered();
-        let dup = ProgramCommand::AddCatalogItem { item: slug("tedx"), name: text("Something") };
-        assert_eq!(refuse(&state, dup.clone()), DomainError::CatalogItemExists { item: slug("tedx"), retired: false });
-        let same_name = ProgramCommand::AddCatalogItem { item: slug("tedx-2"), name: text("tedx") };
-        assert_eq!(refuse(&state, same_name.clone()).code(), "catalog_item_name_taken");
-        let retired = run(state, ProgramCommand::RetireCatalogItem { item: slug("tedx") });
-        assert_eq!(refuse(&retired, dup), DomainError::CatalogItemExists { item: slug("tedx"), retired: true });
+        let dup = ProgramCommand::AddCatalogItem {
+            item: slug("tedx"),
+            name: text("Something"),
+        };
+        assert_eq!(
+            refuse(&state, dup.clone()),
+            DomainError::CatalogItemExists {
+                item: slug("tedx"),
+                retired: false
+            }
+        );
+        let same_name = ProgramCommand::AddCatalogItem {
+            item: slug("tedx-2"),
+            name: text("tedx"),
+        };
+        assert_eq!(
+            refuse(&state, same_name.clone()).code(),
+            "catalog_item_name_taken"
+        );
+        let retired = run(
+            state,
+            ProgramCommand::RetireCatalogItem { item: slug("tedx") },
+        );
+        assert_eq!(
+            refuse(&retired, dup),
+            DomainError::CatalogItemExists {
+                item: slug("tedx"),
+                retired: true
+            }
+        );
         // A retired item's name is free again.
         let reused = run(retired, same_name);
         assert_eq!(program(&reused).catalog.len(), 3);
@@ -235,14 +303,32 @@ mod tests {
     #[test]
     fn renaming_keeps_the_key_and_refuses_pointless_or_clashing_names() {
         let state = registered();
-        let rename = |item: &str, name: &str| ProgramCommand::RenameCatalogItem { item: slug(item), name: text(name) };
+        let rename = |item: &str, name: &str| ProgramCommand::RenameCatalogItem {
+            item: slug(item),
+            name: text(name),
+        };
         let renamed = run(state.clone(), rename("tedx", "TEDx KI"));
-        assert_eq!(program(&renamed).item(&slug("tedx")).unwrap().name.as_str(), "TEDx KI");
+        assert_eq!(
+            program(&renamed).item(&slug("tedx")).unwrap().name.as_str(),
+            "TEDx KI"
+        );
         assert_eq!(refuse(&state, rename("tedx", "TEDx")).code(), "no_change");
-        assert_eq!(refuse(&state, rename("tedx", "LANGUAGE CAFÉ")).code(), "catalog_item_name_taken");
-        assert_eq!(refuse(&state, rename("nope", "x")).code(), "catalog_item_unknown");
-        let retired = run(state, ProgramCommand::RetireCatalogItem { item: slug("tedx") });
-        assert_eq!(refuse(&retired, rename("tedx", "x")).code(), "catalog_item_retired");
+        assert_eq!(
+            refuse(&state, rename("tedx", "LANGUAGE CAFÉ")).code(),
+            "catalog_item_name_taken"
+        );
+        assert_eq!(
+            refuse(&state, rename("nope", "x")).code(),
+            "catalog_item_unknown"
+        );
+        let retired = run(
+            state,
+            ProgramCommand::RetireCatalogItem { item: slug("tedx") },
+        );
+        assert_eq!(
+            refuse(&retired, rename("tedx", "x")).code(),
+            "catalog_item_retired"
+        );
     }
 
     #[test]
@@ -252,7 +338,11 @@ mod tests {
         assert!(program(&state).item(&slug("tedx")).unwrap().retired);
         assert_eq!(refuse(&state, retire).code(), "catalog_item_retired");
         assert_eq!(
-            refuse(&state, ProgramCommand::RetireCatalogItem { item: slug("nope") }).code(),
+            refuse(
+                &state,
+                ProgramCommand::RetireCatalogItem { item: slug("nope") }
+            )
+            .code(),
             "catalog_item_unknown"
         );
     }
@@ -260,29 +350,59 @@ mod tests {
     #[test]
     fn rules_changes_are_validated_and_versioned() {
         let state = registered();
-        let rules = ProgramRules { written: WordBand { min: 800, max: 1200 }, ..ProgramRules::default() };
+        let rules = ProgramRules {
+            written: WordBand {
+                min: 800,
+                max: 1200,
+            },
+            ..ProgramRules::default()
+        };
         let changed = run(state.clone(), ProgramCommand::ChangeRules { rules });
-        assert_eq!((program(&changed).rules, program(&changed).rules_version), (rules, 2));
+        assert_eq!(
+            (program(&changed).rules, program(&changed).rules_version),
+            (rules, 2)
+        );
         let again = ProgramCommand::ChangeRules { rules };
         assert_eq!(refuse(&changed, again).code(), "no_change");
-        let bad = ProgramRules { required_activities: 0, ..ProgramRules::default() };
+        let bad = ProgramRules {
+            required_activities: 0,
+            ..ProgramRules::default()
+        };
         let err = refuse(&state, ProgramCommand::ChangeRules { rules: bad });
-        assert_eq!((err.code(), err.field()), ("rules_no_required_activities", Some("rules")));
-        let back = run(changed, ProgramCommand::ChangeRules { rules: ProgramRules::default() });
+        assert_eq!(
+            (err.code(), err.field()),
+            ("rules_no_required_activities", Some("rules"))
+        );
+        let back = run(
+            changed,
+            ProgramCommand::ChangeRules {
+                rules: ProgramRules::default(),
+            },
+        );
         assert_eq!(program(&back).rules_version, 3);
     }
 
     #[test]
     fn coordinators_are_assigned_and_unassigned() {
         let anna = StaffId::parse("anna@ki.se").unwrap();
-        let assign = ProgramCommand::AssignCoordinator { staff: anna.clone() };
-        let unassign = ProgramCommand::UnassignCoordinator { staff: anna.clone() };
+        let assign = ProgramCommand::AssignCoordinator {
+            staff: anna.clone(),
+        };
+        let unassign = ProgramCommand::UnassignCoordinator {
+            staff: anna.clone(),
+        };
         let state = run(registered(), assign.clone());
         assert!(program(&state).is_coordinator(&anna));
-        assert_eq!(refuse(&state, assign), DomainError::CoordinatorAlreadyAssigned);
+        assert_eq!(
+            refuse(&state, assign),
+            DomainError::CoordinatorAlreadyAssigned
+        );
         let state = run(state, unassign.clone());
         assert!(!program(&state).is_coordinator(&anna));
-        assert_eq!(refuse(&state, unassign), DomainError::CoordinatorNotAssigned);
+        assert_eq!(
+            refuse(&state, unassign),
+            DomainError::CoordinatorNotAssigned
+        );
     }
 
     #[test]
@@ -290,11 +410,24 @@ mod tests {
         let anna = StaffId::parse("anna@ki.se").unwrap();
         let commands = vec![
             register(),
-            ProgramCommand::AddCatalogItem { item: slug("tedx"), name: text("TEDx") },
-            ProgramCommand::RenameCatalogItem { item: slug("tedx"), name: text("TEDx KI") },
+            ProgramCommand::AddCatalogItem {
+                item: slug("tedx"),
+                name: text("TEDx"),
+            },
+            ProgramCommand::RenameCatalogItem {
+                item: slug("tedx"),
+                name: text("TEDx KI"),
+            },
             ProgramCommand::RetireCatalogItem { item: slug("tedx") },
-            ProgramCommand::ChangeRules { rules: ProgramRules { allow_repeat_items: true, ..ProgramRules::default() } },
-            ProgramCommand::AssignCoordinator { staff: anna.clone() },
+            ProgramCommand::ChangeRules {
+                rules: ProgramRules {
+                    allow_repeat_items: true,
+                    ..ProgramRules::default()
+                },
+            },
+            ProgramCommand::AssignCoordinator {
+                staff: anna.clone(),
+            },
             ProgramCommand::UnassignCoordinator { staff: anna },
         ];
         let mut state = ProgramState::default();
@@ -319,7 +452,11 @@ mod tests {
 
     #[test]
     fn evolve_ignores_events_before_registration() {
-        let stray: ProgramEvent = crate::domain::program::CatalogItemRetired { item: slug("tedx") }.into();
-        assert_eq!(evolve(ProgramState::default(), &stray), ProgramState::default());
+        let stray: ProgramEvent =
+            crate::domain::program::CatalogItemRetired { item: slug("tedx") }.into();
+        assert_eq!(
+            evolve(ProgramState::default(), &stray),
+            ProgramState::default()
+        );
     }
 }

@@ -41,9 +41,17 @@ impl EmailError {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// `Debug` is redacted: commands and states are debug-printed in logs and test output, addresses must
+/// not be.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Email(<redacted>)")
+    }
+}
 
 impl Email {
     /// Surrounding whitespace is trimmed (pasted addresses often carry it); the domain is lower-cased
@@ -64,7 +72,9 @@ impl Email {
         if found != 1 {
             return Err(EmailError::AtSign { found });
         }
-        let (local, domain) = trimmed.split_once('@').ok_or(EmailError::AtSign { found })?;
+        let (local, domain) = trimmed
+            .split_once('@')
+            .ok_or(EmailError::AtSign { found })?;
         if local.is_empty() {
             return Err(EmailError::EmptyLocalPart);
         }
@@ -116,10 +126,19 @@ mod tests {
     #[test]
     fn refuses_implausible_addresses() {
         assert_eq!(Email::parse(""), Err(EmailError::Empty));
-        assert_eq!(Email::parse("anna.ki.se"), Err(EmailError::AtSign { found: 0 }));
-        assert_eq!(Email::parse("a@b@ki.se"), Err(EmailError::AtSign { found: 2 }));
+        assert_eq!(
+            Email::parse("anna.ki.se"),
+            Err(EmailError::AtSign { found: 0 })
+        );
+        assert_eq!(
+            Email::parse("a@b@ki.se"),
+            Err(EmailError::AtSign { found: 2 })
+        );
         assert_eq!(Email::parse("@ki.se"), Err(EmailError::EmptyLocalPart));
-        assert_eq!(Email::parse("anna@localhost"), Err(EmailError::InvalidDomain));
+        assert_eq!(
+            Email::parse("anna@localhost"),
+            Err(EmailError::InvalidDomain)
+        );
         assert_eq!(Email::parse("anna@ki..se"), Err(EmailError::InvalidDomain));
         assert_eq!(Email::parse("anna@.se"), Err(EmailError::InvalidDomain));
         assert_eq!(Email::parse("an na@ki.se"), Err(EmailError::Whitespace));
@@ -131,6 +150,14 @@ mod tests {
         assert!(Email::parse(&ok).is_ok());
         let long = format!("{}@ki.se", "a".repeat(249));
         assert_eq!(Email::parse(&long), Err(EmailError::TooLong { len: 255 }));
+    }
+
+    #[test]
+    fn debug_output_does_not_leak_the_address() {
+        assert_eq!(
+            format!("{:?}", Email::parse("a@ki.se").unwrap()),
+            "Email(<redacted>)"
+        );
     }
 
     #[test]

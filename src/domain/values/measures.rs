@@ -128,7 +128,11 @@ impl InstagramPostLink {
             return Err(InstagramLinkError::NotHttps);
         }
         let host_ok = matches!(url.host_str(), Some("instagram.com" | "www.instagram.com"));
-        if !host_ok || url.port().is_some() || !url.username().is_empty() || url.password().is_some() {
+        if !host_ok
+            || url.port().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
             return Err(InstagramLinkError::WrongHost);
         }
         let segments: Vec<&str> = url
@@ -237,7 +241,10 @@ mod tests {
     fn english_check_refuses_only_reliable_other_languages_and_nothing_detectable() {
         assert!(matches!(is_english(ENGLISH), EnglishCheck::English { .. }));
         let swedish = is_english(SWEDISH);
-        assert!(matches!(swedish, EnglishCheck::NotEnglish { lang: "swe", .. }));
+        assert!(matches!(
+            swedish,
+            EnglishCheck::NotEnglish { lang: "swe", .. }
+        ));
         assert!(swedish.refuses());
         assert!(!is_english(ENGLISH).refuses());
         assert_eq!(is_english("1 2 3"), EnglishCheck::Undetectable);
@@ -298,6 +305,9 @@ mod tests {
         let link = InstagramPostLink::parse("https://instagram.com/p/abc?x=1").unwrap();
         let json = serde_json::to_string(&link).unwrap();
         assert_eq!(json, "\"https://www.instagram.com/p/abc/\"");
-        assert_eq!(serde_json::from_str::<InstagramPostLink>(&json).unwrap(), link);
+        assert_eq!(
+            serde_json::from_str::<InstagramPostLink>(&json).unwrap(),
+            link
+        );
     }
 }

@@ -122,12 +122,27 @@ mod tests {
 
     #[test]
     fn refuses_bad_hashes_types_and_sizes() {
-        assert_eq!(MediaRef::new("abc", "video/mp4", 1), Err(MediaRefError::Sha256));
+        assert_eq!(
+            MediaRef::new("abc", "video/mp4", 1),
+            Err(MediaRefError::Sha256)
+        );
         let not_hex = "g".repeat(64);
-        assert_eq!(MediaRef::new(&not_hex, "video/mp4", 1), Err(MediaRefError::Sha256));
-        assert_eq!(MediaRef::new(HASH, "video", 1), Err(MediaRefError::ContentType));
-        assert_eq!(MediaRef::new(HASH, "video/mp4; x=1", 1), Err(MediaRefError::ContentType));
-        assert_eq!(MediaRef::new(HASH, "audio/mpeg", 0), Err(MediaRefError::Empty));
+        assert_eq!(
+            MediaRef::new(&not_hex, "video/mp4", 1),
+            Err(MediaRefError::Sha256)
+        );
+        assert_eq!(
+            MediaRef::new(HASH, "video", 1),
+            Err(MediaRefError::ContentType)
+        );
+        assert_eq!(
+            MediaRef::new(HASH, "video/mp4; x=1", 1),
+            Err(MediaRefError::ContentType)
+        );
+        assert_eq!(
+            MediaRef::new(HASH, "audio/mpeg", 0),
+            Err(MediaRefError::Empty)
+        );
         assert!(matches!(
             MediaRef::new(HASH, "audio/mpeg", MAX_MEDIA_BYTES + 1),
             Err(MediaRefError::TooLarge { .. })

@@ -102,7 +102,10 @@ fn check_text(
         });
     }
     let allowed_control = |c: char| allow_line_breaks && (c == '\n' || c == '\t');
-    if trimmed.chars().any(|c| c.is_control() && !allowed_control(c)) {
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && !allowed_control(c))
+    {
         return Err(TextError::ControlCharacter { field });
     }
     Ok(())
@@ -115,12 +118,18 @@ pub const MAX_NAME_PART_LEN: usize = 100;
 const FORBIDDEN_IN_NAMES: &[char] = &['<', '>', '{', '}', '[', ']', '\\', '/', '@'];
 
 /// A student's name split the way Ladok and the Diploma Supplement split it (given names, family name),
-/// so exports never have to guess where one ends.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// so exports never have to guess where one ends. `Debug` is redacted so names stay out of logs.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "RawPersonName")]
 pub struct PersonName {
     given_names: String,
     family_name: String,
+}
+
+impl fmt::Debug for PersonName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PersonName(<redacted>)")
+    }
 }
 
 #[derive(Deserialize)]
@@ -236,6 +245,12 @@ mod tests {
             })
         );
         assert!(PersonName::parse(&"a".repeat(101), "B").is_err());
+    }
+
+    #[test]
+    fn person_name_debug_output_is_redacted() {
+        let n = PersonName::parse("Anna", "Berg").unwrap();
+        assert!(!format!("{n:?}").contains("Berg"));
     }
 
     #[test]
