@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod db;
 pub mod domain;
+pub mod export;
 pub mod http;
 pub mod projections;
 pub mod store;

@@ -9,8 +9,8 @@ use rand::Rng;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 fn event(kind: &str, n: i64) -> NewEvent {
@@ -331,15 +331,17 @@ async fn a_tailing_consumer_sees_every_committed_event_exactly_once() {
     const APPENDS_PER_WRITER: usize = 25;
     let db = support::fresh().await;
     let store = store(&db);
-    let done = Arc::new(AtomicBool::new(false));
+    // How many events were committed, once the writers are done. Until then, usize::MAX.
+    let expected = Arc::new(AtomicUsize::new(usize::MAX));
 
     let consumer = {
         let store = store.clone();
-        let done = done.clone();
+        let expected = expected.clone();
         tokio::spawn(async move {
             let mut checkpoint = Checkpoint::START;
             let mut seen: Vec<(Checkpoint, Uuid)> = Vec::new();
             let mut quiet_rounds = 0;
+            let mut deadline: Option<Instant> = None;
             loop {
                 let batch = store.read_after(checkpoint, 50).await.unwrap();
                 for e in &batch {
@@ -352,13 +354,22 @@ async fn a_tailing_consumer_sees_every_committed_event_exactly_once() {
                     seen.push((e.checkpoint, e.event_id));
                 }
                 if batch.is_empty() {
-                    if done.load(Ordering::SeqCst) {
-                        quiet_rounds += 1;
-                        if quiet_rounds > 3 {
+                    // Events become readable only once every older transaction on the whole server
+                    // has ended (other tests' included), so "nothing new" proves nothing by itself.
+                    // Stop once everything committed was seen (plus a few quiet rounds, to catch an
+                    // event delivered twice), or after a generous deadline that fails the test below.
+                    let target = expected.load(Ordering::SeqCst);
+                    if target != usize::MAX {
+                        let deadline = *deadline
+                            .get_or_insert_with(|| Instant::now() + Duration::from_secs(60));
+                        if seen.len() >= target {
+                            quiet_rounds += 1;
+                        }
+                        if quiet_rounds > 5 || Instant::now() > deadline {
                             return seen;
                         }
                     }
-                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }
         })
@@ -411,7 +422,8 @@ async fn a_tailing_consumer_sees_every_committed_event_exactly_once() {
         })
     });
     let results = futures_join_all(writers).await;
-    done.store(true, Ordering::SeqCst);
+    let committed_count: usize = results.iter().map(|(c, _)| c.len()).sum();
+    expected.store(committed_count, Ordering::SeqCst);
     let seen = consumer.await.unwrap();
 
     let committed: HashSet<Uuid> = results

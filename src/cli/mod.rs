@@ -4,6 +4,7 @@
 mod migrate;
 mod projections;
 mod serve;
+mod token;
 
 use crate::db::{DatabaseSettings, embedded};
 use clap::{Args, Parser, Subcommand};
@@ -34,6 +35,8 @@ pub enum Command {
     /// Inspect and rebuild the read models (projections).
     #[command(subcommand)]
     Projections(projections::ProjectionsCommand),
+    /// Print a development bearer token signed with the development secret (CIM_JWT_DEV_SECRET).
+    Token(token::TokenArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -81,5 +84,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&cli.database, args).await,
         Command::Migrate => migrate::run(&cli.database).await,
         Command::Projections(command) => projections::run(&cli.database, command).await,
+        Command::Token(args) => token::run(args),
     }
 }

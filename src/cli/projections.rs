@@ -1,12 +1,13 @@
 //! `cim projections status|rebuild`: look at and rebuild the read models (see src/projections/).
 
 use super::DatabaseArgs;
+use crate::app;
 use crate::db::Database;
 use crate::projections::{
     self, Projection, ProjectionLock, ProjectionReport, RebuildOptions, RebuildOutcome,
     RebuildProgress,
 };
-use crate::store::{Checkpoint, EventStore, Upcasters};
+use crate::store::{Checkpoint, EventStore};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -133,8 +134,8 @@ async fn rebuild(db: &Database, args: &RebuildArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let stop = interrupt_flag();
-    // The same upcasters as `cim serve` (none registered yet), so a rebuild equals the live model.
-    let store = EventStore::new(db.pool.clone(), Upcasters::new());
+    // The same upcasters as `cim serve`, so a rebuild equals the live model.
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
     for projection in chosen {
         rebuild_one(db, &store, projection.as_ref(), args.restart, &stop).await?;
     }
@@ -169,7 +170,7 @@ async fn rebuild_one(
                 events_applied,
             } => {
                 if let Some(at) = resumed_from {
-                    bar.println(format!(
+                    bar.suspend(|| eprintln!(
                         "{name}: resuming an interrupted rebuild at {at} ({events_applied} events already applied; --restart starts over)"
                     ));
                 }
@@ -257,7 +258,9 @@ fn interrupt_flag() -> Arc<AtomicBool> {
             return;
         }
         flag.store(true, Ordering::SeqCst);
-        eprintln!("stopping after the current batch (Ctrl-C again to quit at once)");
+        eprintln!(
+            "interrupted: stopping after the batch in progress, if any (Ctrl-C again to quit at once)"
+        );
         if tokio::signal::ctrl_c().await.is_ok() {
             std::process::exit(130);
         }

@@ -1,10 +1,12 @@
 //! `cim serve`: the HTTP API and the background workers in one process.
 
 use super::DatabaseArgs;
+use crate::app;
 use crate::db::Database;
+use crate::http::auth::Verifier;
 use crate::http::{self, AppState};
 use crate::projections::{self, ProjectionRunner};
-use crate::store::{EventStore, Upcasters};
+use crate::store::EventStore;
 use anyhow::Context;
 use clap::Args;
 use std::net::SocketAddr;
@@ -14,19 +16,29 @@ pub struct ServeArgs {
     /// Address to listen on. Port 0 picks a free port (printed at start-up).
     #[arg(long, env = "CIM_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    #[command(flatten)]
+    pub jwt: super::token::JwtArgs,
 }
 
 pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
+    // Checked before anything starts: bad key configuration is a start-up error, not 401s later.
+    let verifier = Verifier::from_settings(&args.jwt.settings())
+        .context("cannot load the bearer token keys")?;
+    if !verifier.has_keys() {
+        tracing::warn!(
+            "no token keys configured (CIM_JWT_DEV_SECRET or CIM_JWT_JWKS_FILE): every API call will be refused with 401"
+        );
+    }
     let db = Database::open(&db_args.settings()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
-    // The read models, started once nothing can fail before the shutdown below. No upcasters are
-    // registered yet; once the domain has some, the runner must get the same set as every reader.
-    let store = EventStore::new(db.pool.clone(), Upcasters::new());
+    // The read models, started once nothing can fail before the shutdown below. They read the log
+    // with the same upcasters as every other reader.
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
     let runner = ProjectionRunner::start(store, db.pool.clone(), &db.url, projections::all());
-    let state = AppState::with_projections(db.pool.clone(), runner.clone());
+    let state = AppState::with_projections(db.pool.clone(), runner.clone()).with_verifier(verifier);
     // Tests and scripts read this line to find the port when --listen ends in :0.
     println!("cim listening on http://{local}");
     tracing::info!(%local, embedded = db.is_embedded(), "cim serve started");

@@ -1,11 +1,31 @@
 //! The HTTP API. `router` is built in the library so tests can serve it on port 0 or call it
 //! directly.
+//!
+//! - [`problem`]: the one error shape (`application/problem+json`) and the status rules;
+//! - [`extract`]: body, path and query extractors that refuse bad input with a problem;
+//! - [`auth`]: bearer tokens and the [`auth::Caller`] extractor;
+//! - [`command`]: what every command request carries besides its body (idempotency key, `If-Match`,
+//!   request id);
+//! - [`routes`]: one file per resource, [`routes::access`] with who may do what, and
+//!   [`routes::openapi`] with the OpenAPI 3.1 document (`GET /openapi.json`).
+//!
+//! Every route is listed once, in [`routes::all`]; the router is built from that list and the
+//! authorisation test walks the same list, so a route cannot be added without being tested.
 
+pub mod auth;
+pub mod command;
+pub mod extract;
 mod health;
+pub mod problem;
+pub mod routes;
 
+use crate::app::{self, CommandHandler};
 use crate::projections::RunnerHandle;
+use crate::store::EventStore;
+use auth::Verifier;
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
 use sqlx::PgPool;
 use std::sync::Arc;
 
@@ -19,21 +39,37 @@ pub struct App {
     /// The projection runner of this process (`cim serve` runs one): its status feeds `/readyz`, and
     /// handlers wait on it for read-your-writes. `None` in tests that serve without projections.
     pub projections: Option<RunnerHandle>,
+    /// Checks bearer tokens. Without configured keys it refuses every token.
+    pub verifier: Arc<Verifier>,
+    pub commands: CommandHandler,
 }
 
 impl AppState {
     pub fn new(pool: PgPool) -> Self {
-        Self(Arc::new(App {
-            pool,
-            projections: None,
-        }))
+        Self::build(pool, None, Arc::new(Verifier::refuse_all()))
     }
 
     /// State for a process that runs the projection runner.
     pub fn with_projections(pool: PgPool, projections: RunnerHandle) -> Self {
+        Self::build(pool, Some(projections), Arc::new(Verifier::refuse_all()))
+    }
+
+    /// The same state with these token keys.
+    pub fn with_verifier(self, verifier: Verifier) -> Self {
+        Self::build(
+            self.pool.clone(),
+            self.projections.clone(),
+            Arc::new(verifier),
+        )
+    }
+
+    fn build(pool: PgPool, projections: Option<RunnerHandle>, verifier: Arc<Verifier>) -> Self {
+        let commands = CommandHandler::new(EventStore::new(pool.clone(), app::upcasters()));
         Self(Arc::new(App {
             pool,
-            projections: Some(projections),
+            projections,
+            verifier,
+            commands,
         }))
     }
 }
@@ -45,9 +81,23 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// Every route as (method, path template), in the order registered.
+pub fn route_list() -> Vec<(Method, &'static str)> {
+    routes::all()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect()
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    let mut router = Router::new();
+    for route in routes::all() {
+        router = router.route(route.path, route.handler);
+    }
+    router
+        .fallback(problem::no_such_route)
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(DefaultBodyLimit::max(extract::JSON_BODY_LIMIT))
+        .layer(axum::middleware::from_fn(command::request_id))
         .with_state(state)
 }

@@ -136,6 +136,10 @@ pub(crate) async fn load_position(
 /// The caller must hold the projection's lock.
 pub async fn reset(pool: &PgPool, projection: &dyn Projection) -> Result<(), ProjectionError> {
     let mut tx = pool.begin().await?;
+    // "table does not exist, skipping" notices of a first build are noise in the log.
+    sqlx::query("SET LOCAL client_min_messages = warning")
+        .execute(&mut *tx)
+        .await?;
     for table in projection.tables() {
         // CASCADE: views or foreign keys built on the read model go with it; its DDL recreates them.
         sqlx::query(&format!(

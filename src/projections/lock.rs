@@ -99,9 +99,18 @@ impl ProjectionLock {
         &self.name
     }
 
-    /// Releases the lock by closing the connection. Errors are irrelevant: a connection that cannot be
-    /// closed cleanly is dropped, and the server releases the lock when the session ends.
-    pub async fn release(self) {
+    /// Releases the lock and closes the connection. The explicit unlock makes the release take
+    /// effect before this returns (a closing session lets go of its locks only once its server
+    /// process has exited, a moment later), so a successor can take over at once. Errors are
+    /// irrelevant: a broken connection has lost the lock already, and the server releases it when the
+    /// session ends in any case.
+    pub async fn release(mut self) {
+        if self.held {
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(self.key)
+                .execute(&mut self.conn)
+                .await;
+        }
         let _ = self.conn.close().await;
     }
 }

@@ -27,6 +27,7 @@
 pub mod checkpoint;
 pub mod listener;
 pub mod lock;
+pub mod read_models;
 pub mod rebuild;
 pub mod runner;
 pub mod status;
@@ -130,7 +131,7 @@ impl ProjectionError {
 /// Every projection of this binary. `cim serve` runs exactly these and `cim projections` manages
 /// them; the concrete read models are added here.
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    Vec::new()
+    read_models::all()
 }
 
 /// Identifies a projection's definition: `sha256(name, version, definition)` in hex. Stored in the

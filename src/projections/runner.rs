@@ -641,12 +641,18 @@ async fn advance(
             (Checkpoint::START, Phase::Rebuilding, 0)
         }
     };
+    // Only actual changes wake `wait_for` callers; an idle poll publishes nothing.
     let publish = |at: Checkpoint, phase: Phase, applied: i64| {
-        slot.state.send_modify(|s| {
+        slot.state.send_if_modified(|s| {
+            let changed = s.checkpoint != Some(at)
+                || s.phase != Some(phase)
+                || s.events_applied != Some(applied)
+                || s.last_error.is_some();
             s.checkpoint = Some(at);
             s.phase = Some(phase);
             s.events_applied = Some(applied);
             s.clear_error();
+            changed
         });
     };
     publish(at, phase, applied);

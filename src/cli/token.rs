@@ -1,0 +1,93 @@
+//! `cim token`: a development bearer token signed with the development secret, for trying the API
+//! with curl. Refuses to run when no development secret is configured, so it cannot be used against
+//! a production setup that verifies tokens from an identity provider's JWKS.
+
+use crate::domain::ProgramId;
+use crate::http::auth::{
+    AuthSettings, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevToken, MIN_SECRET_LEN, Role, dev_token,
+};
+use anyhow::{Context, bail};
+use clap::Args;
+use std::path::PathBuf;
+
+/// How bearer tokens are checked. Shared by `cim serve` (verifying) and `cim token` (signing).
+#[derive(Debug, Clone, Args)]
+pub struct JwtArgs {
+    /// HS256 secret (at least 32 bytes) for development tokens made by `cim token`. Development
+    /// only: in production, verify the identity provider's tokens with --jwt-jwks-file instead.
+    #[arg(long, env = "CIM_JWT_DEV_SECRET", hide_env_values = true)]
+    pub jwt_dev_secret: Option<String>,
+    /// A JSON Web Key Set file with the identity provider's public keys (RS256 or ES256 P-256).
+    #[arg(long, env = "CIM_JWT_JWKS_FILE")]
+    pub jwt_jwks_file: Option<PathBuf>,
+    /// The `iss` every token must carry.
+    #[arg(long, env = "CIM_JWT_ISSUER", default_value = DEFAULT_ISSUER)]
+    pub jwt_issuer: String,
+    /// The `aud` every token must carry.
+    #[arg(long, env = "CIM_JWT_AUDIENCE", default_value = DEFAULT_AUDIENCE)]
+    pub jwt_audience: String,
+}
+
+impl JwtArgs {
+    pub fn settings(&self) -> AuthSettings {
+        AuthSettings {
+            dev_secret: self.dev_secret().map(str::to_owned),
+            jwks_file: self.jwt_jwks_file.clone(),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+        }
+    }
+
+    fn dev_secret(&self) -> Option<&str> {
+        self.jwt_dev_secret.as_deref().filter(|s| !s.is_empty())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    /// The caller's role.
+    #[arg(long, value_enum)]
+    pub role: Role,
+    /// The `sub` claim: a student's Ladok UID (a UUID), or a staff member's id.
+    #[arg(long)]
+    pub subject: String,
+    /// A program the coordinator coordinates (repeat for several).
+    #[arg(long = "program")]
+    pub programs: Vec<ProgramId>,
+    /// Lifetime of the token.
+    #[arg(long, default_value_t = 60)]
+    pub ttl_minutes: u32,
+}
+
+pub fn run(args: TokenArgs) -> anyhow::Result<()> {
+    let Some(secret) = args.jwt.dev_secret() else {
+        bail!(
+            "no development secret is configured: set CIM_JWT_DEV_SECRET (or --jwt-dev-secret) to the \
+             secret `cim serve` uses; `cim token` only signs development tokens"
+        );
+    };
+    if secret.len() < MIN_SECRET_LEN {
+        bail!("the development secret must be at least {MIN_SECRET_LEN} bytes long");
+    }
+    if args.role == Role::Student && args.subject.parse::<uuid::Uuid>().is_err() {
+        bail!("a student's --subject is their Ladok UID, which is a UUID");
+    }
+    if args.role != Role::Coordinator && !args.programs.is_empty() {
+        bail!("--program is for coordinators only");
+    }
+    let token = dev_token(&DevToken {
+        secret,
+        issuer: &args.jwt.jwt_issuer,
+        audience: &args.jwt.jwt_audience,
+        role: args.role,
+        subject: &args.subject,
+        programs: args.programs,
+        now: chrono::Utc::now(),
+        ttl: chrono::Duration::minutes(i64::from(args.ttl_minutes)),
+    })
+    .context("cannot sign the token")?;
+    println!("{token}");
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! Who is calling: bearer JWTs as an OpenID Connect provider issues them.
+//!
+//! Claims used: `sub` (a student's Ladok UID, or a staff member's id), `role`
+//! (`student` | `coordinator` | `registrar` | `admin`) and, for coordinators, `programs` (the program
+//! ids they coordinate). Verification is in [`verify`]; the [`Caller`] extractor answers 401 with a
+//! `WWW-Authenticate: Bearer` challenge when the token is missing or refused.
+//!
+//! What a caller may *do* is decided by the routes (see `routes::access`): the token only says who
+//! the caller is.
+
+mod verify;
+
+pub use verify::{AuthSettings, KeyError, MIN_SECRET_LEN, TokenError, Verifier};
+
+use super::AppState;
+use super::problem::Problem;
+use crate::domain::{ProgramId, StaffId, StudentUid};
+use crate::store::ActorRole;
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Default `iss` of development tokens and of the verifier.
+pub const DEFAULT_ISSUER: &str = "cim-dev";
+/// Default `aud`.
+pub const DEFAULT_AUDIENCE: &str = "cim";
+
+/// The roles of `domain.md` that call the API (`system` never does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Student,
+    Coordinator,
+    Registrar,
+    Admin,
+}
+
+impl Role {
+    pub fn actor_role(self) -> ActorRole {
+        match self {
+            Role::Student => ActorRole::Student,
+            Role::Coordinator => ActorRole::Coordinator,
+            Role::Registrar => ActorRole::Registrar,
+            Role::Admin => ActorRole::Admin,
+        }
+    }
+}
+
+/// The claims this API reads (and `cim token` writes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub programs: Vec<ProgramId>,
+    pub iss: String,
+    pub aud: String,
+    pub exp: i64,
+    pub nbf: i64,
+    pub iat: i64,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's `sub`, as it is recorded as the actor of events.
+    pub subject: String,
+    pub role: Role,
+    /// The programs a coordinator coordinates (empty for everyone else).
+    pub programs: BTreeSet<ProgramId>,
+}
+
+impl Caller {
+    /// The student's Ladok UID, for student callers (checked to be a UUID when the token was read).
+    pub fn student_uid(&self) -> Option<StudentUid> {
+        (self.role == Role::Student)
+            .then(|| self.subject.parse().ok())
+            .flatten()
+    }
+
+    /// The staff id of a coordinator, registrar or admin.
+    pub fn staff_id(&self) -> Option<StaffId> {
+        (self.role != Role::Student)
+            .then(|| StaffId::parse(&self.subject).ok())
+            .flatten()
+    }
+
+    pub fn coordinates(&self, program: ProgramId) -> bool {
+        self.role == Role::Coordinator && self.programs.contains(&program)
+    }
+
+    /// Checks what the signature cannot: that `sub` has the shape its role needs.
+    fn from_claims(claims: Claims) -> Result<Self, TokenError> {
+        let caller = Caller {
+            subject: claims.sub,
+            role: claims.role,
+            programs: if claims.role == Role::Coordinator {
+                claims.programs.into_iter().collect()
+            } else {
+                BTreeSet::new()
+            },
+        };
+        let subject_ok = match caller.role {
+            Role::Student => caller.student_uid().is_some(),
+            _ => caller.staff_id().is_some(),
+        };
+        if subject_ok {
+            Ok(caller)
+        } else {
+            Err(TokenError::Claims)
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(Problem::unauthorized(
+                "token_missing",
+                "this resource needs a bearer token (Authorization: Bearer <token>)",
+            ));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                let (scheme, token) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                Problem::unauthorized(
+                    "token_malformed",
+                    "the Authorization header must be \"Bearer <token>\"",
+                )
+            })?;
+        state
+            .verifier
+            .verify::<Claims>(token)
+            .and_then(Caller::from_claims)
+            .map_err(|e| Problem::unauthorized(e.code(), e.to_string()))
+    }
+}
+
+/// What a development token says.
+#[derive(Debug, Clone)]
+pub struct DevToken<'a> {
+    pub secret: &'a str,
+    pub issuer: &'a str,
+    pub audience: &'a str,
+    pub role: Role,
+    pub subject: &'a str,
+    pub programs: Vec<ProgramId>,
+    pub now: DateTime<Utc>,
+    pub ttl: chrono::Duration,
+}
+
+/// Signs a development token with the shared HS256 secret (`cim token`, tests).
+pub fn dev_token(t: &DevToken<'_>) -> Result<String, jsonwebtoken::errors::Error> {
+    let now = t.now.timestamp();
+    let claims = Claims {
+        sub: t.subject.to_owned(),
+        role: t.role,
+        programs: t.programs.clone(),
+        iss: t.issuer.to_owned(),
+        aud: t.audience.to_owned(),
+        exp: now + t.ttl.num_seconds(),
+        nbf: now,
+        iat: now,
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(t.secret.as_bytes()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "a-development-secret-of-32-bytes!";
+
+    fn verifier() -> Verifier {
+        Verifier::from_settings(&AuthSettings {
+            dev_secret: Some(SECRET.into()),
+            jwks_file: None,
+            issuer: DEFAULT_ISSUER.into(),
+            audience: DEFAULT_AUDIENCE.into(),
+        })
+        .unwrap()
+    }
+
+    fn token(role: Role, subject: &str, ttl_s: i64, secret: &str) -> String {
+        dev_token(&DevToken {
+            secret,
+            issuer: DEFAULT_ISSUER,
+            audience: DEFAULT_AUDIENCE,
+            role,
+            subject,
+            programs: vec![],
+            now: Utc::now(),
+            ttl: chrono::Duration::seconds(ttl_s),
+        })
+        .unwrap()
+    }
+
+    fn check(token: &str) -> Result<Caller, TokenError> {
+        verifier()
+            .verify::<Claims>(token)
+            .and_then(Caller::from_claims)
+    }
+
+    #[test]
+    fn a_dev_token_round_trips() {
+        let uid = uuid::Uuid::now_v7().to_string();
+        let caller = check(&token(Role::Student, &uid, 60, SECRET)).unwrap();
+        assert_eq!(caller.role, Role::Student);
+        assert_eq!(caller.student_uid().unwrap().to_string(), uid);
+    }
+
+    #[test]
+    fn bad_tokens_are_refused_with_their_reason() {
+        let uid = uuid::Uuid::now_v7().to_string();
+        assert_eq!(
+            check(&token(Role::Student, &uid, -600, SECRET)),
+            Err(TokenError::Expired)
+        );
+        let other = "another-secret-that-is-32-bytes-long";
+        assert_eq!(
+            check(&token(Role::Student, &uid, 60, other)),
+            Err(TokenError::Signature)
+        );
+        // A student's subject must be a Ladok UID.
+        assert_eq!(
+            check(&token(Role::Student, "bob", 60, SECRET)),
+            Err(TokenError::Claims)
+        );
+        assert_eq!(check("not a token"), Err(TokenError::Malformed));
+        let none = format!(
+            "eyJhbGciOiJub25lIn0.{}.",
+            token(Role::Admin, "root", 60, SECRET)
+                .split('.')
+                .nth(1)
+                .unwrap()
+        );
+        assert_eq!(check(&none), Err(TokenError::Algorithm));
+        assert_eq!(
+            Verifier::refuse_all()
+                .verify::<Claims>(&token(Role::Admin, "a", 60, SECRET))
+                .unwrap_err(),
+            TokenError::Signature
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! What a command request carries besides its body, and how a command's answer is shaped.
+//!
+//! - **Request id.** `X-Request-Id` when it is a UUID, else a fresh one; echoed on the response and
+//!   recorded as the events' correlation id, so a log line, a response and an event can be matched.
+//! - **Idempotency.** `Idempotency-Key` (any string up to 200 characters) becomes the command id as a
+//!   UUID v5 of (key, caller, method and path): one client's key cannot collide with another's, and
+//!   the same key on another resource is another command. The event store keeps one outcome per
+//!   command id, so a retry answers with the first outcome. Without a key, every request is a new
+//!   command. Ids a command mints (a portfolio's, an activity's, a certificate's) are derived from
+//!   the command id, so a retry names the same object.
+//! - **Optimistic concurrency.** Reads and command answers carry `ETag: "<stream version>"`; a
+//!   command with `If-Match` is refused with 412 when the stream has moved on (unless it is the retry
+//!   of a command that already took effect).
+
+use super::auth::Caller;
+use super::problem::Problem;
+use crate::app::CommandContext;
+use axum::Json;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Serialize;
+use uuid::Uuid;
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// Longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
+
+/// Namespace of command ids derived from idempotency keys; fixed forever.
+const COMMAND_NAMESPACE: Uuid = Uuid::from_u128(0x2b7e_51c4_93a0_4f6e_8d15_7a9c_3e60_b1d2);
+
+/// The request's correlation id, put in the request's extensions by [`request_id`].
+#[derive(Debug, Clone, Copy)]
+pub struct RequestId(pub Uuid);
+
+/// Middleware: adopts a valid `X-Request-Id` or makes one, and echoes it on the response.
+pub async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Uuid::parse_str(v.trim()).ok())
+        .unwrap_or_else(Uuid::now_v7);
+    request.extensions_mut().insert(RequestId(id));
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    response
+}
+
+/// The request metadata of a command (see the module docs).
+#[derive(Debug, Clone)]
+pub struct CommandMeta {
+    pub correlation_id: Uuid,
+    /// The client's key, `None` when the request has none.
+    idempotency_key: Option<String>,
+    /// `METHOD path`, part of the derived command id.
+    target: String,
+    /// The stream version named by `If-Match` (`None` when absent or `*`).
+    pub if_match: Option<i32>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CommandMeta {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        let correlation_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map_or_else(Uuid::now_v7, |r| r.0);
+        let idempotency_key = match parts.headers.get(&IDEMPOTENCY_KEY) {
+            None => None,
+            Some(v) => {
+                let key = v
+                    .to_str()
+                    .ok()
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty() && k.chars().count() <= MAX_IDEMPOTENCY_KEY_LEN);
+                match key {
+                    Some(k) => Some(k.to_owned()),
+                    None => {
+                        return Err(Problem::bad_request(
+                            "invalid_idempotency_key",
+                            format!(
+                                "the Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+                            ),
+                        )
+                        .with_field("Idempotency-Key"));
+                    }
+                }
+            }
+        };
+        let if_match = match parts.headers.get(header::IF_MATCH) {
+            None => None,
+            Some(v) => parse_if_match(v).ok_or_else(|| {
+                Problem::bad_request(
+                    "invalid_if_match",
+                    "If-Match must be the ETag of the resource, e.g. \"3\"",
+                )
+                .with_field("If-Match")
+            })?,
+        };
+        Ok(Self {
+            correlation_id,
+            idempotency_key,
+            target: format!("{} {}", parts.method, parts.uri.path()),
+            if_match,
+        })
+    }
+}
+
+/// `"3"`, `W/"3"` → `Some(Some(3))`; `*` → `Some(None)`; anything else → `None`.
+fn parse_if_match(value: &HeaderValue) -> Option<Option<i32>> {
+    let text = value.to_str().ok()?.trim();
+    if text == "*" {
+        return Some(None);
+    }
+    let text = text.strip_prefix("W/").unwrap_or(text);
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    inner.parse::<i32>().ok().filter(|v| *v >= 0).map(Some)
+}
+
+impl CommandMeta {
+    /// The command context for `caller`. The command id is derived from the idempotency key, or
+    /// fresh when there is none.
+    pub fn context(&self, caller: &Caller) -> CommandContext {
+        let command_id = match &self.idempotency_key {
+            Some(key) => {
+                // Lengths first, so that ("ab", "c") and ("a", "bc") differ.
+                let name = format!(
+                    "{}:{key}{}:{}{}:{}",
+                    key.len(),
+                    caller.subject.len(),
+                    caller.subject,
+                    self.target.len(),
+                    self.target
+                );
+                Uuid::new_v5(&COMMAND_NAMESPACE, name.as_bytes())
+            }
+            None => Uuid::now_v7(),
+        };
+        CommandContext {
+            actor_id: caller.subject.clone(),
+            role: caller.role.actor_role(),
+            correlation_id: self.correlation_id,
+            command_id,
+            now: Utc::now(),
+        }
+    }
+
+    /// Refuses with 412 when `If-Match` names another version than `current`.
+    pub fn check_version(&self, current: i32) -> Result<(), Problem> {
+        match self.if_match {
+            Some(expected) if expected != current => Err(Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "version_mismatch",
+                format!(
+                    "this resource has changed since version {expected} (it is at version {current}); reload it and decide again"
+                ),
+            )
+            .with_field("If-Match")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An id a command mints, derived from the command id so that a retry names the same object.
+pub fn minted_id(ctx: &CommandContext, what: &str) -> Uuid {
+    Uuid::new_v5(&ctx.command_id, what.as_bytes())
+}
+
+/// A JSON answer with the stream version as its ETag.
+#[derive(Debug)]
+pub struct Versioned<T> {
+    pub status: StatusCode,
+    pub version: i32,
+    pub body: T,
+}
+
+impl<T> Versioned<T> {
+    pub fn ok(version: i32, body: T) -> Self {
+        Self {
+            status: StatusCode::OK,
+            version,
+            body,
+        }
+    }
+
+    pub fn created(version: i32, body: T) -> Self {
+        Self {
+            status: StatusCode::CREATED,
+            version,
+            body,
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Versioned<T> {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", self.version)) {
+            response.headers_mut().insert(header::ETAG, etag);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::auth::Role;
+
+    #[test]
+    fn if_match_accepts_strong_weak_and_star() {
+        let parse = |s: &'static str| parse_if_match(&HeaderValue::from_static(s));
+        assert_eq!(parse("\"3\""), Some(Some(3)));
+        assert_eq!(parse("W/\"12\""), Some(Some(12)));
+        assert_eq!(parse("*"), Some(None));
+        assert_eq!(parse("3"), None);
+        assert_eq!(parse("\"-1\""), None);
+    }
+
+    #[test]
+    fn the_same_key_from_another_caller_or_route_is_another_command() {
+        let meta = |target: &str| CommandMeta {
+            correlation_id: Uuid::now_v7(),
+            idempotency_key: Some("k-1".into()),
+            target: target.into(),
+            if_match: None,
+        };
+        let caller = |sub: &str| Caller {
+            subject: sub.into(),
+            role: Role::Coordinator,
+            programs: Default::default(),
+        };
+        let a = meta("POST /x").context(&caller("anna")).command_id;
+        assert_eq!(a, meta("POST /x").context(&caller("anna")).command_id);
+        assert_ne!(a, meta("POST /x").context(&caller("bert")).command_id);
+        assert_ne!(a, meta("POST /y").context(&caller("anna")).command_id);
+    }
+}

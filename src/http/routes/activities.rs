@@ -1,0 +1,134 @@
+//! Activities: the student logs one from their program's catalog, or withdraws one whose reflection
+//! is not approved yet.
+
+use super::access::PortfolioActor;
+use super::portfolio_command;
+use super::view::PortfolioView;
+use crate::domain::portfolio::MAX_DESCRIPTION_LEN;
+use crate::domain::values::{MediaRef, NonEmptyText};
+use crate::domain::{ActivityId, CatalogItemId, DomainError, PortfolioCommand, PortfolioId};
+use crate::http::AppState;
+use crate::http::auth::Caller;
+use crate::http::command::{CommandMeta, Versioned, minted_id};
+use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::problem::Problem;
+use axum::extract::State;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogActivity {
+    /// The catalog item's key, e.g. `language-cafe`.
+    pub item: String,
+    pub started_on: NaiveDate,
+    pub ended_on: NaiveDate,
+    pub description: String,
+    /// An uploaded certificate of attendance or similar.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::http::routes::openapi::MediaRefDoc>)]
+    pub evidence: Option<MediaRef>,
+}
+
+/// The request and the id minted for the activity.
+impl TryFrom<(LogActivity, ActivityId)> for PortfolioCommand {
+    type Error = DomainError;
+    fn try_from((body, activity_id): (LogActivity, ActivityId)) -> Result<Self, DomainError> {
+        Ok(PortfolioCommand::LogActivity {
+            activity_id,
+            item: CatalogItemId::parse(&body.item)?,
+            started_on: body.started_on,
+            ended_on: body.ended_on,
+            description: NonEmptyText::parse(
+                &body.description,
+                "description",
+                MAX_DESCRIPTION_LEN,
+            )?,
+            evidence: body.evidence,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PortfolioPath {
+    pub portfolio_id: PortfolioId,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ActivityPath {
+    pub portfolio_id: PortfolioId,
+    pub activity_id: ActivityId,
+}
+
+/// `POST /portfolios/{portfolio_id}/activities` (student). The new activity's id is in the answer
+/// (the last of `activities`).
+#[utoipa::path(
+    post,
+    path = "/portfolios/{portfolio_id}/activities",
+    tag = "portfolios",
+    security(("bearer" = [])),
+    params(
+        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    request_body = LogActivity,
+    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn log(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<PortfolioPath>,
+    body: Result<ApiJson<LogActivity>, Problem>,
+) -> Result<Versioned<PortfolioView>, Problem> {
+    portfolio_command(
+        &state,
+        &caller,
+        &meta,
+        path.portfolio_id,
+        PortfolioActor::Owner,
+        |ctx| {
+            let ApiJson(body) = body?;
+            let activity_id = ActivityId::new(minted_id(ctx, "activity"));
+            Ok(PortfolioCommand::try_from((body, activity_id))?)
+        },
+    )
+    .await
+}
+
+/// `POST /portfolios/{portfolio_id}/activities/{activity_id}/withdraw` (student), no body.
+#[utoipa::path(
+    post,
+    path = "/portfolios/{portfolio_id}/activities/{activity_id}/withdraw",
+    tag = "portfolios",
+    security(("bearer" = [])),
+    params(
+        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
+        ("activity_id" = Uuid, Path, description = "The activity"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn withdraw(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<ActivityPath>,
+) -> Result<Versioned<PortfolioView>, Problem> {
+    portfolio_command(
+        &state,
+        &caller,
+        &meta,
+        path.portfolio_id,
+        PortfolioActor::Owner,
+        |_| {
+            Ok(PortfolioCommand::WithdrawActivity {
+                activity_id: path.activity_id,
+            })
+        },
+    )
+    .await
+}

@@ -1,0 +1,199 @@
+//! The final reflection: submitted by the student (in English, by the deadline unless extended),
+//! approved or returned by a coordinator.
+
+use super::access::PortfolioActor;
+use super::reflections::Feedback;
+use super::view::PortfolioView;
+use super::{portfolio_command, staff};
+use crate::domain::portfolio::FinalContent;
+use crate::domain::values::MediaRef;
+use crate::domain::{PortfolioCommand, PortfolioId};
+use crate::http::AppState;
+use crate::http::auth::Caller;
+use crate::http::command::{CommandMeta, Versioned};
+use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::problem::Problem;
+use axum::extract::State;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// `{"format": "written", "text": "…"}` or `{"format": "oral", "duration_s": 320, "media": {…}}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FinalBody {
+    Written {
+        text: String,
+    },
+    Oral {
+        #[serde(default)]
+        #[schema(value_type = Option<crate::http::routes::openapi::MediaRefDoc>)]
+        media: Option<MediaRef>,
+        duration_s: u32,
+    },
+}
+
+impl From<FinalBody> for FinalContent {
+    fn from(body: FinalBody) -> Self {
+        match body {
+            FinalBody::Written { text } => FinalContent::Written { text },
+            FinalBody::Oral { media, duration_s } => FinalContent::Oral {
+                media,
+                duration_s,
+                duration_measured: false,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PortfolioPath {
+    pub portfolio_id: PortfolioId,
+}
+
+type Body<T> = Result<ApiJson<T>, Problem>;
+
+/// `POST /portfolios/{portfolio_id}/final-reflection` (student).
+#[utoipa::path(
+    post,
+    path = "/portfolios/{portfolio_id}/final-reflection",
+    tag = "portfolios",
+    security(("bearer" = [])),
+    params(
+        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    request_body = FinalBody,
+    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn submit(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<PortfolioPath>,
+    body: Body<FinalBody>,
+) -> Result<Versioned<PortfolioView>, Problem> {
+    portfolio_command(
+        &state,
+        &caller,
+        &meta,
+        path.portfolio_id,
+        PortfolioActor::Owner,
+        |_| {
+            let ApiJson(body) = body?;
+            Ok(PortfolioCommand::SubmitFinalReflection {
+                content: body.into(),
+            })
+        },
+    )
+    .await
+}
+
+/// `POST /portfolios/{portfolio_id}/final-reflection/resubmit` (student), after a return.
+#[utoipa::path(
+    post,
+    path = "/portfolios/{portfolio_id}/final-reflection/resubmit",
+    tag = "portfolios",
+    security(("bearer" = [])),
+    params(
+        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    request_body = FinalBody,
+    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn resubmit(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<PortfolioPath>,
+    body: Body<FinalBody>,
+) -> Result<Versioned<PortfolioView>, Problem> {
+    portfolio_command(
+        &state,
+        &caller,
+        &meta,
+        path.portfolio_id,
+        PortfolioActor::Owner,
+        |_| {
+            let ApiJson(body) = body?;
+            Ok(PortfolioCommand::ResubmitFinalReflection {
+                content: body.into(),
+            })
+        },
+    )
+    .await
+}
+
+/// `POST /portfolios/{portfolio_id}/final-reflection/approve` (coordinator), no body.
+#[utoipa::path(
+    post,
+    path = "/portfolios/{portfolio_id}/final-reflection/approve",
+    tag = "portfolios",
+    security(("bearer" = [])),
+    params(
+        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn approve(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<PortfolioPath>,
+) -> Result<Versioned<PortfolioView>, Problem> {
+    portfolio_command(
+        &state,
+        &caller,
+        &meta,
+        path.portfolio_id,
+        PortfolioActor::Coordinator,
+        |_| {
+            Ok(PortfolioCommand::ApproveFinalReflection {
+                by: staff(&caller)?,
+            })
+        },
+    )
+    .await
+}
+
+/// `POST /portfolios/{portfolio_id}/final-reflection/return` (coordinator): `{"feedback": "…"}`.
+#[utoipa::path(
+    post,
+    path = "/portfolios/{portfolio_id}/final-reflection/return",
+    tag = "portfolios",
+    security(("bearer" = [])),
+    params(
+        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    request_body = Feedback,
+    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn return_for_revision(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<PortfolioPath>,
+    body: Body<Feedback>,
+) -> Result<Versioned<PortfolioView>, Problem> {
+    portfolio_command(
+        &state,
+        &caller,
+        &meta,
+        path.portfolio_id,
+        PortfolioActor::Coordinator,
+        |_| {
+            let ApiJson(body) = body?;
+            Ok(PortfolioCommand::ReturnFinalReflection {
+                by: staff(&caller)?,
+                feedback: body.parse()?,
+            })
+        },
+    )
+    .await
+}

@@ -1,0 +1,241 @@
+//! The resources of the API, one file each, and the single list of routes ([`all`]).
+//!
+//! Commands are POSTs that answer with the updated view and its ETag. Handlers check, in this order:
+//! who is calling (401), whether their role may use the route (403), whether they may see the object
+//! (404), `If-Match` (412), and only then read the body (400/415/422) and run the command.
+
+pub mod access;
+mod activities;
+mod application;
+mod extensions;
+mod final_reflection;
+pub mod openapi;
+mod portfolios;
+mod programs;
+mod reflections;
+mod revocation;
+pub mod view;
+
+use super::AppState;
+use super::auth::Caller;
+use super::command::{CommandMeta, Versioned};
+use super::health;
+use super::problem::Problem;
+use crate::app::CommandContext;
+use crate::domain::{PortfolioCommand, PortfolioId, ProgramId, ProgramState, StaffId};
+use access::PortfolioActor;
+use axum::http::Method;
+use axum::routing::{MethodRouter, get, post};
+use view::PortfolioView;
+
+/// One route: method, path template and handler.
+#[derive(Debug)]
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub handler: MethodRouter<AppState>,
+}
+
+fn r(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
+    Route {
+        method,
+        path,
+        handler,
+    }
+}
+
+/// Every route of the API. The router is built from this list, and `tests/api.rs` checks its
+/// authorisation table against it.
+pub fn all() -> Vec<Route> {
+    use Method as M;
+    vec![
+        r(M::GET, "/healthz", get(health::healthz)),
+        r(M::GET, "/readyz", get(health::readyz)),
+        r(M::GET, "/openapi.json", get(openapi::openapi_json)),
+        // Programs and catalogs.
+        r(M::POST, "/programs", post(programs::register)),
+        r(M::GET, "/programs/{program_id}", get(programs::show)),
+        r(
+            M::POST,
+            "/programs/{program_id}/coordinators",
+            post(programs::assign_coordinator),
+        ),
+        r(
+            M::POST,
+            "/programs/{program_id}/coordinators/unassign",
+            post(programs::unassign_coordinator),
+        ),
+        r(
+            M::POST,
+            "/programs/{program_id}/catalog",
+            post(programs::add_item),
+        ),
+        r(
+            M::POST,
+            "/programs/{program_id}/catalog/{item}/rename",
+            post(programs::rename_item),
+        ),
+        r(
+            M::POST,
+            "/programs/{program_id}/catalog/{item}/retire",
+            post(programs::retire_item),
+        ),
+        r(
+            M::POST,
+            "/programs/{program_id}/rules",
+            post(programs::change_rules),
+        ),
+        // Portfolios.
+        r(
+            M::POST,
+            "/programs/{program_id}/portfolios",
+            post(portfolios::open),
+        ),
+        r(M::GET, "/portfolios/{portfolio_id}", get(portfolios::show)),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/expected-completion",
+            post(portfolios::change_expected_completion),
+        ),
+        // Activities and their reflections.
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/activities",
+            post(activities::log),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/activities/{activity_id}/withdraw",
+            post(activities::withdraw),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/activities/{activity_id}/reflection",
+            post(reflections::submit),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/activities/{activity_id}/reflection/resubmit",
+            post(reflections::resubmit),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/activities/{activity_id}/reflection/approve",
+            post(reflections::approve),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/activities/{activity_id}/reflection/return",
+            post(reflections::return_for_revision),
+        ),
+        // The final reflection.
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/final-reflection",
+            post(final_reflection::submit),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/final-reflection/resubmit",
+            post(final_reflection::resubmit),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/final-reflection/approve",
+            post(final_reflection::approve),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/final-reflection/return",
+            post(final_reflection::return_for_revision),
+        ),
+        // Deadline extensions, the application and revocation.
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/extensions",
+            post(extensions::grant),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/application",
+            post(application::apply),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/application/approve",
+            post(application::approve),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/application/reject",
+            post(application::reject),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/revocation",
+            post(revocation::revoke),
+        ),
+    ]
+}
+
+/// The staff id of a coordinator caller, which is the `by` of their decisions (never the body's).
+fn staff(caller: &Caller) -> Result<StaffId, Problem> {
+    caller
+        .staff_id()
+        .ok_or_else(|| Problem::forbidden("this needs a staff member's token"))
+}
+
+/// The rules in force in a portfolio's program (the defaults if the program is somehow gone).
+async fn rules_of(
+    state: &AppState,
+    program: ProgramId,
+) -> Result<crate::domain::ProgramRules, Problem> {
+    let (program, _) = state.commands.load_program(program).await?;
+    Ok(match program {
+        ProgramState::Registered(p) => p.rules,
+        ProgramState::Unregistered => Default::default(),
+    })
+}
+
+/// Runs a command on an existing portfolio: role (403), visibility (404), `If-Match` (412), then
+/// `build` turns the request into the command (400/422 for a bad body), and the answer is the view.
+async fn portfolio_command(
+    state: &AppState,
+    caller: &Caller,
+    meta: &CommandMeta,
+    id: PortfolioId,
+    actor: PortfolioActor,
+    build: impl FnOnce(&CommandContext) -> Result<PortfolioCommand, Problem>,
+) -> Result<Versioned<PortfolioView>, Problem> {
+    access::role_may(caller, actor)?;
+    let (current, version) = state.commands.load_portfolio(id).await?;
+    let portfolio = current.opened().ok_or_else(access::portfolio_not_found)?;
+    access::may_see(caller, portfolio)?;
+    let ctx = meta.context(caller);
+    let is_retry = state
+        .commands
+        .store()
+        .command_outcome(ctx.command_id)
+        .await
+        .map_err(|e| Problem::internal(&e))?
+        .is_some();
+    if !is_retry {
+        meta.check_version(version)?;
+    }
+    let command = build(&ctx)?;
+    let handled = state.commands.portfolio(id, command, &ctx).await?;
+    let portfolio = handled
+        .state
+        .opened()
+        .ok_or_else(access::portfolio_not_found)?;
+    let rules = rules_of(state, portfolio.program_id).await?;
+    Ok(Versioned::ok(
+        handled.version,
+        PortfolioView::new(
+            portfolio,
+            &rules,
+            handled.version,
+            crate::domain::stockholm_date(ctx.now),
+        ),
+    ))
+}

@@ -1,0 +1,240 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations and the
+//! request and view types, served at `GET /openapi.json`.
+//!
+//! The problem responses every authenticated route can give (400 … 500) are added here to every
+//! operation rather than repeated on each handler; `tests/api.rs` fails when a route of
+//! [`super::all`] is missing from the document.
+
+use super::{
+    activities, application, extensions, final_reflection, portfolios, programs, reflections,
+    revocation,
+};
+use axum::Json;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, HttpMethod, OpenApi as Document, PathItem, Ref, ResponseBuilder,
+};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// The `application/problem+json` body of every error.
+#[derive(Debug, ToSchema)]
+#[schema(as = Problem)]
+#[allow(dead_code)]
+pub struct ProblemDoc {
+    /// `urn:cim:problem:<code>`.
+    #[schema(rename = "type")]
+    kind: String,
+    /// The HTTP status's reason phrase.
+    title: String,
+    status: u16,
+    /// Stable, machine-readable; match on this.
+    code: String,
+    /// A sentence for the person reading it.
+    detail: String,
+    /// The request field at fault, when there is one (dotted for nested fields).
+    field: Option<String>,
+}
+
+/// A reference to an uploaded file (evidence, recordings).
+#[derive(Debug, ToSchema)]
+#[schema(as = MediaRef)]
+#[allow(dead_code)]
+pub struct MediaRefDoc {
+    /// Lower-case hex SHA-256 of the file.
+    sha256: String,
+    /// `type/subtype`, e.g. `audio/mpeg`.
+    content_type: String,
+    size_bytes: u64,
+}
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "CIM: Certificate of International Merits",
+        description = "Students log international activities, reflect, and apply; coordinators review and approve. \
+                       Commands are POSTs answering with the updated resource and its ETag (the stream version). \
+                       Errors are application/problem+json. See the README's \"Web API\" section for the 401/403/404 rule, \
+                       Idempotency-Key and If-Match."
+    ),
+    paths(
+        openapi_json,
+        programs::register,
+        programs::show,
+        programs::assign_coordinator,
+        programs::unassign_coordinator,
+        programs::add_item,
+        programs::rename_item,
+        programs::retire_item,
+        programs::change_rules,
+        portfolios::open,
+        portfolios::show,
+        portfolios::change_expected_completion,
+        activities::log,
+        activities::withdraw,
+        reflections::submit,
+        reflections::resubmit,
+        reflections::approve,
+        reflections::return_for_revision,
+        final_reflection::submit,
+        final_reflection::resubmit,
+        final_reflection::approve,
+        final_reflection::return_for_revision,
+        extensions::grant,
+        application::apply,
+        application::approve,
+        application::reject,
+        revocation::revoke,
+    ),
+    components(schemas(ProblemDoc, MediaRefDoc)),
+    modifiers(&Conventions),
+    tags(
+        (name = "programs", description = "Programs, catalogs, rules and coordinators"),
+        (name = "portfolios", description = "A student's portfolio and everything in it"),
+        (name = "operations", description = "Health and the API description"),
+    )
+)]
+pub struct ApiDoc;
+
+/// `GET /openapi.json`: this document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
+)]
+pub async fn openapi_json() -> Json<Document> {
+    Json(ApiDoc::openapi())
+}
+
+/// What every operation shares: the bearer scheme, the problem responses, and the health routes
+/// (whose handlers live outside `routes`).
+struct Conventions;
+
+/// The problem statuses an authenticated route may answer with, and when.
+const PROBLEMS: &[(&str, &str, bool)] = &[
+    (
+        "400",
+        "The request cannot be read (malformed JSON, bad path value or header)",
+        false,
+    ),
+    (
+        "401",
+        "No valid bearer token (WWW-Authenticate: Bearer)",
+        false,
+    ),
+    (
+        "403",
+        "The caller's role or claims do not allow this route",
+        false,
+    ),
+    (
+        "404",
+        "No such object, or one the caller may not know exists",
+        false,
+    ),
+    (
+        "409",
+        "A concurrent change won twice in a row; reload and try again",
+        true,
+    ),
+    ("412", "If-Match names an older version", true),
+    ("413", "The body is larger than 256 KiB", true),
+    ("415", "The body is not application/json", true),
+    (
+        "422",
+        "Well-formed but refused: wrong types, unknown fields, or a rule (see `code`)",
+        true,
+    ),
+    ("500", "Our failure; logged, nothing internal shown", false),
+];
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if path == "/openapi.json" {
+                continue;
+            }
+            for (operation, is_command) in [(&mut item.get, false), (&mut item.post, true)] {
+                if let Some(operation) = operation {
+                    add_problems(operation, is_command);
+                }
+            }
+        }
+        for (path, summary) in [
+            ("/healthz", "Liveness: the process serves HTTP"),
+            (
+                "/readyz",
+                "Readiness: database reachable and migrated, projections in touch (503 otherwise)",
+            ),
+        ] {
+            let mut operation = Operation::new();
+            operation.summary = Some(summary.to_owned());
+            operation.tags = Some(vec!["operations".to_owned()]);
+            operation.responses.responses.insert(
+                "200".to_owned(),
+                ResponseBuilder::new()
+                    .description(summary)
+                    .content("application/json", ContentBuilder::new().build())
+                    .build()
+                    .into(),
+            );
+            openapi
+                .paths
+                .paths
+                .insert(path.to_owned(), PathItem::new(HttpMethod::Get, operation));
+        }
+    }
+}
+
+fn add_problems(operation: &mut Operation, is_command: bool) {
+    for (status, description, commands_only) in PROBLEMS {
+        if *commands_only && !is_command {
+            continue;
+        }
+        let response = ResponseBuilder::new()
+            .description(*description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build();
+        operation
+            .responses
+            .responses
+            .entry((*status).to_owned())
+            .or_insert_with(|| response.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_the_shared_shapes() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let problem = &doc["components"]["schemas"]["Problem"]["properties"];
+        for field in ["type", "title", "status", "code", "detail", "field"] {
+            assert!(problem[field].is_object(), "Problem.{field} missing");
+        }
+        let reflection = &doc["components"]["schemas"]["ReflectionBody"];
+        assert_eq!(reflection["oneOf"].as_array().map(Vec::len), Some(3));
+        let open = &doc["components"]["schemas"]["OpenPortfolio"];
+        assert_eq!(open["additionalProperties"], false, "{open}");
+        assert!(doc["paths"]["/healthz"]["get"].is_object());
+    }
+}

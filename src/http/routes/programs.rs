@@ -1,0 +1,360 @@
+//! Programs and their catalogs: registered and staffed by admins, catalog and rules kept by the
+//! program's coordinators, readable by anyone signed in (students pick activities from it).
+
+use super::access;
+use super::view::ProgramView;
+use crate::app::CommandContext;
+use crate::domain::program::MAX_NAME_LEN;
+use crate::domain::values::NonEmptyText;
+use crate::domain::{
+    CatalogItemId, DomainError, ProgramCode, ProgramCommand, ProgramId, ProgramRules, ProgramState,
+    StaffId,
+};
+use crate::http::AppState;
+use crate::http::auth::Caller;
+use crate::http::command::{CommandMeta, Versioned, minted_id};
+use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::problem::Problem;
+use axum::extract::State;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+type Body<T> = Result<ApiJson<T>, Problem>;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterProgram {
+    pub name: String,
+    pub code: String,
+}
+
+impl TryFrom<(RegisterProgram, ProgramId)> for ProgramCommand {
+    type Error = DomainError;
+    fn try_from((body, id): (RegisterProgram, ProgramId)) -> Result<Self, DomainError> {
+        Ok(ProgramCommand::RegisterProgram {
+            id,
+            name: NonEmptyText::parse(&body.name, "name", MAX_NAME_LEN)?,
+            code: ProgramCode::parse(&body.code)?,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffRequest {
+    pub staff: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddItem {
+    pub item: String,
+    pub name: String,
+}
+
+impl TryFrom<AddItem> for ProgramCommand {
+    type Error = DomainError;
+    fn try_from(body: AddItem) -> Result<Self, DomainError> {
+        Ok(ProgramCommand::AddCatalogItem {
+            item: CatalogItemId::parse(&body.item)?,
+            name: NonEmptyText::parse(&body.name, "name", MAX_NAME_LEN)?,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameItem {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRules {
+    /// The complete rules; fields left out take their defaults.
+    #[schema(value_type = Object)]
+    pub rules: ProgramRules,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProgramPath {
+    pub program_id: ProgramId,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ItemPath {
+    pub program_id: ProgramId,
+    pub item: String,
+}
+
+/// Runs a program command after the caller passed `allowed`; answers with the program.
+async fn run(
+    state: &AppState,
+    caller: &Caller,
+    meta: &CommandMeta,
+    id: ProgramId,
+    build: impl FnOnce(&CommandContext) -> Result<ProgramCommand, Problem>,
+) -> Result<Versioned<ProgramView>, Problem> {
+    let ctx = meta.context(caller);
+    let is_retry = state
+        .commands
+        .store()
+        .command_outcome(ctx.command_id)
+        .await
+        .map_err(|e| Problem::internal(&e))?
+        .is_some();
+    if !is_retry && meta.if_match.is_some() {
+        let (_, version) = state.commands.load_program(id).await?;
+        meta.check_version(version)?;
+    }
+    let command = build(&ctx)?;
+    let handled = state.commands.program(id, command, &ctx).await?;
+    let program = handled
+        .state
+        .registered()
+        .ok_or_else(|| Problem::from(DomainError::ProgramNotRegistered))?;
+    Ok(Versioned::ok(
+        handled.version,
+        ProgramView::new(program, handled.version),
+    ))
+}
+
+/// `POST /programs` (admin): takes a program into CIM. Answers 201 with the program.
+#[utoipa::path(
+    post,
+    path = "/programs",
+    tag = "programs",
+    security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+    ),
+    request_body = RegisterProgram,
+    responses((status = 201, description = "Created", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn register(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    body: Body<RegisterProgram>,
+) -> Result<Versioned<ProgramView>, Problem> {
+    access::admin(&caller)?;
+    let ApiJson(body) = body?;
+    let ctx = meta.context(&caller);
+    let id = ProgramId::new(minted_id(&ctx, "program"));
+    let command = ProgramCommand::try_from((body, id))?;
+    let mut answer = run(&state, &caller, &meta, id, |_| Ok(command)).await?;
+    answer.status = axum::http::StatusCode::CREATED;
+    Ok(answer)
+}
+
+/// `GET /programs/{program_id}` (anyone signed in): the program with its whole catalog.
+#[utoipa::path(
+    get,
+    path = "/programs/{program_id}",
+    tag = "programs",
+    security(("bearer" = [])),
+    params(
+        ("program_id" = Uuid, Path, description = "The program"),
+    ),
+    responses((status = 200, description = "The resource as it stands now", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn show(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<ProgramPath>,
+) -> Result<Versioned<ProgramView>, Problem> {
+    let (program, version) = state.commands.load_program(path.program_id).await?;
+    match program {
+        ProgramState::Registered(p) => Ok(Versioned::ok(version, ProgramView::new(&p, version))),
+        ProgramState::Unregistered => Err(DomainError::ProgramNotRegistered.into()),
+    }
+}
+
+fn staff_id(raw: &str) -> Result<StaffId, Problem> {
+    StaffId::parse(raw)
+        .map_err(|e| Problem::unprocessable(e.code(), e.to_string()).with_field("staff"))
+}
+
+/// `POST /programs/{program_id}/coordinators` (admin): `{"staff": "<staff id>"}`.
+#[utoipa::path(
+    post,
+    path = "/programs/{program_id}/coordinators",
+    tag = "programs",
+    security(("bearer" = [])),
+    params(
+        ("program_id" = Uuid, Path, description = "The program"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    request_body = StaffRequest,
+    responses((status = 200, description = "The resource as it stands now", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn assign_coordinator(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<ProgramPath>,
+    body: Body<StaffRequest>,
+) -> Result<Versioned<ProgramView>, Problem> {
+    access::admin(&caller)?;
+    let ApiJson(body) = body?;
+    let staff = staff_id(&body.staff)?;
+    run(&state, &caller, &meta, path.program_id, |_| {
+        Ok(ProgramCommand::AssignCoordinator { staff })
+    })
+    .await
+}
+
+/// `POST /programs/{program_id}/coordinators/unassign` (admin): `{"staff": "<staff id>"}`.
+#[utoipa::path(
+    post,
+    path = "/programs/{program_id}/coordinators/unassign",
+    tag = "programs",
+    security(("bearer" = [])),
+    params(
+        ("program_id" = Uuid, Path, description = "The program"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    request_body = StaffRequest,
+    responses((status = 200, description = "The resource as it stands now", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn unassign_coordinator(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<ProgramPath>,
+    body: Body<StaffRequest>,
+) -> Result<Versioned<ProgramView>, Problem> {
+    access::admin(&caller)?;
+    let ApiJson(body) = body?;
+    let staff = staff_id(&body.staff)?;
+    run(&state, &caller, &meta, path.program_id, |_| {
+        Ok(ProgramCommand::UnassignCoordinator { staff })
+    })
+    .await
+}
+
+/// `POST /programs/{program_id}/catalog` (coordinator): `{"item": "tedx", "name": "TEDx"}`.
+#[utoipa::path(
+    post,
+    path = "/programs/{program_id}/catalog",
+    tag = "programs",
+    security(("bearer" = [])),
+    params(
+        ("program_id" = Uuid, Path, description = "The program"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    request_body = AddItem,
+    responses((status = 200, description = "The resource as it stands now", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn add_item(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<ProgramPath>,
+    body: Body<AddItem>,
+) -> Result<Versioned<ProgramView>, Problem> {
+    access::coordinator_of(&caller, path.program_id)?;
+    let ApiJson(body) = body?;
+    let command = ProgramCommand::try_from(body)?;
+    run(&state, &caller, &meta, path.program_id, |_| Ok(command)).await
+}
+
+fn item(raw: &str) -> Result<CatalogItemId, Problem> {
+    CatalogItemId::parse(raw).map_err(|e| {
+        Problem::bad_request("invalid_path_parameter", e.to_string()).with_field("item")
+    })
+}
+
+/// `POST /programs/{program_id}/catalog/{item}/rename` (coordinator): `{"name": "…"}`.
+#[utoipa::path(
+    post,
+    path = "/programs/{program_id}/catalog/{item}/rename",
+    tag = "programs",
+    security(("bearer" = [])),
+    params(
+        ("program_id" = Uuid, Path, description = "The program"),
+        ("item" = String, Path, description = "The catalog item key, e.g. `language-cafe`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    request_body = RenameItem,
+    responses((status = 200, description = "The resource as it stands now", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn rename_item(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<ItemPath>,
+    body: Body<RenameItem>,
+) -> Result<Versioned<ProgramView>, Problem> {
+    access::coordinator_of(&caller, path.program_id)?;
+    let item = item(&path.item)?;
+    let ApiJson(body) = body?;
+    let name = NonEmptyText::parse(&body.name, "name", MAX_NAME_LEN).map_err(DomainError::from)?;
+    run(&state, &caller, &meta, path.program_id, |_| {
+        Ok(ProgramCommand::RenameCatalogItem { item, name })
+    })
+    .await
+}
+
+/// `POST /programs/{program_id}/catalog/{item}/retire` (coordinator), no body: new activities can
+/// no longer pick the item; those already logged keep it.
+#[utoipa::path(
+    post,
+    path = "/programs/{program_id}/catalog/{item}/retire",
+    tag = "programs",
+    security(("bearer" = [])),
+    params(
+        ("program_id" = Uuid, Path, description = "The program"),
+        ("item" = String, Path, description = "The catalog item key, e.g. `language-cafe`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    responses((status = 200, description = "The resource as it stands now", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn retire_item(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<ItemPath>,
+) -> Result<Versioned<ProgramView>, Problem> {
+    access::coordinator_of(&caller, path.program_id)?;
+    let item = item(&path.item)?;
+    run(&state, &caller, &meta, path.program_id, |_| {
+        Ok(ProgramCommand::RetireCatalogItem { item })
+    })
+    .await
+}
+
+/// `POST /programs/{program_id}/rules` (coordinator): `{"rules": {…}}`; fields left out keep their
+/// defaults.
+#[utoipa::path(
+    post,
+    path = "/programs/{program_id}/rules",
+    tag = "programs",
+    security(("bearer" = [])),
+    params(
+        ("program_id" = Uuid, Path, description = "The program"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    request_body = ChangeRules,
+    responses((status = 200, description = "The resource as it stands now", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn change_rules(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<ProgramPath>,
+    body: Body<ChangeRules>,
+) -> Result<Versioned<ProgramView>, Problem> {
+    access::coordinator_of(&caller, path.program_id)?;
+    let ApiJson(body) = body?;
+    run(&state, &caller, &meta, path.program_id, |_| {
+        Ok(ProgramCommand::ChangeRules { rules: body.rules })
+    })
+    .await
+}

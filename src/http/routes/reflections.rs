@@ -1,0 +1,235 @@
+//! Activity reflections: the student submits (and, after a return, resubmits); a coordinator of the
+//! program approves or returns with feedback. Every attempt and every piece of feedback is kept.
+
+use super::access::PortfolioActor;
+use super::view::PortfolioView;
+use super::{portfolio_command, staff};
+use crate::domain::portfolio::{MAX_STAFF_TEXT_LEN, ReflectionContent};
+use crate::domain::values::{MediaRef, NonEmptyText};
+use crate::domain::{ActivityId, DomainError, PortfolioCommand, PortfolioId};
+use crate::http::AppState;
+use crate::http::auth::Caller;
+use crate::http::command::{CommandMeta, Versioned};
+use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::problem::Problem;
+use axum::extract::State;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// A reflection as a client sends it: `{"format": "written", "text": "…"}`,
+/// `{"format": "oral", "duration_s": 150, "media": {…}}` or
+/// `{"format": "instagram", "links": […], "text": "…"}`. Word counts are computed by the server.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ReflectionBody {
+    Written {
+        text: String,
+    },
+    /// The duration is the student's declaration: a recording's duration is only "measured" when the
+    /// upload service read it from the file, never because a client says so.
+    Oral {
+        #[serde(default)]
+        #[schema(value_type = Option<crate::http::routes::openapi::MediaRefDoc>)]
+        media: Option<MediaRef>,
+        duration_s: u32,
+    },
+    Instagram {
+        links: Vec<String>,
+        text: String,
+    },
+}
+
+impl From<ReflectionBody> for ReflectionContent {
+    fn from(body: ReflectionBody) -> Self {
+        match body {
+            ReflectionBody::Written { text } => ReflectionContent::Written { text },
+            ReflectionBody::Oral { media, duration_s } => ReflectionContent::Oral {
+                media,
+                duration_s,
+                duration_measured: false,
+            },
+            ReflectionBody::Instagram { links, text } => {
+                ReflectionContent::Instagram { links, text }
+            }
+        }
+    }
+}
+
+/// Feedback or a reason from staff: `{"feedback": "…"}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Feedback {
+    pub feedback: String,
+}
+
+impl Feedback {
+    pub fn parse(self) -> Result<NonEmptyText, DomainError> {
+        Ok(NonEmptyText::parse(
+            &self.feedback,
+            "feedback",
+            MAX_STAFF_TEXT_LEN,
+        )?)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ActivityPath {
+    pub portfolio_id: PortfolioId,
+    pub activity_id: ActivityId,
+}
+
+type Body<T> = Result<ApiJson<T>, Problem>;
+
+/// `POST …/activities/{activity_id}/reflection` (student).
+#[utoipa::path(
+    post,
+    path = "/portfolios/{portfolio_id}/activities/{activity_id}/reflection",
+    tag = "portfolios",
+    security(("bearer" = [])),
+    params(
+        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
+        ("activity_id" = Uuid, Path, description = "The activity"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    request_body = ReflectionBody,
+    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn submit(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<ActivityPath>,
+    body: Body<ReflectionBody>,
+) -> Result<Versioned<PortfolioView>, Problem> {
+    portfolio_command(
+        &state,
+        &caller,
+        &meta,
+        path.portfolio_id,
+        PortfolioActor::Owner,
+        |_| {
+            let ApiJson(body) = body?;
+            Ok(PortfolioCommand::SubmitReflection {
+                activity_id: path.activity_id,
+                content: body.into(),
+            })
+        },
+    )
+    .await
+}
+
+/// `POST …/activities/{activity_id}/reflection/resubmit` (student), after a return.
+#[utoipa::path(
+    post,
+    path = "/portfolios/{portfolio_id}/activities/{activity_id}/reflection/resubmit",
+    tag = "portfolios",
+    security(("bearer" = [])),
+    params(
+        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
+        ("activity_id" = Uuid, Path, description = "The activity"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    request_body = ReflectionBody,
+    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn resubmit(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<ActivityPath>,
+    body: Body<ReflectionBody>,
+) -> Result<Versioned<PortfolioView>, Problem> {
+    portfolio_command(
+        &state,
+        &caller,
+        &meta,
+        path.portfolio_id,
+        PortfolioActor::Owner,
+        |_| {
+            let ApiJson(body) = body?;
+            Ok(PortfolioCommand::ResubmitReflection {
+                activity_id: path.activity_id,
+                content: body.into(),
+            })
+        },
+    )
+    .await
+}
+
+/// `POST …/activities/{activity_id}/reflection/approve` (coordinator), no body.
+#[utoipa::path(
+    post,
+    path = "/portfolios/{portfolio_id}/activities/{activity_id}/reflection/approve",
+    tag = "portfolios",
+    security(("bearer" = [])),
+    params(
+        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
+        ("activity_id" = Uuid, Path, description = "The activity"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn approve(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<ActivityPath>,
+) -> Result<Versioned<PortfolioView>, Problem> {
+    portfolio_command(
+        &state,
+        &caller,
+        &meta,
+        path.portfolio_id,
+        PortfolioActor::Coordinator,
+        |_| {
+            Ok(PortfolioCommand::ApproveReflection {
+                activity_id: path.activity_id,
+                by: staff(&caller)?,
+            })
+        },
+    )
+    .await
+}
+
+/// `POST …/activities/{activity_id}/reflection/return` (coordinator): `{"feedback": "…"}`.
+#[utoipa::path(
+    post,
+    path = "/portfolios/{portfolio_id}/activities/{activity_id}/reflection/return",
+    tag = "portfolios",
+    security(("bearer" = [])),
+    params(
+        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
+        ("activity_id" = Uuid, Path, description = "The activity"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+    ),
+    request_body = Feedback,
+    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+)]
+pub async fn return_for_revision(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<ActivityPath>,
+    body: Body<Feedback>,
+) -> Result<Versioned<PortfolioView>, Problem> {
+    portfolio_command(
+        &state,
+        &caller,
+        &meta,
+        path.portfolio_id,
+        PortfolioActor::Coordinator,
+        |_| {
+            let ApiJson(body) = body?;
+            Ok(PortfolioCommand::ReturnReflection {
+                activity_id: path.activity_id,
+                by: staff(&caller)?,
+                feedback: body.parse()?,
+            })
+        },
+    )
+    .await
+}

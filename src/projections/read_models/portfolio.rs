@@ -1,0 +1,378 @@
+//! Read model `portfolio` (`rm_portfolios`): each student's portfolio as it stands, and what they
+//! must do next. DDL: `projections/portfolio.sql`.
+//!
+//! On every portfolio event the projection folds the portfolio's stream up to that event and the
+//! program's rules as the log stood at that point, and stores [`PortfolioView::build`] of the
+//! result. A `RulesChanged` of a program rebuilds the views of that program's portfolios, because
+//! the deadline and the requirements shown depend on the rules in force.
+
+use super::stream::{
+    Personal, StreamKind, Until, decode_portfolio_event, decode_program_event, fold_portfolio,
+    portfolio_before, program_rules, read_stream, stream_kind,
+};
+use super::view::{NextStepCode, PhaseName, PortfolioPersonal, PortfolioView};
+use super::{ReadError, clamp_limit, undecodable};
+use crate::app;
+use crate::domain::{PortfolioId, PortfolioState, ProgramEvent, ProgramId, StudentUid, portfolio};
+use crate::projections::{Projection, ProjectionError};
+use crate::store::{RecordedEvent, Upcasters};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// The `portfolio` projection. Holds the upcasters it folds streams with.
+#[derive(Debug)]
+pub struct PortfolioProjection {
+    upcasters: Upcasters,
+}
+
+impl PortfolioProjection {
+    pub fn new() -> Self {
+        Self {
+            upcasters: app::upcasters(),
+        }
+    }
+
+    async fn apply_event(
+        &self,
+        conn: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ReadError> {
+        match stream_kind(&event.stream_id) {
+            StreamKind::Portfolio(_) => self.portfolio_changed(conn, event).await,
+            StreamKind::Program(program_id) if event.event_type == "RulesChanged" => {
+                self.rules_changed(conn, program_id, event).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn portfolio_changed(
+        &self,
+        conn: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ReadError> {
+        let before = portfolio_before(conn, &self.upcasters, event).await?;
+        let state = portfolio::evolve(before, &decode_portfolio_event(event)?);
+        let Some(p) = state.opened() else {
+            // An event before the opening one: `decide` never writes it; nothing to show.
+            return Ok(());
+        };
+        let rules = program_rules(
+            conn,
+            &self.upcasters,
+            p.program_id,
+            Until::Before(event.checkpoint),
+        )
+        .await?;
+        let view = PortfolioView::build(p, &rules);
+        upsert(conn, &view, event.version, event.recorded_at).await
+    }
+
+    /// Re-renders every portfolio of the program under the new rules, at the version each row
+    /// already shows. Rare (an admin action), so a fold per portfolio is acceptable.
+    async fn rules_changed(
+        &self,
+        conn: &mut PgConnection,
+        program_id: ProgramId,
+        event: &RecordedEvent,
+    ) -> Result<(), ReadError> {
+        let ProgramEvent::RulesChanged(changed) = decode_program_event(event)? else {
+            return Ok(());
+        };
+        let rows: Vec<(Uuid, i32)> = sqlx::query_as(
+            "SELECT portfolio_id, version FROM rm_portfolios WHERE program_id = $1
+             ORDER BY portfolio_id",
+        )
+        .bind(program_id.as_uuid())
+        .fetch_all(&mut *conn)
+        .await?;
+        for (id, version) in rows {
+            let events = read_stream(
+                conn,
+                &self.upcasters,
+                &PortfolioId::new(id).stream_id(),
+                Until::Version(version),
+                Personal::Omit,
+            )
+            .await?;
+            let state = fold_portfolio(PortfolioState::default(), &events)?;
+            if let Some(p) = state.opened() {
+                let view = PortfolioView::build(p, &changed.rules);
+                rerender(conn, &view, event.recorded_at).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for PortfolioProjection {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Projection for PortfolioProjection {
+    fn name(&self) -> &'static str {
+        "portfolio"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn definition(&self) -> &'static str {
+        include_str!("../../../projections/portfolio.sql")
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_portfolios"]
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a RecordedEvent,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(async move { Ok(self.apply_event(tx, event).await?) })
+    }
+}
+
+async fn upsert(
+    conn: &mut PgConnection,
+    view: &PortfolioView,
+    version: i32,
+    at: DateTime<Utc>,
+) -> Result<(), ReadError> {
+    sqlx::query(
+        "INSERT INTO rm_portfolios
+             (portfolio_id, program_id, student_uid, version, phase, deadline, deadline_extended,
+              deadline_binding, view, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (portfolio_id) DO UPDATE
+             SET program_id = EXCLUDED.program_id, student_uid = EXCLUDED.student_uid,
+                 version = EXCLUDED.version, phase = EXCLUDED.phase,
+                 deadline = EXCLUDED.deadline, deadline_extended = EXCLUDED.deadline_extended,
+                 deadline_binding = EXCLUDED.deadline_binding, view = EXCLUDED.view,
+                 updated_at = EXCLUDED.updated_at",
+    )
+    .bind(view.portfolio_id.as_uuid())
+    .bind(view.program_id.as_uuid())
+    .bind(view.student_uid.as_uuid())
+    .bind(version)
+    .bind(view.phase.as_str())
+    .bind(view.deadline.date)
+    .bind(view.deadline.extended)
+    .bind(view.deadline.binding)
+    .bind(Json(view))
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the view of an existing row (same version) when it differs; an unchanged view keeps its
+/// `updated_at`, so a rules change that does not affect a portfolio does not pretend it did.
+async fn rerender(
+    conn: &mut PgConnection,
+    view: &PortfolioView,
+    at: DateTime<Utc>,
+) -> Result<(), ReadError> {
+    sqlx::query(
+        "UPDATE rm_portfolios
+         SET phase = $2, deadline = $3, deadline_extended = $4, deadline_binding = $5, view = $6,
+             updated_at = $7
+         WHERE portfolio_id = $1 AND view IS DISTINCT FROM $6",
+    )
+    .bind(view.portfolio_id.as_uuid())
+    .bind(view.phase.as_str())
+    .bind(view.deadline.date)
+    .bind(view.deadline.extended)
+    .bind(view.deadline.binding)
+    .bind(Json(view))
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// One row of `rm_portfolios` as stored: no personal data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredPortfolio {
+    pub view: PortfolioView,
+    /// The stream version the view was built from (the API's ETag).
+    pub version: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A portfolio as its student (or a coordinator of its program) opens it: the stored view, the
+/// days left computed for `today`, and the personal content folded from the log at the view's
+/// version. Authorisation is the caller's job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortfolioPage {
+    pub view: PortfolioView,
+    pub version: i32,
+    pub updated_at: DateTime<Utc>,
+    /// See [`PortfolioView::days_left`].
+    pub days_left: Option<i64>,
+    pub personal: PortfolioPersonal,
+}
+
+/// One line of a list of portfolios: the key columns and the codes of the next steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortfolioSummary {
+    pub portfolio_id: PortfolioId,
+    pub program_id: ProgramId,
+    pub student_uid: StudentUid,
+    pub phase: PhaseName,
+    pub deadline: NaiveDate,
+    pub deadline_extended: bool,
+    /// Days left for `today` while the deadline binds.
+    pub days_left: Option<i64>,
+    pub next_steps: Vec<NextStepCode>,
+    pub version: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The stored, non-personal view of one portfolio.
+pub async fn stored_portfolio(
+    pool: &PgPool,
+    id: PortfolioId,
+) -> Result<Option<StoredPortfolio>, ReadError> {
+    let row: Option<(Json<PortfolioView>, i32, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT view, version, updated_at FROM rm_portfolios WHERE portfolio_id = $1",
+    )
+    .bind(id.as_uuid())
+    .fetch_optional(pool)
+    .await?;
+    Ok(
+        row.map(|(Json(view), version, updated_at)| StoredPortfolio {
+            view,
+            version,
+            updated_at,
+        }),
+    )
+}
+
+/// The portfolio page for `today` (the Stockholm date of the request, see
+/// `domain::stockholm_date`), personal content included.
+pub async fn portfolio_page(
+    pool: &PgPool,
+    id: PortfolioId,
+    today: NaiveDate,
+) -> Result<Option<PortfolioPage>, ReadError> {
+    let Some(stored) = stored_portfolio(pool, id).await? else {
+        return Ok(None);
+    };
+    let mut conn = pool.acquire().await?;
+    let upcasters = app::upcasters();
+    let events = read_stream(
+        &mut conn,
+        &upcasters,
+        &id.stream_id(),
+        Until::Version(stored.version),
+        Personal::Include,
+    )
+    .await?;
+    let state = fold_portfolio(PortfolioState::default(), &events)?;
+    let personal = state.opened().map(PortfolioPersonal::build);
+    Ok(personal.map(|personal| PortfolioPage {
+        days_left: stored.view.days_left(today),
+        view: stored.view,
+        version: stored.version,
+        updated_at: stored.updated_at,
+        personal,
+    }))
+}
+
+type SummaryRow = (
+    Uuid,
+    Uuid,
+    Uuid,
+    String,
+    NaiveDate,
+    bool,
+    bool,
+    Json<Vec<NextStepCode>>,
+    i32,
+    DateTime<Utc>,
+);
+
+const SUMMARY_COLUMNS: &str = "portfolio_id, program_id, student_uid, phase, deadline, \
+     deadline_extended, deadline_binding, \
+     COALESCE(jsonb_path_query_array(view, '$.next_steps[*].code'), '[]'::jsonb), version, \
+     updated_at";
+
+fn summary(row: SummaryRow, today: NaiveDate) -> Result<PortfolioSummary, ReadError> {
+    let (
+        portfolio_id,
+        program_id,
+        student_uid,
+        phase,
+        deadline,
+        extended,
+        binding,
+        steps,
+        version,
+        at,
+    ) = row;
+    let phase = PhaseName::parse(&phase)
+        .ok_or_else(|| undecodable(format!("unknown phase {phase:?} in rm_portfolios")))?;
+    Ok(PortfolioSummary {
+        portfolio_id: PortfolioId::new(portfolio_id),
+        program_id: ProgramId::new(program_id),
+        student_uid: StudentUid::new(student_uid),
+        phase,
+        deadline,
+        deadline_extended: extended,
+        days_left: binding.then(|| (deadline - today).num_days()),
+        next_steps: steps.0,
+        version,
+        updated_at: at,
+    })
+}
+
+/// The portfolios of one student (usually one; a revoked portfolio stays beside a new one).
+pub async fn portfolios_of_student(
+    pool: &PgPool,
+    student: StudentUid,
+    today: NaiveDate,
+) -> Result<Vec<PortfolioSummary>, ReadError> {
+    let rows: Vec<SummaryRow> = sqlx::query_as(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM rm_portfolios WHERE student_uid = $1 ORDER BY portfolio_id"
+    ))
+    .bind(student.as_uuid())
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(|r| summary(r, today)).collect()
+}
+
+/// A coordinator's list of one program's portfolios, optionally of one phase, by portfolio id with
+/// keyset pagination: pass the last id of a page as `after` to get the next.
+pub async fn portfolios_of_program(
+    pool: &PgPool,
+    program: ProgramId,
+    phase: Option<PhaseName>,
+    after: Option<PortfolioId>,
+    limit: i64,
+    today: NaiveDate,
+) -> Result<Vec<PortfolioSummary>, ReadError> {
+    let rows: Vec<SummaryRow> = sqlx::query_as(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM rm_portfolios
+         WHERE program_id = $1
+           AND ($2::text IS NULL OR phase = $2)
+           AND ($3::uuid IS NULL OR portfolio_id > $3)
+         ORDER BY portfolio_id
+         LIMIT $4"
+    ))
+    .bind(program.as_uuid())
+    .bind(phase.map(PhaseName::as_str))
+    .bind(after.map(|a| *a.as_uuid()))
+    .bind(clamp_limit(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(|r| summary(r, today)).collect()
+}

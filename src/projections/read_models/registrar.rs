@@ -1,0 +1,277 @@
+//! Read model `registrar` (`rm_certificates`): approved and revoked certificates of every program,
+//! for the registrar's office and, later, the export worker. DDL: `projections/registrar.sql`.
+//!
+//! `CertificateApproved` carries everything the certificate states, so no fold is needed: the
+//! projection copies its non-personal part and `CertificateRevoked` marks the row.
+
+use super::stream::{StreamKind, decode_portfolio_event, stream_kind};
+use super::{ReadError, clamp_limit, from_serde_name, serde_name, undecodable};
+use crate::domain::portfolio::{
+    CertificateApproved, CertificateRevoked, CertifiedActivity, FinalFormat, PortfolioEvent,
+};
+use crate::domain::{CertificateId, PortfolioId, ProgramId, StaffId, StudentUid};
+use crate::projections::{Projection, ProjectionError};
+use crate::store::{Checkpoint, RecordedEvent};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+/// The `registrar` projection.
+#[derive(Debug, Default)]
+pub struct RegistrarProjection;
+
+impl RegistrarProjection {
+    pub fn new() -> Self {
+        Self
+    }
+
+    async fn apply_event(
+        &self,
+        conn: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ReadError> {
+        if !matches!(stream_kind(&event.stream_id), StreamKind::Portfolio(_))
+            || !matches!(
+                event.event_type.as_str(),
+                "CertificateApproved" | "CertificateRevoked"
+            )
+        {
+            return Ok(());
+        }
+        match decode_portfolio_event(event)? {
+            PortfolioEvent::CertificateApproved(c) => approved(conn, event, &c).await,
+            PortfolioEvent::CertificateRevoked(r) => revoked(conn, event, &r).await,
+            _ => Ok(()),
+        }
+    }
+}
+
+async fn approved(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    c: &CertificateApproved,
+) -> Result<(), ReadError> {
+    let names: Vec<&str> = c.activities.iter().map(|a| a.item_name.as_str()).collect();
+    // `c.personal` (the holder's identity number and name) is deliberately not copied.
+    sqlx::query(
+        "INSERT INTO rm_certificates
+             (certificate_id, portfolio_id, program_id, program_code, program_name, student_uid,
+              application, decided_on, decided_by, activity_names, activities, final_format,
+              status, approved_transaction_id, approved_position, approved_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'approved', $13, $14, $15,
+                 $15)",
+    )
+    .bind(c.certificate_id.as_uuid())
+    .bind(c.portfolio_id.as_uuid())
+    .bind(c.program_id.as_uuid())
+    .bind(c.program_code.as_str())
+    .bind(&c.program_name)
+    .bind(c.student_uid.as_uuid())
+    .bind(i32::try_from(c.application).unwrap_or(i32::MAX))
+    .bind(c.decided_on)
+    .bind(c.decided_by.as_str())
+    .bind(&names)
+    .bind(Json(&c.activities))
+    .bind(serde_name(c.final_format))
+    .bind(event.checkpoint.transaction_id)
+    .bind(event.position())
+    .bind(event.recorded_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn revoked(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    r: &CertificateRevoked,
+) -> Result<(), ReadError> {
+    // The reason (`r.personal`) is personal and stays in the log.
+    sqlx::query(
+        "UPDATE rm_certificates
+         SET status = 'revoked', revoked_on = $2, revoked_by = $3, updated_at = $4,
+             export_status = 'pending', ladok_status = 'pending'
+         WHERE certificate_id = $1",
+    )
+    .bind(r.certificate_id.as_uuid())
+    .bind(r.revoked_on)
+    .bind(r.by.as_str())
+    .bind(event.recorded_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Projection for RegistrarProjection {
+    fn name(&self) -> &'static str {
+        "registrar"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn definition(&self) -> &'static str {
+        include_str!("../../../projections/registrar.sql")
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_certificates"]
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a RecordedEvent,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(async move { Ok(self.apply_event(tx, event).await?) })
+    }
+}
+
+/// A certificate's standing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateStatus {
+    Approved,
+    Revoked,
+}
+
+/// One certificate as the registrar sees it: no identity number, no name (the export worker takes
+/// those from the log when it writes a batch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRecord {
+    pub certificate_id: CertificateId,
+    pub portfolio_id: PortfolioId,
+    pub program_id: ProgramId,
+    pub program_code: String,
+    pub program_name: String,
+    pub student_uid: StudentUid,
+    pub application: u32,
+    pub decided_on: NaiveDate,
+    pub decided_by: StaffId,
+    pub activity_names: Vec<String>,
+    pub activities: Vec<CertifiedActivity>,
+    pub final_format: FinalFormat,
+    pub status: CertificateStatus,
+    pub revoked_on: Option<NaiveDate>,
+    pub revoked_by: Option<StaffId>,
+    /// Where the approval sits in the log: the keyset cursor of [`certificates`].
+    pub approved: Checkpoint,
+    pub approved_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// `pending` until the export worker records a delivery (see `projections/registrar.sql`).
+    pub export_status: String,
+    pub ladok_status: String,
+    pub last_batch_id: Option<Uuid>,
+    pub delivery_error: Option<String>,
+}
+
+fn staff(s: String) -> Result<StaffId, ReadError> {
+    StaffId::parse(&s).map_err(|_| undecodable("invalid staff id in rm_certificates".into()))
+}
+
+fn record(row: &PgRow) -> Result<CertificateRecord, ReadError> {
+    let status: String = row.try_get("status")?;
+    let final_format: String = row.try_get("final_format")?;
+    let Json(activities) = row.try_get::<Json<Vec<CertifiedActivity>>, _>("activities")?;
+    Ok(CertificateRecord {
+        certificate_id: CertificateId::new(row.try_get("certificate_id")?),
+        portfolio_id: PortfolioId::new(row.try_get("portfolio_id")?),
+        program_id: ProgramId::new(row.try_get("program_id")?),
+        program_code: row.try_get("program_code")?,
+        program_name: row.try_get("program_name")?,
+        student_uid: StudentUid::new(row.try_get("student_uid")?),
+        application: u32::try_from(row.try_get::<i32, _>("application")?).unwrap_or(0),
+        decided_on: row.try_get("decided_on")?,
+        decided_by: staff(row.try_get("decided_by")?)?,
+        activity_names: row.try_get("activity_names")?,
+        activities,
+        final_format: from_serde_name(&final_format)?,
+        status: from_serde_name(&status)?,
+        revoked_on: row.try_get("revoked_on")?,
+        revoked_by: row
+            .try_get::<Option<String>, _>("revoked_by")?
+            .map(staff)
+            .transpose()?,
+        approved: Checkpoint {
+            transaction_id: row.try_get("approved_transaction_id")?,
+            position: row.try_get("approved_position")?,
+        },
+        approved_at: row.try_get("approved_at")?,
+        updated_at: row.try_get("updated_at")?,
+        export_status: row.try_get("export_status")?,
+        ladok_status: row.try_get("ladok_status")?,
+        last_batch_id: row.try_get("last_batch_id")?,
+        delivery_error: row.try_get("delivery_error")?,
+    })
+}
+
+const COLUMNS: &str = "certificate_id, portfolio_id, program_id, program_code, program_name, \
+     student_uid, application, decided_on, decided_by, activity_names, activities, final_format, \
+     status, revoked_on, revoked_by, approved_transaction_id, approved_position, approved_at, updated_at, export_status, \
+     ladok_status, last_batch_id, delivery_error";
+
+/// Which certificates to list. Empty fields do not filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateFilter {
+    pub program_id: Option<ProgramId>,
+    pub status: Option<CertificateStatus>,
+}
+
+/// One page of certificates; pass `next` back as `after` for the following page (`None`: last).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificatePage {
+    pub certificates: Vec<CertificateRecord>,
+    pub next: Option<Checkpoint>,
+}
+
+/// Certificates in the order they were approved, filtered, `limit` per page after the cursor
+/// `after` (the `approved` checkpoint of the last certificate of the previous page).
+pub async fn certificates(
+    pool: &PgPool,
+    filter: &CertificateFilter,
+    after: Option<Checkpoint>,
+    limit: i64,
+) -> Result<CertificatePage, ReadError> {
+    let limit = clamp_limit(limit);
+    let after = after.unwrap_or(Checkpoint::START);
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM rm_certificates
+         WHERE (approved_transaction_id, approved_position) > ($1, $5)
+           AND ($2::uuid IS NULL OR program_id = $2)
+           AND ($3::text IS NULL OR status = $3)
+         ORDER BY approved_transaction_id, approved_position
+         LIMIT $4"
+    ))
+    .bind(after.transaction_id)
+    .bind(filter.program_id.map(|p| *p.as_uuid()))
+    .bind(filter.status.map(serde_name))
+    .bind(limit)
+    .bind(after.position)
+    .fetch_all(pool)
+    .await?;
+    let certificates = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+    let next = match certificates.last() {
+        Some(last) if certificates.len() as i64 == limit => Some(last.approved),
+        _ => None,
+    };
+    Ok(CertificatePage { certificates, next })
+}
+
+/// One certificate by id.
+pub async fn certificate(
+    pool: &PgPool,
+    id: CertificateId,
+) -> Result<Option<CertificateRecord>, ReadError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM rm_certificates WHERE certificate_id = $1"
+    ))
+    .bind(id.as_uuid())
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(record).transpose()
+}

@@ -1,0 +1,359 @@
+//! Read model `review_queue` (`rm_review_queue`): what waits for a coordinator, per program.
+//! DDL: `projections/review_queue.sql`.
+//!
+//! Maintained incrementally: the submitting event inserts a row, the settling event deletes it.
+//! Only the insert needs context the event does not carry (the portfolio's program, the activity's
+//! catalog name), so only then is the portfolio's stream folded.
+
+use super::stream::{StreamKind, decode_portfolio_event, portfolio_before, stream_kind};
+use super::{ReadError, clamp_limit, serde_name, undecodable};
+use crate::app;
+use crate::domain::portfolio::PortfolioEvent;
+use crate::domain::{ActivityId, PortfolioId, ProgramId};
+use crate::projections::{Projection, ProjectionError};
+use crate::store::{RecordedEvent, Upcasters};
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// The `review_queue` projection.
+#[derive(Debug)]
+pub struct ReviewQueueProjection {
+    upcasters: Upcasters,
+}
+
+/// What kind of thing waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueItemKind {
+    Reflection,
+    FinalReflection,
+    Application,
+}
+
+impl QueueItemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueItemKind::Reflection => "reflection",
+            QueueItemKind::FinalReflection => "final_reflection",
+            QueueItemKind::Application => "application",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "reflection" => QueueItemKind::Reflection,
+            "final_reflection" => QueueItemKind::FinalReflection,
+            "application" => QueueItemKind::Application,
+            _ => return None,
+        })
+    }
+}
+
+/// A row to insert; measurements are absent for applications.
+struct Waiting<'a> {
+    kind: QueueItemKind,
+    activity_id: Option<ActivityId>,
+    attempt: u32,
+    item_name: Option<&'a str>,
+    format: Option<String>,
+    word_count: Option<u32>,
+    duration_s: Option<u32>,
+    duration_measured: Option<bool>,
+    link_count: Option<u32>,
+}
+
+impl Waiting<'_> {
+    fn application(number: u32) -> Self {
+        Waiting {
+            kind: QueueItemKind::Application,
+            activity_id: None,
+            attempt: number,
+            item_name: None,
+            format: None,
+            word_count: None,
+            duration_s: None,
+            duration_measured: None,
+            link_count: None,
+        }
+    }
+}
+
+fn int(n: Option<u32>) -> Option<i32> {
+    n.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+impl ReviewQueueProjection {
+    pub fn new() -> Self {
+        Self {
+            upcasters: app::upcasters(),
+        }
+    }
+
+    async fn apply_event(
+        &self,
+        conn: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ReadError> {
+        let StreamKind::Portfolio(portfolio_id) = stream_kind(&event.stream_id) else {
+            return Ok(());
+        };
+        use PortfolioEvent as E;
+        use QueueItemKind as K;
+        match decode_portfolio_event(event)? {
+            E::ReflectionSubmitted(s) => {
+                let before = portfolio_before(conn, &self.upcasters, event).await?;
+                let Some(p) = before.opened() else {
+                    return Ok(());
+                };
+                let item_name = p
+                    .activity(s.activity_id)
+                    .map(|a| a.logged.item_name.as_str());
+                let waiting = Waiting {
+                    kind: K::Reflection,
+                    activity_id: Some(s.activity_id),
+                    attempt: s.attempt,
+                    item_name,
+                    format: Some(serde_name(s.format)),
+                    word_count: s.word_count,
+                    duration_s: s.duration_s,
+                    duration_measured: s.duration_measured,
+                    link_count: s.link_count,
+                };
+                insert(conn, event, p.program_id, portfolio_id, &waiting).await
+            }
+            E::ReflectionApproved(e) => {
+                settle(conn, portfolio_id, K::Reflection, Some(e.activity_id)).await
+            }
+            E::ReflectionReturned(e) => {
+                settle(conn, portfolio_id, K::Reflection, Some(e.activity_id)).await
+            }
+            E::ActivityWithdrawn(e) => {
+                settle(conn, portfolio_id, K::Reflection, Some(e.activity_id)).await
+            }
+            E::FinalReflectionSubmitted(s) => {
+                let before = portfolio_before(conn, &self.upcasters, event).await?;
+                let Some(p) = before.opened() else {
+                    return Ok(());
+                };
+                let waiting = Waiting {
+                    kind: K::FinalReflection,
+                    activity_id: None,
+                    attempt: s.attempt,
+                    item_name: None,
+                    format: Some(serde_name(s.format)),
+                    word_count: s.word_count,
+                    duration_s: s.duration_s,
+                    duration_measured: s.duration_measured,
+                    link_count: None,
+                };
+                insert(conn, event, p.program_id, portfolio_id, &waiting).await
+            }
+            E::FinalReflectionApproved(_) | E::FinalReflectionReturned(_) => {
+                settle(conn, portfolio_id, K::FinalReflection, None).await
+            }
+            E::ApplicationSubmitted(a) => {
+                let before = portfolio_before(conn, &self.upcasters, event).await?;
+                let Some(p) = before.opened() else {
+                    return Ok(());
+                };
+                let waiting = Waiting::application(a.application);
+                insert(conn, event, p.program_id, portfolio_id, &waiting).await
+            }
+            E::ApplicationRejected(_) | E::CertificateApproved(_) => {
+                settle(conn, portfolio_id, K::Application, None).await
+            }
+            E::PortfolioOpened(_)
+            | E::ExpectedCompletionChanged(_)
+            | E::ActivityLogged(_)
+            | E::ExtensionGranted(_)
+            | E::CertificateRevoked(_) => Ok(()),
+        }
+    }
+}
+
+async fn insert(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    program_id: ProgramId,
+    portfolio_id: PortfolioId,
+    w: &Waiting<'_>,
+) -> Result<(), ReadError> {
+    sqlx::query(
+        "INSERT INTO rm_review_queue
+             (position, program_id, portfolio_id, item_kind, activity_id, attempt, item_name,
+              format, word_count, duration_s, duration_measured, link_count, submitted_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(event.position())
+    .bind(program_id.as_uuid())
+    .bind(portfolio_id.as_uuid())
+    .bind(w.kind.as_str())
+    .bind(w.activity_id.map(|a| *a.as_uuid()))
+    .bind(int(Some(w.attempt)))
+    .bind(w.item_name)
+    .bind(w.format.as_deref())
+    .bind(int(w.word_count))
+    .bind(int(w.duration_s))
+    .bind(w.duration_measured)
+    .bind(int(w.link_count))
+    .bind(event.recorded_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes the item the event settled (reviewed, decided or withdrawn). Settling something that is
+/// not waiting (an activity withdrawn before any reflection) deletes nothing, which is right.
+async fn settle(
+    conn: &mut PgConnection,
+    portfolio_id: PortfolioId,
+    kind: QueueItemKind,
+    activity_id: Option<ActivityId>,
+) -> Result<(), ReadError> {
+    // Two plain statements rather than one `IS NOT DISTINCT FROM`, which no index can serve.
+    let query = match activity_id {
+        Some(activity) => sqlx::query(
+            "DELETE FROM rm_review_queue
+             WHERE portfolio_id = $1 AND item_kind = $2 AND activity_id = $3",
+        )
+        .bind(portfolio_id.as_uuid())
+        .bind(kind.as_str())
+        .bind(*activity.as_uuid()),
+        None => sqlx::query(
+            "DELETE FROM rm_review_queue
+             WHERE portfolio_id = $1 AND item_kind = $2 AND activity_id IS NULL",
+        )
+        .bind(portfolio_id.as_uuid())
+        .bind(kind.as_str()),
+    };
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+impl Default for ReviewQueueProjection {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Projection for ReviewQueueProjection {
+    fn name(&self) -> &'static str {
+        "review_queue"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn definition(&self) -> &'static str {
+        include_str!("../../../projections/review_queue.sql")
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_review_queue"]
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a RecordedEvent,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(async move { Ok(self.apply_event(tx, event).await?) })
+    }
+}
+
+/// One item in a coordinator's inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueEntry {
+    /// The submitting event's position: a stable id of the entry.
+    pub position: i64,
+    pub program_id: ProgramId,
+    pub portfolio_id: PortfolioId,
+    pub kind: QueueItemKind,
+    pub activity_id: Option<ActivityId>,
+    /// Attempt number, or application number for applications.
+    pub attempt: u32,
+    pub item_name: Option<String>,
+    pub format: Option<String>,
+    pub word_count: Option<u32>,
+    pub duration_s: Option<u32>,
+    pub duration_measured: Option<bool>,
+    pub link_count: Option<u32>,
+    pub submitted_at: DateTime<Utc>,
+    /// How long it has waited at the `now` of the query, in whole seconds (never negative).
+    pub waited_seconds: i64,
+    /// The same in whole days, for display.
+    pub waited_days: i64,
+}
+
+type QueueRow = (
+    i64,
+    Uuid,
+    Uuid,
+    String,
+    Option<Uuid>,
+    i32,
+    Option<String>,
+    Option<String>,
+    Option<i32>,
+    Option<i32>,
+    Option<bool>,
+    Option<i32>,
+    DateTime<Utc>,
+);
+
+fn uint(n: Option<i32>) -> Option<u32> {
+    n.and_then(|n| u32::try_from(n).ok())
+}
+
+/// The items waiting in `program`, oldest first, at most `limit`, with how long each has waited at
+/// `now`.
+pub async fn review_queue(
+    pool: &PgPool,
+    program: ProgramId,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<QueueEntry>, ReadError> {
+    let rows: Vec<QueueRow> = sqlx::query_as(
+        "SELECT position, program_id, portfolio_id, item_kind, activity_id, attempt, item_name,
+                format, word_count, duration_s, duration_measured, link_count, submitted_at
+         FROM rm_review_queue
+         WHERE program_id = $1
+         ORDER BY submitted_at, position
+         LIMIT $2",
+    )
+    .bind(program.as_uuid())
+    .bind(clamp_limit(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let (position, program_id, portfolio_id, kind, activity_id, attempt, item_name) =
+                (row.0, row.1, row.2, row.3, row.4, row.5, row.6);
+            let kind = QueueItemKind::parse(&kind).ok_or_else(|| {
+                undecodable(format!("unknown item kind {kind:?} in rm_review_queue"))
+            })?;
+            let waited_seconds = (now - row.12).num_seconds().max(0);
+            Ok(QueueEntry {
+                position,
+                program_id: ProgramId::new(program_id),
+                portfolio_id: PortfolioId::new(portfolio_id),
+                kind,
+                activity_id: activity_id.map(ActivityId::new),
+                attempt: uint(Some(attempt)).unwrap_or(0),
+                item_name,
+                format: row.7,
+                word_count: uint(row.8),
+                duration_s: uint(row.9),
+                duration_measured: row.10,
+                link_count: uint(row.11),
+                submitted_at: row.12,
+                waited_seconds,
+                waited_days: waited_seconds / 86_400,
+            })
+        })
+        .collect()
+}

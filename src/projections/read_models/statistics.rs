@@ -1,0 +1,652 @@
+//! Read model `statistics` (`rm_stats_portfolios`): the pilot evaluation, pseudonymous.
+//! DDL: `projections/statistics.sql`.
+//!
+//! Each portfolio event re-derives its portfolio's row from the whole stream ([`PortfolioStats`],
+//! a pure function of the events), so "how far did this student ever get" can look at every
+//! intermediate state, not only the last. The query functions aggregate the rows per program or
+//! overall; none of them returns anything that identifies a student.
+
+use super::stream::{
+    Personal, StreamKind, Until, decode_portfolio_event, fold_portfolio, program_rules,
+    read_stream, stream_kind,
+};
+use super::{ReadError, serde_name};
+use crate::app;
+use crate::domain::portfolio::{
+    Portfolio, PortfolioEvent, ReflectionFormat, ReflectionStatus, Review,
+};
+use crate::domain::rules::ProgramRules;
+use crate::domain::{PortfolioState, ProgramId};
+use crate::projections::{Projection, ProjectionError};
+use crate::store::{ActorRole, RecordedEvent, Upcasters};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+/// The steps of the student's path, in order (`docs/domain.md`, "The student's path").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// The portfolio was opened.
+    Started,
+    /// At least one activity logged.
+    ActivityLogged,
+    /// As many activities as the program requires (counted like the rules count).
+    ActivitiesLogged,
+    /// A reflection submitted for each required activity.
+    ReflectionsSubmitted,
+    /// The required reflections approved.
+    ReflectionsApproved,
+    FinalReflectionSubmitted,
+    FinalReflectionApproved,
+    Applied,
+    /// A certificate was approved (revoked later or not).
+    Certified,
+}
+
+impl Step {
+    pub const ALL: [Step; 9] = [
+        Step::Started,
+        Step::ActivityLogged,
+        Step::ActivitiesLogged,
+        Step::ReflectionsSubmitted,
+        Step::ReflectionsApproved,
+        Step::FinalReflectionSubmitted,
+        Step::FinalReflectionApproved,
+        Step::Applied,
+        Step::Certified,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Started => "started",
+            Step::ActivityLogged => "activity_logged",
+            Step::ActivitiesLogged => "activities_logged",
+            Step::ReflectionsSubmitted => "reflections_submitted",
+            Step::ReflectionsApproved => "reflections_approved",
+            Step::FinalReflectionSubmitted => "final_reflection_submitted",
+            Step::FinalReflectionApproved => "final_reflection_approved",
+            Step::Applied => "applied",
+            Step::Certified => "certified",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Step::ALL.into_iter().find(|step| step.as_str() == s)
+    }
+
+    /// Whether the portfolio meets this step now.
+    fn holds(self, p: &Portfolio, rules: &ProgramRules) -> bool {
+        let required = u32::from(rules.required_activities);
+        match self {
+            Step::Started => true,
+            Step::ActivityLogged => p.active_activities().next().is_some(),
+            Step::ActivitiesLogged => p.count_counting(rules, |_| true) >= required,
+            Step::ReflectionsSubmitted => p.reflected_count(rules) >= required,
+            Step::ReflectionsApproved => p.approved_count(rules) >= required,
+            Step::FinalReflectionSubmitted => !p.final_attempts.is_empty(),
+            Step::FinalReflectionApproved => p.final_status() == ReflectionStatus::Approved,
+            Step::Applied => p.applications > 0,
+            Step::Certified => p.certificate.is_some(),
+        }
+    }
+
+    /// The furthest step the portfolio meets now.
+    fn current(p: &Portfolio, rules: &ProgramRules) -> Step {
+        Step::ALL
+            .into_iter()
+            .rev()
+            .find(|step| step.holds(p, rules))
+            .unwrap_or(Step::Started)
+    }
+}
+
+/// One row of `rm_stats_portfolios`: nothing in it identifies the student.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortfolioStats {
+    pub program_id: ProgramId,
+    pub opened_at: DateTime<Utc>,
+    pub last_event_at: DateTime<Utc>,
+    pub last_student_event_at: Option<DateTime<Utc>>,
+    /// Indexed like [`Step::ALL`].
+    pub reached: [bool; 9],
+    pub current_step: Step,
+    pub activities_logged: u32,
+    pub activities_withdrawn: u32,
+    pub reflections_submitted: u32,
+    pub reflections_returned: u32,
+    pub reflections_approved: u32,
+    pub written_reflections: u32,
+    pub oral_reflections: u32,
+    pub instagram_reflections: u32,
+    pub final_submitted: u32,
+    pub final_returned: u32,
+    pub final_format: Option<String>,
+    pub applications: u32,
+    pub rejections: u32,
+    pub catalog_items: Vec<String>,
+    pub first_activity_on: Option<NaiveDate>,
+    pub approved_on: Option<NaiveDate>,
+    pub revoked_on: Option<NaiveDate>,
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl PortfolioStats {
+    /// Derives the row from a portfolio's events in order (opening first) under the program's
+    /// rules. `None` when the events never open the portfolio. Pure.
+    pub fn derive<'a>(
+        events: impl IntoIterator<Item = &'a RecordedEvent>,
+        rules: &ProgramRules,
+    ) -> Result<Option<Self>, ReadError> {
+        let mut state = PortfolioState::default();
+        let mut reached = [false; 9];
+        let mut opened_at = None;
+        let mut last_event_at = None;
+        let mut last_student_event_at = None;
+        for event in events {
+            state = fold_portfolio(state, [event])?;
+            last_event_at = Some(event.recorded_at);
+            if event.actor_role == ActorRole::Student {
+                last_student_event_at = Some(event.recorded_at);
+            }
+            if let Some(p) = state.opened() {
+                opened_at.get_or_insert(event.recorded_at);
+                for (i, step) in Step::ALL.into_iter().enumerate() {
+                    reached[i] |= step.holds(p, rules);
+                }
+            }
+        }
+        let (Some(p), Some(opened_at), Some(last_event_at)) =
+            (state.opened(), opened_at, last_event_at)
+        else {
+            return Ok(None);
+        };
+        let attempts = || p.activities.iter().flat_map(|a| a.attempts.iter());
+        let returned = attempts()
+            .filter(|t| matches!(t.review, Some(Review::Returned { .. })))
+            .count();
+        let approved = attempts()
+            .filter(|t| matches!(t.review, Some(Review::Approved { .. })))
+            .count();
+        let formats: Vec<ReflectionFormat> = p
+            .active_activities()
+            .filter_map(|a| a.reflection_format())
+            .collect();
+        let of_format = |f: ReflectionFormat| count(formats.iter().filter(|x| **x == f).count());
+        let first_activity_on = p.activities.iter().map(|a| a.logged.started_on).min();
+        Ok(Some(PortfolioStats {
+            program_id: p.program_id,
+            opened_at,
+            last_event_at,
+            last_student_event_at,
+            reached,
+            current_step: Step::current(p, rules),
+            activities_logged: count(p.activities.len()),
+            activities_withdrawn: count(p.activities.iter().filter(|a| a.withdrawn).count()),
+            reflections_submitted: count(attempts().count()),
+            reflections_returned: count(returned),
+            reflections_approved: count(approved),
+            written_reflections: of_format(ReflectionFormat::Written),
+            oral_reflections: of_format(ReflectionFormat::Oral),
+            instagram_reflections: of_format(ReflectionFormat::Instagram),
+            final_submitted: count(p.final_attempts.len()),
+            final_returned: count(
+                p.final_attempts
+                    .iter()
+                    .filter(|t| matches!(t.review, Some(Review::Returned { .. })))
+                    .count(),
+            ),
+            final_format: p
+                .final_attempts
+                .last()
+                .map(|t| serde_name(t.submitted.format)),
+            applications: p.applications,
+            rejections: count(p.rejections.len()),
+            catalog_items: p
+                .active_activities()
+                .map(|a| a.item().as_str().to_owned())
+                .collect(),
+            first_activity_on,
+            approved_on: p.certificate.as_ref().map(|c| c.decided_on),
+            revoked_on: p.revocation.as_ref().map(|r| r.revoked_on),
+        }))
+    }
+
+    /// The furthest step ever reached.
+    pub fn furthest_step(&self) -> Step {
+        Step::ALL
+            .into_iter()
+            .zip(self.reached)
+            .rev()
+            .find(|(_, reached)| *reached)
+            .map_or(Step::Started, |(step, _)| step)
+    }
+
+    pub fn days_to_approval(&self) -> Option<i64> {
+        Some((self.approved_on? - self.first_activity_on?).num_days())
+    }
+}
+
+/// The `statistics` projection.
+#[derive(Debug)]
+pub struct StatisticsProjection {
+    upcasters: Upcasters,
+}
+
+impl StatisticsProjection {
+    pub fn new() -> Self {
+        Self {
+            upcasters: app::upcasters(),
+        }
+    }
+
+    async fn apply_event(
+        &self,
+        conn: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ReadError> {
+        let StreamKind::Portfolio(portfolio_id) = stream_kind(&event.stream_id) else {
+            return Ok(());
+        };
+        let before = read_stream(
+            conn,
+            &self.upcasters,
+            &event.stream_id,
+            Until::BeforeVersion(event.version),
+            Personal::Omit,
+        )
+        .await?;
+        // The program is named by the opening event (version 1).
+        let opening = before.first().unwrap_or(event);
+        let PortfolioEvent::PortfolioOpened(opened) = decode_portfolio_event(opening)? else {
+            return Ok(());
+        };
+        let program_id = opened.program_id;
+        let rules = program_rules(
+            conn,
+            &self.upcasters,
+            program_id,
+            Until::Before(event.checkpoint),
+        )
+        .await?;
+        let Some(stats) = PortfolioStats::derive(before.iter().chain([event]), &rules)? else {
+            return Ok(());
+        };
+        store(conn, *portfolio_id.as_uuid(), &stats, event.recorded_at).await
+    }
+}
+
+fn int(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+async fn store(
+    conn: &mut PgConnection,
+    portfolio_id: Uuid,
+    s: &PortfolioStats,
+    at: DateTime<Utc>,
+) -> Result<(), ReadError> {
+    sqlx::query(
+        "INSERT INTO rm_stats_portfolios
+             (portfolio_id, program_id, opened_at, last_event_at, last_student_event_at,
+              reached_activity_logged, reached_activities_logged, reached_reflections_submitted,
+              reached_reflections_approved, reached_final_reflection_submitted,
+              reached_final_reflection_approved, reached_applied, reached_certified,
+              furthest_step, current_step, activities_logged, activities_withdrawn,
+              reflections_submitted, reflections_returned, reflections_approved,
+              written_reflections, oral_reflections, instagram_reflections,
+              final_submitted, final_returned, final_format, applications, rejections,
+              catalog_items, first_activity_on, approved_on, days_to_approval, revoked_on,
+              updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,
+                 $33, $34)
+         ON CONFLICT (portfolio_id) DO UPDATE SET
+             program_id = EXCLUDED.program_id, opened_at = EXCLUDED.opened_at,
+             last_event_at = EXCLUDED.last_event_at,
+             last_student_event_at = EXCLUDED.last_student_event_at,
+             reached_activity_logged = EXCLUDED.reached_activity_logged,
+             reached_activities_logged = EXCLUDED.reached_activities_logged,
+             reached_reflections_submitted = EXCLUDED.reached_reflections_submitted,
+             reached_reflections_approved = EXCLUDED.reached_reflections_approved,
+             reached_final_reflection_submitted = EXCLUDED.reached_final_reflection_submitted,
+             reached_final_reflection_approved = EXCLUDED.reached_final_reflection_approved,
+             reached_applied = EXCLUDED.reached_applied,
+             reached_certified = EXCLUDED.reached_certified,
+             furthest_step = EXCLUDED.furthest_step, current_step = EXCLUDED.current_step,
+             activities_logged = EXCLUDED.activities_logged,
+             activities_withdrawn = EXCLUDED.activities_withdrawn,
+             reflections_submitted = EXCLUDED.reflections_submitted,
+             reflections_returned = EXCLUDED.reflections_returned,
+             reflections_approved = EXCLUDED.reflections_approved,
+             written_reflections = EXCLUDED.written_reflections,
+             oral_reflections = EXCLUDED.oral_reflections,
+             instagram_reflections = EXCLUDED.instagram_reflections,
+             final_submitted = EXCLUDED.final_submitted,
+             final_returned = EXCLUDED.final_returned, final_format = EXCLUDED.final_format,
+             applications = EXCLUDED.applications, rejections = EXCLUDED.rejections,
+             catalog_items = EXCLUDED.catalog_items,
+             first_activity_on = EXCLUDED.first_activity_on,
+             approved_on = EXCLUDED.approved_on, days_to_approval = EXCLUDED.days_to_approval,
+             revoked_on = EXCLUDED.revoked_on, updated_at = EXCLUDED.updated_at",
+    )
+    .bind(portfolio_id)
+    .bind(s.program_id.as_uuid())
+    .bind(s.opened_at)
+    .bind(s.last_event_at)
+    .bind(s.last_student_event_at)
+    .bind(s.reached[1])
+    .bind(s.reached[2])
+    .bind(s.reached[3])
+    .bind(s.reached[4])
+    .bind(s.reached[5])
+    .bind(s.reached[6])
+    .bind(s.reached[7])
+    .bind(s.reached[8])
+    .bind(s.furthest_step().as_str())
+    .bind(s.current_step.as_str())
+    .bind(int(s.activities_logged))
+    .bind(int(s.activities_withdrawn))
+    .bind(int(s.reflections_submitted))
+    .bind(int(s.reflections_returned))
+    .bind(int(s.reflections_approved))
+    .bind(int(s.written_reflections))
+    .bind(int(s.oral_reflections))
+    .bind(int(s.instagram_reflections))
+    .bind(int(s.final_submitted))
+    .bind(int(s.final_returned))
+    .bind(s.final_format.as_deref())
+    .bind(int(s.applications))
+    .bind(int(s.rejections))
+    .bind(&s.catalog_items)
+    .bind(s.first_activity_on)
+    .bind(s.approved_on)
+    .bind(
+        s.days_to_approval()
+            .map(|d| i32::try_from(d).unwrap_or(i32::MAX)),
+    )
+    .bind(s.revoked_on)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Default for StatisticsProjection {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Projection for StatisticsProjection {
+    fn name(&self) -> &'static str {
+        "statistics"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn definition(&self) -> &'static str {
+        include_str!("../../../projections/statistics.sql")
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_stats_portfolios"]
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a RecordedEvent,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(async move { Ok(self.apply_event(tx, event).await?) })
+    }
+}
+
+/// How many portfolios reached (or sit at) a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepCount {
+    pub step: Step,
+    pub portfolios: i64,
+}
+
+/// How often something occurs (a catalog item, a reflection format).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    pub key: String,
+    pub count: i64,
+}
+
+/// A distribution of whole days.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DaysSummary {
+    /// How many portfolios the figures are over.
+    pub portfolios: i64,
+    pub mean_days: Option<f64>,
+    pub median_days: Option<f64>,
+}
+
+/// The pilot evaluation's figures for one program, or overall (`program_id: None`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PilotStatistics {
+    pub program_id: Option<ProgramId>,
+    pub students_started: i64,
+    /// For every step of [`Step::ALL`], how many portfolios ever reached it.
+    pub reached: Vec<StepCount>,
+    /// Certificates approved (including later revoked ones), and revoked.
+    pub approved: i64,
+    pub revoked: i64,
+    /// Days from the first activity's start to the approval, over approved portfolios.
+    pub first_activity_to_approval: DaysSummary,
+    /// Catalog items of the activities logged (not withdrawn), most frequent first.
+    pub activity_mix: Vec<Share>,
+    /// Formats of the activity reflections (latest attempt per activity), most frequent first.
+    pub reflection_formats: Vec<Share>,
+    /// Final reflection formats (latest attempt), most frequent first.
+    pub final_formats: Vec<Share>,
+    pub reflections_submitted: i64,
+    pub reflections_returned: i64,
+    /// Returned / submitted attempts; `None` before any submission.
+    pub return_rate: Option<f64>,
+    pub final_reflections_submitted: i64,
+    pub final_reflections_returned: i64,
+    pub applications_rejected: i64,
+}
+
+fn reached_column(step: Step) -> Option<&'static str> {
+    Some(match step {
+        Step::Started => return None,
+        Step::ActivityLogged => "reached_activity_logged",
+        Step::ActivitiesLogged => "reached_activities_logged",
+        Step::ReflectionsSubmitted => "reached_reflections_submitted",
+        Step::ReflectionsApproved => "reached_reflections_approved",
+        Step::FinalReflectionSubmitted => "reached_final_reflection_submitted",
+        Step::FinalReflectionApproved => "reached_final_reflection_approved",
+        Step::Applied => "reached_applied",
+        Step::Certified => "reached_certified",
+    })
+}
+
+fn sorted(mut shares: Vec<Share>) -> Vec<Share> {
+    shares.retain(|s| s.count > 0);
+    shares.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    shares
+}
+
+/// The figures for `program`, or over every program when `None`.
+pub async fn statistics(
+    pool: &PgPool,
+    program: Option<ProgramId>,
+) -> Result<PilotStatistics, ReadError> {
+    let program_uuid = program.map(|p| *p.as_uuid());
+    let reached_sql: Vec<String> = Step::ALL
+        .iter()
+        .filter_map(|s| reached_column(*s))
+        .map(|c| format!("count(*) FILTER (WHERE {c}) AS {c}"))
+        .collect();
+    let row: PgRow = sqlx::query(&format!(
+        "SELECT count(*) AS started, {},
+                count(*) FILTER (WHERE revoked_on IS NOT NULL) AS revoked,
+                count(days_to_approval) AS approval_portfolios,
+                avg(days_to_approval)::float8 AS mean_days,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY days_to_approval) AS median_days,
+                COALESCE(sum(reflections_submitted), 0)::bigint AS submitted,
+                COALESCE(sum(reflections_returned), 0)::bigint AS returned,
+                COALESCE(sum(final_submitted), 0)::bigint AS final_submitted,
+                COALESCE(sum(final_returned), 0)::bigint AS final_returned,
+                COALESCE(sum(rejections), 0)::bigint AS rejections,
+                COALESCE(sum(written_reflections), 0)::bigint AS written,
+                COALESCE(sum(oral_reflections), 0)::bigint AS oral,
+                COALESCE(sum(instagram_reflections), 0)::bigint AS instagram
+         FROM rm_stats_portfolios
+         WHERE $1::uuid IS NULL OR program_id = $1",
+        reached_sql.join(", ")
+    ))
+    .bind(program_uuid)
+    .fetch_one(pool)
+    .await?;
+    let started: i64 = row.try_get("started")?;
+    let mut reached = Vec::with_capacity(Step::ALL.len());
+    for step in Step::ALL {
+        let portfolios = match reached_column(step) {
+            Some(column) => row.try_get(column)?,
+            None => started,
+        };
+        reached.push(StepCount { step, portfolios });
+    }
+    let submitted: i64 = row.try_get("submitted")?;
+    let returned: i64 = row.try_get("returned")?;
+    let activity_mix: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT item, count(*) FROM rm_stats_portfolios, unnest(catalog_items) AS item
+         WHERE $1::uuid IS NULL OR program_id = $1
+         GROUP BY item",
+    )
+    .bind(program_uuid)
+    .fetch_all(pool)
+    .await?;
+    let final_formats: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT final_format, count(*) FROM rm_stats_portfolios
+         WHERE final_format IS NOT NULL AND ($1::uuid IS NULL OR program_id = $1)
+         GROUP BY final_format",
+    )
+    .bind(program_uuid)
+    .fetch_all(pool)
+    .await?;
+    let share = |(key, count): (String, i64)| Share { key, count };
+    let reflection_formats = [
+        ReflectionFormat::Written,
+        ReflectionFormat::Oral,
+        ReflectionFormat::Instagram,
+    ]
+    .into_iter()
+    .map(|f| {
+        let key = serde_name(f);
+        Ok(Share {
+            count: row.try_get(key.as_str())?,
+            key,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(PilotStatistics {
+        program_id: program,
+        students_started: started,
+        approved: row.try_get("reached_certified")?,
+        reached,
+        revoked: row.try_get("revoked")?,
+        first_activity_to_approval: DaysSummary {
+            portfolios: row.try_get("approval_portfolios")?,
+            mean_days: row.try_get("mean_days")?,
+            median_days: row.try_get("median_days")?,
+        },
+        activity_mix: sorted(activity_mix.into_iter().map(share).collect()),
+        reflection_formats: sorted(reflection_formats),
+        final_formats: sorted(final_formats.into_iter().map(share).collect()),
+        reflections_submitted: submitted,
+        reflections_returned: returned,
+        return_rate: (submitted > 0).then(|| returned as f64 / submitted as f64),
+        final_reflections_submitted: row.try_get("final_submitted")?,
+        final_reflections_returned: row.try_get("final_returned")?,
+        applications_rejected: row.try_get("rejections")?,
+    })
+}
+
+/// [`statistics`] for every program that has a portfolio, by program id.
+pub async fn statistics_per_program(pool: &PgPool) -> Result<Vec<PilotStatistics>, ReadError> {
+    let programs: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT program_id FROM rm_stats_portfolios ORDER BY program_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(programs.len());
+    for program in programs {
+        out.push(statistics(pool, Some(ProgramId::new(program))).await?);
+    }
+    Ok(out)
+}
+
+/// Students who went quiet: portfolios not (yet) certified whose student has caused no event for
+/// `inactive_days` days before `now`, and at which step they are stuck.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropOff {
+    pub program_id: Option<ProgramId>,
+    pub now: DateTime<Utc>,
+    pub inactive_days: u32,
+    /// Portfolios without a certificate (revoked ones excluded: they are closed).
+    pub open: i64,
+    /// Of those, the ones inactive for at least `inactive_days`.
+    pub inactive: i64,
+    /// The inactive ones by the step they are at now, in path order (steps with none left out).
+    pub stuck: Vec<StepCount>,
+}
+
+/// Drop-off at `now` for `program` (or overall).
+pub async fn drop_off(
+    pool: &PgPool,
+    program: Option<ProgramId>,
+    now: DateTime<Utc>,
+    inactive_days: u32,
+) -> Result<DropOff, ReadError> {
+    let cutoff = now - TimeDelta::days(i64::from(inactive_days));
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT current_step, count(*),
+                count(*) FILTER (WHERE COALESCE(last_student_event_at, opened_at) <= $2)
+         FROM rm_stats_portfolios
+         WHERE NOT reached_certified AND ($1::uuid IS NULL OR program_id = $1)
+         GROUP BY current_step",
+    )
+    .bind(program.map(|p| *p.as_uuid()))
+    .bind(cutoff)
+    .fetch_all(pool)
+    .await?;
+    let mut stuck = Vec::new();
+    let (mut open, mut inactive) = (0, 0);
+    for (step, all, quiet) in rows {
+        let step = Step::parse(&step).ok_or_else(|| {
+            super::undecodable(format!("unknown step {step:?} in rm_stats_portfolios"))
+        })?;
+        open += all;
+        inactive += quiet;
+        if quiet > 0 {
+            stuck.push(StepCount {
+                step,
+                portfolios: quiet,
+            });
+        }
+    }
+    stuck.sort_by_key(|s| s.step);
+    Ok(DropOff {
+        program_id: program,
+        now,
+        inactive_days,
+        open,
+        inactive,
+        stuck,
+    })
+}

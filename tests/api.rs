@@ -1,0 +1,1098 @@
+//! The web API over real HTTP against a real PostgreSQL: a student's whole path, bad input, bad
+//! tokens, idempotency and `If-Match`, and who may call which route.
+
+mod support;
+
+use chrono::{NaiveDate, TimeDelta, Utc};
+use cim::app::{self, CommandContext, CommandHandler};
+use cim::domain::{ProgramCommand, ProgramId, StaffId};
+use cim::http::auth::{
+    AuthSettings, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevToken, Role, Verifier, dev_token,
+};
+use cim::http::{AppState, route_list, router};
+use cim::store::{ActorRole, EventStore};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use support::texts;
+use uuid::Uuid;
+
+const SECRET: &str = "test-secret-for-the-api-tests-0123456789";
+const ANNA: &str = "coord-anna";
+const BERT: &str = "coord-bert";
+
+struct App {
+    base: String,
+    http: reqwest::Client,
+    db: support::TestDb,
+    /// Program A (coordinated by Anna) and program B (by Bert).
+    a: ProgramId,
+    b: ProgramId,
+}
+
+fn dev_verifier() -> Verifier {
+    Verifier::from_settings(&AuthSettings {
+        dev_secret: Some(SECRET.into()),
+        jwks_file: None,
+        issuer: DEFAULT_ISSUER.into(),
+        audience: DEFAULT_AUDIENCE.into(),
+    })
+    .unwrap()
+}
+
+/// Starts the real router on port 0 against a fresh database with the pilot programs seeded,
+/// verifying tokens with the development secret.
+async fn spawn_app() -> App {
+    spawn_app_with(dev_verifier()).await
+}
+
+async fn spawn_app_with(verifier: Verifier) -> App {
+    let db = support::fresh().await;
+    let handler = CommandHandler::new(EventStore::new(db.pool.clone(), app::upcasters()));
+    let seeded = app::seed_pilot_programs(&handler, "admin-1", Utc::now())
+        .await
+        .unwrap();
+    let (a, b) = (seeded[0].id, seeded[1].id);
+    for (program, staff) in [(a, ANNA), (b, BERT)] {
+        let ctx = CommandContext {
+            actor_id: "admin-1".into(),
+            role: ActorRole::Admin,
+            correlation_id: Uuid::now_v7(),
+            command_id: Uuid::now_v7(),
+            now: Utc::now(),
+        };
+        let staff = StaffId::parse(staff).unwrap();
+        handler
+            .program(program, ProgramCommand::AssignCoordinator { staff }, &ctx)
+            .await
+            .unwrap();
+    }
+    let state = AppState::new(db.pool.clone()).with_verifier(verifier);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    App {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        db,
+        a,
+        b,
+    }
+}
+
+fn token(role: Role, subject: &str, programs: &[ProgramId]) -> String {
+    dev_token(&DevToken {
+        secret: SECRET,
+        issuer: DEFAULT_ISSUER,
+        audience: DEFAULT_AUDIENCE,
+        role,
+        subject,
+        programs: programs.to_vec(),
+        now: Utc::now(),
+        ttl: TimeDelta::minutes(10),
+    })
+    .unwrap()
+}
+
+/// One answer: status, headers, JSON body (`Null` when the body is not JSON).
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    fn etag(&self) -> String {
+        self.headers["etag"].to_str().unwrap().to_owned()
+    }
+
+    fn is_problem(&self) -> bool {
+        self.headers
+            .get("content-type")
+            .is_some_and(|v| v == "application/problem+json")
+            && !self.code().is_empty()
+            && self.body["status"] == self.status.as_u16()
+    }
+}
+
+impl App {
+    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Answer {
+        self.send(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.send(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
+    }
+
+    /// A POST that must succeed; returns the body.
+    async fn ok(&self, path: &str, token: &str, body: Value) -> Value {
+        let answer = self.post(path, token, body).await;
+        assert!(
+            answer.status.is_success(),
+            "POST {path} answered {}: {}",
+            answer.status,
+            answer.body
+        );
+        answer.body
+    }
+
+    /// Opens a portfolio in `program` for a new student; returns (portfolio id, student token).
+    async fn open(&self, program: ProgramId) -> (String, String) {
+        let uid = Uuid::now_v7().to_string();
+        let student = token(Role::Student, &uid, &[]);
+        let answer = self
+            .post(
+                &format!("/programs/{program}/portfolios"),
+                &student,
+                json!({
+                    "student_uid": uid,
+                    "identity_number": "19121212-1212",
+                    "given_names": "Tolvan",
+                    "family_name": "Tolvansson",
+                    "email": "tolvan@student.example.se",
+                    "expected_completion": today() + TimeDelta::days(365),
+                }),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        (answer.body["id"].as_str().unwrap().to_owned(), student)
+    }
+
+    async fn events(&self, portfolio: &str, event_type: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = $2")
+            .bind(format!("portfolio-{portfolio}"))
+            .bind(event_type)
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+}
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+fn activity(item: &str, days_ago: i64) -> Value {
+    json!({
+        "item": item,
+        "started_on": today() - TimeDelta::days(days_ago + 2),
+        "ended_on": today() - TimeDelta::days(days_ago),
+        "description": "Two evenings a week with students from abroad.",
+    })
+}
+
+fn last_activity_id(portfolio: &Value) -> String {
+    let activities = portfolio["activities"].as_array().unwrap();
+    activities.last().unwrap()["activity_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_student_goes_from_enrolment_to_an_approved_certificate_over_http() {
+    let app = spawn_app().await;
+    let anna = token(Role::Coordinator, ANNA, &[app.a]);
+    let (p, student) = app.open(app.a).await;
+
+    let program = app.get(&format!("/programs/{}", app.a), &student).await;
+    assert_eq!(program.status, StatusCode::OK);
+    assert_eq!(program.body["catalog"].as_array().unwrap().len(), 13);
+
+    let mut ids = Vec::new();
+    for (i, item) in ["language-cafe", "tedx", "course-in-global-health"]
+        .iter()
+        .enumerate()
+    {
+        let view = app
+            .ok(
+                &format!("/portfolios/{p}/activities"),
+                &student,
+                activity(item, 30 - 5 * i as i64),
+            )
+            .await;
+        ids.push(last_activity_id(&view));
+    }
+
+    // A reflection outside its band is refused with the measured value and the band.
+    let short = app
+        .post(
+            &format!("/portfolios/{p}/activities/{}/reflection", ids[0]),
+            &student,
+            json!({"format": "written", "text": texts::english(642)}),
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(short.code(), "reflection_word_count_out_of_band");
+    assert_eq!(short.body["field"], "text");
+    assert!(short.body["detail"].as_str().unwrap().contains("642"));
+
+    for id in &ids {
+        app.ok(
+            &format!("/portfolios/{p}/activities/{id}/reflection"),
+            &student,
+            json!({"format": "written", "text": texts::english(1000)}),
+        )
+        .await;
+    }
+
+    // The coordinator returns one with feedback; the student resubmits; all three are approved.
+    let returned = app
+        .ok(
+            &format!("/portfolios/{p}/activities/{}/reflection/return", ids[1]),
+            &anna,
+            json!({"feedback": "Please say more about what you will take with you."}),
+        )
+        .await;
+    assert_eq!(returned["activities"][1]["status"], "returned");
+    let review = &returned["activities"][1]["attempts"][0]["review"];
+    assert_eq!(review["outcome"], "returned");
+    assert_eq!(review["by"], ANNA);
+    app.ok(
+        &format!("/portfolios/{p}/activities/{}/reflection/resubmit", ids[1]),
+        &student,
+        json!({"format": "oral", "duration_s": 170}),
+    )
+    .await;
+    for id in &ids {
+        app.ok(
+            &format!("/portfolios/{p}/activities/{id}/reflection/approve"),
+            &anna,
+            json!({}),
+        )
+        .await;
+    }
+
+    app.ok(
+        &format!("/portfolios/{p}/final-reflection"),
+        &student,
+        json!({"format": "written", "text": texts::english(3000)}),
+    )
+    .await;
+    app.ok(
+        &format!("/portfolios/{p}/final-reflection/approve"),
+        &anna,
+        json!({}),
+    )
+    .await;
+    let applied = app
+        .ok(&format!("/portfolios/{p}/application"), &student, json!({}))
+        .await;
+    assert_eq!(applied["phase"], "applied");
+    let approved = app
+        .post(
+            &format!("/portfolios/{p}/application/approve"),
+            &anna,
+            json!({}),
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(approved.body["phase"], "certified");
+    assert_eq!(approved.body["certificate"]["decided_by"], ANNA);
+    assert_eq!(
+        approved.body["certificate"]["activities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Every attempt is kept, and the read agrees with the command's answer, ETag included.
+    let read = app.get(&format!("/portfolios/{p}"), &student).await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.etag(), approved.etag());
+    assert_eq!(read.etag(), format!("\"{}\"", read.body["version"]));
+    assert_eq!(
+        read.body["activities"][1]["attempts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(read.body, approved.body);
+    app.db.drop().await;
+}
+
+#[tokio::test]
+async fn every_body_refuses_malformed_json_wrong_types_unknown_fields_and_oversize() {
+    let app = spawn_app().await;
+    let admin = token(Role::Admin, "admin-1", &[]);
+    let anna = token(Role::Coordinator, ANNA, &[app.a]);
+    let (p, student) = app.open(app.a).await;
+    let view = app
+        .ok(
+            &format!("/portfolios/{p}/activities"),
+            &student,
+            activity("tedx", 10),
+        )
+        .await;
+    let act = last_activity_id(&view);
+    let a = app.a;
+    // (path, caller, a valid body to break).
+    let bodies: Vec<(String, &str, Value)> = vec![
+        (
+            "/programs".into(),
+            &admin,
+            json!({"name": "Nursing", "code": "nursing"}),
+        ),
+        (
+            format!("/programs/{a}/coordinators"),
+            &admin,
+            json!({"staff": "x"}),
+        ),
+        (
+            format!("/programs/{a}/coordinators/unassign"),
+            &admin,
+            json!({"staff": "x"}),
+        ),
+        (
+            format!("/programs/{a}/catalog"),
+            &anna,
+            json!({"item": "new-item", "name": "New"}),
+        ),
+        (
+            format!("/programs/{a}/catalog/tedx/rename"),
+            &anna,
+            json!({"name": "TEDx KI"}),
+        ),
+        (format!("/programs/{a}/rules"), &anna, json!({"rules": {}})),
+        (
+            format!("/programs/{a}/portfolios"),
+            &student,
+            json!({"student_uid": Uuid::now_v7(), "identity_number": "x", "given_names": "a",
+                   "family_name": "b", "email": "c", "expected_completion": "2030-01-01"}),
+        ),
+        (
+            format!("/portfolios/{p}/expected-completion"),
+            &student,
+            json!({"expected_completion": "2030-01-01"}),
+        ),
+        (
+            format!("/portfolios/{p}/activities"),
+            &student,
+            activity("tedx", 3),
+        ),
+        (
+            format!("/portfolios/{p}/activities/{act}/reflection"),
+            &student,
+            json!({"format": "written", "text": "t"}),
+        ),
+        (
+            format!("/portfolios/{p}/activities/{act}/reflection/resubmit"),
+            &student,
+            json!({"format": "written", "text": "t"}),
+        ),
+        (
+            format!("/portfolios/{p}/activities/{act}/reflection/return"),
+            &anna,
+            json!({"feedback": "f"}),
+        ),
+        (
+            format!("/portfolios/{p}/final-reflection"),
+            &student,
+            json!({"format": "written", "text": "t"}),
+        ),
+        (
+            format!("/portfolios/{p}/final-reflection/resubmit"),
+            &student,
+            json!({"format": "written", "text": "t"}),
+        ),
+        (
+            format!("/portfolios/{p}/final-reflection/return"),
+            &anna,
+            json!({"feedback": "f"}),
+        ),
+        (
+            format!("/portfolios/{p}/extensions"),
+            &anna,
+            json!({"until": "2030-01-01", "reason": "r"}),
+        ),
+        (
+            format!("/portfolios/{p}/application/reject"),
+            &anna,
+            json!({"reason": "r"}),
+        ),
+        (
+            format!("/portfolios/{p}/revocation"),
+            &anna,
+            json!({"reason": "r"}),
+        ),
+    ];
+    let url = |path: &str| format!("{}{path}", app.base);
+    for (path, caller, valid) in &bodies {
+        let raw = |body: String| {
+            app.http
+                .post(url(path))
+                .bearer_auth(caller)
+                .header("content-type", "application/json")
+                .body(body)
+        };
+        let malformed = app.send(raw("{\"name\": ".into())).await;
+        assert_eq!(malformed.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(malformed.is_problem(), "{path}: {malformed:?}");
+        assert_eq!(malformed.code(), "malformed_json", "{path}");
+
+        let mut unknown = valid.clone();
+        unknown["surprise"] = json!(1);
+        let answer = app.post(path, caller, unknown).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        assert!(answer.is_problem(), "{path}");
+        assert_eq!(answer.code(), "unknown_field", "{path}");
+        assert_eq!(answer.body["field"], "surprise", "{path}");
+
+        // The first field of the valid body, given the wrong type.
+        let (first, _) = valid.as_object().unwrap().iter().next().unwrap();
+        let mut wrong = valid.clone();
+        wrong[first] = json!([1, 2]);
+        let answer = app.post(path, caller, wrong).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {:?}",
+            answer
+        );
+        assert!(answer.is_problem(), "{path}");
+        assert!(!answer.body["detail"].as_str().unwrap().is_empty());
+
+        let huge = app
+            .send(raw(format!("{{\"x\": \"{}\"}}", "a".repeat(300 * 1024))))
+            .await;
+        assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        assert!(huge.is_problem(), "{path}");
+
+        let text = app
+            .send(
+                app.http
+                    .post(url(path))
+                    .bearer_auth(caller)
+                    .header("content-type", "text/plain")
+                    .body(valid.to_string()),
+            )
+            .await;
+        assert_eq!(text.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{path}");
+    }
+    assert_eq!(
+        bodies.len(),
+        body_routes(),
+        "a route with a body is missing here"
+    );
+
+    // Bad path values, unknown routes and wrong methods are problems too.
+    let bad = app.get("/portfolios/not-a-uuid", &student).await;
+    assert_eq!(
+        (bad.status, bad.code()),
+        (StatusCode::BAD_REQUEST, "invalid_path_parameter")
+    );
+    assert_eq!(bad.body["field"], "portfolio_id");
+    let none = app.get("/nowhere", &student).await;
+    assert_eq!(
+        (none.status, none.is_problem()),
+        (StatusCode::NOT_FOUND, true)
+    );
+    let method = app
+        .send(app.http.delete(url(&format!("/portfolios/{p}"))))
+        .await;
+    assert_eq!(
+        (method.status, method.is_problem()),
+        (StatusCode::METHOD_NOT_ALLOWED, true)
+    );
+    app.db.drop().await;
+}
+
+/// How many routes take a JSON body (those are the rows of `TABLE` with `Body::Json`).
+fn body_routes() -> usize {
+    TABLE.iter().filter(|row| row.2).count()
+}
+
+#[tokio::test]
+async fn bad_tokens_are_401_with_a_bearer_challenge() {
+    let app = spawn_app().await;
+    let (p, student) = app.open(app.a).await;
+    let uid = {
+        let v = app.get(&format!("/portfolios/{p}"), &student).await;
+        v.body["student_uid"].as_str().unwrap().to_owned()
+    };
+    let now = Utc::now().timestamp();
+    let claims = |iss: &str, aud: &str, exp: i64, nbf: i64| json!({"sub": uid, "role": "student", "iss": iss, "aud": aud, "exp": exp, "nbf": nbf, "iat": now});
+    let sign = |claims: Value, secret: &str| {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let good = claims(DEFAULT_ISSUER, DEFAULT_AUDIENCE, now + 600, now);
+    let payload = sign(good.clone(), SECRET)
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let cases = [
+        (
+            "expired",
+            sign(
+                claims(DEFAULT_ISSUER, DEFAULT_AUDIENCE, now - 600, now - 1200),
+                SECRET,
+            ),
+            "token_expired",
+        ),
+        (
+            "not yet valid",
+            sign(
+                claims(DEFAULT_ISSUER, DEFAULT_AUDIENCE, now + 1200, now + 600),
+                SECRET,
+            ),
+            "token_not_yet_valid",
+        ),
+        (
+            "wrong issuer",
+            sign(claims("evil", DEFAULT_AUDIENCE, now + 600, now), SECRET),
+            "token_issuer",
+        ),
+        (
+            "wrong audience",
+            sign(claims(DEFAULT_ISSUER, "other", now + 600, now), SECRET),
+            "token_audience",
+        ),
+        (
+            "bad signature",
+            sign(good.clone(), "not-the-secret-but-long-enough-0123456789"),
+            "token_signature",
+        ),
+        (
+            "alg none",
+            format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}."),
+            "token_algorithm",
+        ),
+        ("garbage", "abc.def".to_owned(), "token_malformed"),
+    ];
+    // The well-signed token works, so each refusal below is about the one thing changed.
+    assert_eq!(
+        app.get(&format!("/portfolios/{p}"), &sign(good, SECRET))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    for (what, bad, code) in cases {
+        let answer = app.get(&format!("/portfolios/{p}"), &bad).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{what}");
+        assert_eq!(answer.code(), code, "{what}");
+        assert!(answer.is_problem(), "{what}");
+        let challenge = answer.headers["www-authenticate"].to_str().unwrap();
+        assert!(challenge.starts_with("Bearer"), "{what}");
+    }
+    let missing = app
+        .send(app.http.get(format!("{}/portfolios/{p}", app.base)))
+        .await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (StatusCode::UNAUTHORIZED, "token_missing")
+    );
+    assert!(missing.headers.contains_key("www-authenticate"));
+    app.db.drop().await;
+}
+
+#[tokio::test]
+async fn a_retried_command_answers_the_same_and_a_stale_if_match_is_412() {
+    let app = spawn_app().await;
+    let (p, student) = app.open(app.a).await;
+    let path = format!("{}/portfolios/{p}/activities", app.base);
+    let log = |key: &str, if_match: Option<&str>| {
+        let mut request = app
+            .http
+            .post(&path)
+            .bearer_auth(&student)
+            .header("idempotency-key", key)
+            .header("x-request-id", "0190a5f2-7c4e-7d1a-9b3e-2f1c0d9e8a77")
+            .json(&activity("tedx", 5));
+        if let Some(v) = if_match {
+            request = request.header("if-match", v);
+        }
+        request
+    };
+    let first = app.send(log("retry-me", Some("\"1\""))).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.etag(), "\"2\"");
+    assert_eq!(
+        first.headers["x-request-id"],
+        "0190a5f2-7c4e-7d1a-9b3e-2f1c0d9e8a77"
+    );
+    // The retry (with the If-Match of the first attempt) gets the first answer, not a 412 or a
+    // "repeated activity" refusal, and nothing new is written.
+    let retry = app.send(log("retry-me", Some("\"1\""))).await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.body);
+    assert_eq!(retry.body, first.body);
+    assert_eq!(retry.etag(), first.etag());
+    assert_eq!(app.events(&p, "ActivityLogged").await, 1);
+    let correlation: Uuid = sqlx::query_scalar(
+        "SELECT correlation_id FROM events WHERE stream_id = $1 AND event_type = 'ActivityLogged'",
+    )
+    .bind(format!("portfolio-{p}"))
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        correlation.to_string(),
+        "0190a5f2-7c4e-7d1a-9b3e-2f1c0d9e8a77"
+    );
+
+    // Another key is another command: refused by the rules (the same item twice), not deduplicated.
+    let other = app.send(log("another-key", None)).await;
+    assert_eq!(other.code(), "repeated_catalog_item");
+
+    // A new command that names an old version is refused with 412 and writes nothing.
+    let stale = app
+        .send(
+            app.http
+                .post(format!("{}/portfolios/{p}/expected-completion", app.base))
+                .bearer_auth(&student)
+                .header("if-match", "\"1\"")
+                .json(&json!({"expected_completion": today() + TimeDelta::days(400)})),
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(stale.code(), "version_mismatch");
+    assert_eq!(app.events(&p, "ExpectedCompletionChanged").await, 0);
+    let current = app
+        .send(
+            app.http
+                .post(format!("{}/portfolios/{p}/expected-completion", app.base))
+                .bearer_auth(&student)
+                .header("if-match", first.etag())
+                .json(&json!({"expected_completion": today() + TimeDelta::days(400)})),
+        )
+        .await;
+    assert_eq!(current.status, StatusCode::OK, "{}", current.body);
+    assert_eq!(current.etag(), "\"3\"");
+    app.db.drop().await;
+}
+
+/// What a caller may expect from a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum E {
+    /// Past authorisation: anything but 401, 403 and 404 (the command may still be refused).
+    Ok,
+    /// 401.
+    Unauth,
+    /// 403.
+    Forbidden,
+    /// 404 `portfolio_not_found`: the object is hidden from this caller.
+    Hidden,
+}
+use E::{Forbidden as F, Hidden as H, Ok as A, Unauth as U};
+
+/// Every route with the expected outcome per caller, in the order
+/// [student-own, student-other, coordinator-own-program, coordinator-other-program, registrar,
+/// admin, anonymous]. The third column says whether the route takes a JSON body.
+const TABLE: &[(&str, &str, bool, [E; 7])] = &[
+    ("GET", "/healthz", false, [A, A, A, A, A, A, A]),
+    ("GET", "/readyz", false, [A, A, A, A, A, A, A]),
+    ("GET", "/openapi.json", false, [A, A, A, A, A, A, A]),
+    ("POST", "/programs", true, [F, F, F, F, F, A, U]),
+    (
+        "GET",
+        "/programs/{program_id}",
+        false,
+        [A, A, A, A, A, A, U],
+    ),
+    (
+        "POST",
+        "/programs/{program_id}/coordinators",
+        true,
+        [F, F, F, F, F, A, U],
+    ),
+    (
+        "POST",
+        "/programs/{program_id}/coordinators/unassign",
+        true,
+        [F, F, F, F, F, A, U],
+    ),
+    (
+        "POST",
+        "/programs/{program_id}/catalog",
+        true,
+        [F, F, A, F, F, F, U],
+    ),
+    (
+        "POST",
+        "/programs/{program_id}/catalog/{item}/rename",
+        true,
+        [F, F, A, F, F, F, U],
+    ),
+    (
+        "POST",
+        "/programs/{program_id}/catalog/{item}/retire",
+        false,
+        [F, F, A, F, F, F, U],
+    ),
+    (
+        "POST",
+        "/programs/{program_id}/rules",
+        true,
+        [F, F, A, F, F, F, U],
+    ),
+    (
+        "POST",
+        "/programs/{program_id}/portfolios",
+        true,
+        [A, A, F, F, F, F, U],
+    ),
+    (
+        "GET",
+        "/portfolios/{portfolio_id}",
+        false,
+        [A, H, A, H, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/expected-completion",
+        true,
+        [A, H, F, F, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/activities",
+        true,
+        [A, H, F, F, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/activities/{activity_id}/withdraw",
+        false,
+        [A, H, F, F, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/activities/{activity_id}/reflection",
+        true,
+        [A, H, F, F, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/activities/{activity_id}/reflection/resubmit",
+        true,
+        [A, H, F, F, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/activities/{activity_id}/reflection/approve",
+        false,
+        [F, F, A, H, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/activities/{activity_id}/reflection/return",
+        true,
+        [F, F, A, H, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/final-reflection",
+        true,
+        [A, H, F, F, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/final-reflection/resubmit",
+        true,
+        [A, H, F, F, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/final-reflection/approve",
+        false,
+        [F, F, A, H, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/final-reflection/return",
+        true,
+        [F, F, A, H, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/extensions",
+        true,
+        [F, F, A, H, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/application",
+        false,
+        [A, H, F, F, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/application/approve",
+        false,
+        [F, F, A, H, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/application/reject",
+        true,
+        [F, F, A, H, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/revocation",
+        true,
+        [F, F, A, H, F, F, U],
+    ),
+];
+
+#[test]
+fn the_authorisation_table_lists_exactly_the_routes_of_the_router() {
+    let table: BTreeSet<(String, String)> = TABLE
+        .iter()
+        .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(table.len(), TABLE.len(), "a route is listed twice");
+    let routes: BTreeSet<(String, String)> = route_list()
+        .into_iter()
+        .map(|(m, p)| (m.to_string(), p.to_owned()))
+        .collect();
+    let missing: Vec<_> = routes.difference(&table).collect();
+    assert!(
+        missing.is_empty(),
+        "routes missing from the table: {missing:?}"
+    );
+    let stale: Vec<_> = table.difference(&routes).collect();
+    assert!(
+        stale.is_empty(),
+        "table rows for routes that do not exist: {stale:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_route_answers_every_role_as_the_table_says() {
+    let app = spawn_app().await;
+    let (p, own) = app.open(app.a).await;
+    let view = app
+        .ok(
+            &format!("/portfolios/{p}/activities"),
+            &own,
+            activity("tedx", 5),
+        )
+        .await;
+    let act = last_activity_id(&view);
+    // The other student has a portfolio of their own, in the other program.
+    let (_, other) = app.open(app.b).await;
+    let callers = [
+        Some(own),
+        Some(other),
+        Some(token(Role::Coordinator, ANNA, &[app.a])),
+        Some(token(Role::Coordinator, BERT, &[app.b])),
+        Some(token(Role::Registrar, "registrar-1", &[])),
+        Some(token(Role::Admin, "admin-1", &[])),
+        None,
+    ];
+    let names = [
+        "student-own",
+        "student-other",
+        "coordinator-own",
+        "coordinator-other",
+        "registrar",
+        "admin",
+        "anonymous",
+    ];
+    for (method, template, _, expected) in TABLE {
+        let path = template
+            .replace("{program_id}", &app.a.to_string())
+            .replace("{portfolio_id}", &p)
+            .replace("{activity_id}", &act)
+            .replace("{item}", "tedx");
+        for ((caller, name), want) in callers.iter().zip(names).zip(expected) {
+            let url = format!("{}{path}", app.base);
+            let mut request = match *method {
+                "GET" => app.http.get(url),
+                _ => app.http.post(url).json(&json!({})),
+            };
+            if let Some(t) = caller {
+                request = request.bearer_auth(t);
+            }
+            let answer = app.send(request).await;
+            let s = answer.status;
+            let ok = match want {
+                E::Ok => ![401, 403, 404].contains(&s.as_u16()),
+                E::Unauth => s == StatusCode::UNAUTHORIZED,
+                E::Forbidden => s == StatusCode::FORBIDDEN,
+                E::Hidden => s == StatusCode::NOT_FOUND && answer.code() == "portfolio_not_found",
+            };
+            assert!(
+                ok,
+                "{method} {template} as {name}: expected {want:?}, got {s} {}",
+                answer.body
+            );
+            if s.is_client_error() {
+                assert!(
+                    answer.is_problem(),
+                    "{method} {template} as {name}: {answer:?}"
+                );
+            }
+        }
+    }
+    app.db.drop().await;
+}
+
+/// A throwaway P-256 key made for this test only, and its public half as an identity provider
+/// would publish it.
+const ES256_PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgH6c9b8vE/iIoyTFy
+L9Z0z9SSV2ChK90K6Zf0ywRgTpuhRANCAATbQJOEo/OWIH3V3bupv2I9O1l0sVvC
+cOSPkRHtsUr7x3OBZhHY14no1Vd2Y5OOzenPIXl7d8gU6kdRbOcCQvN/
+-----END PRIVATE KEY-----
+";
+const ES256_JWKS: &str = r#"{"keys": [{"kty": "EC", "crv": "P-256", "kid": "test-es256", "alg": "ES256", "use": "sig",
+  "x": "20CThKPzliB91d27qb9iPTtZdLFbwnDkj5ER7bFK-8c", "y": "c4FmEdjXiejVV3Zjk47N6c8heXt3yBTqR1Fs5wJC838"}]}"#;
+
+#[tokio::test]
+async fn tokens_of_an_identity_provider_are_checked_against_its_jwks() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, ES256_JWKS).unwrap();
+    let verifier = Verifier::from_settings(&AuthSettings {
+        dev_secret: None,
+        jwks_file: Some(jwks),
+        issuer: "https://idp.example.se".into(),
+        audience: DEFAULT_AUDIENCE.into(),
+    })
+    .unwrap();
+    let app = spawn_app_with(verifier).await;
+    let now = Utc::now().timestamp();
+    let claims = json!({"sub": "admin-7", "role": "admin", "iss": "https://idp.example.se",
+                        "aud": DEFAULT_AUDIENCE, "exp": now + 300, "nbf": now, "iat": now});
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("test-es256".into());
+    let key = EncodingKey::from_ec_pem(ES256_PRIVATE_PEM.as_bytes()).unwrap();
+    let es256 = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    let path = format!("/programs/{}", app.a);
+    assert_eq!(app.get(&path, &es256).await.status, StatusCode::OK);
+    // An HS256 token (here signed with the public JWKS as the "secret", the classic algorithm
+    // confusion) is refused: this server has no HS256 key.
+    let confused = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(ES256_JWKS.as_bytes()),
+    )
+    .unwrap();
+    let answer = app.get(&path, &confused).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    // A development token is refused too: no development secret is configured.
+    let answer = app.get(&path, &token(Role::Admin, "admin-1", &[])).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    app.db.drop().await;
+}
+
+#[test]
+fn cim_token_signs_with_the_dev_secret_and_refuses_without_one() {
+    let run = |secret: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cim"));
+        command
+            .args(["token", "--role", "coordinator", "--subject", ANNA])
+            .args(["--program", "0190a5f2-7c4e-7d1a-9b3e-2f1c0d9e8a77"])
+            .env_remove("CIM_JWT_DEV_SECRET")
+            .env_remove("CIM_JWT_ISSUER")
+            .env_remove("CIM_JWT_AUDIENCE");
+        if let Some(secret) = secret {
+            command.env("CIM_JWT_DEV_SECRET", secret);
+        }
+        command.output().unwrap()
+    };
+    let refused = run(None);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("CIM_JWT_DEV_SECRET"), "{message}");
+    assert!(refused.stdout.is_empty());
+
+    let signed = run(Some(SECRET));
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let token = String::from_utf8(signed.stdout).unwrap();
+    let claims: cim::http::auth::Claims = dev_verifier().verify(token.trim()).unwrap();
+    assert_eq!(
+        (claims.role, claims.sub.as_str()),
+        (Role::Coordinator, ANNA)
+    );
+    assert_eq!(claims.programs.len(), 1);
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let app = spawn_app().await;
+    let answer = app
+        .send(app.http.get(format!("{}/openapi.json", app.base)))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let doc = answer.body;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let mut missing = Vec::new();
+    for (method, path) in route_list() {
+        let operation = &doc["paths"][path][method.as_str().to_lowercase()];
+        if !operation.is_object() {
+            missing.push(format!("{method} {path}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "routes missing from /openapi.json: {missing:?}"
+    );
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
+    assert_eq!(
+        documented,
+        route_list().len(),
+        "the document has operations no route serves"
+    );
+    // Commands document their body, their errors and the bearer scheme.
+    let log = &doc["paths"]["/portfolios/{portfolio_id}/activities"]["post"];
+    assert!(log["requestBody"].is_object());
+    assert!(log["responses"]["422"].is_object());
+    assert!(log["responses"]["401"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(doc["components"]["schemas"]["PortfolioView"].is_object());
+    app.db.drop().await;
+}
