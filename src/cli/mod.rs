@@ -3,6 +3,7 @@
 
 mod migrate;
 mod projections;
+mod seed;
 mod serve;
 mod token;
 
@@ -32,6 +33,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Register the four pilot programs with the default activity catalog (safe to run again).
+    Seed,
     /// Inspect and rebuild the read models (projections).
     #[command(subcommand)]
     Projections(projections::ProjectionsCommand),
@@ -83,6 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(&cli.database, args).await,
         Command::Migrate => migrate::run(&cli.database).await,
+        Command::Seed => seed::run(&cli.database).await,
         Command::Projections(command) => projections::run(&cli.database, command).await,
         Command::Token(args) => token::run(args),
     }

@@ -1,0 +1,20 @@
+//! `cim seed`: register the four pilot programs with the default catalog.
+
+use super::DatabaseArgs;
+use crate::app::{self, CommandHandler};
+use crate::db::Database;
+use crate::store::EventStore;
+
+pub async fn run(args: &DatabaseArgs) -> anyhow::Result<()> {
+    let db = Database::open(&args.settings()).await?;
+    let handler = CommandHandler::new(EventStore::new(db.pool.clone(), app::upcasters()));
+    let seeded = app::seed_pilot_programs(&handler, "cim-seed", chrono::Utc::now()).await;
+    db.close().await?;
+    for program in seeded? {
+        println!(
+            "{}  {:<40} {} catalog items  ({})",
+            program.id, program.code, program.catalog_items, program.name
+        );
+    }
+    Ok(())
+}
