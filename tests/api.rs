@@ -186,7 +186,13 @@ impl App {
             )
             .await;
         assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
-        (answer.body["id"].as_str().unwrap().to_owned(), student)
+        (
+            answer.body["view"]["portfolio_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            student,
+        )
     }
 
     async fn events(&self, portfolio: &str, event_type: &str) -> i64 {
@@ -213,7 +219,7 @@ fn activity(item: &str, days_ago: i64) -> Value {
 }
 
 fn last_activity_id(portfolio: &Value) -> String {
-    let activities = portfolio["activities"].as_array().unwrap();
+    let activities = portfolio["view"]["activities"].as_array().unwrap();
     activities.last().unwrap()["activity_id"]
         .as_str()
         .unwrap()
@@ -275,10 +281,14 @@ async fn a_student_goes_from_enrolment_to_an_approved_certificate_over_http() {
             json!({"feedback": "Please say more about what you will take with you."}),
         )
         .await;
-    assert_eq!(returned["activities"][1]["status"], "returned");
-    let review = &returned["activities"][1]["attempts"][0]["review"];
+    assert_eq!(returned["view"]["activities"][1]["status"], "returned");
+    let review = &returned["view"]["activities"][1]["attempts"][0]["review"];
     assert_eq!(review["outcome"], "returned");
     assert_eq!(review["by"], ANNA);
+    assert_eq!(
+        returned["personal"]["activities"][1]["attempts"][0]["feedback"],
+        "Please say more about what you will take with you."
+    );
     app.ok(
         &format!("/portfolios/{p}/activities/{}/reflection/resubmit", ids[1]),
         &student,
@@ -309,7 +319,7 @@ async fn a_student_goes_from_enrolment_to_an_approved_certificate_over_http() {
     let applied = app
         .ok(&format!("/portfolios/{p}/application"), &student, json!({}))
         .await;
-    assert_eq!(applied["phase"], "applied");
+    assert_eq!(applied["view"]["phase"], "applied");
     let approved = app
         .post(
             &format!("/portfolios/{p}/application/approve"),
@@ -318,10 +328,10 @@ async fn a_student_goes_from_enrolment_to_an_approved_certificate_over_http() {
         )
         .await;
     assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
-    assert_eq!(approved.body["phase"], "certified");
-    assert_eq!(approved.body["certificate"]["decided_by"], ANNA);
+    assert_eq!(approved.body["view"]["phase"], "certified");
+    assert_eq!(approved.body["view"]["certificate"]["decided_by"], ANNA);
     assert_eq!(
-        approved.body["certificate"]["activities"]
+        approved.body["view"]["certificate"]["activities"]
             .as_array()
             .unwrap()
             .len(),
@@ -334,7 +344,7 @@ async fn a_student_goes_from_enrolment_to_an_approved_certificate_over_http() {
     assert_eq!(read.etag(), approved.etag());
     assert_eq!(read.etag(), format!("\"{}\"", read.body["version"]));
     assert_eq!(
-        read.body["activities"][1]["attempts"]
+        read.body["view"]["activities"][1]["attempts"]
             .as_array()
             .unwrap()
             .len(),
@@ -541,7 +551,7 @@ async fn bad_tokens_are_401_with_a_bearer_challenge() {
     let (p, student) = app.open(app.a).await;
     let uid = {
         let v = app.get(&format!("/portfolios/{p}"), &student).await;
-        v.body["student_uid"].as_str().unwrap().to_owned()
+        v.body["view"]["student_uid"].as_str().unwrap().to_owned()
     };
     let now = Utc::now().timestamp();
     let claims = |iss: &str, aud: &str, exp: i64, nbf: i64| json!({"sub": uid, "role": "student", "iss": iss, "aud": aud, "exp": exp, "nbf": nbf, "iat": now});

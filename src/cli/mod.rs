@@ -1,6 +1,7 @@
 //! The `cim` command line: one binary, one subcommand per job. Every option can also come from the
 //! environment variable named in its help.
 
+mod export;
 mod migrate;
 mod projections;
 mod seed;
@@ -40,6 +41,9 @@ pub enum Command {
     Projections(projections::ProjectionsCommand),
     /// Print a development bearer token signed with the development secret (CIM_JWT_DEV_SECRET).
     Token(token::TokenArgs),
+    /// Export approved and revoked certificates for the registrar and Ladok.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -89,5 +93,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Seed => seed::run(&cli.database).await,
         Command::Projections(command) => projections::run(&cli.database, command).await,
         Command::Token(args) => token::run(args),
+        Command::Export(command) => export::run(&cli.database, command).await,
     }
 }

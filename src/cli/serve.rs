@@ -3,6 +3,7 @@
 use super::DatabaseArgs;
 use crate::app;
 use crate::db::Database;
+use crate::export::worker::schedule::ExportScheduler;
 use crate::http::auth::Verifier;
 use crate::http::{self, AppState};
 use crate::projections::{self, ProjectionRunner};
@@ -18,6 +19,10 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub jwt: super::token::JwtArgs,
+    #[command(flatten)]
+    pub export: super::export::ExportArgs,
+    #[command(flatten)]
+    pub schedule: super::export::ScheduleArgs,
 }
 
 pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
@@ -29,6 +34,8 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
             "no token keys configured (CIM_JWT_DEV_SECRET or CIM_JWT_JWKS_FILE): every API call will be refused with 401"
         );
     }
+    // The export configuration too (a missing Ladok certificate file is a start-up error).
+    let export_config = args.export.worker_config(db_args)?;
     let db = Database::open(&db_args.settings()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -37,7 +44,22 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
     // The read models, started once nothing can fail before the shutdown below. They read the log
     // with the same upcasters as every other reader.
     let store = EventStore::new(db.pool.clone(), app::upcasters());
-    let runner = ProjectionRunner::start(store, db.pool.clone(), &db.url, projections::all());
+    let runner =
+        ProjectionRunner::start(store.clone(), db.pool.clone(), &db.url, projections::all());
+    // The nightly export run (src/export/worker/schedule.rs).
+    let scheduler = if args.schedule.export_scheduler {
+        let started = ExportScheduler::start(store, export_config, &args.schedule.schedule()).await;
+        match started {
+            Ok(scheduler) => Some(scheduler),
+            Err(e) => {
+                runner.shutdown().await;
+                let _ = db.close().await;
+                return Err(anyhow::anyhow!(e).context("cannot start the export scheduler"));
+            }
+        }
+    } else {
+        None
+    };
     let state = AppState::with_projections(db.pool.clone(), runner.clone()).with_verifier(verifier);
     // Tests and scripts read this line to find the port when --listen ends in :0.
     println!("cim listening on http://{local}");
@@ -46,6 +68,9 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
     let served = axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await;
+    if let Some(scheduler) = scheduler {
+        scheduler.shutdown().await;
+    }
     // Finish the batches in flight and release the projections' locks before the database goes.
     runner.shutdown().await;
     // Stop the embedded cluster even when serving failed, so its data directory is left clean.

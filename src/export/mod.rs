@@ -25,7 +25,9 @@ pub mod certificate;
 pub mod csv;
 pub mod ds;
 pub mod elmo;
+pub mod fake_ladok;
 pub mod manifest;
+pub mod worker;
 
 pub use certificate::{
     CertificateStatus, ExportActivity, ExportCertificate, ExportError, ExportHolder,

@@ -98,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(problem::no_such_route)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::JSON_BODY_LIMIT))
+        .layer(axum::middleware::from_fn(problem::catch_panic))
         .layer(axum::middleware::from_fn(command::request_id))
         .with_state(state)
 }

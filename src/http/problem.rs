@@ -171,6 +171,36 @@ impl From<CommandError> for Problem {
     }
 }
 
+/// Middleware: a handler that panics answers a 500 problem (and the panic is logged) instead of
+/// dropping the connection. Handlers are not meant to panic; this keeps a bug from looking like a
+/// network failure to the client.
+pub async fn catch_panic(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            tracing::error!(panic = %message, "request handler panicked");
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "something went wrong on our side; it has been logged, please try again later",
+            )
+            .into_response()
+        }
+    }
+}
+
 /// A 404 for paths no route matches.
 pub async fn no_such_route() -> Problem {
     Problem::not_found("no_such_route", "there is no such resource")
@@ -233,6 +263,24 @@ mod tests {
         let (status, json, _) = body(conflict.into()).await;
         assert_eq!(status, StatusCode::CONFLICT);
         assert!(json["detail"].as_str().unwrap().contains("reload"));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_generic_500_problem() {
+        async fn boom() -> &'static str {
+            panic!("a bug with an internal detail")
+        }
+        let app = axum::Router::new()
+            .route("/boom", axum::routing::get(boom))
+            .layer(axum::middleware::from_fn(catch_panic));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let response = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
+        assert_eq!(response.status().as_u16(), 500);
+        let json: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(json["code"], "internal_error");
+        assert!(!json.to_string().contains("internal detail"));
     }
 
     #[tokio::test]

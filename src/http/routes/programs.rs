@@ -87,15 +87,15 @@ pub struct ItemPath {
     pub item: String,
 }
 
-/// Runs a program command after the caller passed `allowed`; answers with the program.
+/// Runs a program command for a caller already authorised: `If-Match` (412) unless it is a retry,
+/// then the command; answers with the program.
 async fn run(
     state: &AppState,
-    caller: &Caller,
     meta: &CommandMeta,
+    ctx: &CommandContext,
     id: ProgramId,
-    build: impl FnOnce(&CommandContext) -> Result<ProgramCommand, Problem>,
+    command: ProgramCommand,
 ) -> Result<Versioned<ProgramView>, Problem> {
-    let ctx = meta.context(caller);
     let is_retry = state
         .commands
         .store()
@@ -107,8 +107,7 @@ async fn run(
         let (_, version) = state.commands.load_program(id).await?;
         meta.check_version(version)?;
     }
-    let command = build(&ctx)?;
-    let handled = state.commands.program(id, command, &ctx).await?;
+    let handled = state.commands.program(id, command, ctx).await?;
     let program = handled
         .state
         .registered()
@@ -142,7 +141,7 @@ pub async fn register(
     let ctx = meta.context(&caller);
     let id = ProgramId::new(minted_id(&ctx, "program"));
     let command = ProgramCommand::try_from((body, id))?;
-    let mut answer = run(&state, &caller, &meta, id, |_| Ok(command)).await?;
+    let mut answer = run(&state, &meta, &ctx, id, command).await?;
     answer.status = axum::http::StatusCode::CREATED;
     Ok(answer)
 }
@@ -199,9 +198,13 @@ pub async fn assign_coordinator(
     access::admin(&caller)?;
     let ApiJson(body) = body?;
     let staff = staff_id(&body.staff)?;
-    run(&state, &caller, &meta, path.program_id, |_| {
-        Ok(ProgramCommand::AssignCoordinator { staff })
-    })
+    run(
+        &state,
+        &meta,
+        &meta.context(&caller),
+        path.program_id,
+        ProgramCommand::AssignCoordinator { staff },
+    )
     .await
 }
 
@@ -229,9 +232,13 @@ pub async fn unassign_coordinator(
     access::admin(&caller)?;
     let ApiJson(body) = body?;
     let staff = staff_id(&body.staff)?;
-    run(&state, &caller, &meta, path.program_id, |_| {
-        Ok(ProgramCommand::UnassignCoordinator { staff })
-    })
+    run(
+        &state,
+        &meta,
+        &meta.context(&caller),
+        path.program_id,
+        ProgramCommand::UnassignCoordinator { staff },
+    )
     .await
 }
 
@@ -259,7 +266,14 @@ pub async fn add_item(
     access::coordinator_of(&caller, path.program_id)?;
     let ApiJson(body) = body?;
     let command = ProgramCommand::try_from(body)?;
-    run(&state, &caller, &meta, path.program_id, |_| Ok(command)).await
+    run(
+        &state,
+        &meta,
+        &meta.context(&caller),
+        path.program_id,
+        command,
+    )
+    .await
 }
 
 fn item(raw: &str) -> Result<CatalogItemId, Problem> {
@@ -294,9 +308,13 @@ pub async fn rename_item(
     let item = item(&path.item)?;
     let ApiJson(body) = body?;
     let name = NonEmptyText::parse(&body.name, "name", MAX_NAME_LEN).map_err(DomainError::from)?;
-    run(&state, &caller, &meta, path.program_id, |_| {
-        Ok(ProgramCommand::RenameCatalogItem { item, name })
-    })
+    run(
+        &state,
+        &meta,
+        &meta.context(&caller),
+        path.program_id,
+        ProgramCommand::RenameCatalogItem { item, name },
+    )
     .await
 }
 
@@ -323,9 +341,13 @@ pub async fn retire_item(
 ) -> Result<Versioned<ProgramView>, Problem> {
     access::coordinator_of(&caller, path.program_id)?;
     let item = item(&path.item)?;
-    run(&state, &caller, &meta, path.program_id, |_| {
-        Ok(ProgramCommand::RetireCatalogItem { item })
-    })
+    run(
+        &state,
+        &meta,
+        &meta.context(&caller),
+        path.program_id,
+        ProgramCommand::RetireCatalogItem { item },
+    )
     .await
 }
 
@@ -353,8 +375,12 @@ pub async fn change_rules(
 ) -> Result<Versioned<ProgramView>, Problem> {
     access::coordinator_of(&caller, path.program_id)?;
     let ApiJson(body) = body?;
-    run(&state, &caller, &meta, path.program_id, |_| {
-        Ok(ProgramCommand::ChangeRules { rules: body.rules })
-    })
+    run(
+        &state,
+        &meta,
+        &meta.context(&caller),
+        path.program_id,
+        ProgramCommand::ChangeRules { rules: body.rules },
+    )
     .await
 }

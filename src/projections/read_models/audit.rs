@@ -343,37 +343,23 @@ pub fn audit_csv(entries: &[AuditEntry]) -> String {
     )
 }
 
-/// The one place CSV is written, so that swapping in the `csv` crate (not a dependency yet) touches
-/// nothing else. RFC 4180: CRLF line ends; a field is quoted when it holds a comma, a quote, a line
-/// break or leading/trailing space, and quotes inside it are doubled.
+/// The one place CSV is written (with the `csv` crate): RFC 4180 with CRLF line ends; a field is
+/// quoted when it holds a comma, a quote or a line break, and quotes inside it are doubled.
 fn write_csv<const N: usize>(
     header: &[&str; N],
     rows: impl Iterator<Item = [String; N]>,
 ) -> String {
-    let mut out = String::new();
-    let mut line = |fields: &mut dyn Iterator<Item = &str>| {
-        for (i, field) in fields.enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let needs_quotes = field.contains([',', '"', '\n', '\r'])
-                || field.starts_with(' ')
-                || field.ends_with(' ');
-            if needs_quotes {
-                out.push('"');
-                out.push_str(&field.replace('"', "\"\""));
-                out.push('"');
-            } else {
-                out.push_str(field);
-            }
-        }
-        out.push_str("\r\n");
-    };
-    line(&mut header.iter().copied());
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .quote_style(csv::QuoteStyle::Necessary)
+        .from_writer(Vec::new());
+    // Writing into memory cannot fail, and every field is a Rust string (valid UTF-8).
+    writer.write_record(header).expect("CSV into memory");
     for row in rows {
-        line(&mut row.iter().map(String::as_str));
+        writer.write_record(&row).expect("CSV into memory");
     }
-    out
+    let bytes = writer.into_inner().expect("CSV into memory");
+    String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8")
 }
 
 #[cfg(test)]
@@ -381,7 +367,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_fields_are_quoted_only_when_needed() {
+    fn csv_fields_are_quoted_only_when_needed_and_lines_end_in_crlf() {
         let csv = write_csv(
             &["a", "b", "c"],
             [
@@ -400,7 +386,7 @@ mod tests {
         );
         assert_eq!(
             csv,
-            "a,b,c\r\nplain,\"with,comma\",\"say \"\"hi\"\"\"\r\n\"line\nbreak\",\" padded\",\r\n"
+            "a,b,c\r\nplain,\"with,comma\",\"say \"\"hi\"\"\"\r\n\"line\nbreak\", padded,\r\n"
         );
     }
 }

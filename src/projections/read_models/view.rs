@@ -507,16 +507,14 @@ fn next_steps(
         } else {
             "activities"
         };
-        let distinct = if rules.allow_repeat_items {
-            ""
-        } else if counted == 0 {
-            ", each a different item,"
-        } else {
-            ", each a different item from those you have,"
+        let distinct = match (rules.allow_repeat_items, counted) {
+            (true, _) => "",
+            (false, 0) => ", each a different item",
+            (false, _) => ", each a different item from the ones you have logged",
         };
         steps.push(step(
             C::LogActivity,
-            format!("Log {missing} more {noun}{distinct} from your program's catalog."),
+            format!("Log {missing} more {noun} from your program's catalog{distinct}."),
         ));
     }
     let final_status = p.final_status();
@@ -771,7 +769,7 @@ mod tests {
         assert_eq!(codes(&v), [NextStepCode::LogActivity]);
         assert_eq!(
             v.next_steps[0].sentence,
-            "Log 3 more activities, each a different item, from your program's catalog."
+            "Log 3 more activities from your program's catalog, each a different item."
         );
         assert_eq!(v.deadline.date, date(2026, 6, 2));
         assert!(v.deadline.binding);

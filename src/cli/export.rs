@@ -1,0 +1,187 @@
+//! `cim export run`, and the export configuration shared with `cim serve` (see src/export/worker/).
+
+use super::DatabaseArgs;
+use crate::app;
+use crate::db::{Database, embedded};
+use crate::export::worker::ladok::{LadokConfig, LadokPaths};
+use crate::export::worker::schedule::{self, DEFAULT_SCHEDULE, DEFAULT_TIMEZONE, Schedule};
+use crate::export::worker::{RunOutcome, WorkerConfig};
+use crate::store::EventStore;
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Run the export worker once, now: finish an interrupted batch, write a batch of the certificates
+    /// approved or revoked since the last one, and (with --ladok-enabled) deliver to Ladok. Does nothing
+    /// while another process is exporting.
+    Run(ExportArgs),
+}
+
+/// Where batches go and how Ladok is reached. Used by `cim export run` and `cim serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Folder of the batch folders (one `{batch id}/` per batch). Default: `exports/` in the data
+    /// directory (--data-dir / CIM_DATA_DIR, or its default).
+    #[arg(long, env = "CIM_EXPORT_DIR")]
+    pub export_dir: Option<PathBuf>,
+    /// Deliver certificates to Ladok's REST API (true/false). Batches are written either way.
+    #[arg(long, env = "CIM_LADOK_ENABLED", default_value_t = false, action = clap::ArgAction::Set)]
+    pub ladok_enabled: bool,
+    /// Ladok's API base URL (production https://api.ladok.se).
+    #[arg(
+        long,
+        env = "CIM_LADOK_BASE_URL",
+        default_value = "https://api.test.ladok.se"
+    )]
+    pub ladok_base_url: url::Url,
+    /// The client certificate issued by Ladok: a PKCS#12 (.p12/.pfx) file.
+    #[arg(long, env = "CIM_LADOK_PKCS12")]
+    pub ladok_pkcs12: Option<PathBuf>,
+    /// The PKCS#12 file's passphrase.
+    #[arg(long, env = "CIM_LADOK_PKCS12_PASSWORD", hide_env_values = true)]
+    pub ladok_pkcs12_password: Option<String>,
+    /// An extra trusted root certificate (PEM file) for Ladok's server certificate, e.g. a fake
+    /// Ladok's CA.
+    #[arg(long, env = "CIM_LADOK_CA")]
+    pub ladok_ca: Option<PathBuf>,
+    /// Path of the student lookup ({pnr}: 12 digits).
+    #[arg(
+        long,
+        env = "CIM_LADOK_STUDENT_PATH",
+        default_value = "/studentinformation/student/personnummer/{pnr}"
+    )]
+    pub ladok_student_path: String,
+    /// Path listing a student's other merits ({student_uid}). Unverified: check with Ladok.
+    #[arg(
+        long,
+        env = "CIM_LADOK_MERITS_PATH",
+        default_value = "/resultat/annanmerit/student/{student_uid}"
+    )]
+    pub ladok_merits_path: String,
+    /// Path creating an other merit (POST). Unverified: check with Ladok.
+    #[arg(
+        long,
+        env = "CIM_LADOK_CREATE_MERIT_PATH",
+        default_value = "/resultat/annanmerit"
+    )]
+    pub ladok_create_merit_path: String,
+    /// Path updating an other merit (PUT, {merit_uid}); used for revocations. Unverified.
+    #[arg(
+        long,
+        env = "CIM_LADOK_UPDATE_MERIT_PATH",
+        default_value = "/resultat/annanmerit/{merit_uid}"
+    )]
+    pub ladok_update_merit_path: String,
+    /// The merit field carrying our certificate id. Unverified: check with Ladok.
+    #[arg(
+        long,
+        env = "CIM_LADOK_EXTERNAL_REFERENCE_FIELD",
+        default_value = "ExterntReferens"
+    )]
+    pub ladok_external_reference_field: String,
+    /// Timeout of one Ladok request, in seconds.
+    #[arg(long, env = "CIM_LADOK_TIMEOUT_SECS", default_value_t = 30)]
+    pub ladok_timeout_secs: u64,
+}
+
+/// When `cim serve` runs the worker.
+#[derive(Debug, Clone, Args)]
+pub struct ScheduleArgs {
+    /// Cron expression with seconds (sec min hour day-of-month month day-of-week).
+    #[arg(long, env = "CIM_EXPORT_SCHEDULE", default_value = DEFAULT_SCHEDULE)]
+    pub export_schedule: String,
+    /// IANA time zone of the schedule.
+    #[arg(long, env = "CIM_EXPORT_TIMEZONE", default_value = DEFAULT_TIMEZONE)]
+    pub export_timezone: chrono_tz::Tz,
+    /// Run the export scheduler in `cim serve` (true/false).
+    #[arg(long, env = "CIM_EXPORT_SCHEDULER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub export_scheduler: bool,
+}
+
+impl ScheduleArgs {
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            cron: self.export_schedule.clone(),
+            timezone: self.export_timezone,
+        }
+    }
+}
+
+impl ExportArgs {
+    /// The worker's configuration; reads the PKCS#12 and CA files when Ladok is enabled.
+    pub fn worker_config(&self, db_args: &DatabaseArgs) -> anyhow::Result<WorkerConfig> {
+        let export_dir = self.export_dir.clone().unwrap_or_else(|| {
+            db_args
+                .data_dir
+                .clone()
+                .unwrap_or_else(embedded::default_data_dir)
+                .join("exports")
+        });
+        let mut config = WorkerConfig::new(export_dir);
+        if self.ladok_enabled {
+            config.ladok = Some(self.ladok_config()?);
+        }
+        Ok(config)
+    }
+
+    fn ladok_config(&self) -> anyhow::Result<LadokConfig> {
+        let Some(pkcs12) = &self.ladok_pkcs12 else {
+            bail!("CIM_LADOK_ENABLED needs the client certificate: set CIM_LADOK_PKCS12");
+        };
+        let pkcs12_der =
+            std::fs::read(pkcs12).with_context(|| format!("cannot read {}", pkcs12.display()))?;
+        let mut config = LadokConfig::new(
+            self.ladok_base_url.clone(),
+            pkcs12_der,
+            self.ladok_pkcs12_password.clone().unwrap_or_default(),
+        );
+        if let Some(ca) = &self.ladok_ca {
+            config.extra_root_pem =
+                Some(std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?);
+        }
+        config.paths = LadokPaths {
+            student_by_pnr: self.ladok_student_path.clone(),
+            merits_of_student: self.ladok_merits_path.clone(),
+            create_merit: self.ladok_create_merit_path.clone(),
+            update_merit: self.ladok_update_merit_path.clone(),
+        };
+        config.external_reference_field = self.ladok_external_reference_field.clone();
+        config.timeout = Duration::from_secs(self.ladok_timeout_secs);
+        Ok(config)
+    }
+}
+
+pub async fn run(db_args: &DatabaseArgs, command: ExportCommand) -> anyhow::Result<()> {
+    let ExportCommand::Run(args) = command;
+    let config = args.worker_config(db_args)?;
+    let db = Database::open(&db_args.settings()).await?;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let result = schedule::run_export(&store, &config).await;
+    // Stop the embedded cluster (if we started it) also after a failure.
+    let closed = db.close().await;
+    match result.context("the export run failed")? {
+        RunOutcome::Busy => println!("another process is exporting; nothing done"),
+        RunOutcome::Ran {
+            completed,
+            files_written,
+            delivered,
+            failed,
+        } => {
+            for batch in &completed {
+                println!(
+                    "batch {batch} written to {}",
+                    config.batch_dir(*batch).display()
+                );
+            }
+            println!(
+                "{} batch(es) completed, {files_written} file(s) written, {delivered} delivered to Ladok, {failed} delivery failure(s)",
+                completed.len()
+            );
+        }
+    }
+    closed?;
+    Ok(())
+}

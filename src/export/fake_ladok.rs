@@ -1,0 +1,498 @@
+//! A fake Ladok for tests and `cim demo`: a real HTTPS server on a random local port that requires a
+//! client certificate issued by its own CA (mutual TLS, as Ladok does), checks Ladok's media types,
+//! keeps students and other merits in memory, and can be told to misbehave.
+//!
+//! It is the other side of a network protocol, not a mock of our code: the worker talks to it through
+//! the same reqwest client, TLS stack and configuration as to the real Ladok. On start it issues a
+//! throw-away CA, a server certificate for `127.0.0.1`/`localhost` and a client certificate (as a
+//! PKCS#12 file with a passphrase); [`FakeLadok::config`] is a [`LadokConfig`] that trusts the CA and
+//! presents the client certificate.
+//!
+//! Students: any valid-looking identity number is known, with a Ladok UID derived from it
+//! ([`FakeLadok::student_uid`]). Misbehaviour: [`Fault`]s queued with [`FakeLadok::push_faults`]
+//! answer the next requests (500, a hang past the client's timeout, a 200 HTML login page), and
+//! [`FakeLadok::rule_error_for`] makes the creation of one certificate's merit fail with a `Felgrupp`.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use openssl::asn1::{Asn1Integer, Asn1Time};
+use openssl::bn::BigNum;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkcs12::Pkcs12;
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{Ssl, SslAcceptor, SslMethod, SslVerifyMode};
+use openssl::x509::extension::{
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+};
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::{X509, X509NameBuilder};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_openssl::SslStream;
+use uuid::Uuid;
+
+use crate::export::worker::ladok::{LadokConfig, media};
+
+/// One misbehaviour, answering one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 500 with a Ladok error body.
+    ServerError,
+    /// No answer for longer than any sane client timeout (the request is then answered 500).
+    Hang(Duration),
+    /// 200 with `text/html`: what an expired session gets from Ladok's login redirect.
+    HtmlLoginPage,
+}
+
+/// The fake could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum FakeLadokError {
+    #[error("issuing the fake's certificates failed: {0}")]
+    Tls(#[from] openssl::error::ErrorStack),
+    #[error("the fake cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Default)]
+struct FakeState {
+    faults: VecDeque<Fault>,
+    /// External reference (our certificate id) → Felgrupp to refuse its creation with.
+    rule_errors: HashMap<String, String>,
+    merits: Vec<Value>,
+    /// (method, path) of every request that got past TLS, for tests that count calls.
+    requests: Vec<(String, String)>,
+}
+
+/// A running fake Ladok. Dropping it stops the server.
+#[derive(Debug)]
+pub struct FakeLadok {
+    addr: SocketAddr,
+    ca_pem: Vec<u8>,
+    client_pkcs12: Vec<u8>,
+    foreign_pkcs12: Vec<u8>,
+    state: Arc<Mutex<FakeState>>,
+    rejected_handshakes: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The passphrase of the fake's client PKCS#12 files.
+pub const CLIENT_PASSWORD: &str = "fake-ladok";
+
+impl FakeLadok {
+    /// Issues fresh certificates and starts serving on `127.0.0.1:0`.
+    pub async fn start() -> Result<Self, FakeLadokError> {
+        let ca_key = new_key()?;
+        let ca = issue("Fake Ladok CA", &ca_key, None, Role::Ca)?;
+        let server_key = new_key()?;
+        let server = issue("127.0.0.1", &server_key, Some((&ca, &ca_key)), Role::Server)?;
+        let client_key = new_key()?;
+        let client = issue(
+            "cim export worker",
+            &client_key,
+            Some((&ca, &ca_key)),
+            Role::Client,
+        )?;
+        let client_pkcs12 = pkcs12(&client, &client_key)?;
+        // A client certificate Ladok did not issue: self-signed, so the fake must refuse it.
+        let foreign_key = new_key()?;
+        let foreign = issue("someone else", &foreign_key, None, Role::Client)?;
+        let foreign_pkcs12 = pkcs12(&foreign, &foreign_key)?;
+
+        let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
+        acceptor.set_private_key(&server_key)?;
+        acceptor.set_certificate(&server)?;
+        let mut roots = X509StoreBuilder::new()?;
+        roots.add_cert(ca.clone())?;
+        acceptor.set_verify_cert_store(roots.build())?;
+        acceptor.add_client_ca(&ca)?;
+        // Mutual TLS: no handshake completes without a client certificate that chains to our CA.
+        acceptor.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
+        let acceptor = acceptor.build();
+
+        let tcp = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = tcp.local_addr()?;
+        let state = Arc::new(Mutex::new(FakeState::default()));
+        let rejected_handshakes = Arc::new(AtomicUsize::new(0));
+        let listener = TlsListener {
+            tcp,
+            acceptor,
+            rejected: rejected_handshakes.clone(),
+        };
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            addr,
+            ca_pem: ca.to_pem()?,
+            client_pkcs12,
+            foreign_pkcs12,
+            state,
+            rejected_handshakes,
+            task,
+        })
+    }
+
+    pub fn base_url(&self) -> url::Url {
+        url::Url::parse(&format!("https://{}/", self.addr)).expect("a socket address makes a URL")
+    }
+
+    /// The CA that issued the server's certificate (PEM): the client's extra trusted root.
+    pub fn ca_pem(&self) -> &[u8] {
+        &self.ca_pem
+    }
+
+    /// The client certificate and key as PKCS#12 (passphrase [`CLIENT_PASSWORD`]).
+    pub fn client_pkcs12(&self) -> &[u8] {
+        &self.client_pkcs12
+    }
+
+    /// A client configuration for this fake: its CA trusted, its client certificate presented, short
+    /// timeouts and retry pauses (tests should not wait for production backoff).
+    pub fn config(&self) -> LadokConfig {
+        let mut config = LadokConfig::new(
+            self.base_url(),
+            self.client_pkcs12.clone(),
+            CLIENT_PASSWORD.to_owned(),
+        );
+        config.extra_root_pem = Some(self.ca_pem.clone());
+        config.timeout = Duration::from_secs(2);
+        config.retry.base_delay = Duration::from_millis(20);
+        config.retry.max_delay = Duration::from_millis(200);
+        config
+    }
+
+    /// [`config`](Self::config) with a client certificate that the fake's CA did not issue.
+    pub fn config_with_foreign_certificate(&self) -> LadokConfig {
+        let mut config = self.config();
+        config.pkcs12_der = self.foreign_pkcs12.clone();
+        config
+    }
+
+    /// The Ladok UID the fake gives the student with this 12-digit identity number.
+    pub fn student_uid(identity_number: &str) -> String {
+        Uuid::new_v5(&Uuid::NAMESPACE_OID, identity_number.as_bytes()).to_string()
+    }
+
+    /// The next requests are answered with these faults, one each, in order.
+    pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.lock().faults.extend(faults);
+    }
+
+    /// Creating the merit whose external reference is `certificate_id` fails with this `Felgrupp`.
+    pub fn rule_error_for(&self, certificate_id: &str, felgrupp: &str) {
+        self.lock()
+            .rule_errors
+            .insert(certificate_id.to_owned(), felgrupp.to_owned());
+    }
+
+    /// Every merit stored, as last written.
+    pub fn merits(&self) -> Vec<Value> {
+        self.lock().merits.clone()
+    }
+
+    /// (method, path) of every request that completed the TLS handshake.
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.lock().requests.clone()
+    }
+
+    /// Handshakes refused (no client certificate, or one our CA did not issue).
+    pub fn rejected_handshakes(&self) -> usize {
+        self.rejected_handshakes.load(Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for FakeLadok {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// TCP accept plus the TLS handshake; connections that fail the handshake are counted and dropped.
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: SslAcceptor,
+    rejected: Arc<AtomicUsize>,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = SslStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let Ok(mut stream) =
+                Ssl::new(self.acceptor.context()).and_then(|ssl| SslStream::new(ssl, tcp))
+            else {
+                continue;
+            };
+            let handshake = Pin::new(&mut stream).accept();
+            match tokio::time::timeout(Duration::from_secs(5), handshake).await {
+                Ok(Ok(())) => return (stream, addr),
+                _ => {
+                    self.rejected.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+type Shared = Arc<Mutex<FakeState>>;
+
+fn shared(state: &Shared) -> std::sync::MutexGuard<'_, FakeState> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every request: the next fault if one is queued, then the media-type checks, then the route.
+async fn handle(
+    State(state): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let fault = {
+        let mut s = shared(&state);
+        s.requests.push((method.to_string(), path.clone()));
+        s.faults.pop_front()
+    };
+    match fault {
+        Some(Fault::ServerError) => {
+            return ladok_error(StatusCode::INTERNAL_SERVER_ERROR, "commons.fel.grupp.okant");
+        }
+        Some(Fault::Hang(how_long)) => {
+            tokio::time::sleep(how_long).await;
+            return ladok_error(StatusCode::INTERNAL_SERVER_ERROR, "commons.fel.grupp.okant");
+        }
+        Some(Fault::HtmlLoginPage) => {
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                "<html><body><form action=\"/login\">Logga in</form></body></html>",
+            )
+                .into_response();
+        }
+        None => {}
+    }
+    let service = if path.starts_with("/studentinformation/") {
+        media::STUDENTINFORMATION
+    } else if path.starts_with("/resultat/") {
+        media::RESULTAT
+    } else {
+        return ladok_error(StatusCode::NOT_FOUND, "commons.fel.grupp.hittades_inte");
+    };
+    if headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) != Some(service) {
+        return ladok_error(
+            StatusCode::NOT_ACCEPTABLE,
+            "commons.fel.grupp.felaktigt_varde",
+        );
+    }
+    if !body.is_empty()
+        && headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            != Some(service)
+    {
+        return ladok_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "commons.fel.grupp.felaktigt_varde",
+        );
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        (Method::GET, ["studentinformation", "student", "personnummer", pnr]) => {
+            if pnr.len() != 12 || !pnr.bytes().all(|b| b.is_ascii_digit()) {
+                return ladok_error(StatusCode::NOT_FOUND, "commons.fel.grupp.hittades_inte");
+            }
+            ok(
+                service,
+                json!({ "Uid": FakeLadok::student_uid(pnr), "Personnummer": pnr }),
+            )
+        }
+        (Method::GET, ["resultat", "annanmerit", "student", uid]) => {
+            let merits: Vec<Value> = shared(&state)
+                .merits
+                .iter()
+                .filter(|m| m["StudentUID"] == *uid)
+                .cloned()
+                .collect();
+            ok(service, json!({ "AnnanMerit": merits }))
+        }
+        (Method::POST, ["resultat", "annanmerit"]) => create_merit(&state, service, &body),
+        (Method::PUT, ["resultat", "annanmerit", uid]) => update_merit(&state, service, uid, &body),
+        _ => ladok_error(StatusCode::NOT_FOUND, "commons.fel.grupp.hittades_inte"),
+    }
+}
+
+fn create_merit(state: &Shared, service: &str, body: &[u8]) -> Response {
+    let Ok(mut merit) = serde_json::from_slice::<Value>(body) else {
+        return ladok_error(StatusCode::BAD_REQUEST, "commons.fel.grupp.felaktigt_varde");
+    };
+    if let Some(missing) = missing_field(&merit) {
+        return ladok_error(StatusCode::BAD_REQUEST, missing);
+    }
+    if merit["Attesterad"] != true || merit["TillatenIBevis"] != true {
+        return ladok_error(StatusCode::BAD_REQUEST, "commons.fel.grupp.felaktig_status");
+    }
+    let reference = merit["ExterntReferens"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut s = shared(state);
+    if let Some(felgrupp) = s.rule_errors.get(&reference) {
+        return ladok_error(StatusCode::BAD_REQUEST, &felgrupp.clone());
+    }
+    merit["Uid"] = Value::String(Uuid::new_v4().to_string());
+    s.merits.push(merit.clone());
+    ok(service, merit)
+}
+
+fn update_merit(state: &Shared, service: &str, uid: &str, body: &[u8]) -> Response {
+    let Ok(mut merit) = serde_json::from_slice::<Value>(body) else {
+        return ladok_error(StatusCode::BAD_REQUEST, "commons.fel.grupp.felaktigt_varde");
+    };
+    let mut s = shared(state);
+    let Some(stored) = s.merits.iter_mut().find(|m| m["Uid"] == uid) else {
+        return ladok_error(StatusCode::NOT_FOUND, "commons.fel.grupp.hittades_inte");
+    };
+    merit["Uid"] = Value::String(uid.to_owned());
+    *stored = merit.clone();
+    ok(service, merit)
+}
+
+fn missing_field(merit: &Value) -> Option<&'static str> {
+    [
+        "Benamning",
+        "Examinationsdatum",
+        "StudentUID",
+        "ExterntReferens",
+    ]
+    .iter()
+    .any(|f| merit[*f].as_str().is_none_or(str::is_empty))
+    .then_some("commons.fel.grupp.obligatoriskt_varde_saknas")
+}
+
+fn ok(media_type: &str, body: Value) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, media_type.to_owned())],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A Ladok error body: `Meddelande`, `Felgrupp`, `Detaljkod`, `FelUID`.
+fn ladok_error(status: StatusCode, felgrupp: &str) -> Response {
+    let body = json!({
+        "Meddelande": "Fake Ladok refused the request",
+        "Felgrupp": felgrupp,
+        "Detaljkod": "fake",
+        "FelUID": Uuid::new_v4().to_string(),
+    });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+enum Role {
+    Ca,
+    Server,
+    Client,
+}
+
+fn new_key() -> Result<PKey<Private>, openssl::error::ErrorStack> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+    PKey::from_ec_key(EcKey::generate(&group)?)
+}
+
+/// A certificate for `key`, signed by `issuer` (or self-signed), valid from an hour ago for a year.
+fn issue(
+    common_name: &str,
+    key: &PKey<Private>,
+    issuer: Option<(&X509, &PKey<Private>)>,
+    role: Role,
+) -> Result<X509, openssl::error::ErrorStack> {
+    let mut name = X509NameBuilder::new()?;
+    name.append_entry_by_text("CN", common_name)?;
+    let name = name.build();
+    let mut builder = X509::builder()?;
+    builder.set_version(2)?;
+    let serial = BigNum::from_slice(Uuid::new_v4().as_bytes())?;
+    let serial = Asn1Integer::from_bn(&serial)?;
+    builder.set_serial_number(&serial)?;
+    builder.set_subject_name(&name)?;
+    builder.set_issuer_name(issuer.map_or(&name, |(cert, _)| cert.subject_name()))?;
+    builder.set_pubkey(key)?;
+    let now = chrono::Utc::now().timestamp();
+    let not_before = Asn1Time::from_unix(now - 3600)?;
+    builder.set_not_before(&not_before)?;
+    let not_after = Asn1Time::from_unix(now + 365 * 86_400)?;
+    builder.set_not_after(&not_after)?;
+    match role {
+        Role::Ca => {
+            builder.append_extension(BasicConstraints::new().critical().ca().build()?)?;
+            builder.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .key_cert_sign()
+                    .crl_sign()
+                    .build()?,
+            )?;
+        }
+        Role::Server => {
+            builder.append_extension(BasicConstraints::new().build()?)?;
+            builder.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
+            builder.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?;
+            let san = SubjectAlternativeName::new()
+                .ip("127.0.0.1")
+                .dns("localhost")
+                .build(&builder.x509v3_context(issuer.map(|(c, _)| &**c), None))?;
+            builder.append_extension(san)?;
+        }
+        Role::Client => {
+            builder.append_extension(BasicConstraints::new().build()?)?;
+            builder.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
+            builder.append_extension(ExtendedKeyUsage::new().client_auth().build()?)?;
+        }
+    }
+    builder.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())?;
+    Ok(builder.build())
+}
+
+fn pkcs12(cert: &X509, key: &PKey<Private>) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+    Pkcs12::builder()
+        .name("cim export worker")
+        .pkey(key)
+        .cert(cert)
+        .build2(CLIENT_PASSWORD)?
+        .to_der()
+}

@@ -1,0 +1,284 @@
+//! A batch: which certificates it takes (selection from the log), what its stream says so far
+//! (state), what its files contain (rendering, deterministic), and how a file reaches the disk.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::WorkerError;
+use super::events::{BatchCreated, BatchEvent, BatchItem, DeliveryFailed, RefusedItem};
+use crate::app;
+use crate::domain::PortfolioEvent;
+use crate::domain::ids::CertificateId;
+use crate::domain::portfolio::{CertificateApproved, CertificateRevoked};
+use crate::export::{
+    ExportCertificate, ExportError, ExportFile, ExportSettings, MANIFEST_FILE_NAME, Manifest,
+    batch_counts, render_batch,
+};
+use crate::store::{Checkpoint, EventStore, RecordedEvent};
+
+/// Events read per query while selecting.
+const PAGE: i64 = 500;
+
+/// What the log holds after the selection checkpoint: the next batch's content.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub certificates: Vec<BatchItem>,
+    pub revocations: Vec<BatchItem>,
+    pub refused: Vec<RefusedItem>,
+    /// The last event considered: the new selection checkpoint.
+    pub checkpoint: Checkpoint,
+}
+
+impl Selection {
+    pub fn is_empty(&self) -> bool {
+        self.certificates.is_empty() && self.revocations.is_empty() && self.refused.is_empty()
+    }
+}
+
+/// Reads the log after `after` (gap-safe, see `store/tail.rs`), at most `max_events` events, and sorts
+/// every CertificateApproved and CertificateRevoked into the next batch.
+///
+/// - An approval is recorded, unless its holder's data was erased (`holder_erased`: refused).
+/// - A revocation is a correction of an approval exported in an earlier batch.
+/// - A certificate approved *and* revoked within the same selection was never exported: it gets
+///   neither a record nor a correction.
+pub async fn select(
+    store: &EventStore,
+    after: Checkpoint,
+    max_events: usize,
+) -> Result<Selection, WorkerError> {
+    let mut checkpoint = after;
+    // Log order, so the batch lists certificates in the order they were decided.
+    let mut approved: Vec<(CertificateId, String, bool)> = Vec::new();
+    let mut revoked: Vec<(CertificateId, String)> = Vec::new();
+    let mut read = 0usize;
+    while read < max_events {
+        let limit = PAGE.min((max_events - read) as i64);
+        let page = store.read_after(checkpoint, limit).await?;
+        let Some(last) = page.last() else { break };
+        checkpoint = last.checkpoint;
+        read += page.len();
+        for event in &page {
+            if !is_certificate_event(event) {
+                continue;
+            }
+            match decode(event)? {
+                PortfolioEvent::CertificateApproved(a) => approved.push((
+                    a.certificate_id,
+                    event.stream_id.clone(),
+                    a.personal.is_some(),
+                )),
+                PortfolioEvent::CertificateRevoked(r) => {
+                    revoked.push((r.certificate_id, event.stream_id.clone()))
+                }
+                _ => {}
+            }
+        }
+    }
+    let revoked_ids: std::collections::HashSet<CertificateId> =
+        revoked.iter().map(|(id, _)| *id).collect();
+    let approved_ids: std::collections::HashSet<CertificateId> =
+        approved.iter().map(|(id, _, _)| *id).collect();
+    let mut selection = Selection {
+        checkpoint,
+        ..Selection::default()
+    };
+    for (certificate_id, stream_id, has_holder) in approved {
+        if revoked_ids.contains(&certificate_id) {
+            continue;
+        }
+        if has_holder {
+            selection.certificates.push(BatchItem {
+                certificate_id,
+                stream_id,
+            });
+        } else {
+            selection.refused.push(RefusedItem {
+                certificate_id,
+                reason: "holder_erased".to_owned(),
+            });
+        }
+    }
+    for (certificate_id, stream_id) in revoked {
+        if !approved_ids.contains(&certificate_id) {
+            selection.revocations.push(BatchItem {
+                certificate_id,
+                stream_id,
+            });
+        }
+    }
+    Ok(selection)
+}
+
+fn is_certificate_event(event: &RecordedEvent) -> bool {
+    event.stream_id.starts_with("portfolio-")
+        && matches!(
+            event.event_type.as_str(),
+            "CertificateApproved" | "CertificateRevoked"
+        )
+}
+
+fn decode(event: &RecordedEvent) -> Result<PortfolioEvent, WorkerError> {
+    app::decode_portfolio(event).map_err(|_| WorkerError::UnreadableEvent {
+        event_id: event.event_id,
+        event_type: event.event_type.clone(),
+    })
+}
+
+/// A batch as its stream tells it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchState {
+    pub created: Option<BatchCreated>,
+    /// File name → (sha256, size), for every BatchFileWritten.
+    pub written: BTreeMap<String, (String, u64)>,
+    pub completed: bool,
+    /// Certificate → Ladok's merit uid, for every CertificateDelivered.
+    pub delivered: BTreeMap<CertificateId, String>,
+    /// The last failure of each certificate not delivered since.
+    pub failed: BTreeMap<CertificateId, DeliveryFailed>,
+    /// The stream's version: the next append expects exactly this.
+    pub version: i32,
+}
+
+impl BatchState {
+    pub fn evolve(&mut self, event: BatchEvent, version: i32) {
+        self.version = version;
+        match event {
+            BatchEvent::BatchCreated(created) => self.created = Some(created),
+            BatchEvent::BatchFileWritten(file) => {
+                self.written.insert(file.name, (file.sha256, file.size));
+            }
+            BatchEvent::BatchCompleted(_) => self.completed = true,
+            BatchEvent::CertificateDelivered(d) => {
+                self.failed.remove(&d.certificate_id);
+                self.delivered.insert(d.certificate_id, d.ladok_merit_uid);
+            }
+            BatchEvent::DeliveryFailed(f) => {
+                self.failed.insert(f.certificate_id, f);
+            }
+        }
+    }
+
+    /// Folds a stream's stored events.
+    pub fn load(events: &[RecordedEvent]) -> Result<Self, WorkerError> {
+        let mut state = Self::default();
+        for event in events {
+            state.evolve(BatchEvent::from_recorded(event)?, event.version);
+        }
+        Ok(state)
+    }
+}
+
+/// The certificates of a batch, rebuilt from their portfolio streams exactly as BatchCreated took
+/// them: an approval without any later revocation, a revocation with its approval. Rendering them
+/// again therefore gives the same bytes, however late a resumed run comes.
+pub async fn load_certificates(
+    store: &EventStore,
+    created: &BatchCreated,
+) -> Result<Vec<ExportCertificate>, WorkerError> {
+    let mut streams: HashMap<&str, Vec<RecordedEvent>> = HashMap::new();
+    for item in created.certificates.iter().chain(&created.revocations) {
+        if !streams.contains_key(item.stream_id.as_str()) {
+            let events = store.read_stream(&item.stream_id, 0).await?;
+            streams.insert(item.stream_id.as_str(), events);
+        }
+    }
+    let find = |item: &BatchItem| -> Result<(CertificateApproved, Option<CertificateRevoked>), WorkerError> {
+        let mut approved = None;
+        let mut revoked = None;
+        for event in &streams[item.stream_id.as_str()] {
+            if !is_certificate_event(event) {
+                continue;
+            }
+            match decode(event)? {
+                PortfolioEvent::CertificateApproved(a) if a.certificate_id == item.certificate_id => {
+                    approved = Some(a)
+                }
+                PortfolioEvent::CertificateRevoked(r) if r.certificate_id == item.certificate_id => {
+                    revoked = Some(r)
+                }
+                _ => {}
+            }
+        }
+        let approved = approved.ok_or(WorkerError::SourceMissing {
+            certificate_id: item.certificate_id,
+        })?;
+        Ok((approved, revoked))
+    };
+    let mut certificates = Vec::new();
+    for item in &created.certificates {
+        let (approved, _) = find(item)?;
+        certificates.push(ExportCertificate::new(&approved, None)?);
+    }
+    for item in &created.revocations {
+        let (approved, revoked) = find(item)?;
+        let revoked = revoked.ok_or(WorkerError::SourceMissing {
+            certificate_id: item.certificate_id,
+        })?;
+        certificates.push(ExportCertificate::new(&approved, Some(&revoked))?);
+    }
+    Ok(certificates)
+}
+
+/// Every file of the batch, the manifest last.
+pub fn render(
+    created: &BatchCreated,
+    certificates: &[ExportCertificate],
+    settings: &ExportSettings,
+) -> Result<Vec<ExportFile>, ExportError> {
+    let mut files = render_batch(certificates, settings, created.created_at)?;
+    let manifest = Manifest::compute(
+        created.batch_id,
+        created.created_at,
+        batch_counts(certificates),
+        files.iter().map(|f| (f.name.as_str(), f.bytes.as_slice())),
+    )?;
+    files.push(ExportFile {
+        name: MANIFEST_FILE_NAME.to_owned(),
+        bytes: manifest.to_json(),
+    });
+    Ok(files)
+}
+
+/// Lower-case hex SHA-256, as the manifest and `sha256sum` state it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Writes `bytes` to `dir/name` so that a reader never sees half a file: the bytes go to a hidden
+/// temporary name in the same folder, are flushed to disk, and the file is renamed over the final name
+/// (atomic on one file system). Writing the same bytes again is harmless, which is what a resumed
+/// batch does for a file whose BatchFileWritten event was never appended.
+pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let temporary = dir.join(format!(".{name}.partial"));
+    {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&temporary, dir.join(name))?;
+    // Make the rename itself durable before the event says the file exists.
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_writes_leave_only_the_final_name() {
+        let dir = tempfile::tempdir().unwrap();
+        write_atomically(dir.path(), "a.txt", b"one").unwrap();
+        write_atomically(dir.path(), "a.txt", b"two").unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["a.txt"]);
+        assert_eq!(std::fs::read(dir.path().join("a.txt")).unwrap(), b"two");
+    }
+}

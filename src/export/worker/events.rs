@@ -1,0 +1,185 @@
+//! The events of an export batch's stream, `export-batch-{batch id}`.
+//!
+//! The stream is the record of what the worker did: which certificates a batch took (and so which are
+//! no longer "not yet exported"), which files were written with which hash, when the folder was
+//! complete, and every delivery outcome. Nothing personal is in these events: certificates are named by
+//! id, and the files' content is named by its hash.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::ids::CertificateId;
+use crate::export::BatchId;
+use crate::store::{NewEvent, RecordedEvent};
+
+/// The stream of a batch.
+pub fn stream_id(batch_id: BatchId) -> String {
+    format!("export-batch-{batch_id}")
+}
+
+/// One certificate a batch took, and where its source events are: the worker renders the files from
+/// the portfolio stream again when it resumes a batch, so the ids are enough.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchItem {
+    pub certificate_id: CertificateId,
+    /// The portfolio stream holding the CertificateApproved (and, for a revocation, CertificateRevoked).
+    pub stream_id: String,
+}
+
+/// A certificate the batch could not take, and why (a machine-readable code, never personal data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedItem {
+    pub certificate_id: CertificateId,
+    /// e.g. `holder_erased`.
+    pub reason: String,
+}
+
+/// The batch took these certificates (approvals to record) and revocations (corrections to send).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchCreated {
+    pub batch_id: BatchId,
+    /// The creation instant, also the `generated_at` of every file: a resumed batch renders the same
+    /// bytes again.
+    pub created_at: DateTime<Utc>,
+    pub certificates: Vec<BatchItem>,
+    pub revocations: Vec<BatchItem>,
+    /// Approvals that were selected but cannot be exported (e.g. the holder's data was erased).
+    #[serde(default)]
+    pub refused: Vec<RefusedItem>,
+}
+
+/// One file of the folder is complete on disk under its final name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchFileWritten {
+    pub name: String,
+    /// Lower-case hex SHA-256 of the bytes, as the manifest states it.
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Every file, the manifest last, is written: the folder is final and immutable from here on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchCompleted {
+    pub files: usize,
+}
+
+/// Ladok holds the merit (recorded, or for a revocation, corrected).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateDelivered {
+    pub certificate_id: CertificateId,
+    pub ladok_merit_uid: String,
+}
+
+/// A delivery attempt failed. `retryable` failures are tried again by the next run; rule errors
+/// (`felgrupp`) wait for a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryFailed {
+    pub certificate_id: CertificateId,
+    /// Our code for the failure, e.g. `rule_error`, `authentication`, `unavailable`.
+    pub reason: String,
+    /// Ladok's error group, when Ladok named one.
+    pub felgrupp: Option<String>,
+    pub retryable: bool,
+}
+
+/// The events of a batch stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum BatchEvent {
+    BatchCreated(BatchCreated),
+    BatchFileWritten(BatchFileWritten),
+    BatchCompleted(BatchCompleted),
+    CertificateDelivered(CertificateDelivered),
+    DeliveryFailed(DeliveryFailed),
+}
+
+/// Every batch event type is at schema version 1.
+const SCHEMA_VERSION: i16 = 1;
+
+/// A stored batch event could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchEventError {
+    #[error("event {event_id} of type {event_type:?} is not a batch event")]
+    Invalid {
+        event_id: Uuid,
+        event_type: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl BatchEvent {
+    /// The stable name in the `event_type` column (the variant's name; never rename one).
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            BatchEvent::BatchCreated(_) => "BatchCreated",
+            BatchEvent::BatchFileWritten(_) => "BatchFileWritten",
+            BatchEvent::BatchCompleted(_) => "BatchCompleted",
+            BatchEvent::CertificateDelivered(_) => "CertificateDelivered",
+            BatchEvent::DeliveryFailed(_) => "DeliveryFailed",
+        }
+    }
+
+    /// The event as the store takes it: the payload without the type tag (it has its own column).
+    pub fn to_new_event(&self) -> NewEvent {
+        let mut payload = serde_json::to_value(self).expect("batch events always serialise");
+        if let Some(fields) = payload.as_object_mut() {
+            fields.remove("type");
+        }
+        crate::app::encode(self.event_type(), SCHEMA_VERSION, payload, None)
+    }
+
+    /// A stored event of a batch stream.
+    pub fn from_recorded(event: &RecordedEvent) -> Result<Self, BatchEventError> {
+        let mut payload = event.payload.clone();
+        if let Some(fields) = payload.as_object_mut() {
+            fields.insert(
+                "type".to_owned(),
+                serde_json::Value::String(event.event_type.clone()),
+            );
+        }
+        serde_json::from_value(payload).map_err(|source| BatchEventError::Invalid {
+            event_id: event.event_id,
+            event_type: event.event_type.clone(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_carry_no_type_tag_and_round_trip() {
+        let event = BatchEvent::BatchFileWritten(BatchFileWritten {
+            name: "ladok-entry.csv".to_owned(),
+            sha256: "ab".repeat(32),
+            size: 3,
+        });
+        let new = event.to_new_event();
+        assert_eq!(new.event_type, "BatchFileWritten");
+        assert!(new.payload.get("type").is_none());
+        assert_eq!(new.personal, None);
+        let recorded = RecordedEvent {
+            checkpoint: crate::store::Checkpoint::START,
+            stream_id: "export-batch-x".to_owned(),
+            version: 1,
+            event_id: new.event_id,
+            event_type: new.event_type.clone(),
+            schema_version: 1,
+            stored_schema_version: 1,
+            payload: new.payload,
+            personal: None,
+            data_subject: None,
+            actor_id: "export-worker".to_owned(),
+            actor_role: crate::store::ActorRole::System,
+            correlation_id: Uuid::nil(),
+            causation_id: None,
+            command_id: Uuid::nil(),
+            recorded_at: Utc::now(),
+        };
+        assert_eq!(BatchEvent::from_recorded(&recorded).unwrap(), event);
+    }
+}

@@ -1,0 +1,645 @@
+//! The export worker: turns approved (and revoked) certificates into immutable batch folders for the
+//! registrar, exactly once.
+//!
+//! A run ([`ExportWorker::run_once`]) holds the export lock ([`ExportLock`]) and repeats
+//! [`ExportWorker::step`] until there is nothing left to do. One step is one durable unit of work,
+//! recorded as an event on the batch's stream `export-batch-{id}` (see [`events`]):
+//!
+//! 1. an unfinished batch is finished first: the next file that has no BatchFileWritten event is
+//!    written (temporary name, then rename) and its event appended; the manifest comes last, then
+//!    BatchCompleted;
+//! 2. otherwise the log after the selection checkpoint is read and, if it holds certificates, a new
+//!    batch is created: BatchCreated is appended in the same transaction that moves the checkpoint and
+//!    inserts the batch's row (`migrations/20261130000003_exports.sql`);
+//! 3. otherwise, with Ladok delivery switched on ([`WorkerConfig::ladok`]), the next certificate of a
+//!    complete batch without a CertificateDelivered event is delivered ([`ladok`]), oldest batch
+//!    first, and the outcome appended (CertificateDelivered or DeliveryFailed). A certificate is tried
+//!    at most once per run; retryable failures are tried again by the next run, rule errors wait for
+//!    the registrar. An authentication failure or an unavailable Ladok stops the deliveries of the run.
+//!
+//! # Exactly once
+//! - Only the holder of a session-level advisory lock works; the lock dies with its session, so a
+//!   killed worker's lock is released by PostgreSQL and the next run takes over.
+//! - Every step is a file write that is harmless to repeat followed by one append; a worker killed
+//!   between the two writes the same bytes again (rendering is deterministic: same events, same batch
+//!   instant) and then appends. A worker killed after the append skips the file.
+//! - Behind the lock, appends to a batch stream expect its exact version, and the selection checkpoint
+//!   moves only from the value the run read: a second worker that somehow got past the lock fails
+//!   instead of writing a second batch or a second event.
+//! - Ladok: a delivery looks for a merit carrying our certificate id before it creates one, so a
+//!   worker killed between Ladok's answer and our CertificateDelivered event finds the merit on the
+//!   next run and records it instead of creating a second one.
+//!
+//! Nothing personal is logged: certificates are named by id only.
+
+pub mod batch;
+pub mod events;
+pub mod ladok;
+pub mod schedule;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+use self::batch::{BatchState, Selection};
+use self::events::{
+    BatchCompleted, BatchCreated, BatchEvent, BatchEventError, BatchFileWritten,
+    CertificateDelivered, DeliveryFailed,
+};
+use self::ladok::{LadokClient, LadokConfig, LadokError};
+use crate::domain::ids::CertificateId;
+use crate::export::{BatchId, ExportCertificate, ExportError, ExportFile, ExportSettings};
+use crate::store::{
+    ActorRole, AppendError, Checkpoint, EventStore, ExpectedVersion, Metadata, StoreError,
+};
+
+/// The actor id on every event the worker appends.
+pub const WORKER_ACTOR: &str = "export-worker";
+
+/// Why a run stopped. Everything here stops the run; the next run starts over from the log.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Append(#[from] AppendError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    BatchEvent(#[from] BatchEventError),
+    /// A portfolio event could not be decoded (the source error may quote personal data, so only the
+    /// type and id are kept).
+    #[error("event {event_id} ({event_type}) cannot be read as a portfolio event")]
+    UnreadableEvent { event_id: Uuid, event_type: String },
+    /// A batch names a certificate whose approval (or revocation) is not in its portfolio stream.
+    #[error("the source events of certificate {certificate_id} are missing")]
+    SourceMissing { certificate_id: CertificateId },
+    #[error("rendering the batch failed: {0}")]
+    Render(#[from] ExportError),
+    #[error("writing {path} failed: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another worker moved the selection checkpoint or appended to our batch: we lost the lock.
+    #[error("another export worker got in between; this run stops")]
+    Overtaken,
+    /// The lock's session ended (the database connection broke): another worker may take over.
+    #[error("the export lock was lost")]
+    LockLost,
+    /// The Ladok client cannot be built from the configuration.
+    #[error(transparent)]
+    Ladok(#[from] LadokError),
+}
+
+/// Where the worker writes and what it renders.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Batch folders go to `{export_dir}/{batch id}/`.
+    pub export_dir: PathBuf,
+    pub settings: ExportSettings,
+    /// At most this many log events are read into one batch; the rest go into the next.
+    pub max_events_per_batch: usize,
+    /// Ladok delivery: `None` switches it off (batches are still written; their certificates are
+    /// delivered once it is switched on).
+    pub ladok: Option<LadokConfig>,
+}
+
+impl WorkerConfig {
+    pub fn new(export_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            export_dir: export_dir.into(),
+            settings: ExportSettings::default(),
+            max_events_per_batch: 50_000,
+            ladok: None,
+        }
+    }
+
+    /// The folder of a batch.
+    pub fn batch_dir(&self, batch_id: BatchId) -> PathBuf {
+        self.export_dir.join(batch_id.to_string())
+    }
+}
+
+/// The advisory lock that makes one worker (across all processes on the database) the only one that
+/// exports. Held on a connection of its own, detached from the pool: a pooled connection could be
+/// handed to other work or closed by the pool, and a session-level lock lasts exactly as long as its
+/// session, so a killed holder's lock is released when PostgreSQL notices the session is gone.
+pub struct ExportLock {
+    conn: PgConnection,
+}
+
+impl fmt::Debug for ExportLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportLock").finish_non_exhaustive()
+    }
+}
+
+/// The lock key: the first 8 bytes of `sha256("cim.export:worker")` (stable across builds; the
+/// prefix keeps it apart from the projections' keys).
+pub fn lock_key() -> i64 {
+    let digest = Sha256::digest(b"cim.export:worker");
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+impl ExportLock {
+    /// Takes the lock if nobody holds it; never waits. `None`: another worker is running.
+    pub async fn try_acquire(pool: &PgPool) -> Result<Option<Self>, sqlx::Error> {
+        let mut conn = pool.acquire().await?.detach();
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(lock_key())
+            .fetch_one(&mut conn)
+            .await?;
+        if got {
+            Ok(Some(Self { conn }))
+        } else {
+            let _ = conn.close().await;
+            Ok(None)
+        }
+    }
+
+    /// Fails when the lock's session is gone (and with it the lock).
+    pub async fn check(&mut self) -> Result<(), WorkerError> {
+        self.conn.ping().await.map_err(|_| WorkerError::LockLost)
+    }
+
+    /// Unlocks and closes the connection, so a successor can take over at once.
+    pub async fn release(mut self) {
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(lock_key())
+            .execute(&mut self.conn)
+            .await;
+        let _ = self.conn.close().await;
+    }
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A new batch took these many certificates and revocations.
+    Created {
+        batch_id: BatchId,
+        certificates: usize,
+        revocations: usize,
+    },
+    /// One file of a batch is on disk and recorded.
+    FileWritten { batch_id: BatchId, name: String },
+    /// A batch's folder is complete.
+    Completed { batch_id: BatchId },
+    /// Ladok holds the certificate's merit.
+    Delivered {
+        batch_id: BatchId,
+        certificate_id: CertificateId,
+    },
+    /// A delivery failed and was recorded.
+    DeliveryFailed {
+        batch_id: BatchId,
+        certificate_id: CertificateId,
+        reason: &'static str,
+    },
+    /// Nothing to do.
+    Idle,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Another worker holds the lock; this run did nothing.
+    Busy,
+    /// The run worked until nothing was left to do.
+    Ran {
+        /// Batches completed by this run (including one it resumed).
+        completed: Vec<BatchId>,
+        files_written: usize,
+        /// Certificates delivered to Ladok by this run.
+        delivered: usize,
+        /// Delivery failures recorded by this run.
+        failed: usize,
+    },
+}
+
+/// The export worker of one process. Holds the rendered files of the batch it is working on, so a
+/// batch is rendered once per run, not once per file.
+#[derive(Debug)]
+pub struct ExportWorker {
+    store: EventStore,
+    config: WorkerConfig,
+    /// The run's correlation id, on every event it appends.
+    correlation_id: Uuid,
+    rendered: Option<(BatchId, Vec<ExportFile>)>,
+    /// The certificates of the batch being delivered, so a batch is loaded once per run.
+    certificates: Option<(BatchId, Vec<ExportCertificate>)>,
+    ladok: Option<LadokClient>,
+    /// Certificates tried this run: each gets one delivery attempt (with its retries) per run.
+    attempted: HashSet<CertificateId>,
+    /// Set when Ladok as a whole failed (authentication, unavailable): no more deliveries this run.
+    ladok_down: bool,
+}
+
+impl ExportWorker {
+    pub fn new(store: EventStore, config: WorkerConfig) -> Self {
+        Self {
+            store,
+            config,
+            correlation_id: Uuid::now_v7(),
+            rendered: None,
+            certificates: None,
+            ladok: None,
+            attempted: HashSet::new(),
+            ladok_down: false,
+        }
+    }
+
+    pub fn config(&self) -> &WorkerConfig {
+        &self.config
+    }
+
+    /// One run: take the lock (or return [`RunOutcome::Busy`]), step until idle, release the lock.
+    pub async fn run_once(&mut self) -> Result<RunOutcome, WorkerError> {
+        let Some(mut lock) = ExportLock::try_acquire(self.store.pool()).await? else {
+            tracing::info!("another export worker is running; this run does nothing");
+            return Ok(RunOutcome::Busy);
+        };
+        self.correlation_id = Uuid::now_v7();
+        self.rendered = None;
+        self.certificates = None;
+        self.attempted.clear();
+        self.ladok_down = false;
+        let mut completed = Vec::new();
+        let mut files_written = 0;
+        let (mut delivered, mut failed) = (0, 0);
+        let result = loop {
+            match self.step(&mut lock).await {
+                Ok(Step::Idle) => break Ok(()),
+                Ok(Step::Created {
+                    batch_id,
+                    certificates,
+                    revocations,
+                }) => {
+                    tracing::info!(%batch_id, certificates, revocations, "export batch created")
+                }
+                Ok(Step::FileWritten { .. }) => files_written += 1,
+                Ok(Step::Completed { batch_id }) => {
+                    tracing::info!(%batch_id, "export batch complete");
+                    completed.push(batch_id);
+                }
+                Ok(Step::Delivered { .. }) => delivered += 1,
+                Ok(Step::DeliveryFailed { .. }) => failed += 1,
+                Err(e) => break Err(e),
+            }
+        };
+        lock.release().await;
+        result.map(|()| RunOutcome::Ran {
+            completed,
+            files_written,
+            delivered,
+            failed,
+        })
+    }
+
+    /// One durable unit of work. Needs the lock (as proof that this worker may work); tests call it
+    /// directly to stop a worker between two steps, as a crash would.
+    pub async fn step(&mut self, lock: &mut ExportLock) -> Result<Step, WorkerError> {
+        lock.check().await?;
+        if let Some(batch_id) = self.unfinished_batch().await? {
+            return self.continue_batch(batch_id).await;
+        }
+        match self.create_batch().await? {
+            Step::Idle => {}
+            created => return Ok(created),
+        }
+        if self.config.ladok.is_none() || self.ladok_down {
+            return Ok(Step::Idle);
+        }
+        self.deliver_next().await
+    }
+
+    /// Delivers the next undelivered certificate of the oldest complete batch that has one.
+    async fn deliver_next(&mut self) -> Result<Step, WorkerError> {
+        let batches: Vec<Uuid> = sqlx::query_scalar(
+            // Served by the partial index export_batches_undelivered_idx.
+            "SELECT batch_id FROM export_batches \
+             WHERE completed_at IS NOT NULL AND deliveries_settled_at IS NULL ORDER BY batch_id",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        for batch_id in batches.into_iter().map(BatchId::new) {
+            let stream = events::stream_id(batch_id);
+            let state = BatchState::load(&self.store.read_stream(&stream, 0).await?)?;
+            let created = state.created.clone().ok_or(WorkerError::Overtaken)?;
+            let items = created.certificates.iter().chain(&created.revocations);
+            let open: Vec<CertificateId> = items
+                .map(|item| item.certificate_id)
+                .filter(|id| !state.delivered.contains_key(id))
+                .filter(|id| state.failed.get(id).is_none_or(|f| f.retryable))
+                .collect();
+            let Some(certificate_id) = open.iter().copied().find(|id| !self.attempted.contains(id))
+            else {
+                if open.is_empty() {
+                    // Everything delivered or refused by a rule: nothing left for the worker.
+                    sqlx::query(
+                        "UPDATE export_batches SET deliveries_settled_at = now() WHERE batch_id = $1",
+                    )
+                    .bind(batch_id.as_uuid())
+                    .execute(self.store.pool())
+                    .await?;
+                }
+                continue;
+            };
+            self.attempted.insert(certificate_id);
+            return self
+                .deliver(batch_id, &created, state.version, certificate_id)
+                .await;
+        }
+        Ok(Step::Idle)
+    }
+
+    async fn deliver(
+        &mut self,
+        batch_id: BatchId,
+        created: &BatchCreated,
+        version: i32,
+        certificate_id: CertificateId,
+    ) -> Result<Step, WorkerError> {
+        if self.certificates.as_ref().map(|(id, _)| *id) != Some(batch_id) {
+            let certificates = batch::load_certificates(&self.store, created).await?;
+            self.certificates = Some((batch_id, certificates));
+        }
+        let certificate = self
+            .certificates
+            .as_ref()
+            .and_then(|(_, all)| all.iter().find(|c| c.certificate_id() == certificate_id))
+            .ok_or(WorkerError::SourceMissing { certificate_id })?
+            .clone();
+        if self.ladok.is_none() {
+            let config = self.config.ladok.clone().expect("checked by step");
+            self.ladok = Some(LadokClient::new(config)?);
+        }
+        let client = self.ladok.as_ref().expect("built above");
+        let stream = events::stream_id(batch_id);
+        match client.deliver(&certificate, &self.config.settings).await {
+            Ok(ladok_merit_uid) => {
+                let event = BatchEvent::CertificateDelivered(CertificateDelivered {
+                    certificate_id,
+                    ladok_merit_uid,
+                });
+                let command_id = step_id(batch_id, &format!("delivered:{certificate_id}"));
+                self.append(&stream, version, event, command_id).await?;
+                tracing::info!(%batch_id, %certificate_id, "certificate delivered to Ladok");
+                Ok(Step::Delivered {
+                    batch_id,
+                    certificate_id,
+                })
+            }
+            Err(e) => {
+                tracing::warn!(%batch_id, %certificate_id, reason = e.reason_code(),
+                    felgrupp = e.felgrupp().unwrap_or(""), "delivery to Ladok failed");
+                if e.stops_the_run() {
+                    self.ladok_down = true;
+                }
+                let event = BatchEvent::DeliveryFailed(DeliveryFailed {
+                    certificate_id,
+                    reason: e.reason_code().to_owned(),
+                    felgrupp: e.felgrupp().map(str::to_owned),
+                    retryable: e.retryable(),
+                });
+                // Every failure is its own fact: a fresh command id.
+                self.append(&stream, version, event, Uuid::now_v7()).await?;
+                Ok(Step::DeliveryFailed {
+                    batch_id,
+                    certificate_id,
+                    reason: e.reason_code(),
+                })
+            }
+        }
+    }
+
+    async fn unfinished_batch(&self) -> Result<Option<BatchId>, sqlx::Error> {
+        let id: Option<Uuid> = sqlx::query_scalar(
+            // The partial index export_batches_unfinished_idx serves this.
+            "SELECT batch_id FROM export_batches WHERE completed_at IS NULL ORDER BY batch_id LIMIT 1",
+        )
+        .fetch_optional(self.store.pool())
+        .await?;
+        Ok(id.map(BatchId::new))
+    }
+
+    async fn create_batch(&mut self) -> Result<Step, WorkerError> {
+        let (xid, position): (i64, i64) =
+            sqlx::query_as("SELECT transaction_id, position FROM export_selection")
+                .fetch_one(self.store.pool())
+                .await?;
+        let from = Checkpoint {
+            transaction_id: xid,
+            position,
+        };
+        let selection = batch::select(&self.store, from, self.config.max_events_per_batch).await?;
+        if selection.checkpoint == from {
+            return Ok(Step::Idle);
+        }
+        let mut tx = self.store.pool().begin().await?;
+        // Guarded by the value we read: see the migration's comment on export_selection.
+        let moved = sqlx::query(
+            "UPDATE export_selection SET transaction_id = $1, position = $2, updated_at = now() \
+             WHERE transaction_id = $3 AND position = $4",
+        )
+        .bind(selection.checkpoint.transaction_id)
+        .bind(selection.checkpoint.position)
+        .bind(from.transaction_id)
+        .bind(from.position)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Err(WorkerError::Overtaken);
+        }
+        if selection.is_empty() {
+            // Only other events since the last run: move past them, create nothing.
+            tx.commit().await?;
+            return Ok(Step::Idle);
+        }
+        let step = self.append_created(&mut tx, selection).await?;
+        tx.commit().await?;
+        Ok(step)
+    }
+
+    async fn append_created(
+        &self,
+        tx: &mut PgConnection,
+        selection: Selection,
+    ) -> Result<Step, WorkerError> {
+        let batch_id = BatchId::new(Uuid::now_v7());
+        // Whole seconds: the instant appears in the files, and a resumed run must render the same
+        // bytes from the stored value.
+        let created_at = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp(), 0)
+            .expect("now is a valid instant");
+        let created = BatchCreated {
+            batch_id,
+            created_at,
+            certificates: selection.certificates,
+            revocations: selection.revocations,
+            refused: selection.refused,
+        };
+        for refused in &created.refused {
+            tracing::warn!(%batch_id, certificate_id = %refused.certificate_id, reason = %refused.reason,
+                "certificate cannot be exported");
+        }
+        sqlx::query(
+            "INSERT INTO export_batches (batch_id, created_at, certificates, revocations) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(batch_id.as_uuid())
+        .bind(created_at)
+        .bind(created.certificates.len() as i32)
+        .bind(created.revocations.len() as i32)
+        .execute(&mut *tx)
+        .await?;
+        let step = Step::Created {
+            batch_id,
+            certificates: created.certificates.len(),
+            revocations: created.revocations.len(),
+        };
+        let event = BatchEvent::BatchCreated(created).to_new_event();
+        self.store
+            .append_in(
+                tx,
+                &events::stream_id(batch_id),
+                ExpectedVersion::NoStream,
+                &[event],
+                &self.metadata(*batch_id.as_uuid()),
+            )
+            .await?;
+        Ok(step)
+    }
+
+    async fn continue_batch(&mut self, batch_id: BatchId) -> Result<Step, WorkerError> {
+        let stream = events::stream_id(batch_id);
+        let state = BatchState::load(&self.store.read_stream(&stream, 0).await?)?;
+        let created = state.created.clone().ok_or(WorkerError::Overtaken)?;
+        if self.rendered.as_ref().map(|(id, _)| *id) != Some(batch_id) {
+            let certificates = batch::load_certificates(&self.store, &created).await?;
+            let files = batch::render(&created, &certificates, &self.config.settings)?;
+            self.rendered = Some((batch_id, files));
+        }
+        let files = &self.rendered.as_ref().expect("rendered above").1;
+        let dir = self.config.batch_dir(batch_id);
+        // The manifest is the last file (render puts it last): a reader who sees it sees a whole batch.
+        if let Some(file) = files.iter().find(|f| !state.written.contains_key(&f.name)) {
+            batch::write_atomically(&dir, &file.name, &file.bytes).map_err(|source| {
+                WorkerError::Io {
+                    path: dir.join(&file.name),
+                    source,
+                }
+            })?;
+            let event = BatchEvent::BatchFileWritten(BatchFileWritten {
+                name: file.name.clone(),
+                sha256: batch::sha256_hex(&file.bytes),
+                size: file.bytes.len() as u64,
+            });
+            let command_id = step_id(batch_id, &format!("file:{}", file.name));
+            let name = file.name.clone();
+            self.append(&stream, state.version, event, command_id)
+                .await?;
+            return Ok(Step::FileWritten { batch_id, name });
+        }
+        let mut tx = self.store.pool().begin().await?;
+        sqlx::query("UPDATE export_batches SET completed_at = now() WHERE batch_id = $1")
+            .bind(batch_id.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        let event = BatchEvent::BatchCompleted(BatchCompleted { files: files.len() });
+        self.store
+            .append_in(
+                &mut tx,
+                &stream,
+                ExpectedVersion::Exact(state.version),
+                &[event.to_new_event()],
+                &self.metadata(step_id(batch_id, "completed")),
+            )
+            .await
+            .map_err(overtaken_on_conflict)?;
+        tx.commit().await?;
+        self.rendered = None;
+        Ok(Step::Completed { batch_id })
+    }
+
+    async fn append(
+        &self,
+        stream: &str,
+        version: i32,
+        event: BatchEvent,
+        command_id: Uuid,
+    ) -> Result<(), WorkerError> {
+        self.store
+            .append(
+                stream,
+                ExpectedVersion::Exact(version),
+                &[event.to_new_event()],
+                &self.metadata(command_id),
+            )
+            .await
+            .map_err(overtaken_on_conflict)?;
+        Ok(())
+    }
+
+    fn metadata(&self, command_id: Uuid) -> Metadata {
+        Metadata {
+            actor_id: WORKER_ACTOR.to_owned(),
+            actor_role: ActorRole::System,
+            correlation_id: self.correlation_id,
+            causation_id: None,
+            command_id,
+        }
+    }
+}
+
+/// A stable command id for one step of one batch: a step repeated after a crash is the same command,
+/// so the store's idempotency stops it from being recorded twice.
+fn step_id(batch_id: BatchId, step: &str) -> Uuid {
+    Uuid::new_v5(batch_id.as_uuid(), step.as_bytes())
+}
+
+fn overtaken_on_conflict(e: AppendError) -> WorkerError {
+    match e {
+        AppendError::Conflict { .. } => WorkerError::Overtaken,
+        other => WorkerError::Append(other),
+    }
+}
+
+/// The folders of the completed batches under `export_dir`, oldest first (for tests and tools).
+pub fn batch_folders(export_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(export_dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_key_is_stable_and_apart_from_the_projections() {
+        assert_eq!(lock_key(), lock_key());
+        assert_ne!(lock_key(), crate::projections::lock::lock_key("export"));
+    }
+
+    #[test]
+    fn step_ids_are_stable_per_batch_and_step() {
+        let batch = BatchId::new(Uuid::from_u128(1));
+        assert_eq!(step_id(batch, "file:a"), step_id(batch, "file:a"));
+        assert_ne!(step_id(batch, "file:a"), step_id(batch, "file:b"));
+        assert_ne!(
+            step_id(batch, "file:a"),
+            step_id(BatchId::new(Uuid::from_u128(2)), "file:a")
+        );
+    }
+}

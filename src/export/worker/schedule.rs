@@ -1,0 +1,89 @@
+//! When the worker runs inside `cim serve`: a cron job (tokio-cron-scheduler) in a configured time
+//! zone, by default every night at 02:00 Europe/Stockholm. The job body is [`run_export`], a plain
+//! async function that `cim export run` and the tests call directly.
+//!
+//! Several processes may all fire at 02:00: the export lock lets one of them work and the others
+//! return [`RunOutcome::Busy`] at once.
+
+use std::str::FromStr;
+
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+
+use super::{ExportWorker, RunOutcome, WorkerConfig, WorkerError};
+use crate::store::EventStore;
+
+/// The default schedule: seconds, minutes, hours, day of month, month, day of week.
+pub const DEFAULT_SCHEDULE: &str = "0 0 2 * * *";
+/// The default time zone of the schedule.
+pub const DEFAULT_TIMEZONE: &str = "Europe/Stockholm";
+
+/// When the job fires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    /// A six-field cron expression (with seconds), e.g. `0 0 2 * * *`.
+    pub cron: String,
+    pub timezone: chrono_tz::Tz,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self {
+            cron: DEFAULT_SCHEDULE.to_owned(),
+            timezone: chrono_tz::Tz::from_str(DEFAULT_TIMEZONE).expect("a known time zone"),
+        }
+    }
+}
+
+/// One export run: what the scheduled job, `cim export run` and the tests all call.
+pub async fn run_export(
+    store: &EventStore,
+    config: &WorkerConfig,
+) -> Result<RunOutcome, WorkerError> {
+    ExportWorker::new(store.clone(), config.clone())
+        .run_once()
+        .await
+}
+
+/// The scheduler of a `cim serve` process. [`ExportScheduler::shutdown`] stops it.
+pub struct ExportScheduler {
+    scheduler: JobScheduler,
+}
+
+impl std::fmt::Debug for ExportScheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportScheduler").finish_non_exhaustive()
+    }
+}
+
+impl ExportScheduler {
+    /// Starts firing [`run_export`] on `schedule`. A bad cron expression is an error here, at start-up.
+    pub async fn start(
+        store: EventStore,
+        config: WorkerConfig,
+        schedule: &Schedule,
+    ) -> Result<Self, JobSchedulerError> {
+        let scheduler = JobScheduler::new().await?;
+        let job = Job::new_async_tz(schedule.cron.as_str(), schedule.timezone, move |_, _| {
+            let store = store.clone();
+            let config = config.clone();
+            Box::pin(async move {
+                match run_export(&store, &config).await {
+                    Ok(outcome) => tracing::info!(?outcome, "scheduled export run finished"),
+                    // The next run starts over from the log; nothing is lost by failing here.
+                    Err(e) => tracing::error!(error = %e, "scheduled export run failed"),
+                }
+            })
+        })?;
+        scheduler.add(job).await?;
+        scheduler.start().await?;
+        tracing::info!(cron = %schedule.cron, timezone = %schedule.timezone, "export scheduler started");
+        Ok(Self { scheduler })
+    }
+
+    /// Stops firing. A run in progress finishes on its own task.
+    pub async fn shutdown(mut self) {
+        if let Err(e) = self.scheduler.shutdown().await {
+            tracing::warn!(error = %e, "export scheduler did not shut down cleanly");
+        }
+    }
+}

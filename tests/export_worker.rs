@@ -1,0 +1,915 @@
+//! The export worker against a real PostgreSQL and a real file system: batches hold every approved
+//! certificate exactly once (also with two workers at once and after a worker dies mid-batch), their
+//! files are complete and match the manifest, every ELMO document validates, and a revocation after
+//! export goes out as a correction row in a later batch.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::NaiveDate;
+use cim::app;
+use cim::domain::PortfolioEvent;
+use cim::domain::ids::{
+    ActivityId, CatalogItemId, CertificateId, PortfolioId, ProgramCode, ProgramId, StaffId,
+    StudentUid,
+};
+use cim::domain::portfolio::{
+    CertificateApproved, CertificateHolder, CertificateRevoked, CertifiedActivity, FinalFormat,
+    ReflectionFormat,
+};
+use cim::domain::values::{IdentityNumber, PersonName};
+use cim::export::worker::events::{BatchEvent, stream_id};
+use cim::export::worker::{ExportLock, ExportWorker, RunOutcome, WorkerConfig, batch_folders};
+use cim::export::{BatchId, LADOK_CSV_FILE_NAME, MANIFEST_FILE_NAME};
+use cim::store::{ActorRole, EventStore, ExpectedVersion, Metadata};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+const ELMO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/formats/elmo");
+
+const NAMES: &[(&str, &str)] = &[
+    ("Åsa", "Öberg"),
+    ("Seán", "O'Brien"),
+    ("Anna-Karin", "Smith & Jones"),
+    ("Björn", "Ödmark, Jr."),
+    ("李", "小龍"),
+];
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+/// A valid 12-digit personnummer for a birth date and serial.
+fn identity_number(birth: NaiveDate, serial: u32) -> IdentityNumber {
+    use chrono::Datelike;
+    let nine = format!(
+        "{:02}{:02}{:02}{:03}",
+        birth.year() % 100,
+        birth.month(),
+        birth.day(),
+        serial
+    );
+    let sum: u32 = nine
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            let d = c.to_digit(10).unwrap() * if i % 2 == 0 { 2 } else { 1 };
+            if d > 9 { d - 9 } else { d }
+        })
+        .sum();
+    let twelve = format!("{}{nine}{}", birth.year() / 100, (10 - sum % 10) % 10);
+    IdentityNumber::from_normalized(&twelve).unwrap()
+}
+
+/// The i-th certificate of a generated cohort (ids are unique per test run).
+fn approval(i: usize) -> CertificateApproved {
+    let (given, family) = NAMES[i % NAMES.len()];
+    let activities = (0..3)
+        .map(|k| {
+            let start = date(2025, 1 + (k as u32) * 3, 1 + (i as u32 % 28));
+            CertifiedActivity {
+                activity_id: ActivityId::new(Uuid::now_v7()),
+                item: CatalogItemId::parse(["tedx", "bip", "mentor"][k]).unwrap(),
+                item_name: ["TEDx <KI>", "Blended \"BIP\"", "Mentor & buddy"][k].to_owned(),
+                started_on: start,
+                ended_on: start + chrono::Days::new(k as u64 * 20),
+                reflection_format: ReflectionFormat::Written,
+            }
+        })
+        .collect();
+    CertificateApproved {
+        certificate_id: CertificateId::new(Uuid::now_v7()),
+        portfolio_id: PortfolioId::new(Uuid::now_v7()),
+        program_id: ProgramId::new(Uuid::from_u128(0xA0)),
+        program_code: ProgramCode::parse("dental").unwrap(),
+        program_name: "Dental Program".to_owned(),
+        student_uid: StudentUid::new(Uuid::now_v7()),
+        application: 1,
+        activities,
+        final_format: FinalFormat::Oral,
+        decided_on: date(2026, 1, 1 + (i as u32 % 28)),
+        decided_by: StaffId::parse("coordinator-1@ki.se").unwrap(),
+        personal: Some(CertificateHolder {
+            identity_number: identity_number(
+                date(1995, 1 + i as u32 % 12, 1 + i as u32 % 28),
+                100 + i as u32,
+            ),
+            name: PersonName::parse(given, family).unwrap(),
+        }),
+    }
+}
+
+fn metadata() -> Metadata {
+    Metadata {
+        actor_id: "coordinator-1@ki.se".to_owned(),
+        actor_role: ActorRole::Coordinator,
+        correlation_id: Uuid::now_v7(),
+        causation_id: None,
+        command_id: Uuid::now_v7(),
+    }
+}
+
+/// Appends a portfolio event to its stream as the command handler would (personal part split off).
+async fn record(store: &EventStore, portfolio: PortfolioId, event: PortfolioEvent) {
+    let (event_type, payload) = event.to_payload();
+    let new = app::encode(event_type, 1, payload, Some(Uuid::now_v7()));
+    store
+        .append(
+            &portfolio.stream_id(),
+            ExpectedVersion::Any,
+            &[new],
+            &metadata(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn approve(store: &EventStore, i: usize) -> CertificateApproved {
+    let a = approval(i);
+    record(
+        store,
+        a.portfolio_id,
+        PortfolioEvent::CertificateApproved(a.clone()),
+    )
+    .await;
+    a
+}
+
+async fn revoke(store: &EventStore, a: &CertificateApproved) {
+    let r = CertificateRevoked {
+        certificate_id: a.certificate_id,
+        by: StaffId::parse("coordinator-2@ki.se").unwrap(),
+        revoked_on: date(2026, 3, 1),
+        personal: None,
+    };
+    record(store, a.portfolio_id, PortfolioEvent::CertificateRevoked(r)).await;
+}
+
+/// Waits until every committed event is readable by a tailing consumer. The tailing bound is the
+/// oldest transaction running anywhere in the cluster, so a busy neighbour (another test's database)
+/// can hold it back for a moment; the worker would then rightly find nothing yet.
+async fn settle(store: &EventStore) {
+    for _ in 0..600 {
+        let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let readable = store
+            .read_after(cim::store::Checkpoint::START, 1_000_000)
+            .await
+            .unwrap()
+            .len();
+        if readable as i64 >= committed {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the log did not settle within 30 s");
+}
+
+fn worker(store: &EventStore, dir: &Path) -> ExportWorker {
+    ExportWorker::new(store.clone(), WorkerConfig::new(dir))
+}
+
+/// Every batch's events, by batch id.
+async fn batch_events(store: &EventStore) -> BTreeMap<BatchId, Vec<BatchEvent>> {
+    let ids: Vec<Uuid> = sqlx::query_scalar("SELECT batch_id FROM export_batches")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for id in ids {
+        let id = BatchId::new(id);
+        let events = store.read_stream(&stream_id(id), 0).await.unwrap();
+        out.insert(
+            id,
+            events
+                .iter()
+                .map(|e| BatchEvent::from_recorded(e).unwrap())
+                .collect(),
+        );
+    }
+    out
+}
+
+/// How many batches took each certificate (as a record or as a revocation).
+fn taken(
+    batches: &BTreeMap<BatchId, Vec<BatchEvent>>,
+) -> (HashMap<CertificateId, usize>, HashMap<CertificateId, usize>) {
+    let mut records = HashMap::new();
+    let mut revocations = HashMap::new();
+    for events in batches.values() {
+        for e in events {
+            if let BatchEvent::BatchCreated(c) = e {
+                for item in &c.certificates {
+                    *records.entry(item.certificate_id).or_insert(0) += 1;
+                }
+                for item in &c.revocations {
+                    *revocations.entry(item.certificate_id).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    (records, revocations)
+}
+
+/// Checks a batch folder from the disk: the manifest lists every other file with the right size and
+/// hash, nothing else (no temporary file) is in the folder. Returns the CSV rows (action, certificate).
+fn check_folder(dir: &Path) -> Vec<(String, String)> {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(MANIFEST_FILE_NAME)).unwrap()).unwrap();
+    let listed = manifest["files"].as_array().unwrap();
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    on_disk.sort();
+    let mut expected: Vec<String> = listed
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .chain([MANIFEST_FILE_NAME.to_owned()])
+        .collect();
+    expected.sort();
+    assert_eq!(
+        on_disk, expected,
+        "exactly the manifest's files, no leftovers"
+    );
+    assert_eq!(manifest["counts"]["files"], listed.len());
+    for f in listed {
+        let bytes = std::fs::read(dir.join(f["name"].as_str().unwrap())).unwrap();
+        assert_eq!(f["size"], bytes.len());
+        assert_eq!(f["sha256"], hex::encode(Sha256::digest(&bytes)));
+    }
+    let csv = std::fs::read(dir.join(LADOK_CSV_FILE_NAME)).unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_slice());
+    let headers = reader.headers().unwrap().clone();
+    let action = headers.iter().position(|h| h == "action").unwrap();
+    let id = headers.iter().position(|h| h == "certificate_id").unwrap();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[action].to_owned(), r[id].to_owned())
+        })
+        .collect()
+}
+
+/// xmllint as `shared/formats/elmo/README.md` runs it: offline, schemas resolved by the catalog.
+fn xmllint(file: &Path) -> std::process::Output {
+    let dir = PathBuf::from(ELMO_DIR).canonicalize().unwrap();
+    Command::new("xmllint")
+        .env("XML_CATALOG_FILES", dir.join("catalog.xml"))
+        .args(["--noout", "--nonet", "--schema"])
+        .arg(dir.join("schema.xsd"))
+        .arg(file)
+        .output()
+        .expect("xmllint is installed (libxml2-utils)")
+}
+
+#[tokio::test]
+async fn a_batch_holds_every_new_certificate_with_complete_files_and_nothing_twice() {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let out = tempfile::tempdir().unwrap();
+    let mut approved = Vec::new();
+    for i in 0..12 {
+        approved.push(approve(&store, i).await);
+    }
+    // One approval whose holder data was erased: refused, and said so on the batch stream.
+    let mut erased = approval(99);
+    erased.personal = None;
+    record(
+        &store,
+        erased.portfolio_id,
+        PortfolioEvent::CertificateApproved(erased.clone()),
+    )
+    .await;
+
+    settle(&store).await;
+    let outcome = worker(&store, out.path()).run_once().await.unwrap();
+    let RunOutcome::Ran {
+        completed,
+        files_written,
+        ..
+    } = outcome
+    else {
+        panic!("the only worker got the lock")
+    };
+    assert_eq!(completed.len(), 1);
+    // CSV, DS and ELMO per certificate, manifest.
+    assert_eq!(files_written, 1 + 2 * 12 + 1);
+
+    let folders = batch_folders(out.path()).unwrap();
+    assert_eq!(folders, [out.path().join(completed[0].to_string())]);
+    let rows = check_folder(&folders[0]);
+    let mut expected: Vec<(String, String)> = approved
+        .iter()
+        .map(|a| ("record".to_owned(), a.certificate_id.to_string()))
+        .collect();
+    let mut got = rows.clone();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+    for a in &approved {
+        let elmo = folders[0].join(format!("cim-{}-elmo.xml", a.certificate_id));
+        let lint = xmllint(&elmo);
+        assert!(
+            lint.status.success(),
+            "{}",
+            String::from_utf8_lossy(&lint.stderr)
+        );
+        assert!(
+            folders[0]
+                .join(format!("cim-{}-ds-6.1.txt", a.certificate_id))
+                .exists()
+        );
+    }
+
+    let batches = batch_events(&store).await;
+    let events = &batches[&completed[0]];
+    let BatchEvent::BatchCreated(created) = &events[0] else {
+        panic!("a batch stream starts with BatchCreated")
+    };
+    assert_eq!(created.refused.len(), 1);
+    assert_eq!(created.refused[0].certificate_id, erased.certificate_id);
+    assert_eq!(created.refused[0].reason, "holder_erased");
+    assert!(matches!(events.last(), Some(BatchEvent::BatchCompleted(_))));
+    // The manifest's hashes are the ones the events recorded.
+    for e in events {
+        if let BatchEvent::BatchFileWritten(f) = e {
+            let bytes = std::fs::read(folders[0].join(&f.name)).unwrap();
+            assert_eq!(f.sha256, hex::encode(Sha256::digest(&bytes)));
+            assert_eq!(f.size, bytes.len() as u64);
+        }
+    }
+
+    // A second run finds nothing new: no batch, no file.
+    let again = worker(&store, out.path()).run_once().await.unwrap();
+    assert_eq!(
+        again,
+        RunOutcome::Ran {
+            completed: vec![],
+            files_written: 0,
+            delivered: 0,
+            failed: 0,
+        }
+    );
+    assert_eq!(batch_events(&store).await.len(), 1);
+
+    // New approvals and a revocation of an exported certificate go into the next batch.
+    let late = approve(&store, 20).await;
+    revoke(&store, &approved[3]).await;
+    settle(&store).await;
+    let third = worker(&store, out.path()).run_once().await.unwrap();
+    let RunOutcome::Ran {
+        completed: second, ..
+    } = third
+    else {
+        panic!()
+    };
+    assert_eq!(second.len(), 1);
+    let mut rows = check_folder(&out.path().join(second[0].to_string()));
+    rows.sort();
+    let mut expected = vec![
+        ("record".to_owned(), late.certificate_id.to_string()),
+        ("revoke".to_owned(), approved[3].certificate_id.to_string()),
+    ];
+    expected.sort();
+    assert_eq!(rows, expected);
+    // A revoked certificate gets a correction row only: no ELMO, no DS.
+    assert!(
+        !out.path()
+            .join(second[0].to_string())
+            .join(format!("cim-{}-elmo.xml", approved[3].certificate_id))
+            .exists()
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn an_approval_revoked_before_any_export_is_never_exported() {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let out = tempfile::tempdir().unwrap();
+    let kept = approve(&store, 1).await;
+    let gone = approve(&store, 2).await;
+    revoke(&store, &gone).await;
+    settle(&store).await;
+    worker(&store, out.path()).run_once().await.unwrap();
+    let (records, revocations) = taken(&batch_events(&store).await);
+    assert_eq!(records.keys().collect::<Vec<_>>(), [&kept.certificate_id]);
+    assert!(revocations.is_empty());
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn two_workers_at_once_export_every_certificate_exactly_once() {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let out = tempfile::tempdir().unwrap();
+    let mut ids = Vec::new();
+    for round in 0..4 {
+        for i in 0..5 {
+            ids.push(approve(&store, round * 5 + i).await.certificate_id);
+        }
+        // Two workers (as in two `cim serve` processes), started together, twice per round.
+        for _ in 0..2 {
+            let (a, b) = tokio::join!(
+                async { worker(&store, out.path()).run_once().await.unwrap() },
+                async { worker(&store, out.path()).run_once().await.unwrap() },
+            );
+            assert!(
+                matches!(a, RunOutcome::Busy) || matches!(b, RunOutcome::Busy) || {
+                    // Both ran: one after the other, so the second found nothing.
+                    a == RunOutcome::Ran {
+                        completed: vec![],
+                        files_written: 0,
+                        delivered: 0,
+                        failed: 0,
+                    } || b
+                        == RunOutcome::Ran {
+                            completed: vec![],
+                            files_written: 0,
+                            delivered: 0,
+                            failed: 0,
+                        }
+                },
+                "{a:?} {b:?}"
+            );
+        }
+    }
+    // A last single run finishes whatever a Busy round left behind.
+    settle(&store).await;
+    worker(&store, out.path()).run_once().await.unwrap();
+    let batches = batch_events(&store).await;
+    let (records, _) = taken(&batches);
+    assert_eq!(records.len(), ids.len());
+    assert!(records.values().all(|&n| n == 1), "{records:?}");
+    // And on disk: every certificate in exactly one CSV.
+    let mut in_csv: HashMap<String, usize> = HashMap::new();
+    for folder in batch_folders(out.path()).unwrap() {
+        for (_, id) in check_folder(&folder) {
+            *in_csv.entry(id).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(in_csv.len(), ids.len());
+    assert!(in_csv.values().all(|&n| n == 1));
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_worker_stopped_between_files_is_finished_by_the_next_run_without_duplicates() {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let out = tempfile::tempdir().unwrap();
+    for i in 0..6 {
+        approve(&store, i).await;
+    }
+    settle(&store).await;
+    // The first worker creates the batch and writes three files, then dies (its task and lock
+    // connection are dropped, as when a process is killed).
+    {
+        let mut lock = ExportLock::try_acquire(&db.pool).await.unwrap().unwrap();
+        let mut first = worker(&store, out.path());
+        for _ in 0..4 {
+            first.step(&mut lock).await.unwrap();
+        }
+        // A crash after a file reached the disk but before its event: a half-written temporary file
+        // and a complete-looking final file the log does not know about yet.
+        let batch = batch_folders(out.path()).unwrap().remove(0);
+        std::fs::write(batch.join(".manifest.json.partial"), b"{\"half").unwrap();
+    }
+    assert!(
+        !batch_folders(out.path()).unwrap()[0]
+            .join(MANIFEST_FILE_NAME)
+            .exists()
+    );
+
+    settle(&store).await;
+    let outcome = worker(&store, out.path()).run_once().await.unwrap();
+    let RunOutcome::Ran {
+        completed,
+        files_written,
+        ..
+    } = outcome
+    else {
+        panic!()
+    };
+    assert_eq!(completed.len(), 1);
+    // 14 files in all (CSV, 6 × DS and ELMO, manifest); 3 were written before the crash.
+    assert_eq!(files_written, 14 - 3);
+    let folder = batch_folders(out.path()).unwrap().remove(0);
+    // The temporary file of the crashed write was replaced by the finished manifest.
+    assert_eq!(check_folder(&folder).len(), 6);
+    let events = &batch_events(&store).await[&completed[0]];
+    let mut names: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            BatchEvent::BatchFileWritten(f) => Some(f.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let total = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!((total, names.len()), (14, 14), "each file recorded once");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn workers_aborted_at_random_moments_still_export_everything_once() {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let out = tempfile::tempdir().unwrap();
+    let mut count = 0;
+    for round in 0..3u64 {
+        for i in 0..4 {
+            approve(&store, round as usize * 4 + i).await;
+            count += 1;
+        }
+        // Abort a running worker after a few milliseconds: somewhere between two steps, or inside one.
+        let store2 = store.clone();
+        let dir = out.path().to_owned();
+        let task = tokio::spawn(async move { worker(&store2, &dir).run_once().await });
+        tokio::time::sleep(std::time::Duration::from_millis(5 + round * 7)).await;
+        task.abort();
+        let _ = task.await;
+    }
+    settle(&store).await;
+    // The aborted task's lock connection may take a moment to close: retry while Busy.
+    let mut finished = false;
+    for _ in 0..50 {
+        if let RunOutcome::Ran { .. } = worker(&store, out.path()).run_once().await.unwrap() {
+            finished = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(finished);
+    let unfinished: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM export_batches WHERE completed_at IS NULL")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(unfinished, 0);
+    let (records, _) = taken(&batch_events(&store).await);
+    assert_eq!(records.len(), count);
+    assert!(records.values().all(|&n| n == 1));
+    let mut rows = 0;
+    for folder in batch_folders(out.path()).unwrap() {
+        rows += check_folder(&folder).len();
+    }
+    assert_eq!(rows, count);
+    db.drop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delivery to Ladok, against the fake Ladok (a real HTTPS server with mutual TLS).
+
+use cim::export::fake_ladok::{FakeLadok, Fault};
+use cim::export::worker::ladok::{LadokClient, LadokConfig, LadokError};
+use cim::export::{ExportCertificate, ExportSettings};
+
+fn ladok_worker(store: &EventStore, dir: &Path, ladok: LadokConfig) -> ExportWorker {
+    let mut config = WorkerConfig::new(dir);
+    config.ladok = Some(ladok);
+    ExportWorker::new(store.clone(), config)
+}
+
+async fn run(worker: &mut ExportWorker) -> (usize, usize) {
+    match worker.run_once().await.unwrap() {
+        RunOutcome::Ran {
+            delivered, failed, ..
+        } => (delivered, failed),
+        RunOutcome::Busy => panic!("the only worker got the lock"),
+    }
+}
+
+/// The merits the fake holds, by external reference (our certificate id).
+fn merits_by_reference(fake: &FakeLadok) -> HashMap<String, Vec<serde_json::Value>> {
+    let mut out: HashMap<String, Vec<serde_json::Value>> = HashMap::new();
+    for m in fake.merits() {
+        out.entry(m["ExterntReferens"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(m);
+    }
+    out
+}
+
+/// Every delivery event of every batch: (certificate, Some(merit uid) or None for a failure).
+async fn deliveries(store: &EventStore) -> Vec<BatchEvent> {
+    batch_events(store)
+        .await
+        .into_values()
+        .flatten()
+        .filter(|e| {
+            matches!(
+                e,
+                BatchEvent::CertificateDelivered(_) | BatchEvent::DeliveryFailed(_)
+            )
+        })
+        .collect()
+}
+
+async fn cohort(store: &EventStore, n: usize) -> Vec<CertificateApproved> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(approve(store, i).await);
+    }
+    settle(store).await;
+    out
+}
+
+#[tokio::test]
+async fn every_certificate_becomes_one_attested_merit_and_a_second_run_adds_none() {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let out = tempfile::tempdir().unwrap();
+    let fake = FakeLadok::start().await.unwrap();
+    let approved = cohort(&store, 4).await;
+
+    let mut worker = ladok_worker(&store, out.path(), fake.config());
+    assert_eq!(run(&mut worker).await, (4, 0));
+    let merits = merits_by_reference(&fake);
+    assert_eq!(merits.len(), 4);
+    for a in &approved {
+        let m = &merits[&a.certificate_id.to_string()];
+        assert_eq!(m.len(), 1);
+        let holder = a.personal.as_ref().unwrap();
+        assert_eq!(
+            m[0]["StudentUID"],
+            FakeLadok::student_uid(holder.identity_number.as_str())
+        );
+        assert_eq!(m[0]["Benamning"], "Certificate of International Merits");
+        assert_eq!(m[0]["Attesterad"], true);
+        assert_eq!(m[0]["TillatenIBevis"], true);
+        assert_eq!(m[0]["Examinationsdatum"], a.decided_on.to_string());
+    }
+    // The events name Ladok's merit uids.
+    for e in deliveries(&store).await {
+        let BatchEvent::CertificateDelivered(d) = e else {
+            panic!("no failure expected: {e:?}")
+        };
+        assert_eq!(
+            merits[&d.certificate_id.to_string()][0]["Uid"],
+            d.ladok_merit_uid
+        );
+    }
+
+    // A second run (and a fresh worker) creates nothing.
+    assert_eq!(run(&mut worker).await, (0, 0));
+    assert_eq!(
+        run(&mut ladok_worker(&store, out.path(), fake.config())).await,
+        (0, 0)
+    );
+    assert_eq!(fake.merits().len(), 4);
+    let settled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM export_batches WHERE deliveries_settled_at IS NOT NULL",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(settled, 1);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn server_errors_and_a_timeout_are_retried_and_then_succeed() {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let out = tempfile::tempdir().unwrap();
+    let fake = FakeLadok::start().await.unwrap();
+    cohort(&store, 3).await;
+    let mut config = fake.config();
+    config.timeout = std::time::Duration::from_millis(700);
+    fake.push_faults([
+        Fault::ServerError,
+        Fault::ServerError,
+        Fault::Hang(std::time::Duration::from_secs(3)),
+        Fault::ServerError,
+    ]);
+    assert_eq!(
+        run(&mut ladok_worker(&store, out.path(), config)).await,
+        (3, 0)
+    );
+    let merits = merits_by_reference(&fake);
+    assert_eq!(merits.len(), 3);
+    assert!(merits.values().all(|m| m.len() == 1));
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_ladok_that_keeps_timing_out_fails_the_run_retryably_and_the_next_run_delivers() {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let out = tempfile::tempdir().unwrap();
+    let fake = FakeLadok::start().await.unwrap();
+    cohort(&store, 3).await;
+    let mut config = fake.config();
+    config.timeout = std::time::Duration::from_millis(500);
+    config.retry.max_attempts = 2;
+    fake.push_faults([Fault::Hang(std::time::Duration::from_secs(2)); 2]);
+    // One certificate fails after its retries; Ladok is down, so the others wait for the next run.
+    assert_eq!(
+        run(&mut ladok_worker(&store, out.path(), config.clone())).await,
+        (0, 1)
+    );
+    let failures = deliveries(&store).await;
+    let [BatchEvent::DeliveryFailed(f)] = failures.as_slice() else {
+        panic!("{failures:?}")
+    };
+    assert_eq!((f.reason.as_str(), f.retryable), ("unavailable", true));
+    assert_eq!(
+        run(&mut ladok_worker(&store, out.path(), config)).await,
+        (3, 0)
+    );
+    assert_eq!(fake.merits().len(), 3);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_rule_error_is_recorded_on_its_row_and_the_others_are_delivered() {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let out = tempfile::tempdir().unwrap();
+    let fake = FakeLadok::start().await.unwrap();
+    let approved = cohort(&store, 4).await;
+    let refused = approved[1].certificate_id;
+    fake.rule_error_for(&refused.to_string(), "commons.fel.grupp.domanregel");
+
+    let mut worker = ladok_worker(&store, out.path(), fake.config());
+    assert_eq!(run(&mut worker).await, (3, 1));
+    let failure = deliveries(&store)
+        .await
+        .into_iter()
+        .find_map(|e| match e {
+            BatchEvent::DeliveryFailed(f) => Some(f),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(failure.certificate_id, refused);
+    assert_eq!(failure.reason, "rule_error");
+    assert_eq!(
+        failure.felgrupp.as_deref(),
+        Some("commons.fel.grupp.domanregel")
+    );
+    assert!(!failure.retryable);
+    assert!(!merits_by_reference(&fake).contains_key(&refused.to_string()));
+    // A rule error waits for a person: the next run does not try again.
+    let before = fake.requests().len();
+    assert_eq!(run(&mut worker).await, (0, 0));
+    assert_eq!(fake.requests().len(), before);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn an_html_login_page_is_an_authentication_failure_and_stops_the_deliveries() {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let out = tempfile::tempdir().unwrap();
+    let fake = FakeLadok::start().await.unwrap();
+    cohort(&store, 3).await;
+    fake.push_faults([Fault::HtmlLoginPage]);
+    let mut worker = ladok_worker(&store, out.path(), fake.config());
+    assert_eq!(run(&mut worker).await, (0, 1));
+    let failures = deliveries(&store).await;
+    let [BatchEvent::DeliveryFailed(f)] = failures.as_slice() else {
+        panic!("{failures:?}")
+    };
+    assert_eq!((f.reason.as_str(), f.retryable), ("authentication", true));
+    // Once the session works again, the next run delivers everything.
+    assert_eq!(run(&mut worker).await, (3, 0));
+    assert_eq!(fake.merits().len(), 3);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_merit_created_before_a_crash_is_found_not_created_again() {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let out = tempfile::tempdir().unwrap();
+    let fake = FakeLadok::start().await.unwrap();
+    let approved = cohort(&store, 3).await;
+    // Write the batch without Ladok, then "a previous worker" created one merit in Ladok and died
+    // before it could append CertificateDelivered.
+    worker(&store, out.path()).run_once().await.unwrap();
+    let client = LadokClient::new(fake.config()).unwrap();
+    let certificate = ExportCertificate::new(&approved[0], None).unwrap();
+    let merit_uid = client
+        .deliver(&certificate, &ExportSettings::default())
+        .await
+        .unwrap();
+
+    assert_eq!(
+        run(&mut ladok_worker(&store, out.path(), fake.config())).await,
+        (3, 0)
+    );
+    let merits = merits_by_reference(&fake);
+    assert_eq!(merits.len(), 3);
+    assert!(merits.values().all(|m| m.len() == 1));
+    let recorded = deliveries(&store)
+        .await
+        .into_iter()
+        .find_map(|e| match e {
+            BatchEvent::CertificateDelivered(d)
+                if d.certificate_id == approved[0].certificate_id =>
+            {
+                Some(d.ladok_merit_uid)
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(recorded, merit_uid);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn two_workers_with_ladok_at_once_deliver_every_certificate_exactly_once() {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let out = tempfile::tempdir().unwrap();
+    let fake = FakeLadok::start().await.unwrap();
+    cohort(&store, 6).await;
+    let (a, b) = tokio::join!(
+        async {
+            ladok_worker(&store, out.path(), fake.config())
+                .run_once()
+                .await
+                .unwrap()
+        },
+        async {
+            ladok_worker(&store, out.path(), fake.config())
+                .run_once()
+                .await
+                .unwrap()
+        },
+    );
+    // Whoever did not get the lock, or came second, delivers the rest (nothing).
+    let _ = (a, b);
+    run(&mut ladok_worker(&store, out.path(), fake.config())).await;
+    let merits = merits_by_reference(&fake);
+    assert_eq!(merits.len(), 6);
+    assert!(merits.values().all(|m| m.len() == 1));
+    let delivered = deliveries(&store).await;
+    assert_eq!(delivered.len(), 6, "{delivered:?}");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_revocation_after_delivery_is_a_correction_row_and_a_ladok_update() {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let out = tempfile::tempdir().unwrap();
+    let fake = FakeLadok::start().await.unwrap();
+    let approved = cohort(&store, 2).await;
+    let mut worker = ladok_worker(&store, out.path(), fake.config());
+    assert_eq!(run(&mut worker).await, (2, 0));
+
+    revoke(&store, &approved[0]).await;
+    settle(&store).await;
+    let outcome = worker.run_once().await.unwrap();
+    let RunOutcome::Ran {
+        completed,
+        delivered,
+        failed,
+        ..
+    } = outcome
+    else {
+        panic!()
+    };
+    assert_eq!((completed.len(), delivered, failed), (1, 1, 0));
+    let rows = check_folder(&out.path().join(completed[0].to_string()));
+    assert_eq!(
+        rows,
+        [("revoke".to_owned(), approved[0].certificate_id.to_string())]
+    );
+    let merits = merits_by_reference(&fake);
+    let revoked = &merits[&approved[0].certificate_id.to_string()];
+    assert_eq!(revoked.len(), 1, "updated, not created again");
+    assert_eq!(revoked[0]["Attesterad"], false);
+    assert_eq!(revoked[0]["TillatenIBevis"], false);
+    let kept = &merits[&approved[1].certificate_id.to_string()];
+    assert_eq!(kept[0]["TillatenIBevis"], true);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn the_fake_ladok_refuses_a_client_certificate_it_did_not_issue() {
+    let fake = FakeLadok::start().await.unwrap();
+    let mut config = fake.config_with_foreign_certificate();
+    config.retry.max_attempts = 1;
+    let client = LadokClient::new(config).unwrap();
+    let err = client.student_uid("199001011239").await.unwrap_err();
+    assert!(matches!(err, LadokError::Unavailable(_)), "{err:?}");
+    assert!(fake.rejected_handshakes() >= 1);
+    assert!(fake.requests().is_empty());
+    // The right certificate gets through.
+    let client = LadokClient::new(fake.config()).unwrap();
+    assert_eq!(
+        client.student_uid("199001011239").await.unwrap(),
+        FakeLadok::student_uid("199001011239")
+    );
+}
