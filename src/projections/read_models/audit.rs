@@ -22,17 +22,15 @@ use super::{ReadError, clamp_limit};
 use crate::app;
 use crate::domain::portfolio::PortfolioEvent;
 use crate::domain::{PERSONAL_FIELD, PortfolioId, PortfolioState, ProgramId, stockholm_date};
-use crate::projections::{Projection, ProjectionError};
 use crate::store::{ActorRole, Checkpoint, RecordedEvent, Upcasters};
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 /// The `audit` projection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AuditProjection;
 
 impl AuditProjection {
@@ -106,29 +104,12 @@ async fn opened_in(
     Ok(Some(opened.program_id))
 }
 
-impl Projection for AuditProjection {
-    fn name(&self) -> &'static str {
-        "audit"
-    }
-
-    fn version(&self) -> u32 {
-        1
-    }
-
-    fn definition(&self) -> &'static str {
-        include_str!("../../../projections/audit.sql")
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["rm_audit", "rm_audit_streams"]
-    }
-
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        event: &'a RecordedEvent,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move { Ok(self.apply_event(tx, event).await?) })
+read_model! {
+    AuditProjection {
+        name: "audit",
+        version: 1,
+        definition: "audit.sql",
+        tables: ["rm_audit", "rm_audit_streams"],
     }
 }
 

@@ -28,6 +28,50 @@
 //! structs, for the HTTP layer to call; they use runtime-checked SQL (`sqlx::query`) so that the
 //! compile-time query data need not know these tables.
 
+/// Implements [`Projection`] (and `Default`, through `new()`) for a read model: its name, version,
+/// DDL file in `projections/` and the tables it owns, with events applied by its inherent
+/// `apply_event(&self, &mut PgConnection, &RecordedEvent) -> Result<(), ReadError>`.
+macro_rules! read_model {
+    ($ty:ident {
+        name: $name:literal,
+        version: $version:literal,
+        definition: $file:literal,
+        tables: [$($table:literal),+ $(,)?],
+    }) => {
+        impl Default for $ty {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl $crate::projections::Projection for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn version(&self) -> u32 {
+                $version
+            }
+
+            fn definition(&self) -> &'static str {
+                include_str!(concat!("../../../projections/", $file))
+            }
+
+            fn tables(&self) -> &'static [&'static str] {
+                &[$($table),+]
+            }
+
+            fn apply<'a>(
+                &'a self,
+                tx: &'a mut sqlx::PgConnection,
+                event: &'a $crate::store::RecordedEvent,
+            ) -> futures::future::BoxFuture<'a, Result<(), $crate::projections::ProjectionError>> {
+                Box::pin(async move { Ok(self.apply_event(tx, event).await?) })
+            }
+        }
+    };
+}
+
 pub mod audit;
 pub mod portfolio;
 pub mod registrar;

@@ -14,10 +14,8 @@ use super::view::{NextStepCode, PhaseName, PortfolioPersonal, PortfolioView};
 use super::{ReadError, clamp_limit, undecodable};
 use crate::app;
 use crate::domain::{PortfolioId, PortfolioState, ProgramEvent, ProgramId, StudentUid, portfolio};
-use crate::projections::{Projection, ProjectionError};
 use crate::store::{RecordedEvent, Upcasters};
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
@@ -109,35 +107,12 @@ impl PortfolioProjection {
     }
 }
 
-impl Default for PortfolioProjection {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Projection for PortfolioProjection {
-    fn name(&self) -> &'static str {
-        "portfolio"
-    }
-
-    fn version(&self) -> u32 {
-        1
-    }
-
-    fn definition(&self) -> &'static str {
-        include_str!("../../../projections/portfolio.sql")
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["rm_portfolios"]
-    }
-
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        event: &'a RecordedEvent,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move { Ok(self.apply_event(tx, event).await?) })
+read_model! {
+    PortfolioProjection {
+        name: "portfolio",
+        version: 1,
+        definition: "portfolio.sql",
+        tables: ["rm_portfolios"],
     }
 }
 

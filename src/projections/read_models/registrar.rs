@@ -10,10 +10,8 @@ use crate::domain::portfolio::{
     CertificateApproved, CertificateRevoked, CertifiedActivity, FinalFormat, PortfolioEvent,
 };
 use crate::domain::{CertificateId, PortfolioId, ProgramId, StaffId, StudentUid};
-use crate::projections::{Projection, ProjectionError};
 use crate::store::{Checkpoint, RecordedEvent};
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -21,7 +19,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 /// The `registrar` projection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RegistrarProjection;
 
 impl RegistrarProjection {
@@ -106,29 +104,12 @@ async fn revoked(
     Ok(())
 }
 
-impl Projection for RegistrarProjection {
-    fn name(&self) -> &'static str {
-        "registrar"
-    }
-
-    fn version(&self) -> u32 {
-        1
-    }
-
-    fn definition(&self) -> &'static str {
-        include_str!("../../../projections/registrar.sql")
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["rm_certificates"]
-    }
-
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        event: &'a RecordedEvent,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move { Ok(self.apply_event(tx, event).await?) })
+read_model! {
+    RegistrarProjection {
+        name: "registrar",
+        version: 1,
+        definition: "registrar.sql",
+        tables: ["rm_certificates"],
     }
 }
 

@@ -10,10 +10,8 @@ use super::{ReadError, clamp_limit, serde_name, undecodable};
 use crate::app;
 use crate::domain::portfolio::PortfolioEvent;
 use crate::domain::{ActivityId, PortfolioId, ProgramId};
-use crate::projections::{Projection, ProjectionError};
 use crate::store::{RecordedEvent, Upcasters};
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -233,35 +231,12 @@ async fn settle(
     Ok(())
 }
 
-impl Default for ReviewQueueProjection {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Projection for ReviewQueueProjection {
-    fn name(&self) -> &'static str {
-        "review_queue"
-    }
-
-    fn version(&self) -> u32 {
-        1
-    }
-
-    fn definition(&self) -> &'static str {
-        include_str!("../../../projections/review_queue.sql")
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["rm_review_queue"]
-    }
-
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        event: &'a RecordedEvent,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move { Ok(self.apply_event(tx, event).await?) })
+read_model! {
+    ReviewQueueProjection {
+        name: "review_queue",
+        version: 1,
+        definition: "review_queue.sql",
+        tables: ["rm_review_queue"],
     }
 }
 

@@ -17,10 +17,8 @@ use crate::domain::portfolio::{
 };
 use crate::domain::rules::ProgramRules;
 use crate::domain::{PortfolioState, ProgramId};
-use crate::projections::{Projection, ProjectionError};
 use crate::store::{ActorRole, RecordedEvent, Upcasters};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
@@ -378,35 +376,12 @@ async fn store(
     Ok(())
 }
 
-impl Default for StatisticsProjection {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Projection for StatisticsProjection {
-    fn name(&self) -> &'static str {
-        "statistics"
-    }
-
-    fn version(&self) -> u32 {
-        1
-    }
-
-    fn definition(&self) -> &'static str {
-        include_str!("../../../projections/statistics.sql")
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["rm_stats_portfolios"]
-    }
-
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        event: &'a RecordedEvent,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move { Ok(self.apply_event(tx, event).await?) })
+read_model! {
+    StatisticsProjection {
+        name: "statistics",
+        version: 1,
+        definition: "statistics.sql",
+        tables: ["rm_stats_portfolios"],
     }
 }
 
