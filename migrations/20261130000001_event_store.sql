@@ -51,9 +51,10 @@ CREATE INDEX events_tail_idx ON events (transaction_id, position);
 CREATE INDEX events_data_subject_idx ON events (data_subject) WHERE data_subject IS NOT NULL;
 CREATE INDEX events_recorded_at_idx ON events (recorded_at);
 
--- Idempotency: one row per command that produced events. The row is inserted FIRST in the append
--- transaction, so a concurrent retry of the same command blocks on this primary key until the first
--- attempt commits (then sees 23505 and returns the stored outcome) or rolls back (then proceeds itself).
+-- Idempotency: one row per command that produced events, written by the same statement as the events.
+-- A retry of the same command collides with the first attempt on a unique key: on this primary key, or
+-- (when both decided against the same version) on events_stream_version_key, waiting for the first
+-- attempt to commit or roll back. Either way the store then reads this row and returns the first outcome.
 CREATE TABLE commands (
     command_id      UUID        PRIMARY KEY,
     stream_id       TEXT        NOT NULL,

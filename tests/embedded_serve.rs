@@ -49,6 +49,14 @@ impl Serve {
     }
 }
 
+impl Serve {
+    /// SIGKILL: no chance to stop anything.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
 impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -136,5 +144,15 @@ async fn serve_without_database_url_runs_its_own_cluster_and_keeps_data_across_r
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_id, event_id);
     pool.close().await;
-    second.stop();
+
+    // A service killed outright leaves its cluster running; the next one adopts it, and stops it.
+    second.kill();
+    assert!(data_dir.join("pgdata/postmaster.pid").exists());
+    let third = Serve::start(&data_dir);
+    wait_ready(&third.base).await;
+    third.stop();
+    assert!(
+        !data_dir.join("pgdata/postmaster.pid").exists(),
+        "a cluster orphaned by a killed service must be stopped by the next one"
+    );
 }

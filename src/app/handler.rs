@@ -62,12 +62,10 @@ pub enum CommandError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A stored event does not fit its type: a bug or a missing upcaster, never the client's fault.
-    #[error("stored event {position} cannot be decoded")]
-    Corrupt {
-        position: i64,
-        #[source]
-        source: PayloadError,
-    },
+    /// Only the `Display` of the decoding error is kept: its source (serde's message) may quote
+    /// stored values, personal ones included, and this error ends up in logs.
+    #[error("stored event {position} cannot be decoded: {reason}")]
+    Corrupt { position: i64, reason: String },
 }
 
 /// One aggregate type as the handler sees it.
@@ -257,9 +255,9 @@ impl CommandHandler {
         let mut state = A::State::default();
         let mut version = 0;
         for event in &recorded {
-            let decoded = A::decode(event).map_err(|source| CommandError::Corrupt {
+            let decoded = A::decode(event).map_err(|e| CommandError::Corrupt {
                 position: event.position(),
-                source,
+                reason: e.to_string(),
             })?;
             state = A::evolve(state, &decoded);
             version = event.version;

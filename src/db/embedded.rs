@@ -69,6 +69,25 @@ pub struct EmbeddedPostgres {
     owned: bool,
 }
 
+/// Holds the pid of the `cim` process that started the running cluster and will stop it.
+const OWNER_FILE: &str = "cim-owner.pid";
+
+/// Notes this process as the one that stops the cluster.
+fn record_owner(data_dir: &Path) {
+    if let Err(e) = std::fs::write(data_dir.join(OWNER_FILE), std::process::id().to_string()) {
+        tracing::warn!(error = %e, "cannot record the embedded cluster's owner");
+    }
+}
+
+/// Whether the process recorded as the cluster's owner still runs. A missing or unreadable file
+/// counts as "gone": the cluster then has no one to stop it.
+fn owner_alive(data_dir: &Path) -> bool {
+    std::fs::read_to_string(data_dir.join(OWNER_FILE))
+        .ok()
+        .and_then(|pid| pid.trim().parse::<u32>().ok())
+        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+}
+
 impl EmbeddedPostgres {
     /// Creates the cluster on first use, starts it (or adopts one already running on this data
     /// directory, e.g. left by a crashed `cim` or used by another `cim`), and waits until it
@@ -89,7 +108,15 @@ impl EmbeddedPostgres {
                 pg.pgdata.display()
             );
             match pg.wait_until_ready().await {
-                Ok(()) => ready = true,
+                Ok(()) => {
+                    ready = true;
+                    // Left behind by a `cim` that died without stopping it: that cluster is ours
+                    // to stop now, or it would run forever.
+                    if !owner_alive(&pg.data_dir) {
+                        info!("its owner is gone; this process takes over stopping it");
+                        pg.owned = true;
+                    }
+                }
                 // It was dying as we looked (e.g. it had just crashed): start it afresh.
                 Err(NotReady::Stopped) => info!("the running server has stopped; starting it"),
                 Err(NotReady::Failed(err)) => return Err(err),
@@ -108,6 +135,9 @@ impl EmbeddedPostgres {
                     NotReady::Failed(err) => err,
                 });
             }
+        }
+        if pg.owned {
+            record_owner(&pg.data_dir);
         }
         info!(socket_dir = %pg.run_dir, "embedded PostgreSQL ready");
         Ok(pg)
@@ -138,6 +168,7 @@ impl EmbeddedPostgres {
         }
         info!("stopping embedded PostgreSQL");
         self.pg_ctl_stop().await?;
+        let _ = std::fs::remove_file(self.data_dir.join(OWNER_FILE));
         info!("embedded PostgreSQL stopped");
         Ok(())
     }

@@ -10,7 +10,6 @@ pub mod texts;
 
 use cim::db::{self, scratch};
 use sqlx::PgPool;
-use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::OnceCell;
 
@@ -79,11 +78,17 @@ pub async fn server_url() -> &'static str {
         .await
 }
 
-/// Starts (or joins) an embedded cluster under `target/`, for machines with PostgreSQL binaries but
-/// no running server. It is left running for the next test binary.
+/// Starts (or joins) an embedded cluster in the system's temporary folder, for machines with
+/// PostgreSQL binaries but no running server. It is left running for the next test binary. Not under
+/// `target/`: as root the cluster runs as `postgres`, which cannot reach a checkout under `/root`.
 async fn embedded_server() -> String {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cim-test-postgres");
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let uid = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("cim-test-postgres-{uid}"));
     std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let cluster = db::embedded::EmbeddedPostgres::start(db::embedded::EmbeddedConfig {
         data_dir: dir,
         bin_dir: None,
