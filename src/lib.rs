@@ -13,5 +13,6 @@ pub mod db;
 pub mod domain;
 pub mod export;
 pub mod http;
+pub mod media;
 pub mod projections;
 pub mod store;

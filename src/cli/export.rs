@@ -15,7 +15,7 @@ use std::time::Duration;
 #[derive(Debug, Subcommand)]
 pub enum ExportCommand {
     /// Run the export worker once, now: finish an interrupted batch, write a batch of the certificates
-    /// approved or revoked since the last one, and (with --ladok-enabled) deliver to Ladok. Does nothing
+    /// approved or revoked since the last one, and (with --ladok-enabled true, or CIM_LADOK_ENABLED=true) deliver to Ladok. Does nothing
     /// while another process is exporting.
     Run(ExportArgs),
 }

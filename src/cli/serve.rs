@@ -36,6 +36,11 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
     }
     // The export configuration too (a missing Ladok certificate file is a start-up error).
     let export_config = args.export.worker_config(db_args)?;
+    if args.schedule.export_scheduler {
+        args.schedule.schedule().validate().context(
+            "CIM_EXPORT_SCHEDULE is not a valid cron expression (sec min hour dom mon dow)",
+        )?;
+    }
     let db = Database::open(&db_args.settings()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -6,6 +6,8 @@
 //! - [`auth`]: bearer tokens and the [`auth::Caller`] extractor;
 //! - [`command`]: what every command request carries besides its body (idempotency key, `If-Match`,
 //!   request id);
+//! - [`cursor`]: opaque cursors and page sizes of the lists;
+//! - [`metrics`]: the span of every request and the Prometheus metrics at `/metrics`;
 //! - [`routes`]: one file per resource, [`routes::access`] with who may do what, and
 //!   [`routes::openapi`] with the OpenAPI 3.1 document (`GET /openapi.json`).
 //!
@@ -14,8 +16,10 @@
 
 pub mod auth;
 pub mod command;
+pub mod cursor;
 pub mod extract;
 mod health;
+pub mod metrics;
 pub mod problem;
 pub mod routes;
 
@@ -42,16 +46,29 @@ pub struct App {
     /// Checks bearer tokens. Without configured keys it refuses every token.
     pub verifier: Arc<Verifier>,
     pub commands: CommandHandler,
+    /// Where uploaded media is stored and how large an upload may be (`CIM_MEDIA_DIR`,
+    /// `CIM_MEDIA_MAX_BYTES`).
+    pub media: crate::media::MediaStore,
 }
 
 impl AppState {
     pub fn new(pool: PgPool) -> Self {
-        Self::build(pool, None, Arc::new(Verifier::refuse_all()))
+        Self::build(
+            pool,
+            None,
+            Arc::new(Verifier::refuse_all()),
+            crate::media::MediaStore::from_env(),
+        )
     }
 
     /// State for a process that runs the projection runner.
     pub fn with_projections(pool: PgPool, projections: RunnerHandle) -> Self {
-        Self::build(pool, Some(projections), Arc::new(Verifier::refuse_all()))
+        Self::build(
+            pool,
+            Some(projections),
+            Arc::new(Verifier::refuse_all()),
+            crate::media::MediaStore::from_env(),
+        )
     }
 
     /// The same state with these token keys.
@@ -60,16 +77,33 @@ impl AppState {
             self.pool.clone(),
             self.projections.clone(),
             Arc::new(verifier),
+            self.media.clone(),
         )
     }
 
-    fn build(pool: PgPool, projections: Option<RunnerHandle>, verifier: Arc<Verifier>) -> Self {
+    /// The same state with this media store (tests give each server a directory of its own).
+    pub fn with_media(self, media: crate::media::MediaStore) -> Self {
+        Self::build(
+            self.pool.clone(),
+            self.projections.clone(),
+            self.verifier.clone(),
+            media,
+        )
+    }
+
+    fn build(
+        pool: PgPool,
+        projections: Option<RunnerHandle>,
+        verifier: Arc<Verifier>,
+        media: crate::media::MediaStore,
+    ) -> Self {
         let commands = CommandHandler::new(EventStore::new(pool.clone(), app::upcasters()));
         Self(Arc::new(App {
             pool,
             projections,
             verifier,
             commands,
+            media,
         }))
     }
 }
@@ -99,6 +133,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::JSON_BODY_LIMIT))
         .layer(axum::middleware::from_fn(problem::catch_panic))
+        // Inside `request_id` (so the span has the id), outside `catch_panic` (so a panic's 500 is
+        // observed too).
+        .layer(axum::middleware::from_fn(metrics::observe))
         .layer(axum::middleware::from_fn(command::request_id))
         .with_state(state)
 }

@@ -33,6 +33,7 @@
 //! Nothing personal is logged: certificates are named by id only.
 
 pub mod batch;
+mod delivery;
 pub mod events;
 pub mod ladok;
 pub mod schedule;
@@ -46,10 +47,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use self::batch::{BatchState, Selection};
-use self::events::{
-    BatchCompleted, BatchCreated, BatchEvent, BatchEventError, BatchFileWritten,
-    CertificateDelivered, DeliveryFailed,
-};
+use self::events::{BatchCompleted, BatchCreated, BatchEvent, BatchEventError, BatchFileWritten};
 use self::ladok::{LadokClient, LadokConfig, LadokError};
 use crate::domain::ids::CertificateId;
 use crate::export::{BatchId, ExportCertificate, ExportError, ExportFile, ExportSettings};
@@ -319,106 +317,6 @@ impl ExportWorker {
             return Ok(Step::Idle);
         }
         self.deliver_next().await
-    }
-
-    /// Delivers the next undelivered certificate of the oldest complete batch that has one.
-    async fn deliver_next(&mut self) -> Result<Step, WorkerError> {
-        let batches: Vec<Uuid> = sqlx::query_scalar(
-            // Served by the partial index export_batches_undelivered_idx.
-            "SELECT batch_id FROM export_batches \
-             WHERE completed_at IS NOT NULL AND deliveries_settled_at IS NULL ORDER BY batch_id",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
-        for batch_id in batches.into_iter().map(BatchId::new) {
-            let stream = events::stream_id(batch_id);
-            let state = BatchState::load(&self.store.read_stream(&stream, 0).await?)?;
-            let created = state.created.clone().ok_or(WorkerError::Overtaken)?;
-            let items = created.certificates.iter().chain(&created.revocations);
-            let open: Vec<CertificateId> = items
-                .map(|item| item.certificate_id)
-                .filter(|id| !state.delivered.contains_key(id))
-                .filter(|id| state.failed.get(id).is_none_or(|f| f.retryable))
-                .collect();
-            let Some(certificate_id) = open.iter().copied().find(|id| !self.attempted.contains(id))
-            else {
-                if open.is_empty() {
-                    // Everything delivered or refused by a rule: nothing left for the worker.
-                    sqlx::query(
-                        "UPDATE export_batches SET deliveries_settled_at = now() WHERE batch_id = $1",
-                    )
-                    .bind(batch_id.as_uuid())
-                    .execute(self.store.pool())
-                    .await?;
-                }
-                continue;
-            };
-            self.attempted.insert(certificate_id);
-            return self
-                .deliver(batch_id, &created, state.version, certificate_id)
-                .await;
-        }
-        Ok(Step::Idle)
-    }
-
-    async fn deliver(
-        &mut self,
-        batch_id: BatchId,
-        created: &BatchCreated,
-        version: i32,
-        certificate_id: CertificateId,
-    ) -> Result<Step, WorkerError> {
-        if self.certificates.as_ref().map(|(id, _)| *id) != Some(batch_id) {
-            let certificates = batch::load_certificates(&self.store, created).await?;
-            self.certificates = Some((batch_id, certificates));
-        }
-        let certificate = self
-            .certificates
-            .as_ref()
-            .and_then(|(_, all)| all.iter().find(|c| c.certificate_id() == certificate_id))
-            .ok_or(WorkerError::SourceMissing { certificate_id })?
-            .clone();
-        if self.ladok.is_none() {
-            let config = self.config.ladok.clone().expect("checked by step");
-            self.ladok = Some(LadokClient::new(config)?);
-        }
-        let client = self.ladok.as_ref().expect("built above");
-        let stream = events::stream_id(batch_id);
-        match client.deliver(&certificate, &self.config.settings).await {
-            Ok(ladok_merit_uid) => {
-                let event = BatchEvent::CertificateDelivered(CertificateDelivered {
-                    certificate_id,
-                    ladok_merit_uid,
-                });
-                let command_id = step_id(batch_id, &format!("delivered:{certificate_id}"));
-                self.append(&stream, version, event, command_id).await?;
-                tracing::info!(%batch_id, %certificate_id, "certificate delivered to Ladok");
-                Ok(Step::Delivered {
-                    batch_id,
-                    certificate_id,
-                })
-            }
-            Err(e) => {
-                tracing::warn!(%batch_id, %certificate_id, reason = e.reason_code(),
-                    felgrupp = e.felgrupp().unwrap_or(""), "delivery to Ladok failed");
-                if e.stops_the_run() {
-                    self.ladok_down = true;
-                }
-                let event = BatchEvent::DeliveryFailed(DeliveryFailed {
-                    certificate_id,
-                    reason: e.reason_code().to_owned(),
-                    felgrupp: e.felgrupp().map(str::to_owned),
-                    retryable: e.retryable(),
-                });
-                // Every failure is its own fact: a fresh command id.
-                self.append(&stream, version, event, Uuid::now_v7()).await?;
-                Ok(Step::DeliveryFailed {
-                    batch_id,
-                    certificate_id,
-                    reason: e.reason_code(),
-                })
-            }
-        }
     }
 
     async fn unfinished_batch(&self) -> Result<Option<BatchId>, sqlx::Error> {

@@ -2,6 +2,7 @@
 //! is not approved yet.
 
 use super::access::PortfolioActor;
+use super::media;
 use super::portfolio_command;
 use super::view::PortfolioView;
 use crate::domain::portfolio::MAX_DESCRIPTION_LEN;
@@ -25,10 +26,14 @@ pub struct LogActivity {
     pub started_on: NaiveDate,
     pub ended_on: NaiveDate,
     pub description: String,
-    /// An uploaded certificate of attendance or similar.
+    /// An uploaded certificate of attendance or similar, as a reference typed by the client.
     #[serde(default)]
     #[schema(value_type = Option<crate::http::routes::openapi::MediaRefDoc>)]
     pub evidence: Option<MediaRef>,
+    /// The SHA-256 of an upload of this portfolio (`POST …/media`): the server fills in the evidence's
+    /// type and size. Excludes `evidence`.
+    #[serde(default)]
+    pub evidence_sha256: Option<String>,
 }
 
 /// The request and the id minted for the activity.
@@ -83,6 +88,12 @@ pub async fn log(
     ApiPath(path): ApiPath<PortfolioPath>,
     body: Result<ApiJson<LogActivity>, Problem>,
 ) -> Result<Versioned<PortfolioView>, Problem> {
+    let sha256 = body
+        .as_ref()
+        .ok()
+        .and_then(|ApiJson(b)| b.evidence_sha256.as_deref());
+    let upload =
+        media::resolve_optional(&state, path.portfolio_id, sha256, "evidence_sha256").await;
     portfolio_command(
         &state,
         &caller,
@@ -90,7 +101,8 @@ pub async fn log(
         path.portfolio_id,
         PortfolioActor::Owner,
         |ctx| {
-            let ApiJson(body) = body?;
+            let ApiJson(mut body) = body?;
+            body.evidence = media::evidence(upload?, body.evidence.take())?;
             let activity_id = ActivityId::new(minted_id(ctx, "activity"));
             Ok(PortfolioCommand::try_from((body, activity_id))?)
         },

@@ -2,7 +2,8 @@
 //! approved or returned by a coordinator.
 
 use super::access::PortfolioActor;
-use super::reflections::Feedback;
+use super::media::{self, Upload};
+use super::reflections::{Feedback, upload_of};
 use super::view::PortfolioView;
 use super::{portfolio_command, staff};
 use crate::domain::portfolio::FinalContent;
@@ -17,31 +18,53 @@ use axum::extract::State;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-/// `{"format": "written", "text": "…"}` or `{"format": "oral", "duration_s": 320, "media": {…}}`.
+/// `{"format": "written", "text": "…"}`, `{"format": "oral", "media_sha256": "…"}` (an upload of
+/// this portfolio, whose measured duration is used) or `{"format": "oral", "duration_s": 320,
+/// "media": {…}}` (declared, recorded as not measured).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FinalBody {
     Written {
         text: String,
     },
+    /// As an oral activity reflection: `duration_s` is required unless `media_sha256` names an
+    /// upload whose duration the server measured (which then wins over a declared one).
     Oral {
+        /// The SHA-256 of an upload of this portfolio; excludes `media`.
+        #[serde(default)]
+        media_sha256: Option<String>,
         #[serde(default)]
         #[schema(value_type = Option<crate::http::routes::openapi::MediaRefDoc>)]
         media: Option<MediaRef>,
-        duration_s: u32,
+        #[serde(default)]
+        duration_s: Option<u32>,
     },
 }
 
-impl From<FinalBody> for FinalContent {
-    fn from(body: FinalBody) -> Self {
-        match body {
-            FinalBody::Written { text } => FinalContent::Written { text },
-            FinalBody::Oral { media, duration_s } => FinalContent::Oral {
-                media,
-                duration_s,
-                duration_measured: false,
-            },
+impl FinalBody {
+    fn media_sha256(&self) -> Option<&str> {
+        match self {
+            FinalBody::Oral { media_sha256, .. } => media_sha256.as_deref(),
+            FinalBody::Written { .. } => None,
         }
+    }
+
+    /// The content, with the upload `media_sha256` resolved to (see [`media::oral`]).
+    fn content(self, upload: Option<Upload>) -> Result<FinalContent, Problem> {
+        Ok(match self {
+            FinalBody::Written { text } => FinalContent::Written { text },
+            FinalBody::Oral {
+                media, duration_s, ..
+            } => {
+                let (media, duration_s, duration_measured) =
+                    media::oral(upload, media, duration_s)?;
+                FinalContent::Oral {
+                    media,
+                    duration_s,
+                    duration_measured,
+                }
+            }
+        })
     }
 }
 
@@ -73,6 +96,8 @@ pub async fn submit(
     ApiPath(path): ApiPath<PortfolioPath>,
     body: Body<FinalBody>,
 ) -> Result<Versioned<PortfolioView>, Problem> {
+    let sha256 = body.as_ref().ok().and_then(|ApiJson(b)| b.media_sha256());
+    let upload = upload_of(&state, path.portfolio_id, sha256).await;
     portfolio_command(
         &state,
         &caller,
@@ -82,7 +107,7 @@ pub async fn submit(
         |_| {
             let ApiJson(body) = body?;
             Ok(PortfolioCommand::SubmitFinalReflection {
-                content: body.into(),
+                content: body.content(upload?)?,
             })
         },
     )
@@ -110,6 +135,8 @@ pub async fn resubmit(
     ApiPath(path): ApiPath<PortfolioPath>,
     body: Body<FinalBody>,
 ) -> Result<Versioned<PortfolioView>, Problem> {
+    let sha256 = body.as_ref().ok().and_then(|ApiJson(b)| b.media_sha256());
+    let upload = upload_of(&state, path.portfolio_id, sha256).await;
     portfolio_command(
         &state,
         &caller,
@@ -119,7 +146,7 @@ pub async fn resubmit(
         |_| {
             let ApiJson(body) = body?;
             Ok(PortfolioCommand::ResubmitFinalReflection {
-                content: body.into(),
+                content: body.content(upload?)?,
             })
         },
     )

@@ -7,13 +7,20 @@
 pub mod access;
 mod activities;
 mod application;
+mod audit;
+mod certificates;
 mod extensions;
 mod final_reflection;
+mod lists;
+mod media;
 pub mod openapi;
 mod portfolios;
 mod programs;
+mod reads;
 mod reflections;
+mod review;
 mod revocation;
+mod statistics;
 pub mod view;
 
 use super::AppState;
@@ -52,6 +59,7 @@ pub fn all() -> Vec<Route> {
         r(M::GET, "/healthz", get(health::healthz)),
         r(M::GET, "/readyz", get(health::readyz)),
         r(M::GET, "/openapi.json", get(openapi::openapi_json)),
+        r(M::GET, "/metrics", get(super::metrics::metrics)),
         // Programs and catalogs.
         r(M::POST, "/programs", post(programs::register)),
         r(M::GET, "/programs/{program_id}", get(programs::show)),
@@ -174,6 +182,66 @@ pub fn all() -> Vec<Route> {
             M::POST,
             "/portfolios/{portfolio_id}/revocation",
             post(revocation::revoke),
+        ),
+        // Media: raw-body uploads (their own size limit, not the JSON one) and downloads.
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/media",
+            post(media::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        ),
+        r(
+            M::GET,
+            "/portfolios/{portfolio_id}/media/{sha256}",
+            get(media::download),
+        ),
+        // Reads: lists, review queues, audit, statistics and the registrar's certificates.
+        r(M::GET, "/me/portfolios", get(lists::mine)),
+        r(
+            M::GET,
+            "/programs/{program_id}/portfolios",
+            get(lists::of_program),
+        ),
+        r(
+            M::GET,
+            "/programs/{program_id}/review-queue",
+            get(review::queue),
+        ),
+        r(
+            M::GET,
+            "/portfolios/{portfolio_id}/history",
+            get(audit::history),
+        ),
+        r(
+            M::GET,
+            "/portfolios/{portfolio_id}/history.csv",
+            get(audit::history_csv),
+        ),
+        r(
+            M::GET,
+            "/portfolios/{portfolio_id}/as-of",
+            get(audit::as_of),
+        ),
+        r(
+            M::GET,
+            "/programs/{program_id}/audit",
+            get(audit::program_log),
+        ),
+        r(
+            M::GET,
+            "/programs/{program_id}/audit.csv",
+            get(audit::program_log_csv),
+        ),
+        r(M::GET, "/statistics", get(statistics::overall)),
+        r(
+            M::GET,
+            "/programs/{program_id}/statistics",
+            get(statistics::of_program),
+        ),
+        r(M::GET, "/certificates", get(certificates::list)),
+        r(
+            M::GET,
+            "/certificates/{certificate_id}",
+            get(certificates::show),
         ),
     ]
 }

@@ -6,9 +6,10 @@
 //! [`super::all`] is missing from the document.
 
 use super::{
-    activities, application, extensions, final_reflection, portfolios, programs, reflections,
-    revocation,
+    activities, application, audit, certificates, extensions, final_reflection, lists, media,
+    portfolios, programs, reads, reflections, review, revocation, statistics,
 };
+use crate::http::metrics;
 use axum::Json;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -85,13 +86,32 @@ pub struct MediaRefDoc {
         application::approve,
         application::reject,
         revocation::revoke,
+        media::upload,
+        media::download,
+        metrics::metrics,
+        lists::mine,
+        lists::of_program,
+        review::queue,
+        audit::history,
+        audit::history_csv,
+        audit::as_of,
+        audit::program_log,
+        audit::program_log_csv,
+        statistics::overall,
+        statistics::of_program,
+        certificates::list,
+        certificates::show,
     ),
-    components(schemas(ProblemDoc, MediaRefDoc)),
+    components(schemas(ProblemDoc, MediaRefDoc, reads::ItemPage, statistics::StatisticsView)),
     modifiers(&Conventions),
     tags(
         (name = "programs", description = "Programs, catalogs, rules and coordinators"),
         (name = "portfolios", description = "A student's portfolio and everything in it"),
-        (name = "operations", description = "Health and the API description"),
+        (name = "reviews", description = "What waits for a coordinator"),
+        (name = "audit", description = "A portfolio's history, time travel, a program's log, CSV exports"),
+        (name = "statistics", description = "The pilot evaluation, without personal data"),
+        (name = "registrar", description = "Approved and revoked certificates"),
+        (name = "operations", description = "Health, metrics and the API description"),
     )
 )]
 pub struct ApiDoc;
@@ -162,7 +182,7 @@ impl Modify for Conventions {
             ),
         );
         for (path, item) in openapi.paths.paths.iter_mut() {
-            if path == "/openapi.json" {
+            if path == "/openapi.json" || path == "/metrics" {
                 continue;
             }
             for (operation, is_command) in [(&mut item.get, false), (&mut item.post, true)] {

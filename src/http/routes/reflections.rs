@@ -2,6 +2,7 @@
 //! program approves or returns with feedback. Every attempt and every piece of feedback is kept.
 
 use super::access::PortfolioActor;
+use super::media::{self, Upload};
 use super::view::PortfolioView;
 use super::{portfolio_command, staff};
 use crate::domain::portfolio::{MAX_STAFF_TEXT_LEN, ReflectionContent};
@@ -17,7 +18,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 /// A reflection as a client sends it: `{"format": "written", "text": "…"}`,
-/// `{"format": "oral", "duration_s": 150, "media": {…}}` or
+/// `{"format": "oral", "media_sha256": "…"}` (an upload of this portfolio, see
+/// `POST /portfolios/{id}/media`), `{"format": "oral", "duration_s": 150, "media": {…}}` or
 /// `{"format": "instagram", "links": […], "text": "…"}`. Word counts are computed by the server.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
@@ -25,13 +27,19 @@ pub enum ReflectionBody {
     Written {
         text: String,
     },
-    /// The duration is the student's declaration: a recording's duration is only "measured" when the
-    /// upload service read it from the file, never because a client says so.
+    /// With `media_sha256` naming an upload whose duration the server measured, that duration is
+    /// recorded as measured and a declared `duration_s` is ignored. Otherwise `duration_s` is required:
+    /// it is the student's declaration, recorded as not measured (a recording's duration is only
+    /// "measured" when the server read it from the file, never because a client says so).
     Oral {
+        /// The SHA-256 of an upload of this portfolio; excludes `media`.
+        #[serde(default)]
+        media_sha256: Option<String>,
         #[serde(default)]
         #[schema(value_type = Option<crate::http::routes::openapi::MediaRefDoc>)]
         media: Option<MediaRef>,
-        duration_s: u32,
+        #[serde(default)]
+        duration_s: Option<u32>,
     },
     Instagram {
         links: Vec<String>,
@@ -39,20 +47,45 @@ pub enum ReflectionBody {
     },
 }
 
-impl From<ReflectionBody> for ReflectionContent {
-    fn from(body: ReflectionBody) -> Self {
-        match body {
+impl ReflectionBody {
+    /// The `media_sha256` of an oral reflection, when it has one.
+    fn media_sha256(&self) -> Option<&str> {
+        match self {
+            ReflectionBody::Oral { media_sha256, .. } => media_sha256.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The content, with the upload `media_sha256` resolved to (see [`media::oral`]).
+    fn content(self, upload: Option<Upload>) -> Result<ReflectionContent, Problem> {
+        Ok(match self {
             ReflectionBody::Written { text } => ReflectionContent::Written { text },
-            ReflectionBody::Oral { media, duration_s } => ReflectionContent::Oral {
-                media,
-                duration_s,
-                duration_measured: false,
-            },
+            ReflectionBody::Oral {
+                media, duration_s, ..
+            } => {
+                let (media, duration_s, duration_measured) =
+                    media::oral(upload, media, duration_s)?;
+                ReflectionContent::Oral {
+                    media,
+                    duration_s,
+                    duration_measured,
+                }
+            }
             ReflectionBody::Instagram { links, text } => {
                 ReflectionContent::Instagram { links, text }
             }
-        }
+        })
     }
+}
+
+/// Resolves the body's `media_sha256` before the command runs (the lookup's error is only reported
+/// by the command builder, after the access checks).
+pub(super) async fn upload_of(
+    state: &AppState,
+    portfolio: PortfolioId,
+    sha256: Option<&str>,
+) -> Result<Option<Upload>, Problem> {
+    media::resolve_optional(state, portfolio, sha256, "media_sha256").await
 }
 
 /// Feedback or a reason from staff: `{"feedback": "…"}`.
@@ -102,6 +135,8 @@ pub async fn submit(
     ApiPath(path): ApiPath<ActivityPath>,
     body: Body<ReflectionBody>,
 ) -> Result<Versioned<PortfolioView>, Problem> {
+    let sha256 = body.as_ref().ok().and_then(|ApiJson(b)| b.media_sha256());
+    let upload = upload_of(&state, path.portfolio_id, sha256).await;
     portfolio_command(
         &state,
         &caller,
@@ -112,7 +147,7 @@ pub async fn submit(
             let ApiJson(body) = body?;
             Ok(PortfolioCommand::SubmitReflection {
                 activity_id: path.activity_id,
-                content: body.into(),
+                content: body.content(upload?)?,
             })
         },
     )
@@ -141,6 +176,8 @@ pub async fn resubmit(
     ApiPath(path): ApiPath<ActivityPath>,
     body: Body<ReflectionBody>,
 ) -> Result<Versioned<PortfolioView>, Problem> {
+    let sha256 = body.as_ref().ok().and_then(|ApiJson(b)| b.media_sha256());
+    let upload = upload_of(&state, path.portfolio_id, sha256).await;
     portfolio_command(
         &state,
         &caller,
@@ -151,7 +188,7 @@ pub async fn resubmit(
             let ApiJson(body) = body?;
             Ok(PortfolioCommand::ResubmitReflection {
                 activity_id: path.activity_id,
-                content: body.into(),
+                content: body.content(upload?)?,
             })
         },
     )

@@ -1,0 +1,111 @@
+//! Lists of portfolios: a student's own, and a program's for its coordinators. Answered from the
+//! `portfolio` read model (non-personal summaries: ids, phase, deadline, next steps).
+
+use super::reads::{self, ProgramPath};
+use crate::domain::PortfolioId;
+use crate::http::AppState;
+use crate::http::auth::Caller;
+use crate::http::cursor::{self, Page};
+use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::problem::Problem;
+use crate::projections::read_models::portfolio::{self, PortfolioSummary};
+use crate::projections::read_models::view::PhaseName;
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+
+/// The list a program-portfolios cursor belongs to.
+const PORTFOLIOS_LIST: &str = "portfolios";
+
+fn today() -> chrono::NaiveDate {
+    crate::domain::stockholm_date(chrono::Utc::now())
+}
+
+/// `GET /me/portfolios` (student): the caller's own portfolios (usually one), whole.
+#[utoipa::path(
+    get,
+    path = "/me/portfolios",
+    tag = "portfolios",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller's portfolios", body = reads::ItemPage))
+)]
+pub async fn mine(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Page<PortfolioSummary>>, Problem> {
+    let student = caller
+        .student_uid()
+        .ok_or_else(|| Problem::forbidden("only a student has portfolios of their own"))?;
+    reads::caught_up(&state, "portfolio").await?;
+    let items = portfolio::portfolios_of_student(&state.pool, student, today())
+        .await
+        .map_err(reads::read_failed)?;
+    Ok(Json(Page::whole(items)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProgramPortfoliosQuery {
+    pub phase: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// `GET /programs/{program_id}/portfolios?phase=&cursor=&limit=` (coordinator of the program): the
+/// program's portfolios by id, optionally of one phase (`collecting`, `applied`, `certified`,
+/// `revoked`).
+#[utoipa::path(
+    get,
+    path = "/programs/{program_id}/portfolios",
+    tag = "portfolios",
+    security(("bearer" = [])),
+    params(
+        ("program_id" = Uuid, Path, description = "The program"),
+        ("phase" = Option<String>, Query, description = "collecting, applied, certified or revoked"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("limit" = Option<i64>, Query, description = "Page size, 1-200 (default 50)"),
+    ),
+    responses((status = 200, description = "One page of the program's portfolios", body = reads::ItemPage))
+)]
+pub async fn of_program(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<ProgramPath>,
+    query: Result<ApiQuery<ProgramPortfoliosQuery>, Problem>,
+) -> Result<Json<Page<PortfolioSummary>>, Problem> {
+    reads::coordinator_of(&caller, path.program_id)?;
+    let ApiQuery(query) = query?;
+    let phase = query
+        .phase
+        .as_deref()
+        .map(|p| {
+            PhaseName::parse(p).ok_or_else(|| {
+                Problem::bad_request(
+                    "invalid_query",
+                    "phase must be collecting, applied, certified or revoked",
+                )
+                .with_field("phase")
+            })
+        })
+        .transpose()?;
+    let limit = cursor::limit(query.limit)?;
+    let after: Option<PortfolioId> = cursor::decode(PORTFOLIOS_LIST, query.cursor.as_deref())?;
+    reads::caught_up(&state, "portfolio").await?;
+    let items = portfolio::portfolios_of_program(
+        &state.pool,
+        path.program_id,
+        phase,
+        after,
+        limit,
+        today(),
+    )
+    .await
+    .map_err(reads::read_failed)?;
+    // A full page may have a next one; the last page is the first one shorter than `limit`.
+    let next_cursor = match items.last() {
+        Some(last) if items.len() as i64 == limit => {
+            Some(cursor::encode(PORTFOLIOS_LIST, &last.portfolio_id))
+        }
+        _ => None,
+    };
+    Ok(Json(Page { items, next_cursor }))
+}

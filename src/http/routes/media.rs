@@ -1,0 +1,435 @@
+//! Media of a portfolio: the student uploads a recording or a piece of evidence, and the student and
+//! the coordinators of the program download it.
+//!
+//! `POST /portfolios/{portfolio_id}/media` takes the raw bytes as the body (not multipart), streams
+//! them into the content-addressed store ([`crate::media::store`]) under the size limit, detects the
+//! type from the bytes ([`crate::media::sniff`]; the declared `Content-Type` is ignored), measures the
+//! duration of audio and video ([`crate::media::duration`]) and remembers the upload in
+//! `media_uploads`. Commands then reference it by `media_sha256` (oral reflections, the oral final
+//! reflection) or `evidence_sha256` (activities), and the server, not the client, supplies the type,
+//! size and measured duration to the event ([`resolve`], [`oral`]).
+
+use super::access::{self, PortfolioActor};
+use crate::domain::PortfolioId;
+use crate::domain::values::MediaRef;
+use crate::http::AppState;
+use crate::http::auth::Caller;
+use crate::http::extract::ApiPath;
+use crate::http::problem::Problem;
+use crate::media::{self, MeasuredDuration, StoreError};
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize)]
+pub struct PortfolioPath {
+    pub portfolio_id: PortfolioId,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MediaPath {
+    pub portfolio_id: PortfolioId,
+    /// Checked to be 64 lower-case hex characters before it is used for anything.
+    pub sha256: String,
+}
+
+/// An accepted upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Uploaded {
+    /// Lower-case hex SHA-256 of the bytes; reference the upload with it.
+    pub sha256: String,
+    /// The type detected from the bytes, e.g. `audio/wav`.
+    pub content_type: String,
+    pub size_bytes: u64,
+    /// The duration the server measured, in seconds; `null` when it could not be measured (or the
+    /// file is not audio or video).
+    pub duration_s: Option<f64>,
+    pub duration_measured: bool,
+}
+
+/// An upload as a command uses it: the reference and the measured duration (whole seconds).
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub media: MediaRef,
+    pub duration_s: Option<u32>,
+}
+
+/// `POST /portfolios/{portfolio_id}/media` (student owner): the raw bytes of one file.
+#[utoipa::path(
+    post,
+    path = "/portfolios/{portfolio_id}/media",
+    tag = "portfolios",
+    security(("bearer" = [])),
+    params(("portfolio_id" = Uuid, Path, description = "The portfolio")),
+    request_body(
+        content = String,
+        content_type = "application/octet-stream",
+        description = "The file's bytes (MP4/M4A, MP3, WAV, Ogg, WebM/Matroska, PDF, JPEG or PNG), not multipart. \
+                       The type is detected from the bytes; the Content-Type header is not trusted."
+    ),
+    responses(
+        (status = 201, description = "Stored (or already stored); reference it by `sha256`", body = Uploaded),
+        (status = 413, description = "Larger than the configured limit (CIM_MEDIA_MAX_BYTES)"),
+        (status = 415, description = "The bytes are not one of the accepted formats"),
+    )
+)]
+pub async fn upload(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<PortfolioPath>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Uploaded>), Problem> {
+    access::role_may(&caller, PortfolioActor::Owner)?;
+    visible_portfolio(&state, &caller, path.portfolio_id).await?;
+    let max = state.media.max_bytes();
+    let declared_len = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_len.is_some_and(|len| len > max) {
+        return Err(too_large(max));
+    }
+    let stored = state
+        .media
+        .put(body.into_data_stream())
+        .await
+        .map_err(|e| match e {
+            StoreError::TooLarge { max } => too_large(max),
+            StoreError::NotMedia => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "media_type_not_accepted",
+                "the file is not one of the accepted formats (MP4/M4A, MP3, WAV, Ogg, WebM, PDF, JPEG, PNG); \
+                 the type is read from the bytes, not from Content-Type",
+            ),
+            StoreError::Empty => Problem::unprocessable("media_empty", "the file is empty"),
+            StoreError::Read(_) => {
+                Problem::bad_request("body_unreadable", "the request body could not be read")
+            }
+            StoreError::Io(e) => Problem::internal(&e),
+        })?;
+    let (file, kind) = (stored.path.clone(), stored.kind);
+    let measured = tokio::task::spawn_blocking(move || media::measure(&file, kind))
+        .await
+        .unwrap_or_else(|e| MeasuredDuration::Unmeasured {
+            reason: e.to_string(),
+        });
+    if let MeasuredDuration::Unmeasured { reason } = &measured {
+        // Nothing personal in logs: the reason only, not the hash or the portfolio.
+        tracing::info!(%reason, "media duration not measured");
+    }
+    let size = i64::try_from(stored.size_bytes).map_err(|e| Problem::internal(&e))?;
+    sqlx::query(
+        "INSERT INTO media_uploads \
+             (sha256, portfolio_id, content_type, size_bytes, duration_ms, uploaded_by) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (portfolio_id, sha256) DO NOTHING",
+    )
+    .bind(&stored.sha256)
+    .bind(path.portfolio_id.as_uuid())
+    .bind(kind.content_type())
+    .bind(size)
+    .bind(measured.millis())
+    .bind(&caller.subject)
+    .execute(&state.pool)
+    .await
+    .map_err(|e| Problem::internal(&e))?;
+    let duration_s = measured.millis().map(|ms| ms as f64 / 1000.0);
+    Ok((
+        StatusCode::CREATED,
+        Json(Uploaded {
+            sha256: stored.sha256,
+            content_type: kind.content_type().to_owned(),
+            size_bytes: stored.size_bytes,
+            duration_s,
+            duration_measured: duration_s.is_some(),
+        }),
+    ))
+}
+
+/// `GET /portfolios/{portfolio_id}/media/{sha256}` (the student owner or a coordinator of the
+/// program): the file, as an attachment of its detected type.
+#[utoipa::path(
+    get,
+    path = "/portfolios/{portfolio_id}/media/{sha256}",
+    tag = "portfolios",
+    security(("bearer" = [])),
+    params(
+        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
+        ("sha256" = String, Path, description = "The upload's SHA-256, 64 lower-case hex characters"),
+    ),
+    responses(
+        (status = 200, description = "The file (Content-Type is the detected type; Content-Disposition: attachment; X-Content-Type-Options: nosniff)",
+         content_type = "application/octet-stream", body = String),
+    )
+)]
+pub async fn download(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<MediaPath>,
+) -> Result<Response, Problem> {
+    access::role_may(&caller, PortfolioActor::OwnerOrCoordinator)?;
+    visible_portfolio(&state, &caller, path.portfolio_id).await?;
+    if !media::is_sha256_hex(&path.sha256) {
+        return Err(bad_sha256("sha256"));
+    }
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT content_type, size_bytes FROM media_uploads WHERE portfolio_id = $1 AND sha256 = $2",
+    )
+    .bind(path.portfolio_id.as_uuid())
+    .bind(&path.sha256)
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(|e| Problem::internal(&e))?;
+    let (content_type, _) = row.ok_or_else(media_not_found)?;
+    let file_path = state
+        .media
+        .path_of(&path.sha256)
+        .ok_or_else(|| bad_sha256("sha256"))?;
+    let file = match tokio::fs::File::open(&file_path).await {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(media_not_found()),
+        Err(e) => return Err(Problem::internal(&e)),
+    };
+    let length = file
+        .metadata()
+        .await
+        .map_err(|e| Problem::internal(&e))?
+        .len();
+    let stream = futures::stream::try_unfold(file, |mut file| async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            Ok::<_, std::io::Error>(None)
+        } else {
+            buf.truncate(n);
+            Ok(Some((Bytes::from(buf), file)))
+        }
+    });
+    let mut response = Body::from_stream(stream).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // The hash was validated above, so the file name is plain ASCII.
+    if let Ok(disposition) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}.{}\"",
+        path.sha256,
+        extension_of(&content_type)
+    )) {
+        h.insert(header::CONTENT_DISPOSITION, disposition);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    Ok(response)
+}
+
+/// Steps 3 of the access rule: the portfolio exists and the caller may see it (else 404).
+async fn visible_portfolio(
+    state: &AppState,
+    caller: &Caller,
+    id: PortfolioId,
+) -> Result<(), Problem> {
+    let (current, _) = state.commands.load_portfolio(id).await?;
+    let portfolio = current.opened().ok_or_else(access::portfolio_not_found)?;
+    access::may_see(caller, portfolio)
+}
+
+/// The upload `sha256` made to `portfolio`, as a command references it. Errors are problems naming
+/// `field`: 422 `media_sha256` for a malformed hash, 422 `media_not_uploaded` for one this portfolio
+/// has no upload of.
+pub async fn resolve(
+    state: &AppState,
+    portfolio: PortfolioId,
+    sha256: &str,
+    field: &'static str,
+) -> Result<Upload, Problem> {
+    if !media::is_sha256_hex(sha256) {
+        return Err(Problem::unprocessable(
+            "media_sha256",
+            "a media reference must be the upload's SHA-256 in 64 lower-case hex characters",
+        )
+        .with_field(field));
+    }
+    let row: Option<(String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT content_type, size_bytes, duration_ms FROM media_uploads \
+         WHERE portfolio_id = $1 AND sha256 = $2",
+    )
+    .bind(portfolio.as_uuid())
+    .bind(sha256)
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(|e| Problem::internal(&e))?;
+    let Some((content_type, size_bytes, duration_ms)) = row else {
+        return Err(Problem::unprocessable(
+            "media_not_uploaded",
+            "no file with this SHA-256 was uploaded to this portfolio (POST …/media first)",
+        )
+        .with_field(field));
+    };
+    let media = MediaRef::new(
+        sha256,
+        &content_type,
+        u64::try_from(size_bytes).unwrap_or_default(),
+    )
+    .map_err(|e| Problem::unprocessable(e.code(), e.to_string()).with_field(field))?;
+    let duration_s = duration_ms.map(|ms| u32::try_from((ms + 500) / 1000).unwrap_or(u32::MAX));
+    Ok(Upload { media, duration_s })
+}
+
+/// Resolves `sha256` when the body has one; `None` otherwise. Run before the command so that the
+/// (synchronous) command builder can use it; its error only surfaces from the builder, after the
+/// access checks.
+pub async fn resolve_optional(
+    state: &AppState,
+    portfolio: PortfolioId,
+    sha256: Option<&str>,
+    field: &'static str,
+) -> Result<Option<Upload>, Problem> {
+    match sha256 {
+        Some(sha) => resolve(state, portfolio, sha, field).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The `(media, duration_s, duration_measured)` of an oral submission. With an upload whose duration
+/// was measured, that duration is used and marked measured (a declared `duration_s` is ignored);
+/// otherwise the declared duration is required, kept and marked not measured. `media` (a reference
+/// typed by the client) and `media_sha256` exclude each other.
+pub fn oral(
+    upload: Option<Upload>,
+    media: Option<MediaRef>,
+    declared: Option<u32>,
+) -> Result<(Option<MediaRef>, u32, bool), Problem> {
+    match (upload, media) {
+        (Some(_), Some(_)) => Err(Problem::unprocessable(
+            "media_twice",
+            "send either media_sha256 (an upload) or media, not both",
+        )
+        .with_field("media")),
+        (
+            Some(Upload {
+                media,
+                duration_s: Some(measured),
+            }),
+            None,
+        ) => Ok((Some(media), measured, true)),
+        (Some(Upload { media, .. }), None) => Ok((Some(media), required(declared)?, false)),
+        (None, media) => Ok((media, required(declared)?, false)),
+    }
+}
+
+fn required(declared: Option<u32>) -> Result<u32, Problem> {
+    declared.ok_or_else(|| {
+        Problem::unprocessable(
+            "missing_field",
+            "duration_s is required unless media_sha256 names an upload whose duration the server measured",
+        )
+        .with_field("duration_s")
+    })
+}
+
+/// The evidence of an activity: an upload by hash, or a client-typed reference (not both).
+pub fn evidence(
+    upload: Option<Upload>,
+    media: Option<MediaRef>,
+) -> Result<Option<MediaRef>, Problem> {
+    match (upload, media) {
+        (Some(_), Some(_)) => Err(Problem::unprocessable(
+            "media_twice",
+            "send either evidence_sha256 (an upload) or evidence, not both",
+        )
+        .with_field("evidence")),
+        (Some(upload), None) => Ok(Some(upload.media)),
+        (None, media) => Ok(media),
+    }
+}
+
+fn too_large(max: u64) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "media_too_large",
+        format!("the file is larger than {max} bytes"),
+    )
+}
+
+fn bad_sha256(field: &str) -> Problem {
+    Problem::bad_request(
+        "invalid_path_parameter",
+        "the path parameter sha256 must be 64 lower-case hex characters",
+    )
+    .with_field(field)
+}
+
+fn media_not_found() -> Problem {
+    Problem::not_found(
+        "media_not_found",
+        "this portfolio has no upload with that SHA-256",
+    )
+}
+
+fn extension_of(content_type: &str) -> &'static str {
+    match content_type {
+        "audio/mp4" => "m4a",
+        "video/mp4" => "mp4",
+        "audio/mpeg" => "mp3",
+        "audio/wav" => "wav",
+        "audio/ogg" => "ogg",
+        "video/webm" => "webm",
+        "video/x-matroska" => "mkv",
+        "application/pdf" => "pdf",
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        _ => "bin",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(duration_s: Option<u32>) -> Upload {
+        Upload {
+            media: MediaRef::new(&"ab".repeat(32), "audio/wav", 10).unwrap(),
+            duration_s,
+        }
+    }
+
+    #[test]
+    fn a_measured_upload_overrides_the_declared_duration() {
+        let (media, d, measured) = oral(Some(upload(Some(150))), None, Some(999)).unwrap();
+        assert!(media.is_some());
+        assert_eq!((d, measured), (150, true));
+        let (_, d, measured) = oral(Some(upload(Some(150))), None, None).unwrap();
+        assert_eq!((d, measured), (150, true));
+    }
+
+    #[test]
+    fn an_unmeasured_upload_keeps_the_declared_duration_flagged() {
+        let (_, d, measured) = oral(Some(upload(None)), None, Some(140)).unwrap();
+        assert_eq!((d, measured), (140, false));
+        assert_eq!(
+            oral(Some(upload(None)), None, None).unwrap_err().status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(oral(None, None, Some(130)).unwrap(), (None, 130, false));
+        let both = oral(Some(upload(None)), Some(upload(None).media), Some(1));
+        assert!(both.is_err());
+        assert!(evidence(Some(upload(None)), Some(upload(None).media)).is_err());
+        assert_eq!(evidence(None, None).unwrap(), None);
+    }
+}
