@@ -39,12 +39,20 @@ CREATE TABLE rm_certificates (
     -- recorded_at of the approving event, and of the last event that changed the row (never now()).
     approved_at        TIMESTAMPTZ NOT NULL,
     updated_at         TIMESTAMPTZ NOT NULL,
-    -- Delivery state, filled by the export worker from its batch events (not written yet):
-    --   * the batch events that include a certificate in a registrar batch set `export_status`
-    --     ('pending' -> 'exported') and `last_batch_id`;
-    --   * the Ladok delivery outcome events set `ladok_status` ('pending' -> 'delivered' or 'failed')
-    --     and `delivery_error` (the Ladok error group and code, nothing personal);
-    --   * a re-delivery of a failed batch moves them again.
+    -- Delivery state, from the export worker's batch streams (`export-batch-{id}`):
+    --   * BatchCreated sets `export_status` 'pending' -> 'exported' and `last_batch_id` for every
+    --     certificate (only while still 'approved') and revocation (a correction) it took, with
+    --     `ladok_status` 'pending' and `delivery_error` cleared; an approval it refused gets
+    --     'refused' and the refusal code (e.g. `holder_erased`) in `delivery_error`;
+    --   * CertificateDelivered sets `ladok_status` 'delivered' and clears `delivery_error`;
+    --   * DeliveryFailed sets `ladok_status` 'retrying' (retryable: the next run tries again) or
+    --     'failed' (a rule error: waits for the registrar) and `delivery_error` to our reason code,
+    --     with Ladok's error group after a ':' when Ladok named one
+    --     (`rule_error:commons.fel.grupp.domanregel`); never Ladok's free text;
+    --   * RedeliveryRequested (the registrar asked for failed rows to be delivered again) sets the
+    --     named undelivered rows' `ladok_status` back to 'pending', keeping the last error;
+    --   * an outcome only applies while the row is 'exported' in that same batch (`last_batch_id`),
+    --     so a late outcome of an older batch cannot hide a pending revocation.
     -- CertificateRevoked sets both back to 'pending': the revocation itself must now be delivered as
     -- a correction in a later batch (batches are immutable), and 'pending' means "the registrar and
     -- Ladok do not have the certificate's current status yet".

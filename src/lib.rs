@@ -10,6 +10,7 @@
 pub mod app;
 pub mod cli;
 pub mod db;
+pub mod demo;
 pub mod domain;
 pub mod export;
 pub mod http;

@@ -956,6 +956,33 @@ const TABLE: &[(&str, &str, bool, [E; 7])] = &[
         false,
         [F, F, F, F, M, F, U],
     ),
+    // The registrar's export batches (tests/registrar_api.rs checks what they answer).
+    ("GET", "/exports/batches", false, [F, F, F, F, A, F, U]),
+    (
+        "GET",
+        "/exports/batches/{batch_id}",
+        false,
+        [F, F, F, F, M, F, U],
+    ),
+    (
+        "GET",
+        "/exports/batches/{batch_id}/files/{name}",
+        false,
+        [F, F, F, F, M, F, U],
+    ),
+    (
+        "POST",
+        "/exports/batches/{batch_id}/acknowledge",
+        false,
+        [F, F, F, F, M, F, U],
+    ),
+    (
+        "POST",
+        "/exports/batches/{batch_id}/redeliver",
+        false,
+        [F, F, F, F, M, F, U],
+    ),
+    ("POST", "/exports/run", false, [F, F, F, F, A, F, U]),
 ];
 
 #[test]

@@ -2,7 +2,8 @@
 //! - a generated workload of many students (every event type) projected LIVE by the runner while
 //!   the commands are written concurrently, then every table compared row for row with a rebuild
 //!   from position 0, and every event applied exactly once;
-//! - time travel: the audit's portfolio "as of" each event equals the live row right after it;
+//! - time travel: the audit's portfolio "as of" each event of the portfolio's and its program's
+//!   streams (rules changes and a catalog rename included) equals the live row right after it;
 //! - concrete values of the review queue, the registrar's list, the audit and the pilot statistics
 //!   for a small known scenario, and no personal data in any read-model table.
 
@@ -801,6 +802,23 @@ async fn live_projection_under_concurrent_writers_equals_a_rebuild_from_the_star
 // Time travel.
 // ---------------------------------------------------------------------------------------------
 
+async fn admin(w: &World, program: usize, cmd: ProgramCommand) {
+    w.handler
+        .program(w.programs[program], cmd, &ctx("admin-1", ActorRole::Admin))
+        .await
+        .unwrap();
+}
+
+/// Program 0's rules with a final deadline `offset` days before the expected completion.
+fn deadline_offset(offset: u32) -> ProgramCommand {
+    ProgramCommand::ChangeRules {
+        rules: ProgramRules {
+            final_deadline_offset_days: offset,
+            ..ProgramRules::default()
+        },
+    }
+}
+
 #[tokio::test]
 async fn the_portfolio_as_of_each_event_equals_the_live_view_right_after_it() {
     let w = world().await;
@@ -809,12 +827,25 @@ async fn the_portfolio_as_of_each_event_equals_the_live_view_right_after_it() {
     for (i, a) in acts.iter().enumerate() {
         student(&w, p, &s, log_activity(*a, ITEMS[i], 30 - 5 * i as i64)).await;
     }
+    // Program events between portfolio events: a rules change that moves the deadline (a week
+    // later: 21 days before completion instead of 28) re-renders the view ...
+    admin(&w, 0, deadline_offset(21)).await;
     student(
         &w,
         p,
         &s,
         PortfolioCommand::ChangeExpectedCompletion {
             expected_completion: today() + TimeDelta::days(400),
+        },
+    )
+    .await;
+    // ... a catalog rename does not (the activity keeps the name it was logged under) ...
+    admin(
+        &w,
+        0,
+        ProgramCommand::RenameCatalogItem {
+            item: CatalogItemId::parse(ITEMS[1]).unwrap(),
+            name: text("TEDx Karolinska"),
         },
     )
     .await;
@@ -830,6 +861,13 @@ async fn the_portfolio_as_of_each_event_equals_the_live_view_right_after_it() {
         )
         .await;
     }
+    // ... nor does a rules change the view does not show (the word bands).
+    let mut bands = ProgramRules {
+        final_deadline_offset_days: 21,
+        ..ProgramRules::default()
+    };
+    bands.written.min = 800;
+    admin(&w, 0, ProgramCommand::ChangeRules { rules: bands }).await;
     staff(
         &w,
         0,
@@ -874,6 +912,8 @@ async fn the_portfolio_as_of_each_event_equals_the_live_view_right_after_it() {
         },
     )
     .await;
+    // Under an extension the regular deadline still moves.
+    admin(&w, 0, deadline_offset(14)).await;
     student(
         &w,
         p,
@@ -941,12 +981,16 @@ async fn the_portfolio_as_of_each_event_equals_the_live_view_right_after_it() {
         },
     )
     .await;
+    // After the portfolio's last event, a rules change is the last thing that changed its view.
+    admin(&w, 0, deadline_offset(35)).await;
 
-    // Project one event per batch, capturing the live row after each of this portfolio's events.
+    // Project one event per batch, capturing the live row (or its absence) after each event of
+    // the portfolio's stream and of its program's stream, in log order.
     let projection = read_models::PortfolioProjection::new();
     let pool = &w.db.pool;
     checkpoint::reset(pool, &projection).await.unwrap();
     let hash = definition_hash(&projection);
+    let program_stream = w.programs[0].stream_id();
     let mut at = Checkpoint::START;
     let mut captured = Vec::new();
     for _ in 0..event_count(pool).await {
@@ -955,32 +999,81 @@ async fn the_portfolio_as_of_each_event_equals_the_live_view_right_after_it() {
         at = checkpoint::apply_batch(pool, &projection, &hash, at, &batch)
             .await
             .unwrap();
-        if event.stream_id == p.stream_id() {
-            let live = portfolio::stored_portfolio(pool, p).await.unwrap().unwrap();
-            captured.push((event.recorded_at, live));
+        if event.stream_id == p.stream_id() || event.stream_id == program_stream {
+            let live = portfolio::stored_portfolio(pool, p).await.unwrap();
+            captured.push((event.clone(), live));
         }
     }
-    assert_eq!(captured.len(), 23);
+    let own: Vec<_> = captured
+        .iter()
+        .filter(|(e, _)| e.stream_id == p.stream_id())
+        .collect();
+    assert_eq!(own.len(), 23);
+    let rules_changes: Vec<usize> = (0..captured.len())
+        .filter(|&i| captured[i].0.event_type == "RulesChanged")
+        .collect();
+    assert_eq!(rules_changes.len(), 4);
+    assert!(
+        captured
+            .iter()
+            .any(|(e, _)| e.event_type == "CatalogItemRenamed")
+    );
 
-    let before = captured[0].0 - TimeDelta::microseconds(1);
-    assert_eq!(audit::portfolio_as_of(pool, p, before).await.unwrap(), None);
-    for (recorded_at, live) in &captured {
-        let then = audit::portfolio_as_of(pool, p, *recorded_at)
+    // What the rules changes did live: the deadline moved a week later, and each change that
+    // altered the view dated the row; the change of the word bands left the row alone.
+    let row = |i: usize| captured[i].1.as_ref().unwrap();
+    let [later, bands, under_extension, last] = rules_changes[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        row(later).view.deadline.date,
+        row(later - 1).view.deadline.date + TimeDelta::days(7)
+    );
+    assert_eq!(
+        row(later).view.expected_completion - row(later).view.deadline.date,
+        TimeDelta::days(21)
+    );
+    assert_eq!(row(bands), row(bands - 1));
+    assert_eq!(
+        row(under_extension).view.deadline.regular,
+        row(under_extension - 1).view.deadline.regular + TimeDelta::days(7)
+    );
+    assert!(row(under_extension).view.deadline.extended);
+    assert_eq!(
+        row(last).view.expected_completion - row(last).view.deadline.regular,
+        TimeDelta::days(35)
+    );
+    for i in [later, under_extension, last] {
+        assert_eq!(row(i).updated_at, captured[i].0.recorded_at);
+        assert_eq!(row(i).version, row(i - 1).version);
+    }
+
+    // The as-of view at every event of both streams is the live row right after it, and stays so
+    // until the next event.
+    let as_of = |t| async move {
+        audit::portfolio_as_of(pool, p, t)
             .await
             .unwrap()
-            .unwrap();
-        assert_eq!(then.view, live.view, "as of {recorded_at}");
-        assert_eq!(then.version, live.version);
-        assert_eq!(then.updated_at, live.updated_at);
-        // Between two events the portfolio is as the earlier one left it.
-        let later = audit::portfolio_as_of(pool, p, *recorded_at + TimeDelta::microseconds(1))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(later.view, live.view);
+            .map(|page| portfolio::StoredPortfolio {
+                view: page.view,
+                version: page.version,
+                updated_at: page.updated_at,
+            })
+    };
+    let first = own[0].0.recorded_at;
+    assert_eq!(as_of(first - TimeDelta::microseconds(1)).await, None);
+    for (event, live) in &captured {
+        let t = event.recorded_at;
+        let what = format!("as of {} v{} ({t})", event.event_type, event.version);
+        assert_eq!(as_of(t).await, *live, "{what}");
+        assert_eq!(
+            as_of(t + TimeDelta::microseconds(1)).await,
+            *live,
+            "just after {what}"
+        );
     }
     // The as-of page carries the personal content of the time, from the log.
-    let mid = audit::portfolio_as_of(pool, p, captured[9].0)
+    let mid = audit::portfolio_as_of(pool, p, own[9].0.recorded_at)
         .await
         .unwrap()
         .unwrap();

@@ -1,6 +1,7 @@
 //! The `cim` command line: one binary, one subcommand per job. Every option can also come from the
 //! environment variable named in its help.
 
+mod demo;
 mod export;
 mod migrate;
 mod projections;
@@ -44,6 +45,8 @@ pub enum Command {
     /// Export approved and revoked certificates for the registrar and Ladok.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Seed the pilot programs, drive a fake cohort through the rules, export it, and print where to look.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -94,5 +97,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projections(command) => projections::run(&cli.database, command).await,
         Command::Token(args) => token::run(args),
         Command::Export(command) => export::run(&cli.database, command).await,
+        Command::Demo(args) => demo::run(&cli.database, args).await,
     }
 }

@@ -53,7 +53,8 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
         ProjectionRunner::start(store.clone(), db.pool.clone(), &db.url, projections::all());
     // The nightly export run (src/export/worker/schedule.rs).
     let scheduler = if args.schedule.export_scheduler {
-        let started = ExportScheduler::start(store, export_config, &args.schedule.schedule()).await;
+        let started =
+            ExportScheduler::start(store, export_config.clone(), &args.schedule.schedule()).await;
         match started {
             Ok(scheduler) => Some(scheduler),
             Err(e) => {
@@ -65,7 +66,9 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
     } else {
         None
     };
-    let state = AppState::with_projections(db.pool.clone(), runner.clone()).with_verifier(verifier);
+    let state = AppState::with_projections(db.pool.clone(), runner.clone())
+        .with_verifier(verifier)
+        .with_exports(export_config);
     // Tests and scripts read this line to find the port when --listen ends in :0.
     println!("cim listening on http://{local}");
     tracing::info!(%local, embedded = db.is_embedded(), "cim serve started");

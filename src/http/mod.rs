@@ -49,6 +49,9 @@ pub struct App {
     /// Where uploaded media is stored and how large an upload may be (`CIM_MEDIA_DIR`,
     /// `CIM_MEDIA_MAX_BYTES`).
     pub media: crate::media::MediaStore,
+    /// The export worker's configuration, for the registrar's export routes (`/exports/...`).
+    /// `None`: those routes answer 503 `exports_not_configured`.
+    pub exports: Option<Arc<crate::export::worker::WorkerConfig>>,
 }
 
 impl AppState {
@@ -58,6 +61,7 @@ impl AppState {
             None,
             Arc::new(Verifier::refuse_all()),
             crate::media::MediaStore::from_env(),
+            None,
         )
     }
 
@@ -68,6 +72,7 @@ impl AppState {
             Some(projections),
             Arc::new(Verifier::refuse_all()),
             crate::media::MediaStore::from_env(),
+            None,
         )
     }
 
@@ -78,6 +83,7 @@ impl AppState {
             self.projections.clone(),
             Arc::new(verifier),
             self.media.clone(),
+            self.exports.clone(),
         )
     }
 
@@ -88,6 +94,18 @@ impl AppState {
             self.projections.clone(),
             self.verifier.clone(),
             media,
+            self.exports.clone(),
+        )
+    }
+
+    /// The same state with this export configuration (where batch folders are, Ladok delivery).
+    pub fn with_exports(self, exports: crate::export::worker::WorkerConfig) -> Self {
+        Self::build(
+            self.pool.clone(),
+            self.projections.clone(),
+            self.verifier.clone(),
+            self.media.clone(),
+            Some(Arc::new(exports)),
         )
     }
 
@@ -96,6 +114,7 @@ impl AppState {
         projections: Option<RunnerHandle>,
         verifier: Arc<Verifier>,
         media: crate::media::MediaStore,
+        exports: Option<Arc<crate::export::worker::WorkerConfig>>,
     ) -> Self {
         let commands = CommandHandler::new(EventStore::new(pool.clone(), app::upcasters()));
         Self(Arc::new(App {
@@ -104,6 +123,7 @@ impl AppState {
             verifier,
             commands,
             media,
+            exports,
         }))
     }
 }

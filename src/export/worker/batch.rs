@@ -139,6 +139,8 @@ pub struct BatchState {
     pub delivered: BTreeMap<CertificateId, String>,
     /// The last failure of each certificate not delivered since.
     pub failed: BTreeMap<CertificateId, DeliveryFailed>,
+    /// Who acknowledged the batch (the first acknowledgement), if anyone did.
+    pub acknowledged_by: Option<String>,
     /// The stream's version: the next append expects exactly this.
     pub version: i32,
 }
@@ -158,6 +160,15 @@ impl BatchState {
             }
             BatchEvent::DeliveryFailed(f) => {
                 self.failed.insert(f.certificate_id, f);
+            }
+            BatchEvent::BatchAcknowledged(a) => {
+                self.acknowledged_by.get_or_insert(a.by);
+            }
+            BatchEvent::RedeliveryRequested(r) => {
+                // The failures no longer count: the next run delivers these again.
+                for id in &r.certificate_ids {
+                    self.failed.remove(id);
+                }
             }
         }
     }

@@ -83,6 +83,23 @@ pub struct DeliveryFailed {
     pub retryable: bool,
 }
 
+/// The registrar confirmed that they took the batch's folder (`POST /exports/batches/{id}/acknowledge`).
+/// Recorded once per batch: a second acknowledgement changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchAcknowledged {
+    /// The registrar's staff id (the token's subject).
+    pub by: String,
+}
+
+/// The registrar asked for these certificates' failed deliveries to be tried again
+/// (`POST /exports/batches/{id}/redeliver`): their last DeliveryFailed no longer counts, so the next
+/// run delivers them (also after a rule error, which runs otherwise leave alone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedeliveryRequested {
+    pub by: String,
+    pub certificate_ids: Vec<CertificateId>,
+}
+
 /// The events of a batch stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -92,6 +109,8 @@ pub enum BatchEvent {
     BatchCompleted(BatchCompleted),
     CertificateDelivered(CertificateDelivered),
     DeliveryFailed(DeliveryFailed),
+    BatchAcknowledged(BatchAcknowledged),
+    RedeliveryRequested(RedeliveryRequested),
 }
 
 /// Every batch event type is at schema version 1.
@@ -118,6 +137,8 @@ impl BatchEvent {
             BatchEvent::BatchCompleted(_) => "BatchCompleted",
             BatchEvent::CertificateDelivered(_) => "CertificateDelivered",
             BatchEvent::DeliveryFailed(_) => "DeliveryFailed",
+            BatchEvent::BatchAcknowledged(_) => "BatchAcknowledged",
+            BatchEvent::RedeliveryRequested(_) => "RedeliveryRequested",
         }
     }
 

@@ -9,6 +9,7 @@ mod activities;
 mod application;
 mod audit;
 mod certificates;
+mod exports;
 mod extensions;
 mod final_reflection;
 mod lists;
@@ -243,6 +244,25 @@ pub fn all() -> Vec<Route> {
             "/certificates/{certificate_id}",
             get(certificates::show),
         ),
+        // The registrar's export batches (src/export/worker).
+        r(M::GET, "/exports/batches", get(exports::list)),
+        r(M::GET, "/exports/batches/{batch_id}", get(exports::show)),
+        r(
+            M::GET,
+            "/exports/batches/{batch_id}/files/{name}",
+            get(exports::download),
+        ),
+        r(
+            M::POST,
+            "/exports/batches/{batch_id}/acknowledge",
+            post(exports::acknowledge),
+        ),
+        r(
+            M::POST,
+            "/exports/batches/{batch_id}/redeliver",
+            post(exports::redeliver),
+        ),
+        r(M::POST, "/exports/run", post(exports::run)),
     ]
 }
 

@@ -6,8 +6,8 @@
 //! [`super::all`] is missing from the document.
 
 use super::{
-    activities, application, audit, certificates, extensions, final_reflection, lists, media,
-    portfolios, programs, reads, reflections, review, revocation, statistics,
+    activities, application, audit, certificates, exports, extensions, final_reflection, lists,
+    media, portfolios, programs, reads, reflections, review, revocation, statistics,
 };
 use crate::http::metrics;
 use axum::Json;
@@ -101,6 +101,12 @@ pub struct MediaRefDoc {
         statistics::of_program,
         certificates::list,
         certificates::show,
+        exports::list,
+        exports::show,
+        exports::download,
+        exports::acknowledge,
+        exports::redeliver,
+        exports::run,
     ),
     components(schemas(ProblemDoc, MediaRefDoc, reads::ItemPage, statistics::StatisticsView)),
     modifiers(&Conventions),
@@ -110,7 +116,7 @@ pub struct MediaRefDoc {
         (name = "reviews", description = "What waits for a coordinator"),
         (name = "audit", description = "A portfolio's history, time travel, a program's log, CSV exports"),
         (name = "statistics", description = "The pilot evaluation, without personal data"),
-        (name = "registrar", description = "Approved and revoked certificates"),
+        (name = "registrar", description = "Approved and revoked certificates, export batches and their delivery"),
         (name = "operations", description = "Health, metrics and the API description"),
     )
 )]

@@ -6,18 +6,18 @@
 //! data. Three questions are answered:
 //! - [`portfolio_history`]: every event of one portfolio, in order, with actor, role, time,
 //!   correlation id and content;
-//! - [`portfolio_as_of`]: the portfolio as it stood at a past moment, built by the same
-//!   [`PortfolioView::build`] as the live read model;
+//! - [`portfolio_as_of`]: the portfolio as it stood at a past moment, replayed through the live
+//!   read model's own decisions (`portfolio::RowReplay`): the row the read model held then;
 //! - [`program_log`]: one program's events filtered by time, actor and type, with keyset pages.
 //!
 //! Both lists export as CSV ([`audit_csv`]).
 
-use super::portfolio::PortfolioPage;
+use super::portfolio::{PortfolioPage, RowReplay};
 use super::stream::{
     EVENT_COLUMNS, Personal, StreamKind, Until, decode_portfolio_event, fold_portfolio,
-    program_rules, read_stream, recorded_from_row, stream_kind,
+    read_stream, recorded_from_row, stream_kind,
 };
-use super::view::{PortfolioPersonal, PortfolioView};
+use super::view::PortfolioPersonal;
 use super::{ReadError, clamp_limit};
 use crate::app;
 use crate::domain::portfolio::PortfolioEvent;
@@ -256,10 +256,18 @@ pub async fn program_log(
     Ok(AuditPage { entries, next })
 }
 
-/// The portfolio as it stood at `at` ("time travel"): the portfolio's and its program's events
-/// recorded at or before `at`, folded and built by the same [`PortfolioView::build`] as the live
-/// read model, with the personal content of the time (as far as it has not been erased since).
-/// Days left are those of `at`'s Stockholm date. `None` when the portfolio did not exist yet.
+/// The portfolio as it stood at `at` ("time travel"): the row the live read model held once it had
+/// applied every event of the portfolio's stream and of its program's stream recorded at or before
+/// `at`. Those events are replayed in the log's global order through the projection's own
+/// decisions (`portfolio::RowReplay`), so a rules change re-renders the view (and dates it) exactly
+/// as it does live, and `updated_at` is the time of the last event that changed the view. Comes
+/// with the personal content of the time (as far as it has not been erased since). Days left are
+/// those of `at`'s Stockholm date. `None` when the portfolio did not exist yet.
+///
+/// While transactions commit in the order their events were recorded (the log's normal course),
+/// the events recorded by `at` are a prefix of the global order, and this is the live row right
+/// after the last of them. Otherwise it is the row the projection would have built from exactly
+/// those events.
 pub async fn portfolio_as_of(
     pool: &PgPool,
     portfolio: PortfolioId,
@@ -267,7 +275,7 @@ pub async fn portfolio_as_of(
 ) -> Result<Option<PortfolioPage>, ReadError> {
     let mut conn = pool.acquire().await?;
     let upcasters = app::upcasters();
-    let events = read_stream(
+    let own = read_stream(
         &mut conn,
         &upcasters,
         &portfolio.stream_id(),
@@ -275,20 +283,34 @@ pub async fn portfolio_as_of(
         Personal::Include,
     )
     .await?;
-    let Some(last) = events.last() else {
+    let Some(program_id) = fold_portfolio(PortfolioState::default(), &own)?
+        .opened()
+        .map(|p| p.program_id)
+    else {
         return Ok(None);
     };
-    let state = fold_portfolio(PortfolioState::default(), &events)?;
-    let Some(p) = state.opened() else {
+    let program = read_stream(
+        &mut conn,
+        &upcasters,
+        &program_id.stream_id(),
+        Until::RecordedAt(at),
+        Personal::Omit,
+    )
+    .await?;
+    let mut events: Vec<&RecordedEvent> = own.iter().chain(&program).collect();
+    events.sort_by_key(|e| e.checkpoint);
+    let mut replay = RowReplay::new(portfolio, program_id);
+    for event in events {
+        replay.apply(event)?;
+    }
+    let Some((row, p)) = replay.row() else {
         return Ok(None);
     };
-    let rules = program_rules(&mut conn, &upcasters, p.program_id, Until::RecordedAt(at)).await?;
-    let view = PortfolioView::build(p, &rules);
     Ok(Some(PortfolioPage {
-        days_left: view.days_left(stockholm_date(at)),
-        view,
-        version: last.version,
-        updated_at: last.recorded_at,
+        days_left: row.view.days_left(stockholm_date(at)),
+        view: row.view.clone(),
+        version: row.version,
+        updated_at: row.updated_at,
         personal: PortfolioPersonal::build(p),
     }))
 }

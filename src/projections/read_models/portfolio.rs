@@ -5,21 +5,160 @@
 //! program's rules as the log stood at that point, and stores [`PortfolioView::build`] of the
 //! result. A `RulesChanged` of a program rebuilds the views of that program's portfolios, because
 //! the deadline and the requirements shown depend on the rules in force.
+//!
+//! Which events change a row, and how, is decided once, by `view_change`,
+//! `StoredPortfolio::after` and `StoredPortfolio::rerendered`; the audit's time travel
+//! replays the same decisions in memory (`RowReplay`), so the portfolio "as of" a moment is the
+//! row this projection held once it had applied the events recorded by then.
 
 use super::stream::{
     Personal, StreamKind, Until, decode_portfolio_event, decode_program_event, fold_portfolio,
-    portfolio_before, program_rules, read_stream, stream_kind,
+    portfolio_before, program_rules, read_stream, rules_in_force, stream_kind,
 };
 use super::view::{NextStepCode, PhaseName, PortfolioPersonal, PortfolioView};
 use super::{ReadError, clamp_limit, undecodable};
 use crate::app;
-use crate::domain::{PortfolioId, PortfolioState, ProgramEvent, ProgramId, StudentUid, portfolio};
+use crate::domain::portfolio::Portfolio;
+use crate::domain::rules::ProgramRules;
+use crate::domain::{
+    PortfolioId, PortfolioState, ProgramEvent, ProgramId, ProgramState, StudentUid, portfolio,
+    program,
+};
 use crate::store::{RecordedEvent, Upcasters};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+
+/// What an event does to the rows of `rm_portfolios`: the one decision that the live projection
+/// and the audit's time travel share, so that both show the same row.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum ViewChange {
+    /// An event of this portfolio's own stream: its row is built anew at the event's version, under
+    /// the program's rules as the log stood before the event, and dated by the event
+    /// ([`StoredPortfolio::after`]).
+    Portfolio(PortfolioId),
+    /// A rules change of this program: the row of each of its portfolios is re-rendered under these
+    /// rules at the version it shows, and dated by the event only if its view changed
+    /// ([`StoredPortfolio::rerendered`]).
+    Rules(ProgramId, ProgramRules),
+    /// No row changes: other streams, and program events the view does not show. An activity keeps
+    /// the catalog name it was logged under, so catalog additions, renames and retirements change
+    /// no view; neither does who coordinates the program; a portfolio is opened only in a program
+    /// already registered.
+    Nothing,
+}
+
+/// See [`ViewChange`].
+pub(super) fn view_change(event: &RecordedEvent) -> Result<ViewChange, ReadError> {
+    Ok(match stream_kind(&event.stream_id) {
+        StreamKind::Portfolio(id) => ViewChange::Portfolio(id),
+        // Every variant is named, so a new program event needs a decision here.
+        StreamKind::Program(id) => match decode_program_event(event)? {
+            ProgramEvent::RulesChanged(changed) => ViewChange::Rules(id, changed.rules),
+            ProgramEvent::ProgramRegistered(_)
+            | ProgramEvent::CatalogItemAdded(_)
+            | ProgramEvent::CatalogItemRenamed(_)
+            | ProgramEvent::CatalogItemRetired(_)
+            | ProgramEvent::CoordinatorAssigned(_)
+            | ProgramEvent::CoordinatorUnassigned(_) => ViewChange::Nothing,
+        },
+        StreamKind::Other => ViewChange::Nothing,
+    })
+}
+
+impl StoredPortfolio {
+    /// The row right after `event`, an event of the portfolio's stream that leaves it as `p`;
+    /// `rules` are the program's rules as the log stood before the event.
+    pub(super) fn after(p: &Portfolio, rules: &ProgramRules, event: &RecordedEvent) -> Self {
+        StoredPortfolio {
+            view: PortfolioView::build(p, rules),
+            version: event.version,
+            updated_at: event.recorded_at,
+        }
+    }
+
+    /// The row after the rules change `event` to `rules`, `p` being the portfolio at this row's
+    /// version. `None` when the view stays the same: the row and its `updated_at` are left alone,
+    /// so a rules change that does not affect a portfolio does not pretend it did.
+    pub(super) fn rerendered(
+        &self,
+        p: &Portfolio,
+        rules: &ProgramRules,
+        event: &RecordedEvent,
+    ) -> Option<Self> {
+        let view = PortfolioView::build(p, rules);
+        if view == self.view {
+            return None;
+        }
+        Some(StoredPortfolio {
+            view,
+            version: self.version,
+            updated_at: event.recorded_at,
+        })
+    }
+}
+
+/// The projection's row of one portfolio, replayed in memory: [`RowReplay::apply`] takes events of
+/// the portfolio's stream and of its program's stream in the log's global order (others are
+/// ignored), and [`RowReplay::row`] is then what `rm_portfolios` held for the portfolio once the
+/// projection had applied exactly those events. Folds whatever it is given, personal data
+/// included, for the caller to show.
+#[derive(Debug, Clone)]
+pub(super) struct RowReplay {
+    portfolio_id: PortfolioId,
+    program_id: ProgramId,
+    state: PortfolioState,
+    program: ProgramState,
+    /// The row, and the portfolio at its version.
+    row: Option<(StoredPortfolio, Portfolio)>,
+}
+
+impl RowReplay {
+    pub(super) fn new(portfolio_id: PortfolioId, program_id: ProgramId) -> Self {
+        RowReplay {
+            portfolio_id,
+            program_id,
+            state: PortfolioState::default(),
+            program: ProgramState::default(),
+            row: None,
+        }
+    }
+
+    pub(super) fn apply(&mut self, event: &RecordedEvent) -> Result<(), ReadError> {
+        match view_change(event)? {
+            ViewChange::Portfolio(id) if id == self.portfolio_id => {
+                let state = std::mem::take(&mut self.state);
+                self.state = portfolio::evolve(state, &decode_portfolio_event(event)?);
+                // Like the projection: an event before the opening one leaves no row.
+                if let Some(p) = self.state.opened() {
+                    let rules = rules_in_force(&self.program);
+                    self.row = Some((StoredPortfolio::after(p, &rules, event), p.clone()));
+                }
+            }
+            ViewChange::Rules(program_id, rules) => {
+                if let Some((shown, p)) = &self.row
+                    && shown.view.program_id == program_id
+                    && let Some(row) = shown.rerendered(p, &rules, event)
+                {
+                    self.row = Some((row, p.clone()));
+                }
+            }
+            ViewChange::Portfolio(_) | ViewChange::Nothing => {}
+        }
+        if stream_kind(&event.stream_id) == StreamKind::Program(self.program_id) {
+            let program = std::mem::take(&mut self.program);
+            self.program = program::evolve(program, &decode_program_event(event)?);
+        }
+        Ok(())
+    }
+
+    /// The row and the portfolio at its version; `None` while the projection would hold no row.
+    pub(super) fn row(&self) -> Option<(&StoredPortfolio, &Portfolio)> {
+        self.row.as_ref().map(|(row, p)| (row, p))
+    }
+}
 
 /// The `portfolio` projection. Holds the upcasters it folds streams with.
 #[derive(Debug)]
@@ -39,12 +178,12 @@ impl PortfolioProjection {
         conn: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ReadError> {
-        match stream_kind(&event.stream_id) {
-            StreamKind::Portfolio(_) => self.portfolio_changed(conn, event).await,
-            StreamKind::Program(program_id) if event.event_type == "RulesChanged" => {
-                self.rules_changed(conn, program_id, event).await
+        match view_change(event)? {
+            ViewChange::Portfolio(_) => self.portfolio_changed(conn, event).await,
+            ViewChange::Rules(program_id, rules) => {
+                self.rules_changed(conn, program_id, &rules, event).await
             }
-            _ => Ok(()),
+            ViewChange::Nothing => Ok(()),
         }
     }
 
@@ -66,8 +205,7 @@ impl PortfolioProjection {
             Until::Before(event.checkpoint),
         )
         .await?;
-        let view = PortfolioView::build(p, &rules);
-        upsert(conn, &view, event.version, event.recorded_at).await
+        upsert(conn, &StoredPortfolio::after(p, &rules, event)).await
     }
 
     /// Re-renders every portfolio of the program under the new rules, at the version each row
@@ -76,31 +214,35 @@ impl PortfolioProjection {
         &self,
         conn: &mut PgConnection,
         program_id: ProgramId,
+        rules: &ProgramRules,
         event: &RecordedEvent,
     ) -> Result<(), ReadError> {
-        let ProgramEvent::RulesChanged(changed) = decode_program_event(event)? else {
-            return Ok(());
-        };
-        let rows: Vec<(Uuid, i32)> = sqlx::query_as(
-            "SELECT portfolio_id, version FROM rm_portfolios WHERE program_id = $1
+        let rows: Vec<(Json<PortfolioView>, i32, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT view, version, updated_at FROM rm_portfolios WHERE program_id = $1
              ORDER BY portfolio_id",
         )
         .bind(program_id.as_uuid())
         .fetch_all(&mut *conn)
         .await?;
-        for (id, version) in rows {
+        for (Json(view), version, updated_at) in rows {
+            let shown = StoredPortfolio {
+                view,
+                version,
+                updated_at,
+            };
             let events = read_stream(
                 conn,
                 &self.upcasters,
-                &PortfolioId::new(id).stream_id(),
+                &shown.view.portfolio_id.stream_id(),
                 Until::Version(version),
                 Personal::Omit,
             )
             .await?;
             let state = fold_portfolio(PortfolioState::default(), &events)?;
-            if let Some(p) = state.opened() {
-                let view = PortfolioView::build(p, &changed.rules);
-                rerender(conn, &view, event.recorded_at).await?;
+            if let Some(p) = state.opened()
+                && let Some(row) = shown.rerendered(p, rules, event)
+            {
+                upsert(conn, &row).await?;
             }
         }
         Ok(())
@@ -116,12 +258,8 @@ read_model! {
     }
 }
 
-async fn upsert(
-    conn: &mut PgConnection,
-    view: &PortfolioView,
-    version: i32,
-    at: DateTime<Utc>,
-) -> Result<(), ReadError> {
+async fn upsert(conn: &mut PgConnection, row: &StoredPortfolio) -> Result<(), ReadError> {
+    let view = &row.view;
     sqlx::query(
         "INSERT INTO rm_portfolios
              (portfolio_id, program_id, student_uid, version, phase, deadline, deadline_extended,
@@ -137,38 +275,13 @@ async fn upsert(
     .bind(view.portfolio_id.as_uuid())
     .bind(view.program_id.as_uuid())
     .bind(view.student_uid.as_uuid())
-    .bind(version)
+    .bind(row.version)
     .bind(view.phase.as_str())
     .bind(view.deadline.date)
     .bind(view.deadline.extended)
     .bind(view.deadline.binding)
     .bind(Json(view))
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Replaces the view of an existing row (same version) when it differs; an unchanged view keeps its
-/// `updated_at`, so a rules change that does not affect a portfolio does not pretend it did.
-async fn rerender(
-    conn: &mut PgConnection,
-    view: &PortfolioView,
-    at: DateTime<Utc>,
-) -> Result<(), ReadError> {
-    sqlx::query(
-        "UPDATE rm_portfolios
-         SET phase = $2, deadline = $3, deadline_extended = $4, deadline_binding = $5, view = $6,
-             updated_at = $7
-         WHERE portfolio_id = $1 AND view IS DISTINCT FROM $6",
-    )
-    .bind(view.portfolio_id.as_uuid())
-    .bind(view.phase.as_str())
-    .bind(view.deadline.date)
-    .bind(view.deadline.extended)
-    .bind(view.deadline.binding)
-    .bind(Json(view))
-    .bind(at)
+    .bind(row.updated_at)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -3,6 +3,26 @@
 //!
 //! `CertificateApproved` carries everything the certificate states, so no fold is needed: the
 //! projection copies its non-personal part and `CertificateRevoked` marks the row.
+//!
+//! The delivery columns come from the export worker's batch streams (`export-batch-{id}`, see
+//! [`crate::export::worker::events`]):
+//! - `BatchCreated`: every certificate and revocation it took gets `export_status = 'exported'`,
+//!   `last_batch_id` = the batch and `delivery_error = NULL` (Ladok delivery is still `pending`); an
+//!   approval it refused gets `export_status = 'refused'` and the refusal code in `delivery_error`.
+//!   An approval only marks a row that is still `approved`: if a revocation came in between, the
+//!   revocation (a later batch's correction) is what is still outstanding.
+//! - `CertificateDelivered`: `ladok_status = 'delivered'`, `delivery_error = NULL`.
+//! - `DeliveryFailed`: `ladok_status = 'retrying'` (the next run tries again) or `'failed'` (a rule
+//!   error: waits for the registrar), `delivery_error` = our reason code, followed by `:` and Ladok's
+//!   error group when Ladok named one (e.g. `rule_error:commons.fel.grupp.domanregel`). Ladok's free
+//!   text is never copied.
+//!
+//! - `RedeliveryRequested`: the named rows that are not delivered go back to `ladok_status =
+//!   'pending'` (the last error stays until the next outcome replaces it).
+//!
+//! An outcome only touches a row whose `last_batch_id` is the outcome's batch and whose
+//! `export_status` is `exported`: the late outcome of an earlier batch never overwrites the state of
+//! a revocation that is still pending or was taken by a newer batch.
 
 use super::stream::{StreamKind, decode_portfolio_event, stream_kind};
 use super::{ReadError, clamp_limit, from_serde_name, serde_name, undecodable};
@@ -10,6 +30,7 @@ use crate::domain::portfolio::{
     CertificateApproved, CertificateRevoked, CertifiedActivity, FinalFormat, PortfolioEvent,
 };
 use crate::domain::{CertificateId, PortfolioId, ProgramId, StaffId, StudentUid};
+use crate::export::worker::events::{BatchEvent, BatchItem};
 use crate::store::{Checkpoint, RecordedEvent};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -32,6 +53,9 @@ impl RegistrarProjection {
         conn: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ReadError> {
+        if let Some(batch_id) = batch_stream(&event.stream_id) {
+            return apply_batch_event(conn, event, batch_id).await;
+        }
         if !matches!(stream_kind(&event.stream_id), StreamKind::Portfolio(_))
             || !matches!(
                 event.event_type.as_str(),
@@ -104,10 +128,135 @@ async fn revoked(
     Ok(())
 }
 
+/// The batch id of an export batch stream (`export-batch-{id}`).
+fn batch_stream(stream_id: &str) -> Option<Uuid> {
+    stream_id.strip_prefix("export-batch-")?.parse().ok()
+}
+
+async fn apply_batch_event(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    batch_id: Uuid,
+) -> Result<(), ReadError> {
+    if !matches!(
+        event.event_type.as_str(),
+        "BatchCreated" | "CertificateDelivered" | "DeliveryFailed" | "RedeliveryRequested"
+    ) {
+        return Ok(());
+    }
+    let decoded = BatchEvent::from_recorded(event).map_err(|e| ReadError::Corrupt {
+        position: event.position(),
+        event_type: event.event_type.clone(),
+        reason: e.to_string(),
+    })?;
+    match decoded {
+        BatchEvent::BatchCreated(created) => {
+            let ids = |items: &[BatchItem]| -> Vec<Uuid> {
+                items.iter().map(|i| *i.certificate_id.as_uuid()).collect()
+            };
+            // Approvals: only rows still approved (a revocation in between is still outstanding).
+            // Revocations: the correction is in this batch.
+            sqlx::query(
+                "UPDATE rm_certificates
+                 SET export_status = 'exported', ladok_status = 'pending', last_batch_id = $3,
+                     delivery_error = NULL, updated_at = $4
+                 WHERE (certificate_id = ANY($1) AND status = 'approved')
+                    OR (certificate_id = ANY($2) AND status = 'revoked')",
+            )
+            .bind(ids(&created.certificates))
+            .bind(ids(&created.revocations))
+            .bind(batch_id)
+            .bind(event.recorded_at)
+            .execute(&mut *conn)
+            .await?;
+            for refused in &created.refused {
+                sqlx::query(
+                    "UPDATE rm_certificates
+                     SET export_status = 'refused', last_batch_id = $2, delivery_error = $3,
+                         updated_at = $4
+                     WHERE certificate_id = $1 AND status = 'approved'",
+                )
+                .bind(refused.certificate_id.as_uuid())
+                .bind(batch_id)
+                .bind(&refused.reason)
+                .bind(event.recorded_at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
+        }
+        BatchEvent::CertificateDelivered(d) => {
+            outcome(conn, event, batch_id, d.certificate_id, "delivered", None).await
+        }
+        BatchEvent::DeliveryFailed(f) => {
+            let status = if f.retryable { "retrying" } else { "failed" };
+            let error = match &f.felgrupp {
+                Some(group) => format!("{}:{group}", f.reason),
+                None => f.reason.clone(),
+            };
+            outcome(conn, event, batch_id, f.certificate_id, status, Some(error)).await
+        }
+        BatchEvent::RedeliveryRequested(r) => {
+            // Queued again: the error stays visible until the next outcome replaces it.
+            for id in r.certificate_ids {
+                outcome_status(conn, event, batch_id, id, "pending").await?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Sets `ladok_status` alone (a re-delivery request), on the same condition as [`outcome`].
+async fn outcome_status(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    batch_id: Uuid,
+    certificate_id: CertificateId,
+    ladok_status: &str,
+) -> Result<(), ReadError> {
+    sqlx::query(
+        "UPDATE rm_certificates SET ladok_status = $3, updated_at = $4
+         WHERE certificate_id = $1 AND last_batch_id = $2 AND export_status = 'exported'
+           AND ladok_status <> 'delivered'",
+    )
+    .bind(certificate_id.as_uuid())
+    .bind(batch_id)
+    .bind(ladok_status)
+    .bind(event.recorded_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a Ladok delivery outcome on the row, if the row is still waiting for this batch.
+async fn outcome(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    batch_id: Uuid,
+    certificate_id: CertificateId,
+    ladok_status: &str,
+    error: Option<String>,
+) -> Result<(), ReadError> {
+    sqlx::query(
+        "UPDATE rm_certificates
+         SET ladok_status = $3, delivery_error = $4, updated_at = $5
+         WHERE certificate_id = $1 AND last_batch_id = $2 AND export_status = 'exported'",
+    )
+    .bind(certificate_id.as_uuid())
+    .bind(batch_id)
+    .bind(ladok_status)
+    .bind(error)
+    .bind(event.recorded_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 read_model! {
     RegistrarProjection {
         name: "registrar",
-        version: 1,
+        version: 2,
         definition: "registrar.sql",
         tables: ["rm_certificates"],
     }
@@ -144,7 +293,8 @@ pub struct CertificateRecord {
     pub approved: Checkpoint,
     pub approved_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// `pending` until the export worker records a delivery (see `projections/registrar.sql`).
+    /// `pending`, `exported` or `refused`; `ladok_status`: `pending`, `delivered`, `retrying` or
+    /// `failed` (see `projections/registrar.sql` and the module documentation).
     pub export_status: String,
     pub ladok_status: String,
     pub last_batch_id: Option<Uuid>,

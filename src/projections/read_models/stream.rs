@@ -227,10 +227,13 @@ pub(super) async fn program_rules(
         Personal::Omit,
     )
     .await?;
-    Ok(fold_program(&events)?
-        .registered()
-        .map(|p| p.rules)
-        .unwrap_or_default())
+    Ok(rules_in_force(&fold_program(&events)?))
+}
+
+/// The rules a program's state holds; the defaults while it is not registered (see
+/// [`program_rules`]).
+pub(super) fn rules_in_force(program: &ProgramState) -> ProgramRules {
+    program.registered().map(|p| p.rules).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,0 +1,645 @@
+//! The registrar's export API: the batches the export worker wrote, their files, their Ladok
+//! delivery outcomes, and the registrar's actions on them (acknowledge, re-deliver, run now).
+//!
+//! Registrar only. Everything is answered from the `export_batches` table (the list) and the batch
+//! streams `export-batch-{id}` (a batch's details), never from the request: a file is served only
+//! when its name is, byte for byte, one that the batch's BatchFileWritten events recorded, and the
+//! path on disk is built from that recorded name, never from the caller's input.
+//!
+//! The two commands append to a batch stream. They do it holding the export lock, like the worker,
+//! so they never race the worker's exact-version appends: while a run is in progress they answer
+//! `409 export_running` and the registrar tries again a moment later.
+//!
+//! - `POST /exports/batches/{id}/acknowledge`: BatchAcknowledged `{by}`, once per batch; a second
+//!   acknowledgement answers the batch unchanged.
+//! - `POST /exports/batches/{id}/redeliver`: RedeliveryRequested `{by, certificate_ids}` naming every
+//!   item whose last delivery failed with a failure that no run retries by itself (a Ladok rule
+//!   error). The batch goes back on the worker's delivery list; the items are delivered by the next
+//!   run: `POST /exports/run` or the nightly schedule.
+//! - `POST /exports/run`: one export run now ([`run_export`]), answering its summary, or
+//!   `409 export_running` when another worker holds the lock.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::ids::CertificateId;
+use crate::export::BatchId;
+use crate::export::worker::batch::BatchState;
+use crate::export::worker::events::{self, BatchAcknowledged, BatchEvent, RedeliveryRequested};
+use crate::export::worker::schedule::run_export;
+use crate::export::worker::{ExportLock, RunOutcome, WorkerConfig};
+use crate::http::AppState;
+use crate::http::auth::{Caller, Role};
+use crate::http::command::CommandMeta;
+use crate::http::cursor::{self, Page};
+use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::problem::Problem;
+use crate::store::{ExpectedVersion, Metadata};
+
+/// The list a batches cursor belongs to.
+const BATCHES_LIST: &str = "export-batches";
+
+fn registrar_only(caller: &Caller) -> Result<(), Problem> {
+    if caller.role == Role::Registrar {
+        Ok(())
+    } else {
+        Err(Problem::forbidden("export batches are the registrar's"))
+    }
+}
+
+fn config(state: &AppState) -> Result<Arc<WorkerConfig>, Problem> {
+    state.exports.clone().ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "exports_not_configured",
+            "this server has no export configuration",
+        )
+    })
+}
+
+fn batch_not_found() -> Problem {
+    Problem::not_found("batch_not_found", "there is no such export batch")
+}
+
+fn export_running() -> Problem {
+    Problem::new(
+        StatusCode::CONFLICT,
+        "export_running",
+        "an export run is in progress; try again when it has finished",
+    )
+}
+
+/// One batch in the list: the counts as BatchCreated stated them.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct BatchSummary {
+    pub batch_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub certificates: i32,
+    pub revocations: i32,
+    /// When the folder was complete; `null` while files are still being written.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// When every item was delivered or refused by a Ladok rule; `null` while deliveries are open.
+    pub deliveries_settled_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BatchesQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// `GET /exports/batches?cursor=&limit=` (registrar): the batches, newest first.
+#[utoipa::path(
+    get,
+    path = "/exports/batches",
+    tag = "registrar",
+    security(("bearer" = [])),
+    params(
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("limit" = Option<i64>, Query, description = "Page size, 1-200 (default 50)"),
+    ),
+    responses((status = 200, description = "One page of export batches, newest first", body = super::reads::ItemPage))
+)]
+pub async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+    query: Result<ApiQuery<BatchesQuery>, Problem>,
+) -> Result<Json<Page<BatchSummary>>, Problem> {
+    registrar_only(&caller)?;
+    let ApiQuery(query) = query?;
+    let limit = cursor::limit(query.limit)?;
+    let before: Option<Uuid> = cursor::decode(BATCHES_LIST, query.cursor.as_deref())?;
+    // Batch ids are UUID v7: their order is the creation order.
+    let items: Vec<BatchSummary> = sqlx::query_as(
+        "SELECT batch_id, created_at, certificates, revocations, completed_at,
+                deliveries_settled_at
+         FROM export_batches
+         WHERE $1::uuid IS NULL OR batch_id < $1
+         ORDER BY batch_id DESC
+         LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(&state.pool)
+    .await
+    .map_err(|e| Problem::internal(&e))?;
+    let next_cursor = match items.last() {
+        Some(last) if items.len() as i64 == limit => {
+            Some(cursor::encode(BATCHES_LIST, &last.batch_id))
+        }
+        _ => None,
+    };
+    Ok(Json(Page { items, next_cursor }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BatchPath {
+    pub batch_id: Uuid,
+}
+
+/// One file of a batch, as its BatchFileWritten event (and so the manifest) states it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchFile {
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+    pub content_type: &'static str,
+}
+
+/// One item of a batch and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchItemOutcome {
+    pub certificate_id: CertificateId,
+    /// `certificate` (an approval to record), `revocation` (a correction) or `refused` (selected
+    /// but not exportable; see `reason`).
+    pub kind: &'static str,
+    /// `delivered`, `failed` (a rule error: waits for the registrar), `retrying` (the next run tries
+    /// again), `pending` (not tried yet, or re-delivery requested) or `not_delivered` (refused).
+    pub ladok: &'static str,
+    pub ladok_merit_uid: Option<String>,
+    /// Our failure or refusal code, e.g. `rule_error`, `holder_erased`.
+    pub reason: Option<String>,
+    /// Ladok's error group, when Ladok named one.
+    pub felgrupp: Option<String>,
+}
+
+/// Counts of a batch's items by outcome.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BatchCounts {
+    pub certificates: usize,
+    pub revocations: usize,
+    pub refused: usize,
+    pub files: usize,
+    pub delivered: usize,
+    pub failed: usize,
+    pub retrying: usize,
+    pub pending: usize,
+}
+
+/// A batch as its stream tells it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchDetail {
+    pub batch_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// Every file is written, the manifest last: the folder is final.
+    pub completed: bool,
+    /// Who acknowledged the batch, if anyone did.
+    pub acknowledged_by: Option<String>,
+    pub counts: BatchCounts,
+    /// The files in the order they were written (the manifest last).
+    pub files: Vec<BatchFile>,
+    pub items: Vec<BatchItemOutcome>,
+}
+
+/// The batch's state and the order its files were written in.
+async fn load(state: &AppState, batch_id: Uuid) -> Result<(BatchState, Vec<String>), Problem> {
+    let stream = events::stream_id(BatchId::new(batch_id));
+    let recorded = state
+        .commands
+        .store()
+        .read_stream(&stream, 0)
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    let batch = BatchState::load(&recorded).map_err(|e| Problem::internal(&e))?;
+    if batch.created.is_none() {
+        return Err(batch_not_found());
+    }
+    let mut order = Vec::new();
+    for event in &recorded {
+        if let Ok(BatchEvent::BatchFileWritten(f)) = BatchEvent::from_recorded(event) {
+            order.push(f.name);
+        }
+    }
+    Ok((batch, order))
+}
+
+fn detail(batch_id: Uuid, batch: &BatchState, order: &[String]) -> BatchDetail {
+    let created = batch.created.as_ref().expect("checked by load");
+    let mut counts = BatchCounts {
+        certificates: created.certificates.len(),
+        revocations: created.revocations.len(),
+        refused: created.refused.len(),
+        files: order.len(),
+        ..BatchCounts::default()
+    };
+    let mut items = Vec::new();
+    let taken = created
+        .certificates
+        .iter()
+        .map(|i| (i, "certificate"))
+        .chain(created.revocations.iter().map(|i| (i, "revocation")));
+    for (item, kind) in taken {
+        let id = item.certificate_id;
+        let failed = batch.failed.get(&id);
+        let ladok = match (batch.delivered.get(&id), failed) {
+            (Some(_), _) => "delivered",
+            (None, Some(f)) if f.retryable => "retrying",
+            (None, Some(_)) => "failed",
+            (None, None) => "pending",
+        };
+        match ladok {
+            "delivered" => counts.delivered += 1,
+            "retrying" => counts.retrying += 1,
+            "failed" => counts.failed += 1,
+            _ => counts.pending += 1,
+        }
+        items.push(BatchItemOutcome {
+            certificate_id: id,
+            kind,
+            ladok,
+            ladok_merit_uid: batch.delivered.get(&id).cloned(),
+            reason: failed.map(|f| f.reason.clone()),
+            felgrupp: failed.and_then(|f| f.felgrupp.clone()),
+        });
+    }
+    for refused in &created.refused {
+        items.push(BatchItemOutcome {
+            certificate_id: refused.certificate_id,
+            kind: "refused",
+            ladok: "not_delivered",
+            ladok_merit_uid: None,
+            reason: Some(refused.reason.clone()),
+            felgrupp: None,
+        });
+    }
+    let files = order
+        .iter()
+        .filter_map(|name| {
+            batch.written.get(name).map(|(sha256, size)| BatchFile {
+                name: name.clone(),
+                sha256: sha256.clone(),
+                size: *size,
+                content_type: content_type(name),
+            })
+        })
+        .collect();
+    BatchDetail {
+        batch_id,
+        created_at: created.created_at,
+        completed: batch.completed,
+        acknowledged_by: batch.acknowledged_by.clone(),
+        counts,
+        files,
+        items,
+    }
+}
+
+/// `GET /exports/batches/{batch_id}` (registrar): the batch's files (as the manifest lists them),
+/// counts and every item's delivery outcome (`404 batch_not_found`).
+#[utoipa::path(
+    get,
+    path = "/exports/batches/{batch_id}",
+    tag = "registrar",
+    security(("bearer" = [])),
+    params(("batch_id" = Uuid, Path, description = "The batch")),
+    responses((status = 200, description = "The batch, its files and its delivery outcomes", content_type = "application/json"))
+)]
+pub async fn show(
+    caller: Caller,
+    State(state): State<AppState>,
+    path: Result<ApiPath<BatchPath>, Problem>,
+) -> Result<Json<BatchDetail>, Problem> {
+    registrar_only(&caller)?;
+    let ApiPath(path) = path?;
+    let (batch, order) = load(&state, path.batch_id).await?;
+    Ok(Json(detail(path.batch_id, &batch, &order)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FilePath {
+    pub batch_id: Uuid,
+    pub name: String,
+}
+
+/// The media type of a batch file, by its extension.
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("csv") => "text/csv; charset=utf-8",
+        Some("txt") => "text/plain; charset=utf-8",
+        Some("xml") => "application/xml",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A file name as the caller sent it is only ever compared with the recorded names; this refuses
+/// what can never be one of them (and would be dangerous anywhere near a path) with a 400 first.
+fn check_name(name: &str) -> Result<(), Problem> {
+    let bad = name.is_empty()
+        || name.len() > 255
+        || name == "."
+        || name.contains("..")
+        || name
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c.is_control());
+    if bad {
+        Err(
+            Problem::bad_request("invalid_file_name", "this is not a batch file name")
+                .with_field("name"),
+        )
+    } else {
+        Ok(())
+    }
+}
+
+/// `GET /exports/batches/{batch_id}/files/{name}` (registrar): one file of the batch, exactly as
+/// its manifest hashes it. `name` must be one of the batch's recorded file names (`404
+/// file_not_found` otherwise; `400 invalid_file_name` for names with separators, `..` or control
+/// characters).
+#[utoipa::path(
+    get,
+    path = "/exports/batches/{batch_id}/files/{name}",
+    tag = "registrar",
+    security(("bearer" = [])),
+    params(
+        ("batch_id" = Uuid, Path, description = "The batch"),
+        ("name" = String, Path, description = "A file name the batch lists"),
+    ),
+    responses((status = 200, description = "The file: text/csv, text/plain, application/xml or application/json", content_type = "application/octet-stream"))
+)]
+pub async fn download(
+    caller: Caller,
+    State(state): State<AppState>,
+    path: Result<ApiPath<FilePath>, Problem>,
+) -> Result<Response, Problem> {
+    registrar_only(&caller)?;
+    let ApiPath(path) = path?;
+    check_name(&path.name)?;
+    let config = config(&state)?;
+    let (batch, _) = load(&state, path.batch_id).await?;
+    // The recorded name, not the caller's, is what touches the file system.
+    let Some((name, (sha256, _))) = batch.written.get_key_value(path.name.as_str()) else {
+        return Err(Problem::not_found(
+            "file_not_found",
+            "the batch has no file of this name",
+        ));
+    };
+    let file = config
+        .batch_dir(BatchId::new(path.batch_id))
+        .join(name.as_str());
+    let bytes = tokio::fs::read(&file).await.map_err(|e| {
+        tracing::error!(batch_id = %path.batch_id, file = %name, error = %e, "batch file unreadable");
+        Problem::new(
+            StatusCode::GONE,
+            "file_unavailable",
+            "the batch lists this file but it is no longer in the export folder",
+        )
+    })?;
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(name)),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{sha256}\"")) {
+        headers.insert(header::ETAG, v);
+    }
+    Ok(response)
+}
+
+/// Appends `event` to the batch stream under the export lock (so it never races the worker).
+async fn append_locked(
+    state: &AppState,
+    caller: &Caller,
+    meta: &CommandMeta,
+    batch_id: Uuid,
+    version: i32,
+    event: BatchEvent,
+    settle_again: bool,
+) -> Result<(), Problem> {
+    let pool = &state.pool;
+    let lock = ExportLock::try_acquire(pool)
+        .await
+        .map_err(|e| Problem::internal(&e))?
+        .ok_or_else(export_running)?;
+    let ctx = meta.context(caller);
+    let metadata = Metadata {
+        actor_id: ctx.actor_id,
+        actor_role: ctx.role,
+        correlation_id: ctx.correlation_id,
+        causation_id: None,
+        command_id: ctx.command_id,
+    };
+    let result = async {
+        let mut tx = pool.begin().await?;
+        if settle_again {
+            // Back on the worker's delivery list.
+            sqlx::query(
+                "UPDATE export_batches SET deliveries_settled_at = NULL WHERE batch_id = $1",
+            )
+            .bind(batch_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let appended = state
+            .commands
+            .store()
+            .append_in(
+                &mut tx,
+                &events::stream_id(BatchId::new(batch_id)),
+                ExpectedVersion::Exact(version),
+                &[event.to_new_event()],
+                &metadata,
+            )
+            .await;
+        match appended {
+            Ok(_) => {
+                tx.commit().await?;
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+    .await;
+    lock.release().await;
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(crate::store::AppendError::Conflict { .. })) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "concurrent_change",
+            "the batch changed meanwhile; reload it and try again",
+        )),
+        Ok(Err(e)) => Err(Problem::internal(&e)),
+        Err(e) => Err(Problem::internal(&e as &sqlx::Error)),
+    }
+}
+
+/// `POST /exports/batches/{batch_id}/acknowledge` (registrar): records that the registrar took the
+/// batch (BatchAcknowledged). Idempotent: an acknowledged batch is answered as it is.
+#[utoipa::path(
+    post,
+    path = "/exports/batches/{batch_id}/acknowledge",
+    tag = "registrar",
+    security(("bearer" = [])),
+    params(("batch_id" = Uuid, Path, description = "The batch")),
+    responses((status = 200, description = "The acknowledged batch", content_type = "application/json"))
+)]
+pub async fn acknowledge(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    path: Result<ApiPath<BatchPath>, Problem>,
+) -> Result<Json<BatchDetail>, Problem> {
+    registrar_only(&caller)?;
+    let ApiPath(path) = path?;
+    let (batch, _) = load(&state, path.batch_id).await?;
+    if batch.acknowledged_by.is_none() {
+        let event = BatchEvent::BatchAcknowledged(BatchAcknowledged {
+            by: caller.subject.clone(),
+        });
+        append_locked(
+            &state,
+            &caller,
+            &meta,
+            path.batch_id,
+            batch.version,
+            event,
+            false,
+        )
+        .await?;
+    }
+    let (batch, order) = load(&state, path.batch_id).await?;
+    Ok(Json(detail(path.batch_id, &batch, &order)))
+}
+
+/// What a re-delivery request queued.
+#[derive(Debug, Clone, Serialize)]
+pub struct Redelivery {
+    /// The items queued for the next run (empty: nothing had failed for good).
+    pub certificate_ids: Vec<CertificateId>,
+    pub batch: BatchDetail,
+}
+
+/// `POST /exports/batches/{batch_id}/redeliver` (registrar): queues every item whose delivery failed
+/// for good (a Ladok rule error) for the next export run (RedeliveryRequested). Answers the queued
+/// ids (none: nothing to do, no event).
+#[utoipa::path(
+    post,
+    path = "/exports/batches/{batch_id}/redeliver",
+    tag = "registrar",
+    security(("bearer" = [])),
+    params(("batch_id" = Uuid, Path, description = "The batch")),
+    responses((status = 200, description = "The items queued for the next run, and the batch", content_type = "application/json"))
+)]
+pub async fn redeliver(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    path: Result<ApiPath<BatchPath>, Problem>,
+) -> Result<Json<Redelivery>, Problem> {
+    registrar_only(&caller)?;
+    let ApiPath(path) = path?;
+    let (batch, _) = load(&state, path.batch_id).await?;
+    let certificate_ids: Vec<CertificateId> = batch
+        .failed
+        .iter()
+        .filter(|(id, f)| !f.retryable && !batch.delivered.contains_key(*id))
+        .map(|(id, _)| *id)
+        .collect();
+    if !certificate_ids.is_empty() {
+        let event = BatchEvent::RedeliveryRequested(RedeliveryRequested {
+            by: caller.subject.clone(),
+            certificate_ids: certificate_ids.clone(),
+        });
+        append_locked(
+            &state,
+            &caller,
+            &meta,
+            path.batch_id,
+            batch.version,
+            event,
+            true,
+        )
+        .await?;
+    }
+    let (batch, order) = load(&state, path.batch_id).await?;
+    Ok(Json(Redelivery {
+        certificate_ids,
+        batch: detail(path.batch_id, &batch, &order),
+    }))
+}
+
+/// What an on-demand run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// Batches completed by the run (including one it resumed).
+    pub completed: Vec<Uuid>,
+    pub files_written: usize,
+    pub delivered: usize,
+    pub failed: usize,
+}
+
+/// `POST /exports/run` (registrar): one export run now: new batches, unfinished files, Ladok
+/// deliveries. `409 export_running` when another worker holds the export lock.
+#[utoipa::path(
+    post,
+    path = "/exports/run",
+    tag = "registrar",
+    security(("bearer" = [])),
+    responses((status = 200, description = "What the run did", content_type = "application/json"))
+)]
+pub async fn run(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<RunSummary>, Problem> {
+    registrar_only(&caller)?;
+    let config = config(&state)?;
+    match run_export(state.commands.store(), &config).await {
+        Ok(RunOutcome::Busy) => Err(export_running()),
+        Ok(RunOutcome::Ran {
+            completed,
+            files_written,
+            delivered,
+            failed,
+        }) => Ok(Json(RunSummary {
+            completed: completed.iter().map(|b| *b.as_uuid()).collect(),
+            files_written,
+            delivered,
+            failed,
+        })),
+        Err(e) => Err(Problem::internal(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_could_leave_the_folder_are_refused() {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../../etc/passwd",
+            "a/b.csv",
+            "a\\b.csv",
+            "manifest.json\0",
+            "x..csv",
+            "line\nbreak.csv",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["manifest.json", "ladok-entry.csv", "elmo-1.xml"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn content_types_follow_the_extension() {
+        assert_eq!(content_type("a.csv"), "text/csv; charset=utf-8");
+        assert_eq!(content_type("a.txt"), "text/plain; charset=utf-8");
+        assert_eq!(content_type("a.xml"), "application/xml");
+        assert_eq!(content_type("manifest.json"), "application/json");
+    }
+}

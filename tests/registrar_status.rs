@@ -1,0 +1,352 @@
+//! The registrar read model follows the export worker: certificates taken by a batch show as
+//! exported, Ladok's outcome shows as delivered or failed (with the error group, never Ladok's free
+//! text), a re-delivery request after a rule error goes back to pending and then delivered, a
+//! revocation after delivery goes back to pending and then out as a correction; and the
+//! projection applied live equals a rebuild from the start.
+
+mod support;
+
+use std::sync::atomic::AtomicBool;
+
+use chrono::NaiveDate;
+use cim::app;
+use cim::domain::PortfolioEvent;
+use cim::domain::ids::{
+    ActivityId, CatalogItemId, CertificateId, PortfolioId, ProgramCode, ProgramId, StaffId,
+    StudentUid,
+};
+use cim::domain::portfolio::{
+    CertificateApproved, CertificateHolder, CertificateRevoked, CertifiedActivity, FinalFormat,
+    ReflectionFormat,
+};
+use cim::domain::values::{IdentityNumber, PersonName};
+use cim::export::fake_ladok::FakeLadok;
+use cim::export::worker::events::{BatchEvent, RedeliveryRequested};
+use cim::export::worker::schedule::run_export;
+use cim::export::worker::{RunOutcome, WorkerConfig};
+use cim::projections::read_models::RegistrarProjection;
+use cim::projections::read_models::registrar::{self, CertificateRecord};
+use cim::projections::{
+    self, Projection, ProjectionLock, RebuildOptions, checkpoint, definition_hash,
+};
+use cim::store::{ActorRole, Checkpoint, EventStore, ExpectedVersion, Metadata};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+/// A valid 12-digit personnummer, distinct per `n`.
+fn identity_number(n: u32) -> IdentityNumber {
+    let nine = format!("9501{:02}{:03}", 1 + n % 28, 100 + n);
+    let sum: u32 = nine
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            let d = c.to_digit(10).unwrap() * if i % 2 == 0 { 2 } else { 1 };
+            if d > 9 { d - 9 } else { d }
+        })
+        .sum();
+    IdentityNumber::from_normalized(&format!("19{nine}{}", (10 - sum % 10) % 10)).unwrap()
+}
+
+fn approval(n: u32) -> CertificateApproved {
+    CertificateApproved {
+        certificate_id: CertificateId::new(Uuid::now_v7()),
+        portfolio_id: PortfolioId::new(Uuid::now_v7()),
+        program_id: ProgramId::new(Uuid::from_u128(0xA0)),
+        program_code: ProgramCode::parse("dental").unwrap(),
+        program_name: "Dental Program".to_owned(),
+        student_uid: StudentUid::new(Uuid::now_v7()),
+        application: 1,
+        activities: vec![CertifiedActivity {
+            activity_id: ActivityId::new(Uuid::now_v7()),
+            item: CatalogItemId::parse("tedx").unwrap(),
+            item_name: "TEDx".to_owned(),
+            started_on: date(2025, 3, 1),
+            ended_on: date(2025, 3, 2),
+            reflection_format: ReflectionFormat::Written,
+        }],
+        final_format: FinalFormat::Oral,
+        decided_on: date(2026, 1, 1 + n % 28),
+        decided_by: StaffId::parse("coordinator-1@ki.se").unwrap(),
+        personal: Some(CertificateHolder {
+            identity_number: identity_number(n),
+            name: PersonName::parse("Åsa", "Öberg").unwrap(),
+        }),
+    }
+}
+
+fn metadata() -> Metadata {
+    Metadata {
+        actor_id: "coordinator-1@ki.se".to_owned(),
+        actor_role: ActorRole::Coordinator,
+        correlation_id: Uuid::now_v7(),
+        causation_id: None,
+        command_id: Uuid::now_v7(),
+    }
+}
+
+/// Appends a portfolio event as the command handler would (personal part split off).
+async fn record(store: &EventStore, portfolio: PortfolioId, event: PortfolioEvent) {
+    let (event_type, payload) = event.to_payload();
+    let new = app::encode(event_type, 1, payload, Some(Uuid::now_v7()));
+    store
+        .append(
+            &portfolio.stream_id(),
+            ExpectedVersion::Any,
+            &[new],
+            &metadata(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn event_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Waits until every committed event is readable by a tailing consumer (other tests' transactions
+/// can hold the cluster-wide bound back for a moment).
+async fn settle(store: &EventStore) {
+    for _ in 0..600 {
+        let committed = event_count(store.pool()).await;
+        let readable = store
+            .read_after(Checkpoint::START, 1_000_000)
+            .await
+            .unwrap();
+        if readable.len() as i64 >= committed {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the log did not settle within 30 s");
+}
+
+/// Applies the rest of the log to the projection live, through the runner's batch transaction, a few
+/// events at a time.
+async fn catch_up(store: &EventStore, projection: &dyn Projection) {
+    settle(store).await;
+    let pool = store.pool();
+    let hash = definition_hash(projection);
+    let mut at = match checkpoint::load(pool, projection.name()).await.unwrap() {
+        Some(stored) => stored.checkpoint,
+        None => {
+            checkpoint::reset(pool, projection).await.unwrap();
+            Checkpoint::START
+        }
+    };
+    loop {
+        let events = store.read_after(at, 3).await.unwrap();
+        if events.is_empty() {
+            return;
+        }
+        at = checkpoint::apply_batch(pool, projection, &hash, at, &events)
+            .await
+            .unwrap();
+    }
+}
+
+async fn rows(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT row_to_json(t)::text FROM rm_certificates t ORDER BY 1")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+async fn row(pool: &PgPool, id: CertificateId) -> CertificateRecord {
+    registrar::certificate(pool, id).await.unwrap().unwrap()
+}
+
+async fn run(store: &EventStore, config: &WorkerConfig) -> (usize, usize) {
+    settle(store).await;
+    match run_export(store, config).await.unwrap() {
+        RunOutcome::Ran {
+            delivered, failed, ..
+        } => (delivered, failed),
+        RunOutcome::Busy => panic!("the only worker got the lock"),
+    }
+}
+
+#[tokio::test]
+async fn the_registrar_view_shows_export_and_ladok_outcomes_and_rebuild_equals_live() {
+    let db = support::fresh().await;
+    let pool = db.pool.clone();
+    let store = EventStore::new(pool.clone(), app::upcasters());
+    let projection = RegistrarProjection::new();
+    assert_eq!(projection.version(), 2);
+    let out = tempfile::tempdir().unwrap();
+    let fake = FakeLadok::start().await.unwrap();
+    let mut config = WorkerConfig::new(out.path());
+    config.ladok = Some(fake.config());
+
+    let mut approved = Vec::new();
+    for n in 0..4 {
+        let a = approval(n);
+        record(
+            &store,
+            a.portfolio_id,
+            PortfolioEvent::CertificateApproved(a.clone()),
+        )
+        .await;
+        approved.push(a);
+    }
+    let bad = approved[2].certificate_id;
+    fake.rule_error_for(&bad.to_string(), "commons.fel.grupp.domanregel");
+
+    catch_up(&store, &projection).await;
+    for a in &approved {
+        let r = row(&pool, a.certificate_id).await;
+        assert_eq!(
+            (r.export_status.as_str(), r.ladok_status.as_str()),
+            ("pending", "pending")
+        );
+        assert_eq!(r.last_batch_id, None);
+    }
+
+    assert_eq!(run(&store, &config).await, (3, 1));
+    catch_up(&store, &projection).await;
+    let batch: Uuid = sqlx::query_scalar("SELECT batch_id FROM export_batches")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    for a in &approved {
+        let r = row(&pool, a.certificate_id).await;
+        assert_eq!(r.export_status, "exported");
+        assert_eq!(r.last_batch_id, Some(batch));
+        if a.certificate_id == bad {
+            assert_eq!(r.ladok_status, "failed");
+            assert_eq!(
+                r.delivery_error.as_deref(),
+                Some("rule_error:commons.fel.grupp.domanregel")
+            );
+        } else {
+            assert_eq!(r.ladok_status, "delivered");
+            assert_eq!(r.delivery_error, None);
+        }
+        assert!(r.updated_at >= r.approved_at);
+    }
+
+    // A revocation after delivery: back to pending, then exported (and delivered) as a correction
+    // by a second batch.
+    let revoked = &approved[0];
+    record(
+        &store,
+        revoked.portfolio_id,
+        PortfolioEvent::CertificateRevoked(CertificateRevoked {
+            certificate_id: revoked.certificate_id,
+            by: StaffId::parse("coordinator-2@ki.se").unwrap(),
+            revoked_on: date(2026, 3, 1),
+            personal: None,
+        }),
+    )
+    .await;
+    catch_up(&store, &projection).await;
+    let r = row(&pool, revoked.certificate_id).await;
+    assert_eq!(
+        (r.export_status.as_str(), r.ladok_status.as_str()),
+        ("pending", "pending")
+    );
+    assert_eq!(r.last_batch_id, Some(batch));
+
+    assert_eq!(run(&store, &config).await, (1, 0));
+    catch_up(&store, &projection).await;
+    let second: Uuid =
+        sqlx::query_scalar("SELECT batch_id FROM export_batches WHERE batch_id <> $1")
+            .bind(batch)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let r = row(&pool, revoked.certificate_id).await;
+    assert_eq!(r.export_status, "exported");
+    assert_eq!(r.ladok_status, "delivered");
+    assert_eq!(r.last_batch_id, Some(second));
+    // The others are untouched by the second batch.
+    let r = row(&pool, bad).await;
+    assert_eq!(
+        (r.ladok_status.as_str(), r.last_batch_id),
+        ("failed", Some(batch))
+    );
+
+    // The registrar asks for the rule error to be delivered again (as `POST
+    // /exports/batches/{id}/redeliver` records it): pending, then delivered by a Ladok that accepts it.
+    let stream = cim::export::worker::events::stream_id(cim::export::BatchId::new(batch));
+    let request = BatchEvent::RedeliveryRequested(RedeliveryRequested {
+        by: "registrar-1".to_owned(),
+        certificate_ids: vec![bad],
+    });
+    store
+        .append(
+            &stream,
+            ExpectedVersion::Any,
+            &[request.to_new_event()],
+            &metadata(),
+        )
+        .await
+        .unwrap();
+    sqlx::query("UPDATE export_batches SET deliveries_settled_at = NULL WHERE batch_id = $1")
+        .bind(batch)
+        .execute(&pool)
+        .await
+        .unwrap();
+    catch_up(&store, &projection).await;
+    let r = row(&pool, bad).await;
+    assert_eq!(r.ladok_status, "pending");
+    assert_eq!(
+        r.delivery_error.as_deref(),
+        Some("rule_error:commons.fel.grupp.domanregel")
+    );
+    let accepting = FakeLadok::start().await.unwrap();
+    let mut fixed = config.clone();
+    fixed.ladok = Some(accepting.config());
+    assert_eq!(run(&store, &fixed).await, (1, 0));
+    catch_up(&store, &projection).await;
+    let r = row(&pool, bad).await;
+    assert_eq!(
+        (r.ladok_status.as_str(), r.delivery_error),
+        ("delivered", None)
+    );
+
+    // Nothing personal in the view.
+    let live = rows(&pool).await;
+    let text = live.join("\n");
+    for a in &approved {
+        let holder = a.personal.as_ref().unwrap();
+        assert!(!text.contains(holder.identity_number.as_str()));
+    }
+    assert!(!text.contains("Öberg"));
+
+    // Rebuild from the start equals live.
+    let total = event_count(&pool).await;
+    let mut lock = ProjectionLock::connect(&db.url, projection.name())
+        .await
+        .unwrap();
+    assert!(lock.try_acquire().await.unwrap());
+    projections::rebuild(
+        &store,
+        &pool,
+        &mut lock,
+        &projection,
+        RebuildOptions {
+            restart: true,
+            batch_size: 2,
+        },
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    lock.release().await;
+    catch_up(&store, &projection).await;
+    let stored = checkpoint::load(&pool, projection.name())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.events_applied, total);
+    assert_eq!(rows(&pool).await, live);
+    db.drop().await;
+}
