@@ -3,12 +3,12 @@
 
 mod support;
 
+use support::auth::{SECRET, dev_verifier, token};
+
 use chrono::{NaiveDate, TimeDelta, Utc};
 use cim::app::{self, CommandContext, CommandHandler};
 use cim::domain::{ProgramCommand, ProgramId, StaffId};
-use cim::http::auth::{
-    AuthSettings, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevToken, Role, Verifier, dev_token,
-};
+use cim::http::auth::{AuthSettings, DEFAULT_AUDIENCE, DEFAULT_ISSUER, Role, Verifier};
 use cim::http::{AppState, route_list, router};
 use cim::store::{ActorRole, EventStore};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -19,7 +19,6 @@ use std::collections::BTreeSet;
 use support::texts;
 use uuid::Uuid;
 
-const SECRET: &str = "test-secret-for-the-api-tests-0123456789";
 const ANNA: &str = "coord-anna";
 const BERT: &str = "coord-bert";
 
@@ -30,16 +29,6 @@ struct App {
     /// Program A (coordinated by Anna) and program B (by Bert).
     a: ProgramId,
     b: ProgramId,
-}
-
-fn dev_verifier() -> Verifier {
-    Verifier::from_settings(&AuthSettings {
-        dev_secret: Some(SECRET.into()),
-        jwks_file: None,
-        issuer: DEFAULT_ISSUER.into(),
-        audience: DEFAULT_AUDIENCE.into(),
-    })
-    .unwrap()
 }
 
 /// Starts the real router on port 0 against a fresh database with the pilot programs seeded,
@@ -80,20 +69,6 @@ async fn spawn_app_with(verifier: Verifier) -> App {
         a,
         b,
     }
-}
-
-fn token(role: Role, subject: &str, programs: &[ProgramId]) -> String {
-    dev_token(&DevToken {
-        secret: SECRET,
-        issuer: DEFAULT_ISSUER,
-        audience: DEFAULT_AUDIENCE,
-        role,
-        subject,
-        programs: programs.to_vec(),
-        now: Utc::now(),
-        ttl: TimeDelta::minutes(10),
-    })
-    .unwrap()
 }
 
 /// One answer: status, headers, JSON body (`Null` when the body is not JSON).

@@ -4,12 +4,12 @@
 
 mod support;
 
+use support::auth::{dev_verifier, token};
+
 use chrono::{NaiveDate, TimeDelta, Utc};
 use cim::app::{self, CommandContext, CommandHandler};
 use cim::domain::{ProgramCommand, ProgramId, StaffId};
-use cim::http::auth::{
-    AuthSettings, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevToken, Role, Verifier, dev_token,
-};
+use cim::http::auth::Role;
 use cim::http::{AppState, router};
 use cim::projections::{self, ProjectionRunner, RunnerHandle, Scope};
 use cim::store::{ActorRole, EventStore};
@@ -21,7 +21,6 @@ use std::time::Duration;
 use support::texts;
 use uuid::Uuid;
 
-const SECRET: &str = "test-secret-for-the-api-tests-0123456789";
 const ANNA: &str = "coord-anna";
 const BERT: &str = "coord-bert";
 
@@ -61,13 +60,7 @@ async fn spawn_app() -> App {
     }
     let runner =
         ProjectionRunner::start(store.clone(), db.pool.clone(), &db.url, projections::all());
-    let verifier = Verifier::from_settings(&AuthSettings {
-        dev_secret: Some(SECRET.into()),
-        jwks_file: None,
-        issuer: DEFAULT_ISSUER.into(),
-        audience: DEFAULT_AUDIENCE.into(),
-    })
-    .unwrap();
+    let verifier = dev_verifier();
     let state = AppState::with_projections(db.pool.clone(), runner.clone()).with_verifier(verifier);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -80,20 +73,6 @@ async fn spawn_app() -> App {
         a,
         b,
     }
-}
-
-fn token(role: Role, subject: &str, programs: &[ProgramId]) -> String {
-    dev_token(&DevToken {
-        secret: SECRET,
-        issuer: DEFAULT_ISSUER,
-        audience: DEFAULT_AUDIENCE,
-        role,
-        subject,
-        programs: programs.to_vec(),
-        now: Utc::now(),
-        ttl: TimeDelta::minutes(10),
-    })
-    .unwrap()
 }
 
 #[derive(Debug)]

@@ -4,12 +4,12 @@
 
 mod support;
 
+use support::auth::{dev_verifier, token};
+
 use chrono::{NaiveDate, TimeDelta, Utc};
 use cim::app::{self, CommandContext, CommandHandler};
 use cim::domain::{ProgramCommand, ProgramId, StaffId};
-use cim::http::auth::{
-    AuthSettings, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevToken, Role, Verifier, dev_token,
-};
+use cim::http::auth::Role;
 use cim::http::{AppState, router};
 use cim::media::MediaStore;
 use cim::store::{ActorRole, EventStore};
@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
-const SECRET: &str = "test-secret-for-the-media-tests-0123456789";
 const ANNA: &str = "coord-anna";
 /// The upload limit of these servers: room for the 1.2 MB WAV, not for 2.5 MB.
 const LIMIT: u64 = 2 * 1024 * 1024;
@@ -48,20 +47,6 @@ impl Answer {
     fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("")
     }
-}
-
-fn token(role: Role, subject: &str, programs: &[ProgramId]) -> String {
-    dev_token(&DevToken {
-        secret: SECRET,
-        issuer: DEFAULT_ISSUER,
-        audience: DEFAULT_AUDIENCE,
-        role,
-        subject,
-        programs: programs.to_vec(),
-        now: Utc::now(),
-        ttl: TimeDelta::minutes(10),
-    })
-    .unwrap()
 }
 
 fn today() -> NaiveDate {
@@ -92,13 +77,7 @@ async fn spawn_app() -> App {
         )
         .await
         .unwrap();
-    let verifier = Verifier::from_settings(&AuthSettings {
-        dev_secret: Some(SECRET.into()),
-        jwks_file: None,
-        issuer: DEFAULT_ISSUER.into(),
-        audience: DEFAULT_AUDIENCE.into(),
-    })
-    .unwrap();
+    let verifier = dev_verifier();
     let media_dir = tempfile::tempdir().unwrap();
     let state = AppState::new(db.pool.clone())
         .with_verifier(verifier)

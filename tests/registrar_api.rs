@@ -5,7 +5,9 @@
 
 mod support;
 
-use chrono::{NaiveDate, TimeDelta, Utc};
+use support::auth::{dev_verifier, token};
+
+use chrono::NaiveDate;
 use cim::app;
 use cim::domain::PortfolioEvent;
 use cim::domain::ids::{
@@ -19,9 +21,7 @@ use cim::domain::values::{IdentityNumber, PersonName};
 use cim::export::MANIFEST_FILE_NAME;
 use cim::export::fake_ladok::FakeLadok;
 use cim::export::worker::WorkerConfig;
-use cim::http::auth::{
-    AuthSettings, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevToken, Role, Verifier, dev_token,
-};
+use cim::http::auth::Role;
 use cim::http::{AppState, router};
 use cim::store::{ActorRole, Checkpoint, EventStore, ExpectedVersion, Metadata};
 use reqwest::StatusCode;
@@ -29,32 +29,6 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use uuid::Uuid;
-
-const SECRET: &str = "test-secret-for-the-registrar-api-0123456789";
-
-fn verifier() -> Verifier {
-    Verifier::from_settings(&AuthSettings {
-        dev_secret: Some(SECRET.into()),
-        jwks_file: None,
-        issuer: DEFAULT_ISSUER.into(),
-        audience: DEFAULT_AUDIENCE.into(),
-    })
-    .unwrap()
-}
-
-fn token(role: Role, subject: &str, programs: &[ProgramId]) -> String {
-    dev_token(&DevToken {
-        secret: SECRET,
-        issuer: DEFAULT_ISSUER,
-        audience: DEFAULT_AUDIENCE,
-        role,
-        subject,
-        programs: programs.to_vec(),
-        now: Utc::now(),
-        ttl: TimeDelta::minutes(10),
-    })
-    .unwrap()
-}
 
 fn registrar() -> String {
     token(Role::Registrar, "registrar-1", &[])
@@ -149,7 +123,7 @@ async fn settle(store: &EventStore) {
 /// Serves the router on port 0 with this export configuration.
 async fn serve(pool: sqlx::PgPool, exports: WorkerConfig) -> String {
     let state = AppState::new(pool)
-        .with_verifier(verifier())
+        .with_verifier(dev_verifier())
         .with_exports(exports);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

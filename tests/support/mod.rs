@@ -6,6 +6,7 @@
 //! run in parallel.
 #![allow(dead_code)]
 
+pub mod auth;
 pub mod texts;
 
 use cim::db::{self, scratch};

@@ -1,0 +1,37 @@
+//! Development tokens for the API tests: one secret, signed and verified the way `cim token` and
+//! `cim serve --jwt-dev-secret` do it.
+
+use chrono::{TimeDelta, Utc};
+use cim::domain::ProgramId;
+use cim::http::auth::{
+    AuthSettings, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevToken, Role, Verifier, dev_token,
+};
+
+/// The HS256 development secret every API test server verifies with.
+pub const SECRET: &str = "test-secret-for-the-api-tests-0123456789";
+
+/// A verifier that accepts tokens signed with [`SECRET`] for the default issuer and audience.
+pub fn dev_verifier() -> Verifier {
+    Verifier::from_settings(&AuthSettings {
+        dev_secret: Some(SECRET.into()),
+        jwks_file: None,
+        issuer: DEFAULT_ISSUER.into(),
+        audience: DEFAULT_AUDIENCE.into(),
+    })
+    .unwrap()
+}
+
+/// A token valid for ten minutes.
+pub fn token(role: Role, subject: &str, programs: &[ProgramId]) -> String {
+    dev_token(&DevToken {
+        secret: SECRET,
+        issuer: DEFAULT_ISSUER,
+        audience: DEFAULT_AUDIENCE,
+        role,
+        subject,
+        programs: programs.to_vec(),
+        now: Utc::now(),
+        ttl: TimeDelta::minutes(10),
+    })
+    .unwrap()
+}
