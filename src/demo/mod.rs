@@ -13,7 +13,7 @@
 //! reflects uses every format (written, oral with a declared duration, Instagram with three links);
 //! some reflections and final reflections are returned with feedback and resubmitted.
 
-mod texts;
+pub mod texts;
 
 pub use texts::english;
 
