@@ -121,6 +121,27 @@ impl App {
         answer
     }
 
+    /// Every item of a paged list, walked `limit` at a time; also the number of pages read.
+    async fn walk(&self, path: &str, token: &str, limit: u32) -> (Vec<Value>, usize) {
+        let join = if path.contains('?') { '&' } else { '?' };
+        let (mut items, mut pages) = (Vec::new(), 0);
+        let mut cursor: Option<String> = None;
+        loop {
+            let page_path = match &cursor {
+                Some(c) => format!("{path}{join}limit={limit}&cursor={c}"),
+                None => format!("{path}{join}limit={limit}"),
+            };
+            let page = self.read(&page_path, token).await;
+            pages += 1;
+            assert!(page.items().len() <= limit as usize, "{page_path}");
+            items.extend(page.items().iter().cloned());
+            match page.body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return (items, pages),
+            }
+        }
+    }
+
     async fn ok(&self, path: &str, token: &str, body: Value) -> Value {
         let response = self
             .http
@@ -270,6 +291,32 @@ async fn coordinators_read_the_queue_the_audit_and_time_travel_and_nobody_else_d
     assert!(items[0]["waited_seconds"].as_i64().unwrap() >= 0);
     assert!(queue.body["next_cursor"].is_null());
     let path = format!("/programs/{}/review-queue", app.a);
+    // One item per page: the same items in the same order.
+    let (paged, pages) = app.walk(&path, &anna, 1).await;
+    let positions = |items: &[Value]| -> Vec<i64> {
+        items
+            .iter()
+            .map(|i| i["position"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(positions(&paged), positions(items));
+    assert_eq!(pages, 3, "two full pages and an empty last one");
+    // An item decided while the coordinator is between pages drops out; nothing repeats.
+    let first = app.read(&format!("{path}?limit=1"), &anna).await;
+    let next = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let decided = items[0]["activity_id"].as_str().unwrap();
+    app.ok(
+        &format!("/portfolios/{p}/activities/{decided}/reflection/approve"),
+        &anna,
+        json!({}),
+    )
+    .await;
+    app.settle().await;
+    let rest = app
+        .read(&format!("{path}?limit=1&cursor={next}"), &anna)
+        .await;
+    assert_eq!(rest.items().len(), 1);
+    assert_eq!(rest.items()[0]["position"], items[1]["position"]);
     assert_eq!(app.get(&path, &bert).await.status, StatusCode::FORBIDDEN);
     assert_eq!(app.get(&path, &student).await.status, StatusCode::FORBIDDEN);
 
@@ -283,6 +330,11 @@ async fn coordinators_read_the_queue_the_audit_and_time_travel_and_nobody_else_d
         .collect();
     assert_eq!(versions, (1..=stream_events).collect::<Vec<_>>());
     assert_eq!(history.items()[0]["event_type"], "PortfolioOpened");
+    let (paged, pages) = app
+        .walk(&format!("/portfolios/{p}/history"), &anna, 2)
+        .await;
+    assert_eq!(&paged, history.items());
+    assert!(pages > 2);
     let csv = app
         .read(&format!("/portfolios/{p}/history.csv"), &anna)
         .await;
@@ -357,25 +409,13 @@ async fn the_program_log_and_the_lists_walk_in_pages_without_gaps_or_duplicates(
     app.settle().await;
 
     // The program's portfolios, two per page.
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/programs/{}/portfolios?limit=2&cursor={c}", app.a),
-            None => format!("/programs/{}/portfolios?limit=2", app.a),
-        };
-        let page = app.read(&path, &anna).await;
-        assert!(page.items().len() <= 2);
-        seen.extend(
-            page.items()
-                .iter()
-                .map(|s| s["portfolio_id"].as_str().unwrap().to_owned()),
-        );
-        match page.body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let (seen, _) = app
+        .walk(&format!("/programs/{}/portfolios", app.a), &anna, 2)
+        .await;
+    let seen: Vec<String> = seen
+        .iter()
+        .map(|s| s["portfolio_id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(seen, opened.iter().cloned().collect::<Vec<_>>());
     let filtered = app
         .read(
@@ -395,6 +435,8 @@ async fn the_program_log_and_the_lists_walk_in_pages_without_gaps_or_duplicates(
     assert_eq!(mine.items().len(), 1);
     assert_eq!(mine.items()[0]["student_uid"], uid.as_str());
     assert!(opened.contains(mine.items()[0]["portfolio_id"].as_str().unwrap()));
+    let (walked, pages) = app.walk("/me/portfolios", student, 1).await;
+    assert_eq!((walked.as_slice(), pages), (mine.items().as_slice(), 2));
     assert_eq!(
         app.get("/me/portfolios", &anna).await.status,
         StatusCode::FORBIDDEN
@@ -406,22 +448,13 @@ async fn the_program_log_and_the_lists_walk_in_pages_without_gaps_or_duplicates(
         .fetch_one(&app.db.pool)
         .await
         .unwrap();
-    let mut positions = Vec::new();
-    let mut cursor: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/programs/{}/audit?limit=3&cursor={c}", app.a),
-            None => format!("/programs/{}/audit?limit=3", app.a),
-        };
-        let page = app.read(&path, &anna).await;
-        pages += 1;
-        positions.extend(page.items().iter().map(|e| e["position"].as_i64().unwrap()));
-        match page.body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let (entries, pages) = app
+        .walk(&format!("/programs/{}/audit", app.a), &anna, 3)
+        .await;
+    let positions: Vec<i64> = entries
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
     assert!(pages > 2);
     let unique: BTreeSet<i64> = positions.iter().copied().collect();
     assert_eq!(

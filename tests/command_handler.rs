@@ -463,3 +463,99 @@ async fn a_command_for_a_portfolio_that_does_not_exist_is_refused() {
     );
     w.db.drop().await;
 }
+
+#[tokio::test]
+async fn a_command_decided_on_an_old_version_is_refused_however_late_the_change_landed() {
+    let w = world().await;
+    let (p, s) = open(&w).await;
+    let student = ctx(&s.to_string(), ActorRole::Student);
+    let (_, read) = w.handler.load_portfolio(p).await.unwrap();
+
+    // Another change lands after the client read version `read`.
+    as_student(
+        &w,
+        p,
+        s,
+        log(ActivityId::new(Uuid::now_v7()), "language-cafe", 9),
+    )
+    .await
+    .unwrap();
+    let stale = w
+        .handler
+        .portfolio_if(
+            p,
+            log(ActivityId::new(Uuid::now_v7()), "student-ambassador", 8),
+            &student,
+            Some(read),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            stale,
+            CommandError::VersionMismatch { expected, current } if expected == read && current == read + 1
+        ),
+        "{stale:?}"
+    );
+    let (_, now_at) = w.handler.load_portfolio(p).await.unwrap();
+    assert_eq!(now_at, read + 1, "the refused command wrote nothing");
+
+    // Decided on the current version it lands; its retry is answered with its outcome even after
+    // the stream moved on again.
+    let fresh = ctx(&s.to_string(), ActorRole::Student);
+    let command = log(ActivityId::new(Uuid::now_v7()), "student-ambassador", 8);
+    let first = w
+        .handler
+        .portfolio_if(p, command.clone(), &fresh, Some(now_at))
+        .await
+        .unwrap();
+    as_student(
+        &w,
+        p,
+        s,
+        log(
+            ActivityId::new(Uuid::now_v7()),
+            "course-in-global-health",
+            7,
+        ),
+    )
+    .await
+    .unwrap();
+    let retried = w
+        .handler
+        .portfolio_if(p, command, &fresh, Some(now_at))
+        .await
+        .unwrap();
+    assert!(retried.outcome.unwrap().duplicate);
+    assert_eq!(
+        retried.outcome.unwrap().checkpoint,
+        first.outcome.unwrap().checkpoint
+    );
+
+    // Many clients that all read the same version race: exactly one wins, every other one is told
+    // the resource changed, even those whose append lost at the store and were retried.
+    let (_, at) = w.handler.load_portfolio(p).await.unwrap();
+    let contexts: Vec<CommandContext> = (0..8)
+        .map(|_| ctx(&s.to_string(), ActorRole::Student))
+        .collect();
+    let racers = contexts.iter().enumerate().map(|(i, c)| {
+        w.handler.portfolio_if(
+            p,
+            PortfolioCommand::ChangeExpectedCompletion {
+                expected_completion: today() + TimeDelta::days(400 + i as i64),
+            },
+            c,
+            Some(at),
+        )
+    });
+    let results = futures::future::join_all(racers).await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    let mismatched = results
+        .iter()
+        .filter(|r| matches!(r, Err(CommandError::VersionMismatch { .. })))
+        .count();
+    assert_eq!((won, mismatched), (1, 7), "{results:?}");
+    let (_, after) = w.handler.load_portfolio(p).await.unwrap();
+    assert_eq!(after, at + 1);
+    w.db.drop().await;
+}

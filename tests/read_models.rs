@@ -1292,7 +1292,9 @@ async fn queue_registrar_audit_and_statistics_of_a_known_scenario() {
     };
     let resubmitted_at = submitted_at(resubmitted.version);
     let now = resubmitted_at + TimeDelta::days(3);
-    let queue = review_queue::review_queue(pool, a, now, 100).await.unwrap();
+    let queue = review_queue::review_queue(pool, a, now, None, 100)
+        .await
+        .unwrap();
     let summary: Vec<_> = queue
         .iter()
         .map(|e| (e.portfolio_id, e.kind, e.activity_id, e.attempt))
@@ -1317,7 +1319,9 @@ async fn queue_registrar_audit_and_statistics_of_a_known_scenario() {
         queue[0].waited_seconds,
         (now - submitted_at(7)).num_seconds()
     );
-    let queue_b = review_queue::review_queue(pool, b, now, 100).await.unwrap();
+    let queue_b = review_queue::review_queue(pool, b, now, None, 100)
+        .await
+        .unwrap();
     assert_eq!(queue_b.len(), 1);
     assert_eq!(
         (queue_b[0].portfolio_id, queue_b[0].kind, queue_b[0].attempt),
@@ -1441,7 +1445,7 @@ async fn queue_registrar_audit_and_statistics_of_a_known_scenario() {
         .await
         .unwrap();
     assert_eq!(list.len(), 4);
-    let mine = portfolio::portfolios_of_student(pool, s5.uid, today())
+    let mine = portfolio::portfolios_of_student(pool, s5.uid, None, 100, today())
         .await
         .unwrap();
     assert_eq!(mine.len(), 1);

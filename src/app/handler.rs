@@ -59,6 +59,12 @@ pub enum CommandError {
         "the {stream_id} stream kept changing while this command was decided; reload and try again"
     )]
     Conflict { stream_id: String },
+    /// The client decided on version `expected` (its `If-Match`), but the stream is at `current`.
+    /// Nothing was written; the client should reload and decide again.
+    #[error(
+        "this resource has changed since version {expected} (it is at version {current}); reload it and decide again"
+    )]
+    VersionMismatch { expected: i32, current: i32 },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A stored event does not fit its type: a bug or a missing upcaster, never the client's fault.
@@ -134,9 +140,26 @@ impl CommandHandler {
         command: ProgramCommand,
         ctx: &CommandContext,
     ) -> Result<Handled<ProgramState, ProgramEvent>, CommandError> {
+        self.program_if(id, command, ctx, None).await
+    }
+
+    /// [`Self::program`], decided only if the stream is still at `if_version` (the client's
+    /// `If-Match`); see [`Self::portfolio_if`].
+    pub async fn program_if(
+        &self,
+        id: ProgramId,
+        command: ProgramCommand,
+        ctx: &CommandContext,
+        if_version: Option<i32>,
+    ) -> Result<Handled<ProgramState, ProgramEvent>, CommandError> {
         let stream_id = id.stream_id();
         for attempt in 0..2 {
             let (state, version) = self.load::<ProgramAggregate>(&stream_id).await?;
+            if let Some(expected) = if_version.filter(|v| *v != version) {
+                return self
+                    .stale::<ProgramAggregate>(&stream_id, expected, version, ctx)
+                    .await;
+            }
             let events = match program::decide(&state, command.clone(), ctx.now) {
                 Ok(events) => events,
                 Err(refusal) => {
@@ -171,7 +194,7 @@ impl CommandHandler {
         command: PortfolioCommand,
         ctx: &CommandContext,
     ) -> Result<Handled<PortfolioState, PortfolioEvent>, CommandError> {
-        self.portfolio_command(Some(program_id), portfolio_id, command, ctx)
+        self.portfolio_command(Some(program_id), portfolio_id, command, ctx, None)
             .await
     }
 
@@ -182,7 +205,24 @@ impl CommandHandler {
         command: PortfolioCommand,
         ctx: &CommandContext,
     ) -> Result<Handled<PortfolioState, PortfolioEvent>, CommandError> {
-        self.portfolio_command(None, portfolio_id, command, ctx)
+        self.portfolio_command(None, portfolio_id, command, ctx, None)
+            .await
+    }
+
+    /// [`Self::portfolio`], decided only if the stream is still at `if_version` (the client's
+    /// `If-Match`). The check is made on the state the command is decided against, and the append
+    /// expects that same version, so a change landing between the client's read and the append is
+    /// always caught: before the decision as `VersionMismatch`, or by the store as a conflict whose
+    /// retry then finds the stream moved on. A retry of a command that already took effect is
+    /// answered with its outcome, not refused.
+    pub async fn portfolio_if(
+        &self,
+        portfolio_id: PortfolioId,
+        command: PortfolioCommand,
+        ctx: &CommandContext,
+        if_version: Option<i32>,
+    ) -> Result<Handled<PortfolioState, PortfolioEvent>, CommandError> {
+        self.portfolio_command(None, portfolio_id, command, ctx, if_version)
             .await
     }
 
@@ -192,10 +232,16 @@ impl CommandHandler {
         portfolio_id: PortfolioId,
         command: PortfolioCommand,
         ctx: &CommandContext,
+        if_version: Option<i32>,
     ) -> Result<Handled<PortfolioState, PortfolioEvent>, CommandError> {
         let stream_id = portfolio_id.stream_id();
         for attempt in 0..2 {
             let (state, version) = self.load::<PortfolioAggregate>(&stream_id).await?;
+            if let Some(expected) = if_version.filter(|v| *v != version) {
+                return self
+                    .stale::<PortfolioAggregate>(&stream_id, expected, version, ctx)
+                    .await;
+            }
             let opened = state.opened();
             // The program is the portfolio's own once it exists; only opening names one.
             let program_id = match (opened, program_id) {
@@ -320,13 +366,30 @@ impl CommandHandler {
         }
     }
 
+    /// The stream moved past the client's `If-Match`: the outcome of this command when it already
+    /// took effect (a retry), a version mismatch otherwise.
+    async fn stale<A: Aggregate>(
+        &self,
+        stream_id: &str,
+        expected: i32,
+        current: i32,
+        ctx: &CommandContext,
+    ) -> Result<Handled<A::State, A::Event>, CommandError> {
+        self.refused::<A>(
+            stream_id,
+            CommandError::VersionMismatch { expected, current },
+            ctx,
+        )
+        .await
+    }
+
     /// A refusal may be the rules seeing the effect of this very command's first attempt (a retried
     /// "apply" finds the application already made). A command id already in the log therefore gets the
     /// first outcome, not the refusal.
     async fn refused<A: Aggregate>(
         &self,
         stream_id: &str,
-        refusal: DomainError,
+        refusal: impl Into<CommandError>,
         ctx: &CommandContext,
     ) -> Result<Handled<A::State, A::Event>, CommandError> {
         match self.store.command_outcome(ctx.command_id).await? {
@@ -339,7 +402,7 @@ impl CommandHandler {
                     version,
                 })
             }
-            None => Err(CommandError::Domain(refusal)),
+            None => Err(refusal.into()),
         }
     }
 }

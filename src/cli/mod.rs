@@ -32,7 +32,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP API, the projection runner and the export scheduler in one process.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Apply database migrations and exit.
     Migrate,
     /// Register the four pilot programs with the default activity catalog (safe to run again).
@@ -91,7 +91,7 @@ impl DatabaseArgs {
 /// a message for a person and an exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(&cli.database, args).await,
+        Command::Serve(args) => serve::run(&cli.database, *args).await,
         Command::Migrate => migrate::run(&cli.database).await,
         Command::Seed => seed::run(&cli.database).await,
         Command::Projections(command) => projections::run(&cli.database, command).await,

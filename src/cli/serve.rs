@@ -31,8 +31,13 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
         .context("cannot load the bearer token keys")?;
     if !verifier.has_keys() {
         tracing::warn!(
-            "no token keys configured (CIM_JWT_DEV_SECRET or CIM_JWT_JWKS_FILE): every API call will be refused with 401"
+            "no token keys configured (CIM_JWT_DEV_SECRET, CIM_JWT_JWKS_FILE or CIM_JWT_JWKS_URL): every API call will be refused with 401"
         );
+    }
+    // The identity provider may be down while we start: serve anyway (not ready, its tokens refused)
+    // and fetch again as tokens arrive.
+    if let Err(e) = verifier.fetch_remote_keys().await {
+        tracing::error!(error = %e, "the identity provider's keys are not available yet");
     }
     // The export configuration too (a missing Ladok certificate file is a start-up error).
     let export_config = args.export.worker_config(db_args)?;

@@ -4,7 +4,8 @@
 
 use crate::domain::ProgramId;
 use crate::http::auth::{
-    AuthSettings, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevToken, MIN_SECRET_LEN, Role, dev_token,
+    AuthSettings, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevToken, JwksTiming, MIN_SECRET_LEN, Role,
+    dev_token,
 };
 use anyhow::{Context, bail};
 use clap::Args;
@@ -14,12 +15,19 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Args)]
 pub struct JwtArgs {
     /// HS256 secret (at least 32 bytes) for development tokens made by `cim token`. Development
-    /// only: in production, verify the identity provider's tokens with --jwt-jwks-file instead.
+    /// only: in production, verify the identity provider's tokens with --jwt-jwks-url instead.
     #[arg(long, env = "CIM_JWT_DEV_SECRET", hide_env_values = true)]
     pub jwt_dev_secret: Option<String>,
     /// A JSON Web Key Set file with the identity provider's public keys (RS256 or ES256 P-256).
     #[arg(long, env = "CIM_JWT_JWKS_FILE")]
     pub jwt_jwks_file: Option<PathBuf>,
+    /// The identity provider's JWKS URL (its `jwks_uri`): fetched at start-up, again every
+    /// --jwt-jwks-refresh-seconds, and at once when a token names an unknown key id.
+    #[arg(long, env = "CIM_JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<url::Url>,
+    /// How old the fetched JWKS may get before it is fetched again.
+    #[arg(long, env = "CIM_JWT_JWKS_REFRESH_SECONDS", default_value_t = 300)]
+    pub jwt_jwks_refresh_seconds: u64,
     /// The `iss` every token must carry.
     #[arg(long, env = "CIM_JWT_ISSUER", default_value = DEFAULT_ISSUER)]
     pub jwt_issuer: String,
@@ -33,6 +41,11 @@ impl JwtArgs {
         AuthSettings {
             dev_secret: self.dev_secret().map(str::to_owned),
             jwks_file: self.jwt_jwks_file.clone(),
+            jwks_url: self.jwt_jwks_url.clone(),
+            jwks_timing: JwksTiming {
+                refresh_every: std::time::Duration::from_secs(self.jwt_jwks_refresh_seconds),
+                ..JwksTiming::default()
+            },
             issuer: self.jwt_issuer.clone(),
             audience: self.jwt_audience.clone(),
         }

@@ -10,7 +10,8 @@
 //!   the command id, so a retry names the same object.
 //! - **Optimistic concurrency.** Reads and command answers carry `ETag: "<stream version>"`; a
 //!   command with `If-Match` is refused with 412 when the stream has moved on (unless it is the retry
-//!   of a command that already took effect).
+//!   of a command that already took effect). The command handler checks it against the very state
+//!   the command is decided on and appends expecting that version, so no change can slip in between.
 
 use super::auth::Caller;
 use super::problem::Problem;
@@ -151,21 +152,6 @@ impl CommandMeta {
             correlation_id: self.correlation_id,
             command_id,
             now: Utc::now(),
-        }
-    }
-
-    /// Refuses with 412 when `If-Match` names another version than `current`.
-    pub fn check_version(&self, current: i32) -> Result<(), Problem> {
-        match self.if_match {
-            Some(expected) if expected != current => Err(Problem::new(
-                StatusCode::PRECONDITION_FAILED,
-                "version_mismatch",
-                format!(
-                    "this resource has changed since version {expected} (it is at version {current}); reload it and decide again"
-                ),
-            )
-            .with_field("If-Match")),
-            _ => Ok(()),
         }
     }
 }

@@ -26,12 +26,20 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    /// A list that is answered whole (no further page).
-    pub fn whole(items: Vec<T>) -> Self {
-        Self {
-            items,
-            next_cursor: None,
-        }
+    /// A page of at most `limit` items read in keyset order. A full page may have a next one, which
+    /// starts after the `key` of its last item; the last page is the first one shorter than `limit`
+    /// (or an empty one after a page that happened to end the list exactly).
+    pub fn keyset<K: Serialize>(
+        list: &str,
+        items: Vec<T>,
+        limit: i64,
+        key: impl FnOnce(&T) -> K,
+    ) -> Self {
+        let next_cursor = match items.last() {
+            Some(last) if items.len() as i64 >= limit => Some(encode(list, &key(last))),
+            _ => None,
+        };
+        Self { items, next_cursor }
     }
 }
 

@@ -166,6 +166,12 @@ impl From<CommandError> for Problem {
                 "conflict",
                 "someone else changed this at the same moment; reload it and try again",
             ),
+            e @ CommandError::VersionMismatch { .. } => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "version_mismatch",
+                e.to_string(),
+            )
+            .with_field("If-Match"),
             e @ (CommandError::Store(_) | CommandError::Corrupt { .. }) => Self::internal(&e),
         }
     }

@@ -14,9 +14,9 @@ pub const SECRET: &str = "test-secret-for-the-api-tests-0123456789";
 pub fn dev_verifier() -> Verifier {
     Verifier::from_settings(&AuthSettings {
         dev_secret: Some(SECRET.into()),
-        jwks_file: None,
         issuer: DEFAULT_ISSUER.into(),
         audience: DEFAULT_AUDIENCE.into(),
+        ..AuthSettings::default()
     })
     .unwrap()
 }

@@ -8,8 +8,10 @@
 //! What a caller may *do* is decided by the routes (see `routes::access`): the token only says who
 //! the caller is.
 
+mod jwks;
 mod verify;
 
+pub use jwks::JwksTiming;
 pub use verify::{AuthSettings, KeyError, MIN_SECRET_LEN, TokenError, Verifier};
 
 use super::AppState;
@@ -143,6 +145,7 @@ impl FromRequestParts<AppState> for Caller {
         state
             .verifier
             .verify::<Claims>(token)
+            .await
             .and_then(Caller::from_claims)
             .map_err(|e| Problem::unauthorized(e.code(), e.to_string()))
     }
@@ -190,9 +193,9 @@ mod tests {
     fn verifier() -> Verifier {
         Verifier::from_settings(&AuthSettings {
             dev_secret: Some(SECRET.into()),
-            jwks_file: None,
             issuer: DEFAULT_ISSUER.into(),
             audience: DEFAULT_AUDIENCE.into(),
+            ..AuthSettings::default()
         })
         .unwrap()
     }
@@ -212,8 +215,11 @@ mod tests {
     }
 
     fn check(token: &str) -> Result<Caller, TokenError> {
-        verifier()
-            .verify::<Claims>(token)
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(verifier().verify::<Claims>(token))
             .and_then(Caller::from_claims)
     }
 
@@ -251,11 +257,15 @@ mod tests {
                 .unwrap()
         );
         assert_eq!(check(&none), Err(TokenError::Algorithm));
-        assert_eq!(
-            Verifier::refuse_all()
-                .verify::<Claims>(&token(Role::Admin, "a", 60, SECRET))
-                .unwrap_err(),
-            TokenError::Signature
-        );
+        let refused = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(Verifier::refuse_all().verify::<Claims>(&token(
+                Role::Admin,
+                "a",
+                60,
+                SECRET,
+            )));
+        assert_eq!(refused.unwrap_err(), TokenError::Signature);
     }
 }

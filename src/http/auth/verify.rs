@@ -2,9 +2,10 @@
 //! not-before.
 //!
 //! Accepted algorithms are HS256 (a shared development secret) and RS256/ES256 (public keys from a
-//! JWKS file, as an OpenID Connect provider publishes them). Anything else, `alg: none` included, is
+//! JWKS file, or from the JWKS URL an OpenID Connect provider publishes, see [`super::jwks`]). Anything else, `alg: none` included, is
 //! refused before a key is even looked at: the algorithm is decided by our keys, never by the token.
 
+use super::jwks::{JwksTiming, RemoteJwks};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde::de::DeserializeOwned;
@@ -22,6 +23,9 @@ pub struct AuthSettings {
     pub dev_secret: Option<String>,
     /// A JWKS document with the identity provider's public keys (RS256/ES256).
     pub jwks_file: Option<PathBuf>,
+    /// The identity provider's JWKS URL (its `jwks_uri`), fetched and refreshed while serving.
+    pub jwks_url: Option<url::Url>,
+    pub jwks_timing: JwksTiming,
     pub issuer: String,
     pub audience: String,
 }
@@ -44,6 +48,8 @@ pub enum KeyError {
     },
     #[error("the JWKS file {path} holds no RS256 or ES256 (P-256) signing key")]
     NoUsableKey { path: PathBuf },
+    #[error("cannot fetch the JWKS from {url}: {reason}")]
+    Fetch { url: String, reason: String },
     #[error("the development secret is shorter than 32 bytes")]
     WeakSecret,
 }
@@ -84,7 +90,9 @@ impl TokenError {
     }
 }
 
-struct VerifyingKey {
+/// One key a signature may be checked with.
+#[derive(Clone)]
+pub struct VerifyingKey {
     kid: Option<String>,
     algorithm: Algorithm,
     key: DecodingKey,
@@ -92,7 +100,10 @@ struct VerifyingKey {
 
 /// The configured keys and expectations. Without any key every token is refused.
 pub struct Verifier {
+    /// The development secret and the keys of a JWKS file: fixed for the life of the process.
     keys: Vec<VerifyingKey>,
+    /// The identity provider's JWKS URL, when configured.
+    remote: Option<RemoteJwks>,
     issuer: String,
     audience: String,
 }
@@ -115,6 +126,7 @@ impl fmt::Debug for Verifier {
             .collect();
         f.debug_struct("Verifier")
             .field("keys", &keys)
+            .field("remote", &self.remote)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .finish()
@@ -129,6 +141,7 @@ impl Verifier {
     pub fn refuse_all() -> Self {
         Self {
             keys: Vec::new(),
+            remote: None,
             issuer: String::new(),
             audience: String::new(),
         }
@@ -149,31 +162,82 @@ impl Verifier {
         if let Some(path) = &settings.jwks_file {
             keys.extend(load_jwks(path)?);
         }
+        let remote = settings
+            .jwks_url
+            .clone()
+            .map(|url| RemoteJwks::new(url, settings.jwks_timing))
+            .transpose()?;
         Ok(Self {
             keys,
+            remote,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
         })
     }
 
+    /// Whether any key is configured (a JWKS URL counts before its first fetch).
     pub fn has_keys(&self) -> bool {
-        !self.keys.is_empty()
+        !self.keys.is_empty() || self.remote.is_some()
     }
 
-    /// The claims of a token that passes every check.
-    pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
-            // An unknown `alg` (including "none") fails to parse as an Algorithm.
-            ErrorKind::Json(_) if token_names_alg_none(token) => TokenError::Algorithm,
-            _ => TokenError::Malformed,
-        })?;
-        if !matches!(
-            header.alg,
-            Algorithm::HS256 | Algorithm::RS256 | Algorithm::ES256
-        ) {
-            return Err(TokenError::Algorithm);
+    /// Fetches the JWKS URL's keys, when one is configured (at start-up; afterwards the keys are
+    /// refreshed as tokens arrive).
+    pub async fn fetch_remote_keys(&self) -> Result<Option<usize>, KeyError> {
+        match &self.remote {
+            Some(remote) => remote.fetch_now().await.map(Some),
+            None => Ok(None),
         }
-        let candidates = self.keys.iter().filter(|k| {
+    }
+
+    /// `Err` with the reason while a configured JWKS URL has never been fetched: no token of the
+    /// identity provider can be checked yet (readiness).
+    pub fn readiness(&self) -> Result<(), String> {
+        match &self.remote {
+            Some(remote) if !remote.has_fetched() => {
+                Err("the identity provider's JWKS has not been fetched yet".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The claims of a token that passes every check. With a JWKS URL, a stale key set is
+    /// refreshed first, and a token naming an unknown key id makes the set be fetched again (a key
+    /// rotation) before the token is refused.
+    pub async fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
+        let header = read_header(token)?;
+        let Some(remote) = &self.remote else {
+            return self.verify_with(&self.keys, &[], token, &header);
+        };
+        remote.refresh_if_stale().await;
+        let fetched = remote.keys();
+        let result = self.verify_with(&self.keys, &fetched, token, &header);
+        let unknown_kid = header.kid.as_ref().is_some_and(|kid| {
+            !self
+                .keys
+                .iter()
+                .chain(fetched.iter())
+                .any(|k| k.kid.as_ref() == Some(kid))
+        });
+        match result {
+            Err(TokenError::Signature)
+                if unknown_kid
+                    && header.alg != Algorithm::HS256
+                    && remote.refresh_for_unknown_key().await =>
+            {
+                self.verify_with(&self.keys, &remote.keys(), token, &header)
+            }
+            other => other,
+        }
+    }
+
+    fn verify_with<C: DeserializeOwned>(
+        &self,
+        fixed: &[VerifyingKey],
+        fetched: &[VerifyingKey],
+        token: &str,
+        header: &jsonwebtoken::Header,
+    ) -> Result<C, TokenError> {
+        let candidates = fixed.iter().chain(fetched).filter(|k| {
             k.algorithm == header.alg
                 && match (&header.kid, &k.kid) {
                     (Some(wanted), Some(have)) => wanted == have,
@@ -201,6 +265,22 @@ impl Verifier {
         }
         Err(last)
     }
+}
+
+/// The token's header, refused unless it names an algorithm we accept.
+fn read_header(token: &str) -> Result<jsonwebtoken::Header, TokenError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
+        // An unknown `alg` (including "none") fails to parse as an Algorithm.
+        ErrorKind::Json(_) if token_names_alg_none(token) => TokenError::Algorithm,
+        _ => TokenError::Malformed,
+    })?;
+    if !matches!(
+        header.alg,
+        Algorithm::HS256 | Algorithm::RS256 | Algorithm::ES256
+    ) {
+        return Err(TokenError::Algorithm);
+    }
+    Ok(header)
 }
 
 fn classify(kind: &ErrorKind) -> TokenError {
@@ -267,8 +347,18 @@ fn load_jwks(path: &Path) -> Result<Vec<VerifyingKey>, KeyError> {
         path: path.to_owned(),
         source,
     })?;
-    let keys: Vec<VerifyingKey> = set
-        .keys
+    let keys = keys_of(&set);
+    if keys.is_empty() {
+        return Err(KeyError::NoUsableKey {
+            path: path.to_owned(),
+        });
+    }
+    Ok(keys)
+}
+
+/// The RS256 and ES256 (P-256) signing keys of a key set; other keys are skipped.
+pub(super) fn keys_of(set: &JwkSet) -> Vec<VerifyingKey> {
+    set.keys
         .iter()
         .filter_map(|jwk| {
             let algorithm = match (&jwk.algorithm, jwk.common.key_algorithm) {
@@ -287,13 +377,7 @@ fn load_jwks(path: &Path) -> Result<Vec<VerifyingKey>, KeyError> {
                 key,
             })
         })
-        .collect();
-    if keys.is_empty() {
-        return Err(KeyError::NoUsableKey {
-            path: path.to_owned(),
-        });
-    }
-    Ok(keys)
+        .collect()
 }
 
 #[cfg(test)]

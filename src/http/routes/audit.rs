@@ -8,7 +8,7 @@
 //! the program's records. Entries carry the events' content with the personal data as far as it has
 //! not been erased, so a CSV export is personal data and is counted (`cim_exports_total`).
 
-use super::reads::{self, PortfolioPath, ProgramPath};
+use super::reads::{self, PageQuery, PortfolioPath, ProgramPath};
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::cursor::{self, Page};
@@ -25,33 +25,43 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-/// The list a program-log cursor belongs to.
+/// The lists the cursors belong to.
 const AUDIT_LIST: &str = "audit";
+const HISTORY_LIST: &str = "history";
 /// Rows per database page while writing a program's CSV.
 const CSV_PAGE: i64 = 1000;
 
-/// `GET /portfolios/{portfolio_id}/history` (coordinator of its program): every event of the
-/// portfolio in order, with actor, role, time, correlation id and content. Whole, not paged (a
-/// portfolio has tens of events).
+/// `GET /portfolios/{portfolio_id}/history?cursor=&limit=` (coordinator of its program): every
+/// event of the portfolio in stream order, with actor, role, time, correlation id and content, in
+/// pages keyed by stream version.
 #[utoipa::path(
     get,
     path = "/portfolios/{portfolio_id}/history",
     tag = "audit",
     security(("bearer" = [])),
-    params(("portfolio_id" = Uuid, Path, description = "The portfolio")),
-    responses((status = 200, description = "Every event of the portfolio, oldest first", body = reads::ItemPage))
+    params(
+        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
+        PageQuery,
+    ),
+    responses((status = 200, description = "One page of the portfolio's events, oldest first", body = reads::ItemPage))
 )]
 pub async fn history(
     caller: Caller,
     State(state): State<AppState>,
     ApiPath(path): ApiPath<PortfolioPath>,
+    query: Result<ApiQuery<PageQuery>, Problem>,
 ) -> Result<Json<Page<AuditEntry>>, Problem> {
     reads::audited_portfolio(&state, &caller, path.portfolio_id).await?;
+    let ApiQuery(query) = query?;
+    let limit = cursor::limit(query.limit)?;
+    let after: Option<i32> = cursor::decode(HISTORY_LIST, query.cursor.as_deref())?;
     reads::caught_up(&state, "audit").await?;
-    let entries = audit::portfolio_history(&state.pool, path.portfolio_id)
+    let entries = audit::portfolio_history_page(&state.pool, path.portfolio_id, after, Some(limit))
         .await
         .map_err(reads::read_failed)?;
-    Ok(Json(Page::whole(entries)))
+    Ok(Json(Page::keyset(HISTORY_LIST, entries, limit, |e| {
+        e.stream_version
+    })))
 }
 
 /// `GET /portfolios/{portfolio_id}/history.csv` (coordinator of its program): the same as CSV

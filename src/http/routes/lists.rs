@@ -1,7 +1,7 @@
 //! Lists of portfolios: a student's own, and a program's for its coordinators. Answered from the
 //! `portfolio` read model (non-personal summaries: ids, phase, deadline, next steps).
 
-use super::reads::{self, ProgramPath};
+use super::reads::{self, PageQuery, ProgramPath};
 use crate::domain::PortfolioId;
 use crate::http::AppState;
 use crate::http::auth::Caller;
@@ -14,33 +14,42 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 
-/// The list a program-portfolios cursor belongs to.
+/// The lists the cursors belong to.
 const PORTFOLIOS_LIST: &str = "portfolios";
+const MY_PORTFOLIOS_LIST: &str = "my_portfolios";
 
 fn today() -> chrono::NaiveDate {
     crate::domain::stockholm_date(chrono::Utc::now())
 }
 
-/// `GET /me/portfolios` (student): the caller's own portfolios (usually one), whole.
+/// `GET /me/portfolios?cursor=&limit=` (student): the caller's own portfolios (usually one; a
+/// revoked portfolio stays beside a new one), by portfolio id.
 #[utoipa::path(
     get,
     path = "/me/portfolios",
     tag = "portfolios",
     security(("bearer" = [])),
-    responses((status = 200, description = "The caller's portfolios", body = reads::ItemPage))
+    params(PageQuery),
+    responses((status = 200, description = "One page of the caller's portfolios", body = reads::ItemPage))
 )]
 pub async fn mine(
     caller: Caller,
     State(state): State<AppState>,
+    query: Result<ApiQuery<PageQuery>, Problem>,
 ) -> Result<Json<Page<PortfolioSummary>>, Problem> {
     let student = caller
         .student_uid()
         .ok_or_else(|| Problem::forbidden("only a student has portfolios of their own"))?;
+    let ApiQuery(query) = query?;
+    let limit = cursor::limit(query.limit)?;
+    let after: Option<PortfolioId> = cursor::decode(MY_PORTFOLIOS_LIST, query.cursor.as_deref())?;
     reads::caught_up(&state, "portfolio").await?;
-    let items = portfolio::portfolios_of_student(&state.pool, student, today())
+    let items = portfolio::portfolios_of_student(&state.pool, student, after, limit, today())
         .await
         .map_err(reads::read_failed)?;
-    Ok(Json(Page::whole(items)))
+    Ok(Json(Page::keyset(MY_PORTFOLIOS_LIST, items, limit, |p| {
+        p.portfolio_id
+    })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,12 +109,7 @@ pub async fn of_program(
     )
     .await
     .map_err(reads::read_failed)?;
-    // A full page may have a next one; the last page is the first one shorter than `limit`.
-    let next_cursor = match items.last() {
-        Some(last) if items.len() as i64 == limit => {
-            Some(cursor::encode(PORTFOLIOS_LIST, &last.portfolio_id))
-        }
-        _ => None,
-    };
-    Ok(Json(Page { items, next_cursor }))
+    Ok(Json(Page::keyset(PORTFOLIOS_LIST, items, limit, |p| {
+        p.portfolio_id
+    })))
 }

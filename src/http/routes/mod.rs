@@ -2,7 +2,8 @@
 //!
 //! Commands are POSTs that answer with the updated view and its ETag. Handlers check, in this order:
 //! who is calling (401), whether their role may use the route (403), whether they may see the object
-//! (404), `If-Match` (412), and only then read the body (400/415/422) and run the command.
+//! (404), and only then read the body (400/415/422) and run the command, which the command handler
+//! decides only if the stream is still at the `If-Match` version (412).
 
 pub mod access;
 mod activities;
@@ -285,8 +286,9 @@ async fn rules_of(
     })
 }
 
-/// Runs a command on an existing portfolio: role (403), visibility (404), `If-Match` (412), then
-/// `build` turns the request into the command (400/422 for a bad body), and the answer is the view.
+/// Runs a command on an existing portfolio: role (403), visibility (404), then `build` turns the
+/// request into the command (400/422 for a bad body), the handler decides it if `If-Match` still
+/// holds (412), and the answer is the view.
 async fn portfolio_command(
     state: &AppState,
     caller: &Caller,
@@ -296,22 +298,16 @@ async fn portfolio_command(
     build: impl FnOnce(&CommandContext) -> Result<PortfolioCommand, Problem>,
 ) -> Result<Versioned<PortfolioView>, Problem> {
     access::role_may(caller, actor)?;
-    let (current, version) = state.commands.load_portfolio(id).await?;
+    let (current, _) = state.commands.load_portfolio(id).await?;
     let portfolio = current.opened().ok_or_else(access::portfolio_not_found)?;
     access::may_see(caller, portfolio)?;
     let ctx = meta.context(caller);
-    let is_retry = state
-        .commands
-        .store()
-        .command_outcome(ctx.command_id)
-        .await
-        .map_err(|e| Problem::internal(&e))?
-        .is_some();
-    if !is_retry {
-        meta.check_version(version)?;
-    }
     let command = build(&ctx)?;
-    let handled = state.commands.portfolio(id, command, &ctx).await?;
+    // `If-Match` is checked by the handler against the state it decides on (412 when stale).
+    let handled = state
+        .commands
+        .portfolio_if(id, command, &ctx, meta.if_match)
+        .await?;
     let portfolio = handled
         .state
         .opened()

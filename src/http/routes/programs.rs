@@ -87,8 +87,8 @@ pub struct ItemPath {
     pub item: String,
 }
 
-/// Runs a program command for a caller already authorised: `If-Match` (412) unless it is a retry,
-/// then the command; answers with the program.
+/// Runs a program command for a caller already authorised, decided only if the program is still at
+/// the `If-Match` version (412, unless it is a retry); answers with the program.
 async fn run(
     state: &AppState,
     meta: &CommandMeta,
@@ -96,18 +96,10 @@ async fn run(
     id: ProgramId,
     command: ProgramCommand,
 ) -> Result<Versioned<ProgramView>, Problem> {
-    let is_retry = state
+    let handled = state
         .commands
-        .store()
-        .command_outcome(ctx.command_id)
-        .await
-        .map_err(|e| Problem::internal(&e))?
-        .is_some();
-    if !is_retry && meta.if_match.is_some() {
-        let (_, version) = state.commands.load_program(id).await?;
-        meta.check_version(version)?;
-    }
-    let handled = state.commands.program(id, command, ctx).await?;
+        .program_if(id, command, ctx, meta.if_match)
+        .await?;
     let program = handled
         .state
         .registered()

@@ -30,6 +30,16 @@ pub struct ItemPage {
     next_cursor: Option<String>,
 }
 
+/// `?cursor=&limit=` of a paged list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1-200 (default 50).
+    pub limit: Option<i64>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ProgramPath {
     pub program_id: ProgramId,

@@ -167,15 +167,30 @@ pub async fn portfolio_history(
     pool: &PgPool,
     portfolio: PortfolioId,
 ) -> Result<Vec<AuditEntry>, ReadError> {
+    portfolio_history_page(pool, portfolio, None, None).await
+}
+
+/// The events of one portfolio after stream version `after` (from the start when `None`), in stream
+/// order, at most `limit` of them (all when `None`).
+pub async fn portfolio_history_page(
+    pool: &PgPool,
+    portfolio: PortfolioId,
+    after: Option<i32>,
+    limit: Option<i64>,
+) -> Result<Vec<AuditEntry>, ReadError> {
+    // `LIMIT NULL` is no limit.
     let rows = sqlx::query(&format!(
         "SELECT {EVENT_COLUMNS}, a.portfolio_id AS audit_portfolio_id,
                 a.program_id AS audit_program_id
          FROM rm_audit a JOIN events e ON e.position = a.position
-         WHERE a.portfolio_id = $1
-         ORDER BY a.stream_version"
+         WHERE a.portfolio_id = $1 AND a.stream_version > $3
+         ORDER BY a.stream_version
+         LIMIT $4"
     ))
     .bind(portfolio.as_uuid())
     .bind(true)
+    .bind(after.unwrap_or(0))
+    .bind(limit.map(clamp_limit))
     .fetch_all(pool)
     .await?;
     let upcasters = app::upcasters();

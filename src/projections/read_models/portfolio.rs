@@ -423,16 +423,25 @@ fn summary(row: SummaryRow, today: NaiveDate) -> Result<PortfolioSummary, ReadEr
     })
 }
 
-/// The portfolios of one student (usually one; a revoked portfolio stays beside a new one).
+/// The portfolios of one student (usually one; a revoked portfolio stays beside a new one), by
+/// portfolio id with keyset pagination like [`portfolios_of_program`].
 pub async fn portfolios_of_student(
     pool: &PgPool,
     student: StudentUid,
+    after: Option<PortfolioId>,
+    limit: i64,
     today: NaiveDate,
 ) -> Result<Vec<PortfolioSummary>, ReadError> {
     let rows: Vec<SummaryRow> = sqlx::query_as(&format!(
-        "SELECT {SUMMARY_COLUMNS} FROM rm_portfolios WHERE student_uid = $1 ORDER BY portfolio_id"
+        "SELECT {SUMMARY_COLUMNS} FROM rm_portfolios
+         WHERE student_uid = $1
+           AND ($2::uuid IS NULL OR portfolio_id > $2)
+         ORDER BY portfolio_id
+         LIMIT $3"
     ))
     .bind(student.as_uuid())
+    .bind(after.map(|a| *a.as_uuid()))
+    .bind(clamp_limit(limit))
     .fetch_all(pool)
     .await?;
     rows.into_iter().map(|r| summary(r, today)).collect()

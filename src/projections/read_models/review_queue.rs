@@ -264,6 +264,13 @@ pub struct QueueEntry {
     pub waited_days: i64,
 }
 
+/// Where a page of the queue ends: the queue's order is (submission time, position).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuePosition {
+    pub submitted_at: DateTime<Utc>,
+    pub position: i64,
+}
+
 type QueueRow = (
     i64,
     Uuid,
@@ -284,23 +291,28 @@ fn uint(n: Option<i32>) -> Option<u32> {
     n.and_then(|n| u32::try_from(n).ok())
 }
 
-/// The items waiting in `program`, oldest first, at most `limit`, with how long each has waited at
-/// `now`.
+/// The items waiting in `program`, oldest first, after the page that ended at `after`, at most
+/// `limit`, with how long each has waited at `now`.
 pub async fn review_queue(
     pool: &PgPool,
     program: ProgramId,
     now: DateTime<Utc>,
+    after: Option<QueuePosition>,
     limit: i64,
 ) -> Result<Vec<QueueEntry>, ReadError> {
+    // The row comparison walks `rm_review_queue_program_idx` in its own order.
     let rows: Vec<QueueRow> = sqlx::query_as(
         "SELECT position, program_id, portfolio_id, item_kind, activity_id, attempt, item_name,
                 format, word_count, duration_s, duration_measured, link_count, submitted_at
          FROM rm_review_queue
          WHERE program_id = $1
+           AND ($2::timestamptz IS NULL OR (submitted_at, position) > ($2, $3))
          ORDER BY submitted_at, position
-         LIMIT $2",
+         LIMIT $4",
     )
     .bind(program.as_uuid())
+    .bind(after.map(|a| a.submitted_at))
+    .bind(after.map_or(0, |a| a.position))
     .bind(clamp_limit(limit))
     .fetch_all(pool)
     .await?;
