@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// An inclusive range of words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WordBand {
     pub min: u32,
     pub max: u32,
@@ -25,7 +25,7 @@ impl WordBand {
 /// The tolerance is kept separate from the range (instead of widening the range) because students are
 /// told the range ("2-3 minutes"), while the tolerance absorbs intros, outros and rounding by recording
 /// apps; messages quote both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DurationBand {
     pub min_s: u32,
     pub max_s: u32,
@@ -46,7 +46,7 @@ impl DurationBand {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstagramBand {
     pub min_posts: u32,
     pub words: WordBand,
@@ -56,7 +56,7 @@ pub struct InstagramBand {
 ///
 /// `#[serde(default)]` lets rules stored before a field existed load with that field's default, which is
 /// what the program was implicitly using at the time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ProgramRules {
     /// How many activities (each with an approved reflection) a certificate needs.
@@ -180,7 +180,7 @@ impl ProgramRules {
 }
 
 /// The band a reflection was judged by, recorded in its event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AppliedBand {
     Words(WordBand),

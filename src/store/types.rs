@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 /// Who caused an event. Roles are the actors of `domain.md`; the store records them on every event so
 /// the audit can answer "who did this, in which capacity" without consulting anything else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActorRole {
     Student,
@@ -101,7 +101,18 @@ impl ExpectedVersion {
 /// checkpoint they processed and ask for everything after it; see `tail.rs` for why both parts are
 /// needed.
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 pub struct Checkpoint {
     /// The 64-bit transaction id (`xid8`) of the transaction that appended the event.

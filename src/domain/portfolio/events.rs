@@ -19,7 +19,7 @@ use crate::domain::values::{
 };
 
 /// The format a student chose for an activity reflection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReflectionFormat {
     Written,
@@ -28,7 +28,7 @@ pub enum ReflectionFormat {
 }
 
 /// The format of the final reflection (the seed offers no Instagram option for it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FinalFormat {
     Written,
@@ -36,7 +36,7 @@ pub enum FinalFormat {
 }
 
 /// Who the student is. Erasable; the Ladok UID outside it is what the registrar keys on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StudentDetails {
     pub identity_number: IdentityNumber,
     pub name: PersonName,
@@ -61,7 +61,7 @@ pub struct ExpectedCompletionChanged {
 }
 
 /// The student's own words about an activity and their evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActivityPersonal {
     pub description: NonEmptyText,
     pub evidence: Option<MediaRef>,
@@ -87,7 +87,7 @@ pub struct ActivityWithdrawn {
 }
 
 /// The content of a reflection: the text, normalised Instagram links and any recording.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReflectionPersonal {
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -207,7 +207,7 @@ pub struct ApplicationRejected {
 }
 
 /// One activity as the certificate states it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CertifiedActivity {
     pub activity_id: ActivityId,
     pub item: CatalogItemId,

@@ -43,7 +43,7 @@ impl EmailError {
 
 /// `Debug` is redacted: commands and states are debug-printed in logs and test output, addresses must
 /// not be.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 

@@ -180,6 +180,22 @@ impl<'de> Deserialize<'de> for IdentityNumber {
     }
 }
 
+/// Described to the OpenAPI document as what it serialises to: the 12 normalised digits.
+impl utoipa::PartialSchema for IdentityNumber {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9]{12}$"))
+            .description(Some(
+                "Personnummer or samordningsnummer, normalised to 12 digits (YYYYMMDDNNNC)",
+            ))
+            .examples([serde_json::json!("191212121212")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for IdentityNumber {}
+
 fn split_form(s: &str) -> Result<Parts, IdentityNumberError> {
     let chars: Vec<char> = s.chars().collect();
     let (century_len, separator_at) = match chars.len() {

@@ -103,7 +103,7 @@ impl InstagramLinkError {
 }
 
 /// Whether the link is to a photo post (`/p/`) or a reel (`/reel/`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InstagramPostKind {
     Post,
@@ -114,7 +114,7 @@ pub enum InstagramPostKind {
 ///
 /// Normalising (one host, no query such as `?igsh=…`, no fragment, a trailing slash) is what makes "the
 /// same post pasted twice" detectable, so that three links really are three posts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct InstagramPostLink {
     kind: InstagramPostKind,

@@ -31,7 +31,7 @@ impl MediaRefError {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "RawMediaRef")]
 pub struct MediaRef {
     sha256: String,

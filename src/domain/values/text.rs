@@ -45,7 +45,7 @@ impl TextError {
 ///
 /// Control characters are refused because they break the CSV and XML exports and hide text in audit
 /// views; newlines and tabs are kept because descriptions and feedback are written in paragraphs.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct NonEmptyText(String);
 
@@ -119,7 +119,7 @@ const FORBIDDEN_IN_NAMES: &[char] = &['<', '>', '{', '}', '[', ']', '\\', '/', '
 
 /// A student's name split the way Ladok and the Diploma Supplement split it (given names, family name),
 /// so exports never have to guess where one ends. `Debug` is redacted so names stay out of logs.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "RawPersonName")]
 pub struct PersonName {
     given_names: String,

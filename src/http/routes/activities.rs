@@ -2,12 +2,14 @@
 //! is not approved yet.
 
 use super::access::PortfolioActor;
+use super::docs::{CommandHeaders, PortfolioAnswer};
 use super::media;
+use super::paths::{ActivityPath, PortfolioPath};
 use super::portfolio_command;
 use super::view::PortfolioView;
 use crate::domain::portfolio::MAX_DESCRIPTION_LEN;
 use crate::domain::values::{MediaRef, NonEmptyText};
-use crate::domain::{ActivityId, CatalogItemId, DomainError, PortfolioCommand, PortfolioId};
+use crate::domain::{ActivityId, CatalogItemId, DomainError, PortfolioCommand};
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::command::{CommandMeta, Versioned, minted_id};
@@ -19,6 +21,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"item": "language-cafe", "started_on": "2026-09-01", "ended_on": "2026-11-30", "description": "Weekly language café with exchange students, as a participant and later as a host.", "evidence_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}))]
 #[serde(deny_unknown_fields)]
 pub struct LogActivity {
     /// The catalog item's key, e.g. `language-cafe`.
@@ -28,7 +31,6 @@ pub struct LogActivity {
     pub description: String,
     /// An uploaded certificate of attendance or similar, as a reference typed by the client.
     #[serde(default)]
-    #[schema(value_type = Option<crate::http::routes::openapi::MediaRefDoc>)]
     pub evidence: Option<MediaRef>,
     /// The SHA-256 of an upload of this portfolio (`POST …/media`): the server fills in the evidence's
     /// type and size. Excludes `evidence`.
@@ -55,31 +57,18 @@ impl TryFrom<(LogActivity, ActivityId)> for PortfolioCommand {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct PortfolioPath {
-    pub portfolio_id: PortfolioId,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ActivityPath {
-    pub portfolio_id: PortfolioId,
-    pub activity_id: ActivityId,
-}
-
 /// `POST /portfolios/{portfolio_id}/activities` (student). The new activity's id is in the answer
 /// (the last of `activities`).
 #[utoipa::path(
     post,
     path = "/portfolios/{portfolio_id}/activities",
     tag = "portfolios",
-    security(("bearer" = [])),
     params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        PortfolioPath,
+        CommandHeaders,
     ),
     request_body = LogActivity,
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(PortfolioAnswer)
 )]
 pub async fn log(
     caller: Caller,
@@ -115,14 +104,8 @@ pub async fn log(
     post,
     path = "/portfolios/{portfolio_id}/activities/{activity_id}/withdraw",
     tag = "portfolios",
-    security(("bearer" = [])),
-    params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("activity_id" = Uuid, Path, description = "The activity"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
-    ),
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    params(ActivityPath, CommandHeaders,),
+    responses(PortfolioAnswer)
 )]
 pub async fn withdraw(
     caller: Caller,

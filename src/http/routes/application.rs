@@ -2,11 +2,13 @@
 //! certificate exists) or rejects with a reason.
 
 use super::access::PortfolioActor;
+use super::docs::{CommandHeaders, PortfolioAnswer};
+use super::paths::PortfolioPath;
 use super::view::PortfolioView;
 use super::{portfolio_command, staff};
 use crate::domain::portfolio::MAX_STAFF_TEXT_LEN;
 use crate::domain::values::NonEmptyText;
-use crate::domain::{CertificateId, DomainError, PortfolioCommand, PortfolioId};
+use crate::domain::{CertificateId, DomainError, PortfolioCommand};
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::command::{CommandMeta, Versioned, minted_id};
@@ -18,6 +20,7 @@ use utoipa::ToSchema;
 
 /// A reason from staff: `{"reason": "…"}` (rejections, revocations).
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"reason": "The final reflection discusses an activity that is not in the portfolio."}))]
 #[serde(deny_unknown_fields)]
 pub struct Reason {
     pub reason: String,
@@ -33,23 +36,13 @@ impl Reason {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct PortfolioPath {
-    pub portfolio_id: PortfolioId,
-}
-
 /// `POST /portfolios/{portfolio_id}/application` (student), no body.
 #[utoipa::path(
     post,
     path = "/portfolios/{portfolio_id}/application",
     tag = "portfolios",
-    security(("bearer" = [])),
-    params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
-    ),
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    params(PortfolioPath, CommandHeaders,),
+    responses(PortfolioAnswer)
 )]
 pub async fn apply(
     caller: Caller,
@@ -74,13 +67,8 @@ pub async fn apply(
     post,
     path = "/portfolios/{portfolio_id}/application/approve",
     tag = "portfolios",
-    security(("bearer" = [])),
-    params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
-    ),
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    params(PortfolioPath, CommandHeaders,),
+    responses(PortfolioAnswer)
 )]
 pub async fn approve(
     caller: Caller,
@@ -109,14 +97,12 @@ pub async fn approve(
     post,
     path = "/portfolios/{portfolio_id}/application/reject",
     tag = "portfolios",
-    security(("bearer" = [])),
     params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        PortfolioPath,
+        CommandHeaders,
     ),
     request_body = Reason,
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(PortfolioAnswer)
 )]
 pub async fn reject(
     caller: Caller,

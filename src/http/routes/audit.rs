@@ -38,12 +38,11 @@ const CSV_PAGE: i64 = 1000;
     get,
     path = "/portfolios/{portfolio_id}/history",
     tag = "audit",
-    security(("bearer" = [])),
     params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
+        PortfolioPath,
         PageQuery,
     ),
-    responses((status = 200, description = "One page of the portfolio's events, oldest first", body = reads::ItemPage))
+    responses((status = 200, description = "One page of the portfolio's events, oldest first", body = Page<AuditEntry>))
 )]
 pub async fn history(
     caller: Caller,
@@ -70,8 +69,7 @@ pub async fn history(
     get,
     path = "/portfolios/{portfolio_id}/history.csv",
     tag = "audit",
-    security(("bearer" = [])),
-    params(("portfolio_id" = Uuid, Path, description = "The portfolio")),
+    params(PortfolioPath),
     responses((status = 200, description = "position, recorded_at, event_type, actor_role, actor_id, correlation_id, content", content_type = "text/csv"))
 )]
 pub async fn history_csv(
@@ -103,12 +101,11 @@ pub struct AsOfQuery {
     get,
     path = "/portfolios/{portfolio_id}/as-of",
     tag = "audit",
-    security(("bearer" = [])),
     params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
+        PortfolioPath,
         ("at" = String, Query, description = "An RFC 3339 time, e.g. 2026-03-01T12:00:00+01:00"),
     ),
-    responses((status = 200, description = "The portfolio as it stood then: view, personal, days_left, version, updated_at", content_type = "application/json"))
+    responses((status = 200, description = "The portfolio as it stood then", body = PortfolioPage))
 )]
 pub async fn as_of(
     caller: Caller,
@@ -201,9 +198,8 @@ fn instant(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, Pr
     get,
     path = "/programs/{program_id}/audit",
     tag = "audit",
-    security(("bearer" = [])),
     params(
-        ("program_id" = Uuid, Path, description = "The program"),
+        ProgramPath,
         ("from" = Option<String>, Query, description = "Recorded at or after (RFC 3339)"),
         ("until" = Option<String>, Query, description = "Recorded before (RFC 3339)"),
         ("actor" = Option<String>, Query, description = "Caused by this actor id"),
@@ -211,7 +207,7 @@ fn instant(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, Pr
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
         ("limit" = Option<i64>, Query, description = "Page size, 1-200 (default 50)"),
     ),
-    responses((status = 200, description = "One page of the program's log", body = reads::ItemPage))
+    responses((status = 200, description = "One page of the program's log", body = Page<AuditEntry>))
 )]
 pub async fn program_log(
     caller: Caller,
@@ -240,9 +236,8 @@ pub async fn program_log(
     get,
     path = "/programs/{program_id}/audit.csv",
     tag = "audit",
-    security(("bearer" = [])),
     params(
-        ("program_id" = Uuid, Path, description = "The program"),
+        ProgramPath,
         ("from" = Option<String>, Query, description = "Recorded at or after (RFC 3339)"),
         ("until" = Option<String>, Query, description = "Recorded before (RFC 3339)"),
         ("actor" = Option<String>, Query, description = "Caused by this actor id"),

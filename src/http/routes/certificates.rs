@@ -45,14 +45,13 @@ pub struct CertificatesQuery {
     get,
     path = "/certificates",
     tag = "registrar",
-    security(("bearer" = [])),
     params(
         ("program" = Option<Uuid>, Query, description = "Only this program's"),
         ("status" = Option<String>, Query, description = "approved or revoked"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
         ("limit" = Option<i64>, Query, description = "Page size, 1-200 (default 50)"),
     ),
-    responses((status = 200, description = "One page of certificates", body = reads::ItemPage))
+    responses((status = 200, description = "One page of certificates", body = Page<CertificateRecord>))
 )]
 pub async fn list(
     caller: Caller,
@@ -87,9 +86,8 @@ pub struct CertificatePath {
     get,
     path = "/certificates/{certificate_id}",
     tag = "registrar",
-    security(("bearer" = [])),
     params(("certificate_id" = Uuid, Path, description = "The certificate")),
-    responses((status = 200, description = "The certificate and its delivery status", content_type = "application/json"))
+    responses((status = 200, description = "The certificate and its delivery status", body = CertificateRecord))
 )]
 pub async fn show(
     caller: Caller,

@@ -77,7 +77,7 @@ fn export_running() -> Problem {
 }
 
 /// One batch in the list: the counts as BatchCreated stated them.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct BatchSummary {
     pub batch_id: Uuid,
     pub created_at: DateTime<Utc>,
@@ -100,12 +100,11 @@ pub struct BatchesQuery {
     get,
     path = "/exports/batches",
     tag = "registrar",
-    security(("bearer" = [])),
     params(
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
         ("limit" = Option<i64>, Query, description = "Page size, 1-200 (default 50)"),
     ),
-    responses((status = 200, description = "One page of export batches, newest first", body = super::reads::ItemPage))
+    responses((status = 200, description = "One page of export batches, newest first", body = Page<BatchSummary>))
 )]
 pub async fn list(
     caller: Caller,
@@ -145,7 +144,7 @@ pub struct BatchPath {
 }
 
 /// One file of a batch, as its BatchFileWritten event (and so the manifest) states it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BatchFile {
     pub name: String,
     pub sha256: String,
@@ -154,7 +153,7 @@ pub struct BatchFile {
 }
 
 /// One item of a batch and what became of it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BatchItemOutcome {
     pub certificate_id: CertificateId,
     /// `certificate` (an approval to record), `revocation` (a correction) or `refused` (selected
@@ -171,7 +170,7 @@ pub struct BatchItemOutcome {
 }
 
 /// Counts of a batch's items by outcome.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct BatchCounts {
     pub certificates: usize,
     pub revocations: usize,
@@ -184,7 +183,7 @@ pub struct BatchCounts {
 }
 
 /// A batch as its stream tells it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BatchDetail {
     pub batch_id: Uuid,
     pub created_at: DateTime<Utc>,
@@ -297,9 +296,8 @@ fn detail(batch_id: Uuid, batch: &BatchState, order: &[String]) -> BatchDetail {
     get,
     path = "/exports/batches/{batch_id}",
     tag = "registrar",
-    security(("bearer" = [])),
     params(("batch_id" = Uuid, Path, description = "The batch")),
-    responses((status = 200, description = "The batch, its files and its delivery outcomes", content_type = "application/json"))
+    responses((status = 200, description = "The batch, its files and its delivery outcomes", body = BatchDetail))
 )]
 pub async fn show(
     caller: Caller,
@@ -357,7 +355,6 @@ fn check_name(name: &str) -> Result<(), Problem> {
     get,
     path = "/exports/batches/{batch_id}/files/{name}",
     tag = "registrar",
-    security(("bearer" = [])),
     params(
         ("batch_id" = Uuid, Path, description = "The batch"),
         ("name" = String, Path, description = "A file name the batch lists"),
@@ -480,9 +477,8 @@ async fn append_locked(
     post,
     path = "/exports/batches/{batch_id}/acknowledge",
     tag = "registrar",
-    security(("bearer" = [])),
     params(("batch_id" = Uuid, Path, description = "The batch")),
-    responses((status = 200, description = "The acknowledged batch", content_type = "application/json"))
+    responses((status = 200, description = "The acknowledged batch", body = BatchDetail))
 )]
 pub async fn acknowledge(
     caller: Caller,
@@ -513,7 +509,7 @@ pub async fn acknowledge(
 }
 
 /// What a re-delivery request queued.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Redelivery {
     /// The items queued for the next run (empty: nothing had failed for good).
     pub certificate_ids: Vec<CertificateId>,
@@ -527,9 +523,8 @@ pub struct Redelivery {
     post,
     path = "/exports/batches/{batch_id}/redeliver",
     tag = "registrar",
-    security(("bearer" = [])),
     params(("batch_id" = Uuid, Path, description = "The batch")),
-    responses((status = 200, description = "The items queued for the next run, and the batch", content_type = "application/json"))
+    responses((status = 200, description = "The items queued for the next run, and the batch", body = Redelivery))
 )]
 pub async fn redeliver(
     caller: Caller,
@@ -570,7 +565,7 @@ pub async fn redeliver(
 }
 
 /// What an on-demand run did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RunSummary {
     /// Batches completed by the run (including one it resumed).
     pub completed: Vec<Uuid>,
@@ -585,8 +580,7 @@ pub struct RunSummary {
     post,
     path = "/exports/run",
     tag = "registrar",
-    security(("bearer" = [])),
-    responses((status = 200, description = "What the run did", content_type = "application/json"))
+    responses((status = 200, description = "What the run did", body = RunSummary))
 )]
 pub async fn run(
     caller: Caller,

@@ -1,11 +1,13 @@
 //! Deadline extensions for the final reflection, granted by a coordinator with a reason.
 
 use super::access::PortfolioActor;
+use super::docs::{CommandHeaders, PortfolioAnswer};
+use super::paths::PortfolioPath;
 use super::view::PortfolioView;
 use super::{portfolio_command, staff};
 use crate::domain::portfolio::MAX_STAFF_TEXT_LEN;
 use crate::domain::values::NonEmptyText;
-use crate::domain::{DomainError, PortfolioCommand, PortfolioId};
+use crate::domain::{DomainError, PortfolioCommand};
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::command::{CommandMeta, Versioned};
@@ -17,6 +19,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"until": "2027-05-31", "reason": "Parental leave during the spring term."}))]
 #[serde(deny_unknown_fields)]
 pub struct GrantExtension {
     /// The new last day (Europe/Stockholm, inclusive) for the final reflection.
@@ -24,24 +27,17 @@ pub struct GrantExtension {
     pub reason: String,
 }
 
-#[derive(Debug, Deserialize)]
-pub struct PortfolioPath {
-    pub portfolio_id: PortfolioId,
-}
-
 /// `POST /portfolios/{portfolio_id}/extensions` (coordinator): `{"until": "2026-06-01", "reason": "…"}`.
 #[utoipa::path(
     post,
     path = "/portfolios/{portfolio_id}/extensions",
     tag = "portfolios",
-    security(("bearer" = [])),
     params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        PortfolioPath,
+        CommandHeaders,
     ),
     request_body = GrantExtension,
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(PortfolioAnswer)
 )]
 pub async fn grant(
     caller: Caller,

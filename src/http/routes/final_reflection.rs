@@ -2,13 +2,15 @@
 //! approved or returned by a coordinator.
 
 use super::access::PortfolioActor;
+use super::docs::{CommandHeaders, PortfolioAnswer};
 use super::media::{self, Upload};
+use super::paths::PortfolioPath;
 use super::reflections::{Feedback, upload_of};
 use super::view::PortfolioView;
 use super::{portfolio_command, staff};
+use crate::domain::PortfolioCommand;
 use crate::domain::portfolio::FinalContent;
 use crate::domain::values::MediaRef;
-use crate::domain::{PortfolioCommand, PortfolioId};
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::command::{CommandMeta, Versioned};
@@ -22,6 +24,7 @@ use utoipa::ToSchema;
 /// this portfolio, whose measured duration is used) or `{"format": "oral", "duration_s": 320,
 /// "media": {…}}` (declared, recorded as not measured).
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"format": "oral", "media_sha256": "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"}))]
 #[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FinalBody {
     Written {
@@ -34,7 +37,6 @@ pub enum FinalBody {
         #[serde(default)]
         media_sha256: Option<String>,
         #[serde(default)]
-        #[schema(value_type = Option<crate::http::routes::openapi::MediaRefDoc>)]
         media: Option<MediaRef>,
         #[serde(default)]
         duration_s: Option<u32>,
@@ -68,11 +70,6 @@ impl FinalBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct PortfolioPath {
-    pub portfolio_id: PortfolioId,
-}
-
 type Body<T> = Result<ApiJson<T>, Problem>;
 
 /// `POST /portfolios/{portfolio_id}/final-reflection` (student).
@@ -80,14 +77,12 @@ type Body<T> = Result<ApiJson<T>, Problem>;
     post,
     path = "/portfolios/{portfolio_id}/final-reflection",
     tag = "portfolios",
-    security(("bearer" = [])),
     params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        PortfolioPath,
+        CommandHeaders,
     ),
     request_body = FinalBody,
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(PortfolioAnswer)
 )]
 pub async fn submit(
     caller: Caller,
@@ -119,14 +114,12 @@ pub async fn submit(
     post,
     path = "/portfolios/{portfolio_id}/final-reflection/resubmit",
     tag = "portfolios",
-    security(("bearer" = [])),
     params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        PortfolioPath,
+        CommandHeaders,
     ),
     request_body = FinalBody,
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(PortfolioAnswer)
 )]
 pub async fn resubmit(
     caller: Caller,
@@ -158,13 +151,8 @@ pub async fn resubmit(
     post,
     path = "/portfolios/{portfolio_id}/final-reflection/approve",
     tag = "portfolios",
-    security(("bearer" = [])),
-    params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
-    ),
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    params(PortfolioPath, CommandHeaders,),
+    responses(PortfolioAnswer)
 )]
 pub async fn approve(
     caller: Caller,
@@ -192,14 +180,12 @@ pub async fn approve(
     post,
     path = "/portfolios/{portfolio_id}/final-reflection/return",
     tag = "portfolios",
-    security(("bearer" = [])),
     params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        PortfolioPath,
+        CommandHeaders,
     ),
     request_body = Feedback,
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(PortfolioAnswer)
 )]
 pub async fn return_for_revision(
     caller: Caller,

@@ -28,9 +28,8 @@ fn today() -> chrono::NaiveDate {
     get,
     path = "/me/portfolios",
     tag = "portfolios",
-    security(("bearer" = [])),
     params(PageQuery),
-    responses((status = 200, description = "One page of the caller's portfolios", body = reads::ItemPage))
+    responses((status = 200, description = "One page of the caller's portfolios", body = Page<PortfolioSummary>))
 )]
 pub async fn mine(
     caller: Caller,
@@ -66,14 +65,13 @@ pub struct ProgramPortfoliosQuery {
     get,
     path = "/programs/{program_id}/portfolios",
     tag = "portfolios",
-    security(("bearer" = [])),
     params(
-        ("program_id" = Uuid, Path, description = "The program"),
+        ProgramPath,
         ("phase" = Option<String>, Query, description = "collecting, applied, certified or revoked"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
         ("limit" = Option<i64>, Query, description = "Page size, 1-200 (default 50)"),
     ),
-    responses((status = 200, description = "One page of the program's portfolios", body = reads::ItemPage))
+    responses((status = 200, description = "One page of the program's portfolios", body = Page<PortfolioSummary>))
 )]
 pub async fn of_program(
     caller: Caller,

@@ -10,6 +10,7 @@
 //! size and measured duration to the event ([`resolve`], [`oral`]).
 
 use super::access::{self, PortfolioActor};
+use super::paths::PortfolioPath;
 use crate::domain::PortfolioId;
 use crate::domain::values::MediaRef;
 use crate::http::AppState;
@@ -25,11 +26,6 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 use utoipa::ToSchema;
-
-#[derive(Debug, Deserialize)]
-pub struct PortfolioPath {
-    pub portfolio_id: PortfolioId,
-}
 
 #[derive(Debug, Deserialize)]
 pub struct MediaPath {
@@ -64,8 +60,7 @@ pub struct Upload {
     post,
     path = "/portfolios/{portfolio_id}/media",
     tag = "portfolios",
-    security(("bearer" = [])),
-    params(("portfolio_id" = Uuid, Path, description = "The portfolio")),
+    params(PortfolioPath),
     request_body(
         content = String,
         content_type = "application/octet-stream",
@@ -158,9 +153,8 @@ pub async fn upload(
     get,
     path = "/portfolios/{portfolio_id}/media/{sha256}",
     tag = "portfolios",
-    security(("bearer" = [])),
     params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
+        PortfolioPath,
         ("sha256" = String, Path, description = "The upload's SHA-256, 64 lower-case hex characters"),
     ),
     responses(

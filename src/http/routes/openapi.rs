@@ -1,18 +1,21 @@
 //! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations and the
 //! request and view types, served at `GET /openapi.json`.
 //!
-//! The problem responses every authenticated route can give (400 … 500) are added here to every
-//! operation rather than repeated on each handler; `tests/api.rs` fails when a route of
+//! What every authenticated route shares is added here rather than repeated on each handler: the
+//! bearer security requirement and the problem responses it can give (400 … 500). The commands'
+//! headers and answers, and the path parameters, are declared once in `docs` and `paths`; `tests/api.rs` fails when a route of
 //! [`super::all`] is missing from the document.
 
 use super::{
     activities, application, audit, certificates, exports, extensions, final_reflection, lists,
-    media, portfolios, programs, reads, reflections, review, revocation, statistics,
+    media, portfolios, programs, reflections, review, revocation, statistics, view,
 };
 use crate::http::metrics;
 use axum::Json;
+use serde_json::json;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ContentBuilder, HttpMethod, OpenApi as Document, PathItem, Ref, ResponseBuilder,
 };
@@ -20,7 +23,14 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 /// The `application/problem+json` body of every error.
 #[derive(Debug, ToSchema)]
-#[schema(as = Problem)]
+#[schema(as = Problem, example = json!({
+    "type": "urn:cim:problem:reflection_word_count_out_of_band",
+    "title": "Unprocessable Entity",
+    "status": 422,
+    "code": "reflection_word_count_out_of_band",
+    "detail": "the reflection has 642 words; this program accepts 900 to 1100",
+    "field": "text"
+}))]
 #[allow(dead_code)]
 pub struct ProblemDoc {
     /// `urn:cim:problem:<code>`.
@@ -35,18 +45,6 @@ pub struct ProblemDoc {
     detail: String,
     /// The request field at fault, when there is one (dotted for nested fields).
     field: Option<String>,
-}
-
-/// A reference to an uploaded file (evidence, recordings).
-#[derive(Debug, ToSchema)]
-#[schema(as = MediaRef)]
-#[allow(dead_code)]
-pub struct MediaRefDoc {
-    /// Lower-case hex SHA-256 of the file.
-    sha256: String,
-    /// `type/subtype`, e.g. `audio/mpeg`.
-    content_type: String,
-    size_bytes: u64,
 }
 
 #[derive(Debug, OpenApi)]
@@ -108,7 +106,8 @@ pub struct MediaRefDoc {
         exports::redeliver,
         exports::run,
     ),
-    components(schemas(ProblemDoc, MediaRefDoc, reads::ItemPage, statistics::StatisticsView)),
+    // The commands' answers (`docs`) refer to the views without registering them.
+    components(schemas(ProblemDoc, view::PortfolioView, view::ProgramView)),
     modifiers(&Conventions),
     tags(
         (name = "programs", description = "Programs, catalogs, rules and coordinators"),
@@ -193,6 +192,10 @@ impl Modify for Conventions {
             }
             for (operation, is_command) in [(&mut item.get, false), (&mut item.post, true)] {
                 if let Some(operation) = operation {
+                    operation.security = Some(vec![SecurityRequirement::new(
+                        "bearer",
+                        Vec::<String>::new(),
+                    )]);
                     add_problems(operation, is_command);
                 }
             }
@@ -201,26 +204,58 @@ impl Modify for Conventions {
             ("/healthz", "Liveness: the process serves HTTP"),
             (
                 "/readyz",
-                "Readiness: database reachable and migrated, projections in touch (503 otherwise)",
+                "Readiness: database reachable and migrated, token keys fetched, projections in touch (503 otherwise)",
             ),
         ] {
             let mut operation = Operation::new();
             operation.summary = Some(summary.to_owned());
             operation.tags = Some(vec!["operations".to_owned()]);
+            let example = if path == "/healthz" {
+                json!({"status": "ok"})
+            } else {
+                json!({"status": "ready", "checks": {"database": "ok", "token_keys": "ok", "projections": "ok"}})
+            };
+            let content = ContentBuilder::new()
+                .schema(Some(health_schema()))
+                .example(Some(example))
+                .build();
             operation.responses.responses.insert(
                 "200".to_owned(),
                 ResponseBuilder::new()
                     .description(summary)
-                    .content("application/json", ContentBuilder::new().build())
+                    .content("application/json", content.clone())
                     .build()
                     .into(),
             );
+            if path == "/readyz" {
+                operation.responses.responses.insert(
+                    "503".to_owned(),
+                    ResponseBuilder::new()
+                        .description("Not ready: the check that failed says why")
+                        .content("application/json", content)
+                        .build()
+                        .into(),
+                );
+            }
             openapi
                 .paths
                 .paths
                 .insert(path.to_owned(), PathItem::new(HttpMethod::Get, operation));
         }
     }
+}
+
+/// `{"status": "…", "checks": {"name": "ok" | why not}}` of the health routes.
+fn health_schema() -> Schema {
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    ObjectBuilder::new()
+        .property("status", text())
+        .required("status")
+        .property(
+            "checks",
+            ObjectBuilder::new().additional_properties(Some(text())),
+        )
+        .into()
 }
 
 fn add_problems(operation: &mut Operation, is_command: bool) {

@@ -2,10 +2,12 @@
 //! their program's coordinators read it.
 
 use super::access::{self, PortfolioActor};
+use super::docs::{CommandHeaders, CreateHeaders, PortfolioAnswer, PortfolioCreated};
+use super::paths::{PortfolioPath, ProgramPath};
 use super::view::PortfolioView;
 use super::{portfolio_command, rules_of};
 use crate::domain::values::{Email, IdentityNumber, PersonName};
-use crate::domain::{DomainError, PortfolioCommand, PortfolioId, ProgramId, StudentUid};
+use crate::domain::{DomainError, PortfolioCommand, PortfolioId, StudentUid};
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::command::{CommandMeta, Versioned, minted_id};
@@ -17,6 +19,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"student_uid": "0190a5f2-7c4e-7d1a-9b3e-2f1c0d9e8a77", "identity_number": "19121212-1212", "given_names": "Tolvan", "family_name": "Tolvansson", "email": "tolvan@student.example.se", "expected_completion": "2027-06-10"}))]
 #[serde(deny_unknown_fields)]
 pub struct OpenPortfolio {
     /// Must be the caller's own Ladok UID (the token's `sub`).
@@ -49,19 +52,10 @@ impl TryFrom<(OpenPortfolio, PortfolioId, NaiveDate)> for PortfolioCommand {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"expected_completion": "2027-06-10"}))]
 #[serde(deny_unknown_fields)]
 pub struct ChangeExpectedCompletion {
     pub expected_completion: NaiveDate,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ProgramPath {
-    pub program_id: ProgramId,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PortfolioPath {
-    pub portfolio_id: PortfolioId,
 }
 
 /// `POST /programs/{program_id}/portfolios` (student): enrolment. The body's `student_uid` must be
@@ -71,13 +65,12 @@ pub struct PortfolioPath {
     post,
     path = "/programs/{program_id}/portfolios",
     tag = "portfolios",
-    security(("bearer" = [])),
     params(
-        ("program_id" = Uuid, Path, description = "The program"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        ProgramPath,
+        CreateHeaders,
     ),
     request_body = OpenPortfolio,
-    responses((status = 201, description = "Created", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(PortfolioCreated)
 )]
 pub async fn open(
     caller: Caller,
@@ -119,11 +112,8 @@ pub async fn open(
     get,
     path = "/portfolios/{portfolio_id}",
     tag = "portfolios",
-    security(("bearer" = [])),
-    params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-    ),
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    params(PortfolioPath,),
+    responses(PortfolioAnswer)
 )]
 pub async fn show(
     caller: Caller,
@@ -152,14 +142,12 @@ pub async fn show(
     post,
     path = "/portfolios/{portfolio_id}/expected-completion",
     tag = "portfolios",
-    security(("bearer" = [])),
     params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        PortfolioPath,
+        CommandHeaders,
     ),
     request_body = ChangeExpectedCompletion,
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(PortfolioAnswer)
 )]
 pub async fn change_expected_completion(
     caller: Caller,

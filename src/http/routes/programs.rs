@@ -2,6 +2,8 @@
 //! program's coordinators, readable by anyone signed in (students pick activities from it).
 
 use super::access;
+use super::docs::{CommandHeaders, CreateHeaders, ProgramAnswer, ProgramCreated};
+use super::paths::{ItemPath, ProgramPath};
 use super::view::ProgramView;
 use crate::app::CommandContext;
 use crate::domain::program::MAX_NAME_LEN;
@@ -22,6 +24,7 @@ use utoipa::ToSchema;
 type Body<T> = Result<ApiJson<T>, Problem>;
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Bachelor programme in Nursing", "code": "nursing"}))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterProgram {
     pub name: String,
@@ -40,12 +43,14 @@ impl TryFrom<(RegisterProgram, ProgramId)> for ProgramCommand {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"staff": "coord-anna"}))]
 #[serde(deny_unknown_fields)]
 pub struct StaffRequest {
     pub staff: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"item": "buddy-programme", "name": "Buddy for an incoming exchange student"}))]
 #[serde(deny_unknown_fields)]
 pub struct AddItem {
     pub item: String,
@@ -63,28 +68,18 @@ impl TryFrom<AddItem> for ProgramCommand {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Participation in language café, participant and/or host"}))]
 #[serde(deny_unknown_fields)]
 pub struct RenameItem {
     pub name: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"rules": {"required_activities": 3, "allow_repeat_items": false, "written": {"min": 900, "max": 1100}, "oral": {"min_s": 120, "max_s": 180, "tolerance_s": 15}, "instagram": {"min_posts": 3, "words": {"min": 450, "max": 550}}, "final_written": {"min": 2700, "max": 3300}, "final_oral_min_s": 300, "final_deadline_offset_days": 28}}))]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRules {
     /// The complete rules; fields left out take their defaults.
-    #[schema(value_type = Object)]
     pub rules: ProgramRules,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ProgramPath {
-    pub program_id: ProgramId,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ItemPath {
-    pub program_id: ProgramId,
-    pub item: String,
 }
 
 /// Runs a program command for a caller already authorised, decided only if the program is still at
@@ -115,12 +110,11 @@ async fn run(
     post,
     path = "/programs",
     tag = "programs",
-    security(("bearer" = [])),
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
+        CreateHeaders,
     ),
     request_body = RegisterProgram,
-    responses((status = 201, description = "Created", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(ProgramCreated)
 )]
 pub async fn register(
     caller: Caller,
@@ -143,11 +137,8 @@ pub async fn register(
     get,
     path = "/programs/{program_id}",
     tag = "programs",
-    security(("bearer" = [])),
-    params(
-        ("program_id" = Uuid, Path, description = "The program"),
-    ),
-    responses((status = 200, description = "The resource as it stands now", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    params(ProgramPath,),
+    responses(ProgramAnswer)
 )]
 pub async fn show(
     _caller: Caller,
@@ -171,14 +162,12 @@ fn staff_id(raw: &str) -> Result<StaffId, Problem> {
     post,
     path = "/programs/{program_id}/coordinators",
     tag = "programs",
-    security(("bearer" = [])),
     params(
-        ("program_id" = Uuid, Path, description = "The program"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        ProgramPath,
+        CommandHeaders,
     ),
     request_body = StaffRequest,
-    responses((status = 200, description = "The resource as it stands now", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(ProgramAnswer)
 )]
 pub async fn assign_coordinator(
     caller: Caller,
@@ -205,14 +194,12 @@ pub async fn assign_coordinator(
     post,
     path = "/programs/{program_id}/coordinators/unassign",
     tag = "programs",
-    security(("bearer" = [])),
     params(
-        ("program_id" = Uuid, Path, description = "The program"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        ProgramPath,
+        CommandHeaders,
     ),
     request_body = StaffRequest,
-    responses((status = 200, description = "The resource as it stands now", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(ProgramAnswer)
 )]
 pub async fn unassign_coordinator(
     caller: Caller,
@@ -239,14 +226,12 @@ pub async fn unassign_coordinator(
     post,
     path = "/programs/{program_id}/catalog",
     tag = "programs",
-    security(("bearer" = [])),
     params(
-        ("program_id" = Uuid, Path, description = "The program"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        ProgramPath,
+        CommandHeaders,
     ),
     request_body = AddItem,
-    responses((status = 200, description = "The resource as it stands now", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(ProgramAnswer)
 )]
 pub async fn add_item(
     caller: Caller,
@@ -279,15 +264,12 @@ fn item(raw: &str) -> Result<CatalogItemId, Problem> {
     post,
     path = "/programs/{program_id}/catalog/{item}/rename",
     tag = "programs",
-    security(("bearer" = [])),
     params(
-        ("program_id" = Uuid, Path, description = "The program"),
-        ("item" = String, Path, description = "The catalog item key, e.g. `language-cafe`"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        ItemPath,
+        CommandHeaders,
     ),
     request_body = RenameItem,
-    responses((status = 200, description = "The resource as it stands now", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(ProgramAnswer)
 )]
 pub async fn rename_item(
     caller: Caller,
@@ -316,14 +298,8 @@ pub async fn rename_item(
     post,
     path = "/programs/{program_id}/catalog/{item}/retire",
     tag = "programs",
-    security(("bearer" = [])),
-    params(
-        ("program_id" = Uuid, Path, description = "The program"),
-        ("item" = String, Path, description = "The catalog item key, e.g. `language-cafe`"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
-    ),
-    responses((status = 200, description = "The resource as it stands now", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    params(ItemPath, CommandHeaders,),
+    responses(ProgramAnswer)
 )]
 pub async fn retire_item(
     caller: Caller,
@@ -349,14 +325,12 @@ pub async fn retire_item(
     post,
     path = "/programs/{program_id}/rules",
     tag = "programs",
-    security(("bearer" = [])),
     params(
-        ("program_id" = Uuid, Path, description = "The program"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        ProgramPath,
+        CommandHeaders,
     ),
     request_body = ChangeRules,
-    responses((status = 200, description = "The resource as it stands now", body = ProgramView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(ProgramAnswer)
 )]
 pub async fn change_rules(
     caller: Caller,

@@ -1,11 +1,12 @@
-//! What the read routes share: who may read a program's or a portfolio's records, and the
-//! documented shape of a page.
+//! What the read routes share: who may read a program's or a portfolio's records, and the query
+//! of a page.
 //!
 //! The same 401 → 403 → 404 order as the commands (`access`): the role and the program claim are
 //! checked from the token and the path before anything is loaded; a portfolio the caller may not
 //! know exists answers exactly like one that does not exist.
 
 use super::access;
+pub use super::paths::{PortfolioPath, ProgramPath};
 use crate::domain::{PortfolioId, ProgramId};
 use crate::http::AppState;
 use crate::http::auth::{Caller, Role};
@@ -14,21 +15,9 @@ use crate::projections::Scope;
 use crate::projections::read_models::ReadError;
 use serde::Deserialize;
 use std::time::Duration;
-use utoipa::ToSchema;
 
 /// How long a read waits for its read model to catch up before answering with what it has.
 pub const CONSISTENCY_WAIT: Duration = Duration::from_secs(2);
-
-/// A page of a list as the OpenAPI document describes it (see `http::cursor`).
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-pub struct ItemPage {
-    /// The items, in the list's stable order.
-    #[schema(value_type = Vec<Object>)]
-    items: Vec<()>,
-    /// Pass back as `cursor` for the next page; `null` on the last page.
-    next_cursor: Option<String>,
-}
 
 /// `?cursor=&limit=` of a paged list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -38,16 +27,6 @@ pub struct PageQuery {
     pub cursor: Option<String>,
     /// Page size, 1-200 (default 50).
     pub limit: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ProgramPath {
-    pub program_id: ProgramId,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PortfolioPath {
-    pub portfolio_id: PortfolioId,
 }
 
 /// Step 2 for a program's records (queue, audit, portfolios): a coordinator of that program.

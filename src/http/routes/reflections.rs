@@ -2,12 +2,14 @@
 //! program approves or returns with feedback. Every attempt and every piece of feedback is kept.
 
 use super::access::PortfolioActor;
+use super::docs::{CommandHeaders, PortfolioAnswer};
 use super::media::{self, Upload};
+use super::paths::ActivityPath;
 use super::view::PortfolioView;
 use super::{portfolio_command, staff};
 use crate::domain::portfolio::{MAX_STAFF_TEXT_LEN, ReflectionContent};
 use crate::domain::values::{MediaRef, NonEmptyText};
-use crate::domain::{ActivityId, DomainError, PortfolioCommand, PortfolioId};
+use crate::domain::{DomainError, PortfolioCommand, PortfolioId};
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::command::{CommandMeta, Versioned};
@@ -22,6 +24,7 @@ use utoipa::ToSchema;
 /// `POST /portfolios/{id}/media`), `{"format": "oral", "duration_s": 150, "media": {…}}` or
 /// `{"format": "instagram", "links": […], "text": "…"}`. Word counts are computed by the server.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"format": "written", "text": "Hosting the language café made me notice how much of my own communication relies on shared references …"}))]
 #[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ReflectionBody {
     Written {
@@ -36,7 +39,6 @@ pub enum ReflectionBody {
         #[serde(default)]
         media_sha256: Option<String>,
         #[serde(default)]
-        #[schema(value_type = Option<crate::http::routes::openapi::MediaRefDoc>)]
         media: Option<MediaRef>,
         #[serde(default)]
         duration_s: Option<u32>,
@@ -90,6 +92,7 @@ pub(super) async fn upload_of(
 
 /// Feedback or a reason from staff: `{"feedback": "…"}`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"feedback": "Good start. Please say more about what you would do differently in a clinical setting."}))]
 #[serde(deny_unknown_fields)]
 pub struct Feedback {
     pub feedback: String,
@@ -105,12 +108,6 @@ impl Feedback {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ActivityPath {
-    pub portfolio_id: PortfolioId,
-    pub activity_id: ActivityId,
-}
-
 type Body<T> = Result<ApiJson<T>, Problem>;
 
 /// `POST …/activities/{activity_id}/reflection` (student).
@@ -118,15 +115,12 @@ type Body<T> = Result<ApiJson<T>, Problem>;
     post,
     path = "/portfolios/{portfolio_id}/activities/{activity_id}/reflection",
     tag = "portfolios",
-    security(("bearer" = [])),
     params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("activity_id" = Uuid, Path, description = "The activity"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        ActivityPath,
+        CommandHeaders,
     ),
     request_body = ReflectionBody,
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(PortfolioAnswer)
 )]
 pub async fn submit(
     caller: Caller,
@@ -159,15 +153,12 @@ pub async fn submit(
     post,
     path = "/portfolios/{portfolio_id}/activities/{activity_id}/reflection/resubmit",
     tag = "portfolios",
-    security(("bearer" = [])),
     params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("activity_id" = Uuid, Path, description = "The activity"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        ActivityPath,
+        CommandHeaders,
     ),
     request_body = ReflectionBody,
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(PortfolioAnswer)
 )]
 pub async fn resubmit(
     caller: Caller,
@@ -200,14 +191,8 @@ pub async fn resubmit(
     post,
     path = "/portfolios/{portfolio_id}/activities/{activity_id}/reflection/approve",
     tag = "portfolios",
-    security(("bearer" = [])),
-    params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("activity_id" = Uuid, Path, description = "The activity"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
-    ),
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    params(ActivityPath, CommandHeaders,),
+    responses(PortfolioAnswer)
 )]
 pub async fn approve(
     caller: Caller,
@@ -236,15 +221,12 @@ pub async fn approve(
     post,
     path = "/portfolios/{portfolio_id}/activities/{activity_id}/reflection/return",
     tag = "portfolios",
-    security(("bearer" = [])),
     params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("activity_id" = Uuid, Path, description = "The activity"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        ActivityPath,
+        CommandHeaders,
     ),
     request_body = Feedback,
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(PortfolioAnswer)
 )]
 pub async fn return_for_revision(
     caller: Caller,

@@ -22,12 +22,11 @@ const QUEUE_LIST: &str = "review_queue";
     get,
     path = "/programs/{program_id}/review-queue",
     tag = "reviews",
-    security(("bearer" = [])),
     params(
-        ("program_id" = Uuid, Path, description = "The program"),
+        ProgramPath,
         PageQuery,
     ),
-    responses((status = 200, description = "One page of the waiting items, oldest first", body = reads::ItemPage))
+    responses((status = 200, description = "One page of the waiting items, oldest first", body = Page<QueueEntry>))
 )]
 pub async fn queue(
     caller: Caller,

@@ -3,35 +3,29 @@
 
 use super::access::PortfolioActor;
 use super::application::Reason;
+use super::docs::{CommandHeaders, PortfolioAnswer};
+use super::paths::PortfolioPath;
 use super::view::PortfolioView;
 use super::{portfolio_command, staff};
-use crate::domain::{PortfolioCommand, PortfolioId};
+use crate::domain::PortfolioCommand;
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::command::{CommandMeta, Versioned};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::problem::Problem;
 use axum::extract::State;
-use serde::Deserialize;
-
-#[derive(Debug, Deserialize)]
-pub struct PortfolioPath {
-    pub portfolio_id: PortfolioId,
-}
 
 /// `POST /portfolios/{portfolio_id}/revocation` (coordinator): `{"reason": "…"}`.
 #[utoipa::path(
     post,
     path = "/portfolios/{portfolio_id}/revocation",
     tag = "portfolios",
-    security(("bearer" = [])),
     params(
-        ("portfolio_id" = Uuid, Path, description = "The portfolio"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first outcome (1-200 characters)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag the client decided on; 412 when the resource has moved on"),
+        PortfolioPath,
+        CommandHeaders,
     ),
     request_body = Reason,
-    responses((status = 200, description = "The resource as it stands now", body = PortfolioView, headers(("ETag" = String, description = "The stream version, e.g. \"7\""))))
+    responses(PortfolioAnswer)
 )]
 pub async fn revoke(
     caller: Caller,

@@ -32,10 +32,8 @@ pub struct StatisticsQuery {
 pub struct StatisticsView {
     /// Students started, steps reached, approvals, time to approval, activity and format mix,
     /// return rates (`projections::read_models::statistics::PilotStatistics`).
-    #[schema(value_type = Object)]
     pub statistics: PilotStatistics,
     /// Open portfolios, how many are inactive, and the step they are stuck at.
-    #[schema(value_type = Object)]
     pub drop_off: DropOff,
 }
 
@@ -44,7 +42,6 @@ pub struct StatisticsView {
     get,
     path = "/statistics",
     tag = "statistics",
-    security(("bearer" = [])),
     params(("inactive_days" = Option<u32>, Query, description = "Drop-off threshold in days (default 60)")),
     responses((status = 200, description = "The pilot's figures over every program", body = StatisticsView))
 )]
@@ -66,9 +63,8 @@ pub async fn overall(
     get,
     path = "/programs/{program_id}/statistics",
     tag = "statistics",
-    security(("bearer" = [])),
     params(
-        ("program_id" = Uuid, Path, description = "The program"),
+        ProgramPath,
         ("inactive_days" = Option<u32>, Query, description = "Drop-off threshold in days (default 60)"),
     ),
     responses((status = 200, description = "The program's figures", body = StatisticsView))

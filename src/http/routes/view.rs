@@ -17,24 +17,19 @@ use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProgramView {
-    #[schema(value_type = Uuid)]
     pub id: ProgramId,
     pub name: String,
-    #[schema(value_type = String)]
     pub code: ProgramCode,
     pub catalog: Vec<CatalogItemView>,
     /// The rules in force (word bands, durations, deadline offset, repeats).
-    #[schema(value_type = Object)]
     pub rules: ProgramRules,
     pub rules_version: u32,
-    #[schema(value_type = Vec<String>)]
     pub coordinators: Vec<StaffId>,
     pub version: i32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CatalogItemView {
-    #[schema(value_type = String)]
     pub item: CatalogItemId,
     pub name: String,
     pub retired: bool,
@@ -71,11 +66,9 @@ impl ProgramView {
 pub struct PortfolioView {
     /// `projections::read_models::view::PortfolioView`: activities, attempts, measurements,
     /// reviews, deadline, requirements, phase, certificate and the student's next steps.
-    #[schema(value_type = Object)]
     pub view: rm::PortfolioView,
     /// The personal content: who the student is, descriptions, reflection texts, feedback and
     /// reasons (empty once erased).
-    #[schema(value_type = Object)]
     pub personal: rm::PortfolioPersonal,
     /// Days left until the final reflection's deadline (Europe/Stockholm), while it binds.
     pub days_left: Option<i64>,

@@ -114,7 +114,7 @@ read_model! {
 }
 
 /// One event as the audit shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub position: i64,
     pub transaction_id: i64,

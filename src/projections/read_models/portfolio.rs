@@ -299,7 +299,7 @@ pub struct StoredPortfolio {
 /// A portfolio as its student (or a coordinator of its program) opens it: the stored view, the
 /// days left computed for `today`, and the personal content folded from the log at the view's
 /// version. Authorisation is the caller's job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PortfolioPage {
     pub view: PortfolioView,
     pub version: i32,
@@ -310,7 +310,7 @@ pub struct PortfolioPage {
 }
 
 /// One line of a list of portfolios: the key columns and the codes of the next steps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PortfolioSummary {
     pub portfolio_id: PortfolioId,
     pub program_id: ProgramId,

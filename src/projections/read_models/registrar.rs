@@ -263,7 +263,7 @@ read_model! {
 }
 
 /// A certificate's standing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CertificateStatus {
     Approved,
@@ -272,7 +272,7 @@ pub enum CertificateStatus {
 
 /// One certificate as the registrar sees it: no identity number, no name (the export worker takes
 /// those from the log when it writes a batch).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CertificateRecord {
     pub certificate_id: CertificateId,
     pub portfolio_id: PortfolioId,
@@ -347,14 +347,14 @@ const COLUMNS: &str = "certificate_id, portfolio_id, program_id, program_code, p
      ladok_status, last_batch_id, delivery_error";
 
 /// Which certificates to list. Empty fields do not filter.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CertificateFilter {
     pub program_id: Option<ProgramId>,
     pub status: Option<CertificateStatus>,
 }
 
 /// One page of certificates; pass `next` back as `after` for the following page (`None`: last).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CertificatePage {
     pub certificates: Vec<CertificateRecord>,
     pub next: Option<Checkpoint>,

@@ -23,7 +23,7 @@ pub struct ReviewQueueProjection {
 }
 
 /// What kind of thing waits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueItemKind {
     Reflection,
@@ -241,7 +241,7 @@ read_model! {
 }
 
 /// One item in a coordinator's inbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueueEntry {
     /// The submitting event's position: a stable id of the entry.
     pub position: i64,

@@ -25,7 +25,19 @@ use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 /// The steps of the student's path, in order (`docs/domain.md`, "The student's path").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     /// The portfolio was opened.
@@ -386,21 +398,21 @@ read_model! {
 }
 
 /// How many portfolios reached (or sit at) a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepCount {
     pub step: Step,
     pub portfolios: i64,
 }
 
 /// How often something occurs (a catalog item, a reflection format).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Share {
     pub key: String,
     pub count: i64,
 }
 
 /// A distribution of whole days.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DaysSummary {
     /// How many portfolios the figures are over.
     pub portfolios: i64,
@@ -409,7 +421,7 @@ pub struct DaysSummary {
 }
 
 /// The pilot evaluation's figures for one program, or overall (`program_id: None`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PilotStatistics {
     pub program_id: Option<ProgramId>,
     pub students_started: i64,
@@ -568,7 +580,7 @@ pub async fn statistics_per_program(pool: &PgPool) -> Result<Vec<PilotStatistics
 
 /// Students who went quiet: portfolios not (yet) certified whose student has caused no event for
 /// `inactive_days` days before `now`, and at which step they are stuck.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DropOff {
     pub program_id: Option<ProgramId>,
     pub now: DateTime<Utc>,

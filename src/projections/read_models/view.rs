@@ -26,7 +26,7 @@ use crate::domain::{
 };
 
 /// Everything non-personal about one portfolio, as it stands after some event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PortfolioView {
     pub portfolio_id: PortfolioId,
     pub program_id: ProgramId,
@@ -46,7 +46,7 @@ pub struct PortfolioView {
 }
 
 /// The phase as a stable lower-case name (also the `phase` column of `rm_portfolios`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PhaseName {
     Collecting,
@@ -89,7 +89,7 @@ impl From<Phase> for PhaseName {
 
 /// The final reflection's deadline. `binding` is false once the first final reflection is in (the
 /// deadline binds only that one) or the portfolio left the collecting phase.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeadlineView {
     pub date: NaiveDate,
     /// Expected completion minus the program's offset, before any extension.
@@ -99,7 +99,7 @@ pub struct DeadlineView {
     pub extensions: Vec<ExtensionView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExtensionView {
     pub until: NaiveDate,
     pub by: StaffId,
@@ -107,7 +107,7 @@ pub struct ExtensionView {
 
 /// The program's requirements in force and how far the portfolio meets them, counted the way the
 /// rules count (distinct catalog items unless the program allows repeats).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Requirements {
     pub required_activities: u8,
     pub distinct_items: bool,
@@ -117,7 +117,7 @@ pub struct Requirements {
 }
 
 /// Where a reflection stands (its latest attempt).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewStatus {
     NotSubmitted,
@@ -148,7 +148,7 @@ impl From<ReflectionStatus> for ReviewStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActivityView {
     pub activity_id: ActivityId,
     pub item: CatalogItemId,
@@ -164,7 +164,7 @@ pub struct ActivityView {
 }
 
 /// One attempt at an activity reflection: what was measured and by which rules it was judged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptView {
     pub attempt: u32,
     pub format: ReflectionFormat,
@@ -180,7 +180,7 @@ pub struct AttemptView {
 
 /// A coordinator's review of one attempt. The feedback text itself is personal
 /// ([`AttemptPersonal::feedback`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ReviewView {
     Approved { by: StaffId },
@@ -196,13 +196,13 @@ impl ReviewView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FinalReflectionView {
     pub status: ReviewStatus,
     pub attempts: Vec<FinalAttemptView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FinalAttemptView {
     pub attempt: u32,
     pub format: FinalFormat,
@@ -223,7 +223,7 @@ pub struct FinalAttemptView {
     pub review: Option<ReviewView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApplicationView {
     /// Applications made so far (1 for the first, counting up after rejections).
     pub applications: u32,
@@ -233,13 +233,13 @@ pub struct ApplicationView {
 }
 
 /// A rejection; its reason is personal ([`PortfolioPersonal::rejection_reasons`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RejectionView {
     pub application: u32,
     pub by: StaffId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CertificateView {
     pub certificate_id: CertificateId,
     pub application: u32,
@@ -251,7 +251,7 @@ pub struct CertificateView {
 }
 
 /// A revocation; its reason is personal ([`PortfolioPersonal::revocation_reason`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RevocationView {
     pub revoked_on: NaiveDate,
     pub by: StaffId,
@@ -259,7 +259,7 @@ pub struct RevocationView {
 
 /// Something the student must do (or wait for), with a stable code for the client and an English
 /// sentence for display.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NextStep {
     pub code: NextStepCode,
     pub sentence: String,
@@ -272,7 +272,7 @@ pub struct NextStep {
 }
 
 /// Stable codes of [`NextStep`]s; clients switch on these, never on the sentence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NextStepCode {
     ReviseReflection,
@@ -564,7 +564,7 @@ fn next_steps(
 
 /// The personal content of a portfolio, for the student themself and their coordinators. Built
 /// from a state folded *with* the personal column; every field is `None`/empty once erased.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PortfolioPersonal {
     pub student: Option<StudentDetails>,
     pub activities: Vec<ActivityPersonalView>,
@@ -575,7 +575,7 @@ pub struct PortfolioPersonal {
     pub revocation_reason: Option<NonEmptyText>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActivityPersonalView {
     pub activity_id: ActivityId,
     pub details: Option<ActivityPersonal>,
@@ -583,14 +583,14 @@ pub struct ActivityPersonalView {
 }
 
 /// What the student handed in for one attempt, and the feedback they got on it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptPersonal {
     pub attempt: u32,
     pub content: Option<ReflectionPersonal>,
     pub feedback: Option<NonEmptyText>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RejectionReason {
     pub application: u32,
     pub reason: Option<NonEmptyText>,

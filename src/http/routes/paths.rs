@@ -1,0 +1,42 @@
+//! The path parameters of the routes, declared once: axum reads them (`ApiPath<…>`) and the OpenAPI
+//! document describes them (`params(…)`) from the same struct.
+
+use crate::domain::{ActivityId, PortfolioId, ProgramId};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// `/programs/{program_id}/…`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProgramPath {
+    /// The program.
+    pub program_id: ProgramId,
+}
+
+/// `/programs/{program_id}/catalog/{item}/…`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ItemPath {
+    /// The program.
+    pub program_id: ProgramId,
+    /// The catalog item's key, e.g. `language-cafe`.
+    pub item: String,
+}
+
+/// `/portfolios/{portfolio_id}/…`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PortfolioPath {
+    /// The portfolio.
+    pub portfolio_id: PortfolioId,
+}
+
+/// `/portfolios/{portfolio_id}/activities/{activity_id}/…`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ActivityPath {
+    /// The portfolio.
+    pub portfolio_id: PortfolioId,
+    /// The activity.
+    pub activity_id: ActivityId,
+}
