@@ -1,10 +1,11 @@
 //! Media uploads over real HTTP against a real PostgreSQL: the server sniffs the type, measures the
-//! duration (a WAV and a hand-built MP4, both generated here), stores the bytes by SHA-256, refuses
+//! duration (WAV, MP3, Ogg Opus and a hand-built MP4, all generated here), stores the bytes by SHA-256, refuses
 //! what is not media or too large, and lets only those who may see the portfolio download it.
 
 mod support;
 
 use support::auth::{dev_verifier, token};
+use support::recordings::{mp3, mp4, ogg_opus, wav};
 
 use chrono::{NaiveDate, TimeDelta, Utc};
 use cim::app::{self, CommandContext, CommandHandler};
@@ -219,49 +220,6 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// `seconds` of silence as 8 kHz mono 8-bit PCM in a RIFF/WAVE container.
-fn wav(seconds: u32) -> Vec<u8> {
-    let rate = 8000u32;
-    let data = (rate * seconds) as usize;
-    let mut w = b"RIFF".to_vec();
-    w.extend_from_slice(&(36 + data as u32).to_le_bytes());
-    w.extend_from_slice(b"WAVEfmt ");
-    w.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
-    w.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    w.extend_from_slice(&1u16.to_le_bytes()); // mono
-    w.extend_from_slice(&rate.to_le_bytes()); // sample rate
-    w.extend_from_slice(&rate.to_le_bytes()); // byte rate
-    w.extend_from_slice(&1u16.to_le_bytes()); // block align
-    w.extend_from_slice(&8u16.to_le_bytes()); // bits per sample
-    w.extend_from_slice(b"data");
-    w.extend_from_slice(&(data as u32).to_le_bytes());
-    w.resize(w.len() + data, 0x80);
-    w
-}
-
-fn mp4_box(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
-    let mut b = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
-    b.extend_from_slice(kind);
-    b.extend_from_slice(payload);
-    b
-}
-
-/// A minimal video MP4: `ftyp`, then `moov` with a version-0 `mvhd` stating the duration.
-fn mp4(timescale: u32, duration: u32) -> Vec<u8> {
-    let mut mvhd = vec![0u8; 4 + 8]; // version, flags, creation and modification times
-    mvhd.extend_from_slice(&timescale.to_be_bytes());
-    mvhd.extend_from_slice(&duration.to_be_bytes());
-    mvhd.extend_from_slice(&0x0001_0000u32.to_be_bytes()); // rate 1.0
-    mvhd.extend_from_slice(&0x0100u16.to_be_bytes()); // volume 1.0
-    mvhd.extend_from_slice(&[0u8; 10 + 36 + 24]); // reserved, matrix, pre-defined
-    mvhd.extend_from_slice(&2u32.to_be_bytes()); // next track id
-    [
-        mp4_box(b"ftyp", b"isom\0\0\x02\0isomiso2mp41"),
-        mp4_box(b"moov", &mp4_box(b"mvhd", &mvhd)),
-    ]
-    .concat()
-}
-
 fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -384,6 +342,53 @@ async fn a_video_mp4_is_measured_from_its_movie_header_and_evidence_is_reference
     assert!(
         personal.to_string().contains("application/pdf"),
         "{personal}"
+    );
+    app.db.drop().await;
+}
+
+#[tokio::test]
+async fn mp3_and_ogg_recordings_are_measured_from_their_frames() {
+    let app = spawn_app().await;
+    let (p, student) = app.open(app.a).await;
+    // 4167 frames of 36 ms: 150.012 s.
+    let podcast = mp3(4167);
+    let up = app.upload(&p, &student, "audio/ogg", podcast.clone()).await;
+    assert_eq!(up.status, StatusCode::CREATED, "{}", up.body);
+    assert_eq!(up.body["content_type"], "audio/mpeg");
+    assert_eq!(up.body["duration_measured"], true);
+    let seconds = up.body["duration_s"].as_f64().unwrap();
+    assert!((seconds - 150.012).abs() < 0.05, "{seconds}");
+
+    let voice_note = ogg_opus(170);
+    let up = app.upload(&p, &student, "audio/mpeg", voice_note).await;
+    assert_eq!(up.status, StatusCode::CREATED, "{}", up.body);
+    assert_eq!(up.body["content_type"], "audio/ogg");
+    assert_eq!(up.body["duration_measured"], true);
+    let seconds = up.body["duration_s"].as_f64().unwrap();
+    assert!((seconds - 170.0).abs() < 0.05, "{seconds}");
+
+    // The MP3's measured duration is the one recorded, whatever the student declares.
+    let logged = app.activity(&p, &student, json!({})).await;
+    let act = logged.body["view"]["activities"][0]["activity_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reflection = app
+        .post(
+            &format!("/portfolios/{p}/activities/{act}/reflection"),
+            &student,
+            json!({"format": "oral", "media_sha256": sha256(&podcast), "duration_s": 60}),
+        )
+        .await;
+    assert_eq!(reflection.status, StatusCode::OK, "{}", reflection.body);
+    let (payload, _) = app.event(&p, "ReflectionSubmitted").await;
+    assert_eq!(
+        (
+            payload["duration_s"].as_u64(),
+            &payload["duration_measured"]
+        ),
+        (Some(150), &json!(true)),
+        "{payload}"
     );
     app.db.drop().await;
 }

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod auth;
+pub mod recordings;
 pub mod texts;
 
 use cim::db::{self, scratch};
