@@ -195,6 +195,24 @@ impl App {
         .await
     }
 
+    /// Logs an activity and submits `reflection` for it; returns the activity id and the answer.
+    async fn reflect(&self, portfolio: &str, student: &str, reflection: Value) -> (String, Answer) {
+        let logged = self.activity(portfolio, student, json!({})).await;
+        assert_eq!(logged.status, StatusCode::OK, "{}", logged.body);
+        let activity = logged.body["view"]["activities"][0]["activity_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let answer = self
+            .post(
+                &format!("/portfolios/{portfolio}/activities/{activity}/reflection"),
+                student,
+                reflection,
+            )
+            .await;
+        (activity, answer)
+    }
+
     async fn event(&self, portfolio: &str, event_type: &str) -> (Value, Value) {
         sqlx::query_as(
             "SELECT payload, coalesce(personal, 'null'::jsonb) FROM events \
@@ -256,15 +274,9 @@ async fn an_uploaded_recording_is_measured_and_its_duration_recorded_as_measured
     assert_eq!(files_in(app.media_dir.path()), vec![stored]);
 
     // An oral reflection referencing the upload: the declared 999 s is ignored for the measured 150.
-    let logged = app.activity(&p, &student, json!({})).await;
-    assert_eq!(logged.status, StatusCode::OK, "{}", logged.body);
-    let act = logged.body["view"]["activities"][0]["activity_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let reflection = app
-        .post(
-            &format!("/portfolios/{p}/activities/{act}/reflection"),
+    let (act, reflection) = app
+        .reflect(
+            &p,
             &student,
             json!({"format": "oral", "media_sha256": sha, "duration_s": 999}),
         )
@@ -368,14 +380,9 @@ async fn mp3_and_ogg_recordings_are_measured_from_their_frames() {
     assert!((seconds - 170.0).abs() < 0.05, "{seconds}");
 
     // The MP3's measured duration is the one recorded, whatever the student declares.
-    let logged = app.activity(&p, &student, json!({})).await;
-    let act = logged.body["view"]["activities"][0]["activity_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let reflection = app
-        .post(
-            &format!("/portfolios/{p}/activities/{act}/reflection"),
+    let (_, reflection) = app
+        .reflect(
+            &p,
             &student,
             json!({"format": "oral", "media_sha256": sha256(&podcast), "duration_s": 60}),
         )
