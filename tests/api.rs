@@ -521,6 +521,35 @@ fn body_routes() -> usize {
 }
 
 #[tokio::test]
+async fn every_answer_carries_the_security_headers_and_is_not_cached() {
+    let app = spawn_app().await;
+    let (p, student) = app.open(app.a).await;
+    let answers = [
+        app.get(&format!("/portfolios/{p}"), &student).await,
+        app.get(&format!("/portfolios/{p}"), "not-a-token").await,
+        app.get("/no/such/route", &student).await,
+        app.send(app.http.get(format!("{}/healthz", app.base)))
+            .await,
+    ];
+    for answer in &answers {
+        let h = &answer.headers;
+        let status = answer.status;
+        assert_eq!(h["x-content-type-options"], "nosniff", "{status}");
+        assert_eq!(h["x-frame-options"], "DENY", "{status}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{status}");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'"),
+            "{status}"
+        );
+        assert_eq!(h["cache-control"], "no-store", "{status}");
+    }
+    app.db.drop().await;
+}
+
+#[tokio::test]
 async fn bad_tokens_are_401_with_a_bearer_challenge() {
     let app = spawn_app().await;
     let (p, student) = app.open(app.a).await;

@@ -9,6 +9,7 @@ use cim::db::embedded::{EmbeddedConfig, EmbeddedPostgres};
 use cim::db::{self, scratch};
 use cim::domain::values::NonEmptyText;
 use cim::domain::{CatalogItemId, ProgramCommand};
+use cim::http::auth::Role;
 use cim::http::{self, AppState};
 use cim::projections::{ProjectionRunner, RunnerConfig, Scope, read_models};
 use cim::store::{ActorRole, EventStore};
@@ -114,7 +115,9 @@ async fn the_runner_survives_a_database_restart_and_readiness_follows_it() {
         &url,
         read_models::all(),
     );
-    let base = serve(AppState::with_projections(pool.clone(), runner.clone())).await;
+    let state = AppState::with_projections(pool.clone(), runner.clone())
+        .with_verifier(support::auth::dev_verifier());
+    let base = serve(state).await;
 
     let before = add_item(&handler, seeded[0].id, "before-restart").await;
     runner
@@ -123,8 +126,32 @@ async fn the_runner_survives_a_database_restart_and_readiness_follows_it() {
         .unwrap();
     assert_eq!(readyz(&base).await.0, 200);
 
-    // The database goes away: readiness must say so (not hang, not claim ready).
+    // The database goes away: readiness must say so (not hang, not claim ready), and the API answers
+    // 503 with Retry-After, not 500.
     cluster.stop().await.unwrap();
+    let admin_token = support::auth::token(Role::Admin, "admin-1", &[]);
+    let program = format!("{base}/programs/{}", seeded[0].id);
+    let http = reqwest::Client::new();
+    let away = http
+        .get(&program)
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(away.status(), 503);
+    assert_eq!(away.headers()["retry-after"], "2");
+    let problem: serde_json::Value = away.json().await.unwrap();
+    assert_eq!(problem["code"], "database_unavailable", "{problem}");
+    let coordinator = support::auth::token(Role::Coordinator, "coord-x", &[seeded[0].id]);
+    let command = http
+        .post(format!("{program}/catalog"))
+        .bearer_auth(&coordinator)
+        .json(&serde_json::json!({"item": "during-outage", "name": "During the outage"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(command.status(), 503);
+    assert!(command.headers().contains_key("retry-after"));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (status, body) = readyz(&base).await;
@@ -156,6 +183,13 @@ async fn the_runner_survives_a_database_restart_and_readiness_follows_it() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(runner.readiness().is_ok());
+    let back = http
+        .get(&program)
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 200);
 
     // Nothing accepted before the outage is lost, and both commands reached the read models.
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")

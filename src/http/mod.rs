@@ -18,6 +18,7 @@ pub mod auth;
 pub mod command;
 pub mod cursor;
 pub mod extract;
+mod headers;
 mod health;
 pub mod metrics;
 pub mod problem;
@@ -157,5 +158,6 @@ pub fn router(state: AppState) -> Router {
         // observed too).
         .layer(axum::middleware::from_fn(metrics::observe))
         .layer(axum::middleware::from_fn(command::request_id))
+        .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(state)
 }

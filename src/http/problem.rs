@@ -10,7 +10,8 @@
 //! - 401: no valid bearer token; 403: a valid token whose role may not use this route or program;
 //! - 404: no such route, or an object the caller may not know exists (another student's portfolio);
 //! - 409: a lost race; 412: `If-Match` names an older version; 413: body over the limit;
-//! - 415: not JSON; 422: well-formed but refused (wrong types, unknown fields, rule refusals).
+//! - 415: not JSON; 422: well-formed but refused (wrong types, unknown fields, rule refusals);
+//! - 500: ours; 503 with `Retry-After`: the database is away for a moment.
 
 use crate::app::CommandError;
 use crate::domain::DomainError;
@@ -18,6 +19,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::borrow::Cow;
+
+/// Seconds a client should wait before retrying while the database is away.
+const RETRY_AFTER_S: &str = "2";
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -29,7 +33,7 @@ pub struct Problem {
     pub code: Cow<'static, str>,
     pub detail: String,
     pub field: Option<String>,
-    /// `WWW-Authenticate` for 401s.
+    /// `WWW-Authenticate` for 401s, `Retry-After` for 503s.
     /// Boxed: rare, and it would otherwise make every `Result<_, Problem>` large.
     extra_header: Option<Box<(header::HeaderName, HeaderValue)>>,
 }
@@ -95,6 +99,8 @@ impl Problem {
     }
 
     /// A failure that is ours, not the client's: logged with its cause chain, answered generically.
+    /// When the cause is the database being away (restarting, stopped, out of connections), it is
+    /// 503 `database_unavailable` with `Retry-After`, which clients and proxies retry.
     pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
         let mut chain = error.to_string();
         let mut source = error.source();
@@ -102,6 +108,19 @@ impl Problem {
             chain.push_str(": ");
             chain.push_str(&cause.to_string());
             source = cause.source();
+        }
+        if crate::db::unavailable_in(error) {
+            tracing::warn!(error = %chain, "database unavailable");
+            let mut p = Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the service cannot reach its database right now; try again in a few seconds (a command retried with the same Idempotency-Key takes effect at most once)",
+            );
+            p.extra_header = Some(Box::new((
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_S),
+            )));
+            return p;
         }
         tracing::error!(error = %chain, "request failed");
         Self::new(
