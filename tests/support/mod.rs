@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod recordings;
+pub mod server;
 pub mod texts;
 
 use cim::db::{self, scratch};

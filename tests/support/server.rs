@@ -1,0 +1,77 @@
+//! The real API as `cim serve` runs it: the router on port 0 against a fresh database, the pilot
+//! programs seeded with a coordinator each, the projection runner running, media and export batches
+//! in directories of their own (no Ladok delivery), and tokens checked with the development secret.
+
+use super::TestDb;
+use super::auth::dev_verifier;
+use chrono::Utc;
+use cim::app::{self, CommandContext, CommandHandler};
+use cim::domain::{ProgramCommand, ProgramId, StaffId};
+use cim::export::worker::WorkerConfig;
+use cim::http::{AppState, router};
+use cim::media::MediaStore;
+use cim::projections::{self, ProjectionRunner, RunnerHandle};
+use cim::store::{ActorRole, EventStore};
+use uuid::Uuid;
+
+/// The coordinators of the first two pilot programs.
+pub const COORDINATORS: [&str; 2] = ["coord-anna", "coord-bert"];
+
+#[derive(Debug)]
+pub struct TestServer {
+    pub base: String,
+    pub db: TestDb,
+    pub runner: RunnerHandle,
+    /// The first two pilot programs, coordinated by [`COORDINATORS`].
+    pub programs: [ProgramId; 2],
+    pub media_dir: tempfile::TempDir,
+    pub export_dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let db = super::fresh().await;
+        let store = EventStore::new(db.pool.clone(), app::upcasters());
+        let handler = CommandHandler::new(store.clone());
+        let seeded = app::seed_pilot_programs(&handler, "admin-1", Utc::now())
+            .await
+            .unwrap();
+        let programs = [seeded[0].id, seeded[1].id];
+        for (program, staff) in programs.into_iter().zip(COORDINATORS) {
+            let ctx = CommandContext {
+                actor_id: "admin-1".into(),
+                role: ActorRole::Admin,
+                correlation_id: Uuid::now_v7(),
+                command_id: Uuid::now_v7(),
+                now: Utc::now(),
+            };
+            let staff = StaffId::parse(staff).unwrap();
+            handler
+                .program(program, ProgramCommand::AssignCoordinator { staff }, &ctx)
+                .await
+                .unwrap();
+        }
+        let runner = ProjectionRunner::start(store, db.pool.clone(), &db.url, projections::all());
+        let (media_dir, export_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let state = AppState::with_projections(db.pool.clone(), runner.clone())
+            .with_verifier(dev_verifier())
+            .with_media(MediaStore::new(media_dir.path().to_owned(), 1024 * 1024))
+            .with_exports(WorkerConfig::new(export_dir.path()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+        Self {
+            base: format!("http://{addr}"),
+            db,
+            runner,
+            programs,
+            media_dir,
+            export_dir,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.runner.shutdown().await;
+        self.db.drop().await;
+    }
+}
