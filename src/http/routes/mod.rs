@@ -9,6 +9,7 @@ mod activities;
 mod application;
 mod audit;
 mod certificates;
+mod erasure;
 mod exports;
 mod extensions;
 mod final_reflection;
@@ -263,6 +264,12 @@ pub fn all() -> Vec<Route> {
             post(exports::redeliver),
         ),
         r(M::POST, "/exports/run", post(exports::run)),
+        // Erasure of a student's personal data (GDPR).
+        r(
+            M::POST,
+            "/students/{student_uid}/erasure",
+            post(erasure::erase),
+        ),
     ]
 }
 

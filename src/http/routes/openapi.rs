@@ -6,7 +6,7 @@
 //! [`super::all`] is missing from the document.
 
 use super::{
-    activities, application, audit, certificates, exports, extensions, final_reflection, lists,
+    activities, application, audit, certificates, erasure, exports, extensions, final_reflection, lists,
     media, portfolios, programs, reads, reflections, review, revocation, statistics,
 };
 use crate::http::metrics;
@@ -107,6 +107,7 @@ pub struct MediaRefDoc {
         exports::acknowledge,
         exports::redeliver,
         exports::run,
+        erasure::erase,
     ),
     components(schemas(ProblemDoc, MediaRefDoc, reads::ItemPage, statistics::StatisticsView)),
     modifiers(&Conventions),
@@ -118,6 +119,7 @@ pub struct MediaRefDoc {
         (name = "statistics", description = "The pilot evaluation, without personal data"),
         (name = "registrar", description = "Approved and revoked certificates, export batches and their delivery"),
         (name = "operations", description = "Health, metrics and the API description"),
+        (name = "erasure", description = "Erasing a student's personal data (GDPR)"),
     )
 )]
 pub struct ApiDoc;
