@@ -23,7 +23,7 @@ use crate::domain::values::NonEmptyText;
 use crate::domain::{PortfolioEvent, PortfolioId, StaffId, StudentUid};
 use crate::media::MediaStore;
 use crate::store::{AppendError, EventStore, ExpectedVersion, Metadata, StoreError};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -129,7 +129,8 @@ pub async fn erase(
             Ok(()) => {
                 return Ok(ErasureOutcome {
                     student_uid: request.student_uid,
-                    erased_at: ctx.now,
+                    // As stored: PostgreSQL keeps microseconds.
+                    erased_at: ctx.now.trunc_subsecs(6),
                     portfolios: portfolios.into_iter().map(PortfolioId::new).collect(),
                     uploads_deleted: uploads.len() as u32,
                     files_deleted,
@@ -192,7 +193,7 @@ async fn erase_in_transaction(
              SET wrapped_key = NULL, master_key_id = NULL, erased_at = EXCLUDED.erased_at",
     )
     .bind(subject)
-    .bind(ctx.now)
+    .bind(ctx.now.trunc_subsecs(6))
     .execute(&mut *tx)
     .await?;
     // Personal data stored in plaintext before sealing existed has no key to delete: clear it.
