@@ -266,8 +266,7 @@ async fn after_erasure_no_personal_value_is_left_and_the_registrar_record_is_int
     let other_upload = api.upload(&other, "the other student's evidence").await;
     needles.push(erased_upload.clone());
     needles.push(upload_words.clone());
-    // The scan sees what is there: the upload's hash in media_uploads, and plaintext personal data
-    // where a test puts it.
+    // The scan does see what is there: the upload's hash in media_uploads.
     assert_eq!(
         find_in_database(&pool, std::slice::from_ref(&erased_upload)).await,
         vec![format!("media_uploads.sha256 holds {erased_upload:?}")]
