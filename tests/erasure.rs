@@ -258,7 +258,10 @@ async fn after_erasure_no_personal_value_is_left_and_the_registrar_record_is_int
     );
     // Sealed at rest from the start: no table holds them in plaintext even before the erasure,
     // except the ones still to be uploaded.
-    assert_eq!(find_in_database(&pool, &needles).await, Vec::<String>::new());
+    assert_eq!(
+        find_in_database(&pool, &needles).await,
+        Vec::<String>::new()
+    );
 
     // Uploads: one naming the erased student, one of the other student.
     let upload_words = format!("{email} {identity_number}");
@@ -299,7 +302,13 @@ async fn after_erasure_no_personal_value_is_left_and_the_registrar_record_is_int
     let certificate_id = opened
         .iter()
         .find(|e| e.event_type == "CertificateApproved")
-        .map(|e| e.payload["certificate_id"].as_str().unwrap().parse().unwrap())
+        .map(|e| {
+            e.payload["certificate_id"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
         .unwrap();
     let record_before = registrar::certificate(&pool, certificate_id)
         .await
@@ -345,7 +354,10 @@ async fn after_erasure_no_personal_value_is_left_and_the_registrar_record_is_int
         ..erased
     };
     let (status, body) = api.erase(&nobody, &admin).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("student_not_found")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("student_not_found"))
+    );
 
     // The erasure.
     let (status, outcome) = api.erase(&erased, &admin).await;
@@ -360,10 +372,16 @@ async fn after_erasure_no_personal_value_is_left_and_the_registrar_record_is_int
     assert_eq!(again["erased_at"], outcome["erased_at"]);
 
     // Nothing of theirs in any table, nor in the media directory; the other upload is still there.
-    assert_eq!(find_in_database(&pool, &needles).await, Vec::<String>::new());
+    assert_eq!(
+        find_in_database(&pool, &needles).await,
+        Vec::<String>::new()
+    );
     let media = files(media_dir.path());
     assert_eq!(
-        media.keys().map(|k| k.rsplit('/').next().unwrap()).collect::<Vec<_>>(),
+        media
+            .keys()
+            .map(|k| k.rsplit('/').next().unwrap())
+            .collect::<Vec<_>>(),
         vec![other_upload.as_str()]
     );
     for bytes in media.values() {
@@ -405,10 +423,17 @@ async fn after_erasure_no_personal_value_is_left_and_the_registrar_record_is_int
         .unwrap()
         .unwrap();
     assert_eq!(erased_after.personal.student, None);
-    assert!(erased_after.personal.activities.iter().all(|a| a.details.is_none()
-        && a.attempts.iter().all(|t| t.content.is_none() && t.feedback.is_none())));
+    assert!(erased_after.personal.activities.iter().all(|a| {
+        a.details.is_none()
+            && a.attempts
+                .iter()
+                .all(|t| t.content.is_none() && t.feedback.is_none())
+    }));
     assert_eq!(erased_after.view.phase, erased_before.view.phase);
-    assert_eq!(erased_after.view.certificate, erased_before.view.certificate);
+    assert_eq!(
+        erased_after.view.certificate,
+        erased_before.view.certificate
+    );
 
     // The other student is untouched.
     assert_eq!(
@@ -495,7 +520,12 @@ async fn a_lost_key_table_or_a_wrong_master_key_stops_cim_and_the_master_key_rot
     assert!(generated.status.success());
     let rotated = cim(
         &db.url,
-        &["keys", "rotate", "--new-key-file", new_file.to_str().unwrap()],
+        &[
+            "keys",
+            "rotate",
+            "--new-key-file",
+            new_file.to_str().unwrap(),
+        ],
     );
     assert!(
         rotated.status.success(),
@@ -521,9 +551,18 @@ async fn a_lost_key_table_or_a_wrong_master_key_stops_cim_and_the_master_key_rot
     assert!(!with(&old_file, &["keys", "check"]).status.success());
     let back = with(
         &new_file,
-        &["keys", "rotate", "--new-key-file", old_file.to_str().unwrap()],
+        &[
+            "keys",
+            "rotate",
+            "--new-key-file",
+            old_file.to_str().unwrap(),
+        ],
     );
-    assert!(back.status.success(), "{}", String::from_utf8_lossy(&back.stderr));
+    assert!(
+        back.status.success(),
+        "{}",
+        String::from_utf8_lossy(&back.stderr)
+    );
     assert_eq!(store.read_stream(&stream, 0).await.unwrap(), readable);
 
     // The key table emptied: not an erasure, an error, on reads and at start-up.

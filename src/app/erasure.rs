@@ -216,12 +216,11 @@ async fn erase_in_transaction(
         }
         let portfolio_id = PortfolioId::new(portfolio);
         let stream_id = portfolio_id.stream_id();
-        let version: i32 = sqlx::query_scalar(
-            "SELECT COALESCE(max(version), 0) FROM events WHERE stream_id = $1",
-        )
-        .bind(&stream_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let version: i32 =
+            sqlx::query_scalar("SELECT COALESCE(max(version), 0) FROM events WHERE stream_id = $1")
+                .bind(&stream_id)
+                .fetch_one(&mut *tx)
+                .await?;
         let event = PortfolioEvent::from(PersonalDataErased {
             student_uid: request.student_uid,
             by: request.by.clone(),

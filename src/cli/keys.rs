@@ -58,7 +58,9 @@ pub async fn run(db_args: &DatabaseArgs, command: KeysCommand) -> anyhow::Result
             let old = crypto::installed()?;
             let rotated = rotate_master_key(&db.pool, old, &new).await;
             let checked = match &rotated {
-                Ok(_) => check_keys(&db.pool, &new).await.map_err(anyhow::Error::from),
+                Ok(_) => check_keys(&db.pool, &new)
+                    .await
+                    .map_err(anyhow::Error::from),
                 Err(_) => Ok(()),
             };
             db.close().await?;

@@ -190,9 +190,8 @@ impl DataKey {
 
     /// Seals a JSON value into its envelope.
     pub fn seal(&self, context: SealContext, plain: &Value) -> Value {
-        let text = Zeroizing::new(
-            serde_json::to_vec(plain).expect("a JSON value always serialises"),
-        );
+        let text =
+            Zeroizing::new(serde_json::to_vec(plain).expect("a JSON value always serialises"));
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let aad = context.aad();
         let sealed = self

@@ -53,7 +53,10 @@ pub enum MasterKeySource {
     Env,
     File(PathBuf),
     /// Generated in (or read from) the data dir.
-    DataDir { path: PathBuf, generated: bool },
+    DataDir {
+        path: PathBuf,
+        generated: bool,
+    },
 }
 
 /// The configuration, as the command line and environment give it.
@@ -207,7 +210,13 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let (again, source) = settings.load().unwrap();
         assert_eq!(again.id(), first.id());
-        assert!(matches!(source, MasterKeySource::DataDir { generated: false, .. }));
+        assert!(matches!(
+            source,
+            MasterKeySource::DataDir {
+                generated: false,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -36,7 +36,12 @@ impl EventRow {
         upcasters: &Upcasters,
         keys: &SubjectKeys,
     ) -> Result<RecordedEvent, StoreError> {
-        let personal = keys.open(self.position, self.event_id, self.data_subject, self.personal)?;
+        let personal = keys.open(
+            self.position,
+            self.event_id,
+            self.data_subject,
+            self.personal,
+        )?;
         let actor_role =
             ActorRole::parse(&self.actor_role).ok_or_else(|| StoreError::UnknownRole {
                 position: self.position,

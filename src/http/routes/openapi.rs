@@ -6,8 +6,8 @@
 //! [`super::all`] is missing from the document.
 
 use super::{
-    activities, application, audit, certificates, erasure, exports, extensions, final_reflection, lists,
-    media, portfolios, programs, reads, reflections, review, revocation, statistics,
+    activities, application, audit, certificates, erasure, exports, extensions, final_reflection,
+    lists, media, portfolios, programs, reads, reflections, review, revocation, statistics,
 };
 use crate::http::metrics;
 use axum::Json;

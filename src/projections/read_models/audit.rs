@@ -181,7 +181,9 @@ pub async fn portfolio_history(
     .await?;
     let keys = keys_for_rows(&mut *pool.acquire().await?, &rows).await?;
     let upcasters = app::upcasters();
-    rows.iter().map(|row| entry(row, &upcasters, &keys)).collect()
+    rows.iter()
+        .map(|row| entry(row, &upcasters, &keys))
+        .collect()
 }
 
 /// Which events of a program's log to list. Empty fields do not filter.
