@@ -484,6 +484,42 @@ async fn a_lost_key_table_or_a_wrong_master_key_stops_cim_and_the_master_key_rot
     let readable = store.read_stream(&stream, 0).await.unwrap();
     assert!(readable[0].personal.is_some());
 
+    // `cim erase` does what the route does (the second student), and a repeat changes nothing.
+    let second = cohort.students[1];
+    let media_dir = tempfile::tempdir().unwrap();
+    let erase = || {
+        Command::new(env!("CARGO_BIN_EXE_cim"))
+            .args(["erase", "--student", &second.student_uid.to_string()])
+            .args(["--reason", "GDPR request 18", "--by", "admin-2"])
+            .env("DATABASE_URL", &db.url)
+            .env("CIM_LOG", "warn")
+            .env("CIM_MEDIA_DIR", media_dir.path())
+            .output()
+            .unwrap()
+    };
+    let first = erase();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let outcome: Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(outcome["already_erased"], false);
+    assert_eq!(outcome["portfolios"], json!([second.portfolio_id]));
+    let repeat: Value = serde_json::from_slice(&erase().stdout).unwrap();
+    assert_eq!(repeat["already_erased"], true);
+    let events = store
+        .read_stream(&second.portfolio_id.stream_id(), 0)
+        .await
+        .unwrap();
+    assert!(events.iter().all(|e| e.personal.is_none()));
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.event_type.as_str(), last.actor_id.as_str()),
+        ("PersonalDataErased", "admin-2")
+    );
+    assert_eq!(store.read_stream(&stream, 0).await.unwrap(), readable);
+
     let check = cim(&db.url, &["keys", "check"]);
     assert!(
         check.status.success(),
