@@ -250,12 +250,6 @@ async fn after_erasure_no_personal_value_is_left_and_the_registrar_record_is_int
         needles.iter().any(|s| s.split_whitespace().count() > 800),
         "a reflection text is among the values"
     );
-    assert!(
-        opened
-            .iter()
-            .any(|e| e.event_type == "ReflectionReturned" || e.event_type == "ApplicationRejected")
-            || needles.len() > 5
-    );
     // Sealed at rest from the start: no table holds them in plaintext even before the erasure,
     // except the ones still to be uploaded.
     assert_eq!(

@@ -13,7 +13,9 @@
 //! Plaintext written before sealing existed passes through unchanged (and is removed by erasure).
 //!
 //! Keys are fetched per read, never cached across reads: an erasure in another process takes effect
-//! on the next read everywhere.
+//! on the next read everywhere. An append that fetched a live key just before an erasure committed
+//! seals with the erased generation, so its personal part reads as erased too: a race between the two
+//! can lose the racing append's personal data, never keep the erased person's.
 
 use super::{EventStore, NewEvent, StoreError};
 use crate::crypto::cipher::{SealContext, envelope_generation};
