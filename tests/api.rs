@@ -433,6 +433,11 @@ async fn every_body_refuses_malformed_json_wrong_types_unknown_fields_and_oversi
             &anna,
             json!({"reason": "r"}),
         ),
+        (
+            format!("/students/{}/erasure", Uuid::now_v7()),
+            &admin,
+            json!({"reason": "r"}),
+        ),
     ];
     let url = |path: &str| format!("{}{path}", app.base);
     for (path, caller, valid) in &bodies {
@@ -987,6 +992,13 @@ const TABLE: &[(&str, &str, bool, [E; 7])] = &[
         [F, F, F, F, M, F, U],
     ),
     ("POST", "/exports/run", false, [F, F, F, F, A, F, U]),
+    // Erasure (tests/erasure.rs checks what it does).
+    (
+        "POST",
+        "/students/{student_uid}/erasure",
+        true,
+        [F, F, F, F, F, M, U],
+    ),
 ];
 
 #[test]
@@ -1050,7 +1062,8 @@ async fn every_route_answers_every_role_as_the_table_says() {
             .replace("{portfolio_id}", &p)
             .replace("{activity_id}", &act)
             .replace("{item}", "tedx")
-            .replace("{certificate_id}", &Uuid::now_v7().to_string());
+            .replace("{certificate_id}", &Uuid::now_v7().to_string())
+            .replace("{student_uid}", &Uuid::now_v7().to_string());
         for ((caller, name), want) in callers.iter().zip(names).zip(expected) {
             let url = format!("{}{path}", app.base);
             let mut request = match *method {

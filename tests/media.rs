@@ -213,16 +213,19 @@ impl App {
         (activity, answer)
     }
 
+    /// The last event of this type, read through the store (which opens the sealed personal part).
     async fn event(&self, portfolio: &str, event_type: &str) -> (Value, Value) {
-        sqlx::query_as(
-            "SELECT payload, coalesce(personal, 'null'::jsonb) FROM events \
-             WHERE stream_id = $1 AND event_type = $2 ORDER BY position DESC LIMIT 1",
-        )
-        .bind(format!("portfolio-{portfolio}"))
-        .bind(event_type)
-        .fetch_one(&self.db.pool)
-        .await
-        .unwrap()
+        let store = EventStore::new(self.db.pool.clone(), app::upcasters());
+        let events = store
+            .read_stream(&format!("portfolio-{portfolio}"), 0)
+            .await
+            .unwrap();
+        let event = events
+            .into_iter()
+            .rev()
+            .find(|e| e.event_type == event_type)
+            .unwrap();
+        (event.payload, event.personal.unwrap_or(Value::Null))
     }
 }
 

@@ -683,6 +683,22 @@ async fn live_projection_under_concurrent_writers_equals_a_rebuild_from_the_star
         }
     }
 
+    // One student asks for erasure while the runner is live: the rebuild below must equal the live
+    // read models across it.
+    let media_dir = tempfile::tempdir().unwrap();
+    cim::app::erase(
+        w.handler.store(),
+        &cim::media::MediaStore::new(media_dir.path(), 1 << 20),
+        &cim::app::ErasureRequest {
+            student_uid: sims[0].person.uid,
+            by: StaffId::parse("admin-1").unwrap(),
+            reason: text("GDPR request 17"),
+        },
+        &ctx("admin-1", ActorRole::Admin),
+    )
+    .await
+    .unwrap();
+
     // Every event type occurred.
     let types: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT event_type FROM events ORDER BY 1")

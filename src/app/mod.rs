@@ -6,9 +6,11 @@
 //! command id returns the first outcome.
 
 mod codec;
+pub mod erasure;
 mod handler;
 mod seed;
 
 pub use codec::{decode_portfolio, decode_program, encode, upcasters};
+pub use erasure::{ErasureError, ErasureOutcome, ErasureRequest, erase};
 pub use handler::{CommandContext, CommandError, CommandHandler, Handled};
 pub use seed::{SeededProgram, pilot_program_id, seed_pilot_programs};

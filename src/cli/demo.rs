@@ -71,7 +71,7 @@ pub async fn run(db_args: &DatabaseArgs, args: DemoArgs) -> anyhow::Result<()> {
             .join("exports")
     });
 
-    let db = Database::open(&db_args.settings()).await?;
+    let db = super::open_database(db_args).await?;
     let embedded = db.is_embedded();
     let result = drive(&db, &args, &export_dir).await;
     // Stop the embedded cluster (if we started it) also after a failure.

@@ -2,7 +2,7 @@
 
 use super::DatabaseArgs;
 use crate::app;
-use crate::db::{Database, embedded};
+use crate::db::embedded;
 use crate::export::worker::ladok::{LadokConfig, LadokPaths};
 use crate::export::worker::schedule::{self, DEFAULT_SCHEDULE, DEFAULT_TIMEZONE, Schedule};
 use crate::export::worker::{RunOutcome, WorkerConfig};
@@ -157,7 +157,7 @@ impl ExportArgs {
 pub async fn run(db_args: &DatabaseArgs, command: ExportCommand) -> anyhow::Result<()> {
     let ExportCommand::Run(args) = command;
     let config = args.worker_config(db_args)?;
-    let db = Database::open(&db_args.settings()).await?;
+    let db = super::open_database(db_args).await?;
     let store = EventStore::new(db.pool.clone(), app::upcasters());
     let result = schedule::run_export(&store, &config).await;
     // Stop the embedded cluster (if we started it) also after a failure.

@@ -2,14 +2,18 @@
 //! environment variable named in its help.
 
 mod demo;
+mod erase;
 mod export;
+mod keys;
 mod migrate;
 mod projections;
 mod seed;
 mod serve;
 mod token;
 
-use crate::db::{DatabaseSettings, embedded};
+use crate::crypto::{self, MasterKeySettings, MasterKeySource};
+use crate::db::{Database, DatabaseSettings, embedded};
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -47,6 +51,11 @@ pub enum Command {
     Export(export::ExportCommand),
     /// Seed the pilot programs, drive a fake cohort through the rules, export it, and print where to look.
     Demo(demo::DemoArgs),
+    /// Erase a student's personal data (GDPR): delete their key and uploads, record who and why.
+    Erase(erase::EraseArgs),
+    /// The master key that wraps the personal-data keys: generate, check, rotate.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -71,6 +80,11 @@ pub struct DatabaseArgs {
         global = true
     )]
     pub db_max_connections: u32,
+    /// File holding the master key (base64 of 32 bytes) that wraps the personal-data keys. The key
+    /// itself may instead be given in CIM_MASTER_KEY (environment only). Default: <data dir>/master.key,
+    /// generated on first start.
+    #[arg(long, env = "CIM_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl DatabaseArgs {
@@ -87,9 +101,63 @@ impl DatabaseArgs {
     }
 }
 
+impl DatabaseArgs {
+    fn master_key_settings(&self) -> MasterKeySettings {
+        MasterKeySettings {
+            key: std::env::var("CIM_MASTER_KEY")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
+            file: self.master_key_file.clone(),
+            data_dir: self.settings().data_dir,
+        }
+    }
+}
+
+/// Loads the master key and installs it for this process. Logs where it came from and its id
+/// (a fingerprint), never the key.
+fn install_master_key(args: &DatabaseArgs) -> anyhow::Result<()> {
+    let (key, source) = args
+        .master_key_settings()
+        .load()
+        .context("cannot load the master key")?;
+    match &source {
+        MasterKeySource::DataDir {
+            path,
+            generated: true,
+        } => tracing::warn!(
+            key_id = key.id(),
+            path = %path.display(),
+            "generated a new master key for personal data (development default): back it up apart from the database"
+        ),
+        source => tracing::debug!(key_id = key.id(), ?source, "master key loaded"),
+    }
+    crypto::install(key)?;
+    Ok(())
+}
+
+/// Opens (and migrates) the database, then checks that the personal-data keys are all there and
+/// wrapped by the configured master key, so a lost key table or a wrong key stops the process here
+/// with a clear message, not as read errors later.
+pub(crate) async fn open_database(args: &DatabaseArgs) -> anyhow::Result<Database> {
+    let db = Database::open(&args.settings()).await?;
+    let master = crypto::installed()?;
+    if let Err(e) = crate::store::keys::check_keys(&db.pool, master).await {
+        let _ = db.close().await;
+        return Err(anyhow::Error::new(e).context("the personal-data keys do not match the log"));
+    }
+    Ok(db)
+}
+
 /// Runs the chosen subcommand. `anyhow` is used from here up: this is the edge where errors become
 /// a message for a person and an exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let needs_key = !matches!(
+        cli.command,
+        Command::Token(_) | Command::Keys(keys::KeysCommand::Generate { .. })
+    );
+    if needs_key {
+        install_master_key(&cli.database)?;
+    }
     match cli.command {
         Command::Serve(args) => serve::run(&cli.database, *args).await,
         Command::Migrate => migrate::run(&cli.database).await,
@@ -98,5 +166,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(args) => token::run(args),
         Command::Export(command) => export::run(&cli.database, command).await,
         Command::Demo(args) => demo::run(&cli.database, args).await,
+        Command::Erase(args) => erase::run(&cli.database, args).await,
+        Command::Keys(command) => keys::run(&cli.database, command).await,
     }
 }

@@ -35,7 +35,7 @@ pub struct RebuildArgs {
 }
 
 pub async fn run(db_args: &DatabaseArgs, command: ProjectionsCommand) -> anyhow::Result<()> {
-    let db = Database::open(&db_args.settings()).await?;
+    let db = super::open_database(db_args).await?;
     let result = match command {
         ProjectionsCommand::Status => status(&db).await,
         ProjectionsCommand::Rebuild(args) => rebuild(&db, &args).await,

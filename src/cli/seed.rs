@@ -2,11 +2,10 @@
 
 use super::DatabaseArgs;
 use crate::app::{self, CommandHandler};
-use crate::db::Database;
 use crate::store::EventStore;
 
 pub async fn run(args: &DatabaseArgs) -> anyhow::Result<()> {
-    let db = Database::open(&args.settings()).await?;
+    let db = super::open_database(args).await?;
     let handler = CommandHandler::new(EventStore::new(db.pool.clone(), app::upcasters()));
     let seeded = app::seed_pilot_programs(&handler, "cim-seed", chrono::Utc::now()).await;
     db.close().await?;

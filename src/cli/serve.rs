@@ -2,7 +2,6 @@
 
 use super::DatabaseArgs;
 use crate::app;
-use crate::db::Database;
 use crate::export::worker::schedule::ExportScheduler;
 use crate::http::auth::Verifier;
 use crate::http::{self, AppState};
@@ -46,7 +45,7 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
             "CIM_EXPORT_SCHEDULE is not a valid cron expression (sec min hour dom mon dow)",
         )?;
     }
-    let db = Database::open(&db_args.settings()).await?;
+    let db = super::open_database(db_args).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

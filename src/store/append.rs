@@ -29,6 +29,7 @@ impl EventStore {
         if events.is_empty() {
             return Err(AppendError::Empty);
         }
+        let events = &self.seal(None, events).await?;
         loop {
             match self
                 .try_append(&self.pool, stream_id, expected, events, metadata)
@@ -56,6 +57,7 @@ impl EventStore {
         if events.is_empty() {
             return Err(AppendError::Empty);
         }
+        let events = &self.seal(Some(&mut *conn), events).await?;
         self.try_append(conn, stream_id, expected, events, metadata)
             .await
     }

@@ -32,6 +32,29 @@ pub enum StoreError {
     },
     #[error("event {position} has an unknown actor role {role:?}")]
     UnknownRole { position: i64, role: String },
+    /// A sealed event whose data subject has no key row at all: the key table was lost (an erased
+    /// subject keeps a tombstone row). See `store::keys`.
+    #[error(
+        "event {position}: the key of its data subject is missing from subject_keys (was the key table lost?)"
+    )]
+    KeyMissing { position: i64 },
+    /// The sealed personal data does not open with its subject's key: altered data.
+    #[error("event {position}: its sealed personal data does not open: {reason}")]
+    Unseal {
+        position: i64,
+        reason: crate::crypto::CryptoError,
+    },
+    /// A subject key does not unwrap with the installed master key.
+    #[error("a subject key does not unwrap with master key {master_key_id}: {reason}")]
+    KeyUnwrap {
+        master_key_id: String,
+        reason: crate::crypto::CryptoError,
+    },
+    #[error(transparent)]
+    MasterKey(#[from] crate::crypto::MasterKeyError),
+    /// A subject key was erased while it was being created, three times in a row.
+    #[error("the subject key changed while this append was sealing its personal data")]
+    KeyRace,
 }
 
 /// SQLSTATE of a unique-constraint violation. Errors are told apart by code and constraint name, never

@@ -8,10 +8,12 @@
 //! - a gap-free global order for tailing consumers ([`EventStore::read_after`], see `tail.rs`);
 //! - metadata on every event ([`Metadata`]);
 //! - schema evolution: every read path upcasts old shapes ([`Upcasters`]);
-//! - personal data in its own column, tied to its data subject, so it can be erased separately.
+//! - personal data in its own column, tied to its data subject, sealed with the subject's key
+//!   ([`keys`]), so deleting the key erases it without rewriting the log.
 
 mod append;
 mod error;
+pub mod keys;
 mod read;
 mod row;
 mod tail;

@@ -25,8 +25,9 @@ impl EventStore {
         )
         .fetch_all(&self.pool)
         .await?;
+        let keys = super::row::keys_for(&self.pool, &rows).await?;
         rows.into_iter()
-            .map(|row| row.into_recorded(&self.upcasters))
+            .map(|row| row.into_recorded(&self.upcasters, &keys))
             .collect()
     }
 }

@@ -1,6 +1,7 @@
 //! Turning a stored row into a [`RecordedEvent`], upcasting on the way. Every read path shares this,
 //! so an upcaster can never be applied on one path and forgotten on another.
 
+use super::keys::SubjectKeys;
 use super::{ActorRole, Checkpoint, RecordedEvent, StoreError, Upcasters};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -28,7 +29,19 @@ pub(crate) struct EventRow {
 }
 
 impl EventRow {
-    pub(crate) fn into_recorded(self, upcasters: &Upcasters) -> Result<RecordedEvent, StoreError> {
+    /// Opens the sealed personal part with `keys` (loaded for these rows), then upcasts: upcasters
+    /// see plaintext, as they always have.
+    pub(crate) fn into_recorded(
+        self,
+        upcasters: &Upcasters,
+        keys: &SubjectKeys,
+    ) -> Result<RecordedEvent, StoreError> {
+        let personal = keys.open(
+            self.position,
+            self.event_id,
+            self.data_subject,
+            self.personal,
+        )?;
         let actor_role =
             ActorRole::parse(&self.actor_role).ok_or_else(|| StoreError::UnknownRole {
                 position: self.position,
@@ -39,7 +52,7 @@ impl EventRow {
                 &self.event_type,
                 self.schema_version,
                 self.payload,
-                self.personal,
+                personal,
             )
             .map_err(|reason| StoreError::Upcast {
                 position: self.position,
@@ -69,4 +82,14 @@ impl EventRow {
             recorded_at: self.recorded_at,
         })
     }
+}
+
+/// The keys the sealed rows among `rows` need, in one query.
+pub(crate) async fn keys_for(
+    pool: &sqlx::PgPool,
+    rows: &[EventRow],
+) -> Result<SubjectKeys, StoreError> {
+    let subjects =
+        super::keys::sealed_subjects(rows.iter().map(|r| (r.data_subject, r.personal.as_ref())));
+    SubjectKeys::load(pool, &subjects).await
 }

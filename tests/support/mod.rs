@@ -35,8 +35,20 @@ impl TestDb {
     }
 }
 
+/// Installs the master key of the personal data in this test process: the one `cim` itself would
+/// load from the same environment (`CIM_MASTER_KEY`, `CIM_MASTER_KEY_FILE`, else
+/// `<data dir>/master.key`, generated once), so `cim` binaries the tests start read what the tests
+/// wrote and the other way round.
+pub fn install_master_key() {
+    let (key, _) = cim::crypto::MasterKeySettings::from_env()
+        .load()
+        .expect("load or generate the master key");
+    cim::crypto::install(key).expect("install the master key");
+}
+
 /// A new, migrated database.
 pub async fn fresh() -> TestDb {
+    install_master_key();
     let name = fresh_unmigrated_name().await;
     let url = scratch::with_database(server_url().await, &name).unwrap();
     let pool = db::connect(&url, 40)
@@ -48,6 +60,7 @@ pub async fn fresh() -> TestDb {
 
 /// Creates an empty database and returns its name (for tests of migrating itself).
 pub async fn fresh_unmigrated_name() -> String {
+    install_master_key();
     let server = server_url().await;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -254,6 +254,19 @@ pub struct CertificateRevoked {
     pub personal: Option<ReasonPersonal>,
 }
 
+/// The student's personal data was erased on request (GDPR, by crypto-shredding: their key is gone, so
+/// the personal part of every earlier event of theirs reads as erased). Appended to each of the
+/// student's portfolios so the audit shows that an erasure happened, when, by whom and why. Nothing
+/// in it is personal: the reason is an administrator's case reference, and it is kept for good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonalDataErased {
+    pub student_uid: StudentUid,
+    pub by: StaffId,
+    pub reason: NonEmptyText,
+    /// Uploaded files of this portfolio that were deleted (recordings, evidence).
+    pub media_deleted: u32,
+}
+
 domain_events!(
     /// Events of the `portfolio-{id}` stream.
     PortfolioEvent {
@@ -272,6 +285,7 @@ domain_events!(
         ApplicationRejected,
         CertificateApproved,
         CertificateRevoked,
+        PersonalDataErased,
     }
 );
 

@@ -108,6 +108,9 @@ pub fn evolve(state: PortfolioState, event: &PortfolioEvent) -> PortfolioState {
             p.revocation = Some(e.clone());
             p.phase = Phase::Revoked;
         }
+        // Changes no fact: the erasure itself is in the keys (earlier personal parts already read
+        // as `None`), and the portfolio goes on in whatever phase it was.
+        PortfolioEvent::PersonalDataErased(_) => {}
     }
     PortfolioState::Opened(p)
 }

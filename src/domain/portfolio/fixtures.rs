@@ -377,5 +377,14 @@ pub fn history() -> (Vec<PortfolioEvent>, PortfolioState) {
         state = new.iter().fold(state, evolve);
         events.extend(new);
     }
+    // Not decided by the rules: the erasure service appends it (src/app/erasure.rs).
+    let erased = PortfolioEvent::from(PersonalDataErased {
+        student_uid: state.opened().unwrap().student_uid,
+        by: StaffId::parse("admin-1").unwrap(),
+        reason: NonEmptyText::parse("GDPR request 2026-17", "reason", 500).unwrap(),
+        media_deleted: 2,
+    });
+    state = evolve(state, &erased);
+    events.push(erased);
     (events, state)
 }

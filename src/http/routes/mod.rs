@@ -11,6 +11,7 @@ mod application;
 mod audit;
 mod certificates;
 mod docs;
+mod erasure;
 mod exports;
 mod extensions;
 mod final_reflection;
@@ -266,6 +267,12 @@ pub fn all() -> Vec<Route> {
             post(exports::redeliver),
         ),
         r(M::POST, "/exports/run", post(exports::run)),
+        // Erasure of a student's personal data (GDPR).
+        r(
+            M::POST,
+            "/students/{student_uid}/erasure",
+            post(erasure::erase),
+        ),
     ]
 }
 

@@ -7,8 +7,8 @@
 //! [`super::all`] is missing from the document.
 
 use super::{
-    activities, application, audit, certificates, exports, extensions, final_reflection, lists,
-    media, portfolios, programs, reflections, review, revocation, statistics, view,
+    activities, application, audit, certificates, erasure, exports, extensions, final_reflection,
+    lists, media, portfolios, programs, reflections, review, revocation, statistics, view,
 };
 use crate::http::metrics;
 use axum::Json;
@@ -105,6 +105,7 @@ pub struct ProblemDoc {
         exports::acknowledge,
         exports::redeliver,
         exports::run,
+        erasure::erase,
     ),
     // The commands' answers (`docs`) refer to the views without registering them.
     components(schemas(ProblemDoc, view::PortfolioView, view::ProgramView)),
@@ -117,6 +118,7 @@ pub struct ProblemDoc {
         (name = "statistics", description = "The pilot evaluation, without personal data"),
         (name = "registrar", description = "Approved and revoked certificates, export batches and their delivery"),
         (name = "operations", description = "Health, metrics and the API description"),
+        (name = "erasure", description = "Erasing a student's personal data (GDPR)"),
     )
 )]
 pub struct ApiDoc;

@@ -15,13 +15,14 @@
 use super::portfolio::{PortfolioPage, RowReplay};
 use super::stream::{
     EVENT_COLUMNS, Personal, StreamKind, Until, decode_portfolio_event, fold_portfolio,
-    read_stream, recorded_from_row, stream_kind,
+    keys_for_rows, read_stream, recorded_from_row, stream_kind,
 };
 use super::view::PortfolioPersonal;
 use super::{ReadError, clamp_limit};
 use crate::app;
 use crate::domain::portfolio::PortfolioEvent;
 use crate::domain::{PERSONAL_FIELD, PortfolioId, PortfolioState, ProgramId, stockholm_date};
+use crate::store::keys::SubjectKeys;
 use crate::store::{ActorRole, Checkpoint, RecordedEvent, Upcasters};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -134,8 +135,8 @@ pub struct AuditEntry {
     pub content: serde_json::Value,
 }
 
-fn entry(row: &PgRow, upcasters: &Upcasters) -> Result<AuditEntry, ReadError> {
-    let event = recorded_from_row(row, upcasters)?;
+fn entry(row: &PgRow, upcasters: &Upcasters, keys: &SubjectKeys) -> Result<AuditEntry, ReadError> {
+    let event = recorded_from_row(row, upcasters, keys)?;
     let mut content = event.payload;
     if let (Some(personal), Some(fields)) = (event.personal, content.as_object_mut()) {
         fields.insert(PERSONAL_FIELD.to_owned(), personal);
@@ -193,8 +194,11 @@ pub async fn portfolio_history_page(
     .bind(limit.map(clamp_limit))
     .fetch_all(pool)
     .await?;
+    let keys = keys_for_rows(&mut *pool.acquire().await?, &rows).await?;
     let upcasters = app::upcasters();
-    rows.iter().map(|row| entry(row, &upcasters)).collect()
+    rows.iter()
+        .map(|row| entry(row, &upcasters, &keys))
+        .collect()
 }
 
 /// Which events of a program's log to list. Empty fields do not filter.
@@ -256,10 +260,11 @@ pub async fn program_log(
     .bind(limit)
     .fetch_all(pool)
     .await?;
+    let keys = keys_for_rows(&mut *pool.acquire().await?, &rows).await?;
     let upcasters = app::upcasters();
     let entries = rows
         .iter()
-        .map(|row| entry(row, &upcasters))
+        .map(|row| entry(row, &upcasters, &keys))
         .collect::<Result<Vec<_>, _>>()?;
     let next = match entries.last() {
         Some(last) if entries.len() as i64 == limit => Some(Checkpoint {

@@ -118,6 +118,24 @@ pub enum ReadError {
     },
 }
 
+impl From<crate::store::StoreError> for ReadError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Database(e) => ReadError::Database(e),
+            // Key and sealing errors name positions and key ids only, never content.
+            other => ReadError::Corrupt {
+                position: match &other {
+                    crate::store::StoreError::KeyMissing { position }
+                    | crate::store::StoreError::Unseal { position, .. } => *position,
+                    _ => 0,
+                },
+                event_type: String::new(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
 impl From<ReadError> for ProjectionError {
     fn from(e: ReadError) -> Self {
         match e {

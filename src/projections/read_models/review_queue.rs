@@ -167,7 +167,8 @@ impl ReviewQueueProjection {
             | E::ExpectedCompletionChanged(_)
             | E::ActivityLogged(_)
             | E::ExtensionGranted(_)
-            | E::CertificateRevoked(_) => Ok(()),
+            | E::CertificateRevoked(_)
+            | E::PersonalDataErased(_) => Ok(()),
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::domain::{
     PortfolioEvent, PortfolioId, PortfolioState, ProgramEvent, ProgramId, ProgramState, portfolio,
     program,
 };
+use crate::store::keys::{SubjectKeys, sealed_subjects};
 use crate::store::{ActorRole, Checkpoint, RecordedEvent, Upcasters};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
@@ -82,9 +83,28 @@ pub(super) async fn read_stream(
         Until::Before(c) => query.bind(c.transaction_id).bind(c.position),
     };
     let rows = query.fetch_all(&mut *conn).await?;
+    let keys = keys_for_rows(&mut *conn, &rows).await?;
     rows.iter()
-        .map(|row| recorded_from_row(row, upcasters))
+        .map(|row| recorded_from_row(row, upcasters, &keys))
         .collect()
+}
+
+/// The subject keys that the sealed personal values among `rows` need (nothing is queried when
+/// the rows were read without the personal column).
+pub(super) async fn keys_for_rows(
+    conn: &mut PgConnection,
+    rows: &[PgRow],
+) -> Result<SubjectKeys, ReadError> {
+    let mut pairs = Vec::with_capacity(rows.len());
+    for row in rows {
+        let subject: Option<uuid::Uuid> = row.try_get("data_subject")?;
+        let personal: Option<serde_json::Value> = row.try_get("personal")?;
+        pairs.push((subject, personal));
+    }
+    let subjects = sealed_subjects(pairs.iter().map(|(s, p)| (*s, p.as_ref())));
+    SubjectKeys::load(conn, &subjects)
+        .await
+        .map_err(ReadError::from)
 }
 
 /// A row selected with [`EVENT_COLUMNS`] as a [`RecordedEvent`], upcast like every read path of the
@@ -92,6 +112,7 @@ pub(super) async fn read_stream(
 pub(super) fn recorded_from_row(
     row: &PgRow,
     upcasters: &Upcasters,
+    keys: &SubjectKeys,
 ) -> Result<RecordedEvent, ReadError> {
     let position: i64 = row.try_get("position")?;
     let event_type: String = row.try_get("event_type")?;
@@ -103,12 +124,19 @@ pub(super) fn recorded_from_row(
     let role: String = row.try_get("actor_role")?;
     let actor_role = ActorRole::parse(&role).ok_or_else(|| corrupt("unknown actor role".into()))?;
     let stored_schema_version: i16 = row.try_get("schema_version")?;
+    // Opened before upcasting: upcasters work on plaintext.
+    let personal = keys.open(
+        position,
+        row.try_get("event_id")?,
+        row.try_get("data_subject")?,
+        row.try_get("personal")?,
+    )?;
     let (schema_version, payload, personal) = upcasters
         .upcast(
             &event_type,
             stored_schema_version,
             row.try_get("payload")?,
-            row.try_get("personal")?,
+            personal,
         )
         .map_err(|reason| corrupt(format!("upcasting failed: {reason}")))?;
     Ok(RecordedEvent {

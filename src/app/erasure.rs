@@ -1,0 +1,257 @@
+//! Erasing a student's personal data on request (GDPR), by crypto-shredding.
+//!
+//! One erasure, in this order:
+//! 1. the student's uploaded files are deleted from the media store (a file another person also
+//!    uploaded, same bytes, is kept for them);
+//! 2. in one transaction: the student's subject key is deleted (a tombstone row stays, see
+//!    `store::keys`), plaintext personal data from before sealing existed is cleared, their
+//!    `media_uploads` rows are deleted, and a `PersonalDataErased` event (who, why, how many files)
+//!    is appended to each of their portfolios.
+//!
+//! The files go first so that a failure in between leaves nothing personal behind that a retry could
+//! no longer find: the transaction can be repeated, a deleted file cannot be un-deleted anyway.
+//!
+//! The event log is not rewritten: the sealed personal parts stay where they are and can no longer be
+//! opened. Everything non-personal stays readable, including what the registrar must keep of a
+//! certificate (its id, program, decision date, activities and the Ladok UID); export batch folders
+//! already written are not touched.
+
+use super::CommandContext;
+use super::codec::encode;
+use crate::domain::portfolio::PersonalDataErased;
+use crate::domain::values::NonEmptyText;
+use crate::domain::{PortfolioEvent, PortfolioId, StaffId, StudentUid};
+use crate::media::MediaStore;
+use crate::store::{AppendError, EventStore, ExpectedVersion, Metadata, StoreError};
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Longest accepted reason (a case reference and a sentence).
+pub const REASON_MAX_LEN: usize = 500;
+
+/// What to erase, by whom and why.
+#[derive(Debug, Clone)]
+pub struct ErasureRequest {
+    pub student_uid: StudentUid,
+    /// The administrator (the `sub` of their token, or `--by` of `cim erase`).
+    pub by: StaffId,
+    /// Why: a case reference rather than personal details, because it is kept for good.
+    pub reason: NonEmptyText,
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ErasureOutcome {
+    #[schema(value_type = Uuid)]
+    pub student_uid: StudentUid,
+    /// When the student's key was deleted (the first time, when `already_erased`).
+    pub erased_at: DateTime<Utc>,
+    /// The portfolios that received a `PersonalDataErased` event.
+    #[schema(value_type = Vec<Uuid>)]
+    pub portfolios: Vec<PortfolioId>,
+    /// Uploads removed (`media_uploads` rows) and files deleted from the media directory.
+    pub uploads_deleted: u32,
+    pub files_deleted: u32,
+    /// Nothing was left to erase: the student had been erased before and holds no new data.
+    pub already_erased: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ErasureError {
+    /// No portfolio of this student and no key: there is nothing of theirs.
+    #[error("there is no data of this student")]
+    NotFound,
+    #[error("the student's portfolios kept changing during the erasure; try again")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot delete an uploaded file: {0}")]
+    Media(#[source] std::io::Error),
+}
+
+impl From<sqlx::Error> for ErasureError {
+    fn from(e: sqlx::Error) -> Self {
+        ErasureError::Store(StoreError::Database(e))
+    }
+}
+
+/// Erases the student's personal data. Safe to repeat: a second erasure with nothing new to erase
+/// changes nothing and answers `already_erased`.
+pub async fn erase(
+    store: &EventStore,
+    media: &MediaStore,
+    request: &ErasureRequest,
+    ctx: &CommandContext,
+) -> Result<ErasureOutcome, ErasureError> {
+    let pool = store.pool();
+    let subject = request.student_uid.as_uuid();
+    let portfolios: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT (payload->>'portfolio_id')::uuid FROM events
+         WHERE event_type = 'PortfolioOpened' AND payload->>'student_uid' = $1::text
+         ORDER BY position",
+    )
+    .bind(subject)
+    .fetch_all(pool)
+    .await?;
+    let key: Option<(bool, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT wrapped_key IS NULL, erased_at FROM subject_keys WHERE data_subject = $1",
+    )
+    .bind(subject)
+    .fetch_optional(pool)
+    .await?;
+    if portfolios.is_empty() && key.is_none() {
+        return Err(ErasureError::NotFound);
+    }
+    let uploads: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT portfolio_id, sha256 FROM media_uploads WHERE portfolio_id = ANY($1)",
+    )
+    .bind(&portfolios)
+    .fetch_all(pool)
+    .await?;
+    if let Some((true, Some(erased_at))) = key
+        && uploads.is_empty()
+    {
+        return Ok(ErasureOutcome {
+            student_uid: request.student_uid,
+            erased_at,
+            portfolios: portfolios.into_iter().map(PortfolioId::new).collect(),
+            uploads_deleted: 0,
+            files_deleted: 0,
+            already_erased: true,
+        });
+    }
+
+    let files_deleted = delete_files(pool, media, &portfolios, &uploads).await?;
+    for _ in 0..3 {
+        match erase_in_transaction(store, request, ctx, &portfolios, &uploads).await {
+            Err(ErasureError::Conflict) => continue,
+            Ok(()) => {
+                return Ok(ErasureOutcome {
+                    student_uid: request.student_uid,
+                    // As stored: PostgreSQL keeps microseconds.
+                    erased_at: ctx.now.trunc_subsecs(6),
+                    portfolios: portfolios.into_iter().map(PortfolioId::new).collect(),
+                    uploads_deleted: uploads.len() as u32,
+                    files_deleted,
+                    already_erased: false,
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ErasureError::Conflict)
+}
+
+/// Deletes the files of `uploads` that no other portfolio has uploaded too.
+async fn delete_files(
+    pool: &sqlx::PgPool,
+    media: &MediaStore,
+    portfolios: &[Uuid],
+    uploads: &[(Uuid, String)],
+) -> Result<u32, ErasureError> {
+    let mut hashes: Vec<String> = uploads.iter().map(|(_, h)| h.clone()).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    let shared: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT sha256 FROM media_uploads
+         WHERE sha256 = ANY($1) AND portfolio_id <> ALL($2)",
+    )
+    .bind(&hashes)
+    .bind(portfolios)
+    .fetch_all(pool)
+    .await?;
+    let mut deleted = 0;
+    for hash in hashes.iter().filter(|h| !shared.contains(h)) {
+        // `path_of` accepts only 64 lower-case hex digits, which the table's CHECK guarantees.
+        let Some(path) = media.path_of(hash) else {
+            continue;
+        };
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => deleted += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ErasureError::Media(e)),
+        }
+    }
+    Ok(deleted)
+}
+
+async fn erase_in_transaction(
+    store: &EventStore,
+    request: &ErasureRequest,
+    ctx: &CommandContext,
+    portfolios: &[Uuid],
+    uploads: &[(Uuid, String)],
+) -> Result<(), ErasureError> {
+    let subject = request.student_uid.as_uuid();
+    let mut tx = store.pool().begin().await?;
+    // The key goes; the row stays as the tombstone that tells "erased" from "lost".
+    sqlx::query(
+        "INSERT INTO subject_keys (data_subject, wrapped_key, master_key_id, erased_at)
+         VALUES ($1, NULL, NULL, $2)
+         ON CONFLICT (data_subject) DO UPDATE
+             SET wrapped_key = NULL, master_key_id = NULL, erased_at = EXCLUDED.erased_at",
+    )
+    .bind(subject)
+    .bind(ctx.now.trunc_subsecs(6))
+    .execute(&mut *tx)
+    .await?;
+    // Personal data stored in plaintext before sealing existed has no key to delete: clear it.
+    sqlx::query(
+        "UPDATE events SET personal = NULL
+         WHERE data_subject = $1 AND personal IS NOT NULL AND NOT (personal ? 'sealed')",
+    )
+    .bind(subject)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM media_uploads WHERE portfolio_id = ANY($1)")
+        .bind(portfolios)
+        .execute(&mut *tx)
+        .await?;
+    for &portfolio in portfolios {
+        // One command per portfolio stream; retried erasures (same command id) append once.
+        let command_id = Uuid::new_v5(&ctx.command_id, portfolio.as_bytes());
+        if store.command_outcome(command_id).await?.is_some() {
+            continue;
+        }
+        let portfolio_id = PortfolioId::new(portfolio);
+        let stream_id = portfolio_id.stream_id();
+        let version: i32 =
+            sqlx::query_scalar("SELECT COALESCE(max(version), 0) FROM events WHERE stream_id = $1")
+                .bind(&stream_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let event = PortfolioEvent::from(PersonalDataErased {
+            student_uid: request.student_uid,
+            by: request.by.clone(),
+            reason: request.reason.clone(),
+            media_deleted: uploads.iter().filter(|(p, _)| *p == portfolio).count() as u32,
+        });
+        let (event_type, payload) = event.to_payload();
+        let new = encode(event_type, event.schema_version(), payload, None);
+        let metadata = Metadata {
+            actor_id: ctx.actor_id.clone(),
+            actor_role: ctx.role,
+            correlation_id: ctx.correlation_id,
+            causation_id: None,
+            command_id,
+        };
+        match store
+            .append_in(
+                &mut tx,
+                &stream_id,
+                ExpectedVersion::Exact(version),
+                &[new],
+                &metadata,
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(AppendError::Conflict { .. }) => return Err(ErasureError::Conflict),
+            Err(AppendError::Store(e)) => return Err(e.into()),
+            Err(AppendError::Empty) => unreachable!("one event is appended"),
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}

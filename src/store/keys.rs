@@ -1,0 +1,329 @@
+//! Crypto-shredding in the store: the `personal` part of every appended event is sealed with its
+//! data subject's key (`subject_keys`, wrapped by the process's master key, see `crate::crypto`),
+//! and every read path opens it again through [`SubjectKeys`]. An erased subject's key is gone, so
+//! their personal data reads as `None`: the "erased" the domain already understands.
+//!
+//! What a sealed value reads as:
+//! - the subject's key is live and of the envelope's generation: the plaintext;
+//! - the key was erased, or the envelope is of an older generation: `None` (erased);
+//! - the subject has no row at all: an error ([`StoreError::KeyMissing`]), never "erased", so a lost
+//!   key table cannot pass for a mass erasure (the export worker would otherwise record every
+//!   holder as erased for good). [`check_keys`] finds that at start-up.
+//!
+//! Plaintext written before sealing existed passes through unchanged (and is removed by erasure).
+//!
+//! Keys are fetched per read, never cached across reads: an erasure in another process takes effect
+//! on the next read everywhere. An append that fetched a live key just before an erasure committed
+//! seals with the erased generation, so its personal part reads as erased too: a race between the two
+//! can lose the racing append's personal data, never keep the erased person's.
+
+use super::{EventStore, NewEvent, StoreError};
+use crate::crypto::cipher::{SealContext, envelope_generation};
+use crate::crypto::{self, DataKey, MasterKey, is_sealed};
+use serde_json::Value;
+use sqlx::{PgConnection, PgExecutor};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// A subject key as a reader sees it.
+enum Entry {
+    Live { generation: i32, key: DataKey },
+    Erased,
+}
+
+/// The keys of the subjects of some events, loaded once for a batch of rows.
+#[derive(Default)]
+pub struct SubjectKeys {
+    keys: HashMap<Uuid, Entry>,
+}
+
+impl std::fmt::Debug for SubjectKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubjectKeys")
+            .field("subjects", &self.keys.len())
+            .finish()
+    }
+}
+
+/// The subjects whose stored personal values are sealed (the ones worth loading keys for).
+pub fn sealed_subjects<'a>(
+    rows: impl IntoIterator<Item = (Option<Uuid>, Option<&'a Value>)>,
+) -> Vec<Uuid> {
+    let mut subjects: Vec<Uuid> = rows
+        .into_iter()
+        .filter_map(|(subject, personal)| subject.filter(|_| personal.is_some_and(is_sealed)))
+        .collect();
+    subjects.sort_unstable();
+    subjects.dedup();
+    subjects
+}
+
+impl SubjectKeys {
+    /// Loads and unwraps the keys of `subjects` (one query; none when the list is empty).
+    pub async fn load<'c>(
+        executor: impl PgExecutor<'c>,
+        subjects: &[Uuid],
+    ) -> Result<Self, StoreError> {
+        if subjects.is_empty() {
+            return Ok(Self::default());
+        }
+        let master = crypto::installed()?;
+        let rows: Vec<(Uuid, i32, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT data_subject, generation, wrapped_key FROM subject_keys \
+             WHERE data_subject = ANY($1)",
+        )
+        .bind(subjects)
+        .fetch_all(executor)
+        .await?;
+        let mut keys = HashMap::with_capacity(rows.len());
+        for (subject, generation, wrapped) in rows {
+            let entry = match wrapped {
+                Some(wrapped) => Entry::Live {
+                    generation,
+                    key: unwrap(master, subject, &wrapped)?,
+                },
+                None => Entry::Erased,
+            };
+            keys.insert(subject, entry);
+        }
+        Ok(Self { keys })
+    }
+
+    /// The stored personal value of event `position` as readers get it: opened, `None` when
+    /// erased, or unchanged when it is legacy plaintext.
+    pub fn open(
+        &self,
+        position: i64,
+        event_id: Uuid,
+        subject: Option<Uuid>,
+        stored: Option<Value>,
+    ) -> Result<Option<Value>, StoreError> {
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        if !is_sealed(&stored) {
+            return Ok(Some(stored));
+        }
+        let unseal = |reason| StoreError::Unseal { position, reason };
+        let subject = subject.ok_or(unseal(crypto::CryptoError::Malformed))?;
+        let generation =
+            envelope_generation(&stored).ok_or(unseal(crypto::CryptoError::Malformed))?;
+        match self.keys.get(&subject) {
+            None => Err(StoreError::KeyMissing { position }),
+            Some(Entry::Erased) => Ok(None),
+            // Sealed with a key that was erased since; the person has a new key for newer data.
+            Some(Entry::Live { generation: g, .. }) if *g != generation => Ok(None),
+            Some(Entry::Live { key, .. }) => {
+                let context = SealContext {
+                    event_id,
+                    subject,
+                    generation,
+                };
+                key.open(context, &stored).map(Some).map_err(unseal)
+            }
+        }
+    }
+}
+
+fn unwrap(master: &MasterKey, subject: Uuid, wrapped: &[u8]) -> Result<DataKey, StoreError> {
+    master
+        .unwrap(subject, wrapped)
+        .map_err(|reason| StoreError::KeyUnwrap {
+            master_key_id: master.id().to_owned(),
+            reason,
+        })
+}
+
+/// A live key for appending: its generation and the key.
+type LiveKey = (i32, DataKey);
+
+impl EventStore {
+    /// `events` with their personal parts sealed, creating subject keys where needed. `conn` is the
+    /// caller's transaction (`append_in`), else the pool is used. Events without personal data pass
+    /// unchanged, so appends of them cost nothing extra.
+    pub(super) async fn seal(
+        &self,
+        mut conn: Option<&mut PgConnection>,
+        events: &[NewEvent],
+    ) -> Result<Vec<NewEvent>, StoreError> {
+        let subjects = sealed_subjects_of_new(events);
+        if subjects.is_empty() {
+            return Ok(events.to_vec());
+        }
+        let master = crypto::installed()?;
+        let mut live: HashMap<Uuid, LiveKey> = HashMap::new();
+        // A key created by a concurrent append is invisible to this statement's snapshot; the next
+        // round sees it. Three rounds cover any interleaving of one creator and one eraser.
+        for _ in 0..3 {
+            let missing: Vec<Uuid> = subjects
+                .iter()
+                .copied()
+                .filter(|s| !live.contains_key(s))
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            let candidates: Vec<Vec<u8>> = missing
+                .iter()
+                .map(|s| master.wrap(*s, &DataKey::generate()))
+                .collect();
+            // Existing live keys are returned as they are; missing or erased ones are created
+            // (an erased one at the next generation).
+            let query = sqlx::query_as::<_, (Uuid, i32, Vec<u8>)>(
+                "WITH wanted AS (
+                     SELECT * FROM unnest($1::uuid[], $2::bytea[]) AS w(data_subject, wrapped_key)
+                 ),
+                 existing AS (
+                     SELECT k.data_subject, k.generation, k.wrapped_key FROM subject_keys k
+                     WHERE k.data_subject = ANY($1) AND k.wrapped_key IS NOT NULL
+                 ),
+                 created AS (
+                     INSERT INTO subject_keys (data_subject, wrapped_key, master_key_id)
+                     SELECT w.data_subject, w.wrapped_key, $3 FROM wanted w
+                     WHERE w.data_subject NOT IN (SELECT data_subject FROM existing)
+                     ON CONFLICT (data_subject) DO UPDATE
+                         SET generation = subject_keys.generation + 1,
+                             wrapped_key = EXCLUDED.wrapped_key,
+                             master_key_id = EXCLUDED.master_key_id,
+                             created_at = now()
+                         WHERE subject_keys.wrapped_key IS NULL
+                     RETURNING data_subject, generation, wrapped_key
+                 )
+                 SELECT data_subject, generation, wrapped_key FROM existing
+                 UNION ALL
+                 SELECT data_subject, generation, wrapped_key FROM created",
+            )
+            .bind(&missing)
+            .bind(&candidates)
+            .bind(master.id());
+            let rows = match conn.as_deref_mut() {
+                Some(conn) => query.fetch_all(conn).await?,
+                None => query.fetch_all(&self.pool).await?,
+            };
+            for (subject, generation, wrapped) in rows {
+                live.insert(subject, (generation, unwrap(master, subject, &wrapped)?));
+            }
+        }
+        events
+            .iter()
+            .map(|event| {
+                let mut event = event.clone();
+                if let (Some(personal), Some(subject)) = (&event.personal, event.data_subject) {
+                    let (generation, key) = live.get(&subject).ok_or(StoreError::KeyRace)?;
+                    let context = SealContext {
+                        event_id: event.event_id,
+                        subject,
+                        generation: *generation,
+                    };
+                    event.personal = Some(key.seal(context, personal));
+                }
+                Ok(event)
+            })
+            .collect()
+    }
+}
+
+fn sealed_subjects_of_new(events: &[NewEvent]) -> Vec<Uuid> {
+    let mut subjects: Vec<Uuid> = events
+        .iter()
+        .filter(|e| e.personal.is_some())
+        .filter_map(|e| e.data_subject)
+        .collect();
+    subjects.sort_unstable();
+    subjects.dedup();
+    subjects
+}
+
+/// What is wrong with the keys, found at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyCheckError {
+    #[error(
+        "the table subject_keys is missing, but the event log holds sealed personal data: the keys \
+         were lost. Restore subject_keys from a backup; without it the personal data in the log \
+         cannot be read"
+    )]
+    TableMissing,
+    #[error(
+        "{events} events of {subjects} data subjects hold sealed personal data whose keys are not in \
+         subject_keys (the key table was emptied or only partly restored). Restore subject_keys from \
+         a backup. Erased people keep a row (a tombstone), so this is not an erasure"
+    )]
+    KeysLost { events: i64, subjects: i64 },
+    #[error(
+        "the subject keys are wrapped by master key {stored}, but this process was started with \
+         master key {configured}: configure the master key this database was written with \
+         (CIM_MASTER_KEY, CIM_MASTER_KEY_FILE or <data dir>/master.key), or finish a rotation with \
+         `cim keys rotate`"
+    )]
+    WrongMasterKey { stored: String, configured: String },
+    #[error("cannot check the subject keys: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Start-up check: the key table exists, every sealed event's subject has a key row (live or
+/// erased), and the live keys are wrapped by `master`.
+pub async fn check_keys(pool: &sqlx::PgPool, master: &MasterKey) -> Result<(), KeyCheckError> {
+    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('subject_keys')::text")
+        .fetch_one(pool)
+        .await?;
+    if table.is_none() {
+        return Err(KeyCheckError::TableMissing);
+    }
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT master_key_id FROM subject_keys WHERE master_key_id IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await?;
+    if let Some(other) = stored.into_iter().find(|id| id != master.id()) {
+        return Err(KeyCheckError::WrongMasterKey {
+            stored: other,
+            configured: master.id().to_owned(),
+        });
+    }
+    let (events, subjects): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT e.data_subject) FROM events e
+         WHERE e.data_subject IS NOT NULL AND e.personal ? 'sealed'
+           AND NOT EXISTS (SELECT 1 FROM subject_keys k WHERE k.data_subject = e.data_subject)",
+    )
+    .fetch_one(pool)
+    .await?;
+    if events > 0 {
+        return Err(KeyCheckError::KeysLost { events, subjects });
+    }
+    Ok(())
+}
+
+/// Re-wraps every live subject key from `old` to `new` in one transaction. Returns how many keys
+/// were re-wrapped. Afterwards only `new` opens the data: start every process with it.
+pub async fn rotate_master_key(
+    pool: &sqlx::PgPool,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
+    // Locks the rows so an append cannot create a key under the old master key meanwhile.
+    let rows: Vec<(Uuid, Vec<u8>, String)> = sqlx::query_as(
+        "SELECT data_subject, wrapped_key, master_key_id FROM subject_keys
+         WHERE wrapped_key IS NOT NULL FOR UPDATE",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut rotated = 0;
+    for (subject, wrapped, id) in rows {
+        if id == new.id() {
+            continue;
+        }
+        let key = unwrap(old, subject, &wrapped)?;
+        sqlx::query(
+            "UPDATE subject_keys SET wrapped_key = $2, master_key_id = $3 WHERE data_subject = $1",
+        )
+        .bind(subject)
+        .bind(new.wrap(subject, &key))
+        .bind(new.id())
+        .execute(&mut *tx)
+        .await?;
+        rotated += 1;
+    }
+    tx.commit().await?;
+    Ok(rotated)
+}
