@@ -1,6 +1,7 @@
 //! The `cim` command line: one binary, one subcommand per job. Every option can also come from the
 //! environment variable named in its help.
 
+mod bench;
 mod demo;
 mod export;
 mod migrate;
@@ -47,6 +48,9 @@ pub enum Command {
     Export(export::ExportCommand),
     /// Seed the pilot programs, drive a fake cohort through the rules, export it, and print where to look.
     Demo(demo::DemoArgs),
+    /// Measure the store, the HTTP API, the projections and the export against PostgreSQL's own
+    /// baseline, in scratch databases it creates and drops.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -98,5 +102,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(args) => token::run(args),
         Command::Export(command) => export::run(&cli.database, command).await,
         Command::Demo(args) => demo::run(&cli.database, args).await,
+        Command::Bench(args) => bench::run(&cli.database, args).await,
     }
 }
