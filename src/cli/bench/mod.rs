@@ -52,6 +52,10 @@ struct Scale {
     /// After this, projection rebuilds are interrupted and their rates taken from the part done.
     rebuild_budget: Duration,
     certificates: usize,
+    /// Each export phase (files, Ladok) stops after this.
+    export_budget: Duration,
+    /// When the full export does not finish in time, Ladok delivery is measured on this many.
+    small_certificates: usize,
 }
 
 impl Scale {
@@ -70,6 +74,8 @@ impl Scale {
             log_events: 1_000_000,
             rebuild_budget: Duration::from_secs(120),
             certificates: 10_000,
+            export_budget: Duration::from_secs(90),
+            small_certificates: 1_000,
         }
     }
 
@@ -91,6 +97,8 @@ impl Scale {
             log_events: 5_000,
             rebuild_budget: Duration::from_secs(60),
             certificates: 100,
+            export_budget: Duration::from_secs(60),
+            small_certificates: 20,
         }
     }
 }
@@ -255,10 +263,29 @@ async fn run_sections(server: &str, scale: Scale, work: &std::path::Path) -> any
     .await?;
 
     progress(&format!("6 export of {} certificates", scale.certificates));
+    let dir = export_dir.join("full");
+    let approvals = &approvals;
     let export = in_scratch(server, "export", |pool, _| async move {
-        export::run(&pool, &approvals, scale.certificates, &export_dir).await
+        export::run(&pool, approvals, scale.certificates, &dir, scale.export_budget).await
     })
     .await?;
+    let export_small = if export.ladok.is_none() {
+        progress(&format!(
+            "6 export unfinished in {} s: Ladok delivery of {} certificates instead",
+            scale.export_budget.as_secs(),
+            scale.small_certificates
+        ));
+        let dir = export_dir.join("small");
+        Some(
+            in_scratch(server, "export_small", |pool, _| async move {
+                export::run(&pool, approvals, scale.small_certificates, &dir, scale.export_budget)
+                    .await
+            })
+            .await?,
+        )
+    } else {
+        None
+    };
 
     let mut report = Report {
         scale: scale.name.to_owned(),
@@ -277,6 +304,7 @@ async fn run_sections(server: &str, scale: Scale, work: &std::path::Path) -> any
         rebuild,
         live_lag: http_results.lag,
         export,
+        export_small,
         memory: http_results.memory,
         targets: Vec::new(),
         total_seconds: started.elapsed().as_secs_f64(),
