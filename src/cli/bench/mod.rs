@@ -65,17 +65,17 @@ impl Scale {
             phase: Duration::from_secs(5),
             copy_rows: 100_000,
             http: http::HttpPlan {
-                portfolios: 2_000,
+                portfolios: 500,
                 phases: [(8, Duration::from_secs(8)), (32, Duration::from_secs(8))],
                 read_rate: 500.0,
                 read_duration: Duration::from_secs(10),
             },
             template_students: 40,
             log_events: 1_000_000,
-            rebuild_budget: Duration::from_secs(120),
+            rebuild_budget: Duration::from_secs(60),
             certificates: 10_000,
-            export_budget: Duration::from_secs(90),
-            small_certificates: 1_000,
+            export_budget: Duration::from_secs(45),
+            small_certificates: 400,
         }
     }
 
