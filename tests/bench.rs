@@ -35,7 +35,9 @@ async fn the_quick_bench_reports_every_section_with_sane_figures() {
                 .iter()
                 .enumerate()
                 .for_each(|(i, v)| walk(&format!("{path}[{i}]"), v)),
-            Value::Object(map) => map.iter().for_each(|(k, v)| walk(&format!("{path}.{k}"), v)),
+            Value::Object(map) => map
+                .iter()
+                .for_each(|(k, v)| walk(&format!("{path}.{k}"), v)),
             _ => {}
         }
     }

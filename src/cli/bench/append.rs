@@ -37,10 +37,14 @@ pub async fn append(
         Streams::Distinct => writers,
         Streams::Hot(n) => n,
     };
-    let stream_ids: Arc<Vec<String>> =
-        Arc::new((0..stream_count).map(|s| format!("bench-{run}-{s}")).collect());
+    let stream_ids: Arc<Vec<String>> = Arc::new(
+        (0..stream_count)
+            .map(|s| format!("bench-{run}-{s}"))
+            .collect(),
+    );
     // The last version each writer saw per stream; a conflict tells the actual one.
-    let versions: Arc<Vec<AtomicI32>> = Arc::new((0..stream_count).map(|_| AtomicI32::new(0)).collect());
+    let versions: Arc<Vec<AtomicI32>> =
+        Arc::new((0..stream_count).map(|_| AtomicI32::new(0)).collect());
     let sample = Arc::new(sample.clone());
     let actor = Uuid::new_v4().to_string();
     let phase = closed_loop(writers, duration, move |worker, iteration| {

@@ -24,7 +24,8 @@ const TABLE: &str = "CREATE TABLE IF NOT EXISTS bench_rows (
 /// The same table with the event log's statement trigger (`NOTIFY cim_events`), to show what the
 /// notification alone costs: PostgreSQL serialises the commits of notifying transactions on one
 /// cluster-wide lock, which defeats group commit.
-const NOTIFY_TABLE: &str = "CREATE TABLE IF NOT EXISTS bench_rows_notify (LIKE bench_rows INCLUDING ALL);
+const NOTIFY_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS bench_rows_notify (LIKE bench_rows INCLUDING ALL);
     CREATE OR REPLACE TRIGGER bench_rows_notify AFTER INSERT ON bench_rows_notify
         FOR EACH STATEMENT EXECUTE FUNCTION notify_event_appended()";
 
@@ -54,8 +55,12 @@ pub async fn inserts(
     let event_type = sample.event_type.clone();
     let p = pool.clone();
     let phase = closed_loop(connections, duration, move |worker, _| {
-        let (pool, payload, personal, event_type) =
-            (p.clone(), payload.clone(), personal.clone(), event_type.clone());
+        let (pool, payload, personal, event_type) = (
+            p.clone(),
+            payload.clone(),
+            personal.clone(),
+            event_type.clone(),
+        );
         async move {
             insert_one(&pool, table, worker, &event_type, &payload, &personal).await?;
             Ok::<_, OpError>(0)

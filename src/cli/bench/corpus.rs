@@ -207,8 +207,9 @@ fn splitmix(seed: u64) -> u64 {
 }
 
 fn hash_str(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// Copies `text` to `out` with every lower-case hyphenated UUID not in `shared` remapped for `copy`.
@@ -222,7 +223,11 @@ fn remap_uuids(text: &str, copy: u64, shared: &HashSet<Uuid>, out: &mut String) 
             let id = Uuid::parse_str(&text[i..i + 36]).expect("checked shape");
             if !shared.contains(&id) {
                 out.push_str(&text[copied..i]);
-                out.push_str(remap(id, copy).hyphenated().encode_lower(&mut Uuid::encode_buffer()));
+                out.push_str(
+                    remap(id, copy)
+                        .hyphenated()
+                        .encode_lower(&mut Uuid::encode_buffer()),
+                );
                 copied = i + 36;
             }
             i += 36;
@@ -285,7 +290,10 @@ mod tests {
         let mapped = remap(own, 3);
         assert_ne!(mapped, own);
         assert_eq!(mapped.get_version_num(), 4);
-        assert_eq!(out, format!("{{\"a\":\"{mapped}\",\"p\":\"{shared_id}\"}}\tx-{mapped}"));
+        assert_eq!(
+            out,
+            format!("{{\"a\":\"{mapped}\",\"p\":\"{shared_id}\"}}\tx-{mapped}")
+        );
         let mut same = String::new();
         remap_uuids(&text, 0, &shared, &mut same);
         assert_eq!(same, text);

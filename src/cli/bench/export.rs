@@ -7,7 +7,7 @@
 //! phase whose cost grows faster than its size must not hold the whole bench hostage.
 
 use super::corpus::Template;
-use super::report::{ExportPhase, ExportFigure};
+use super::report::{ExportFigure, ExportPhase};
 use super::stats::rate;
 use crate::app;
 use crate::export::fake_ladok::FakeLadok;
@@ -36,7 +36,9 @@ pub async fn run(
 
     let files = phase(&store, &config, budget, files_total).await?;
     let ladok = if files.complete {
-        let fake = FakeLadok::start().await.context("starting the fake Ladok")?;
+        let fake = FakeLadok::start()
+            .await
+            .context("starting the fake Ladok")?;
         config.ladok = Some(fake.config());
         let delivered = phase(&store, &config, budget, certificates).await?;
         drop(fake);

@@ -21,11 +21,7 @@ pub struct Phase {
 /// `Ok(extra)` when it succeeded; errors are counted (the first one is kept for the message) and the
 /// worker goes on. An operation that returns `Err` with `Stop` as its source ends that worker (a
 /// pool of prepared work ran dry).
-pub async fn closed_loop<F, Fut>(
-    workers: usize,
-    duration: Duration,
-    op: F,
-) -> anyhow::Result<Phase>
+pub async fn closed_loop<F, Fut>(workers: usize, duration: Duration, op: F) -> anyhow::Result<Phase>
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<u64, OpError>> + Send,

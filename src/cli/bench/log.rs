@@ -86,7 +86,14 @@ pub async fn scan(pool: &PgPool) -> anyhow::Result<f64> {
             row.try_get("event_id")?,
             row.try_get("schema_version")?,
         );
-        let _: (Option<uuid::Uuid>, String, String, uuid::Uuid, Option<uuid::Uuid>, uuid::Uuid) = (
+        let _: (
+            Option<uuid::Uuid>,
+            String,
+            String,
+            uuid::Uuid,
+            Option<uuid::Uuid>,
+            uuid::Uuid,
+        ) = (
             row.try_get("data_subject")?,
             row.try_get("actor_id")?,
             row.try_get("actor_role")?,
@@ -173,7 +180,11 @@ pub async fn rebuild_all(
         .iter()
         .map(|p| p.events_per_s)
         .fold(f64::INFINITY, f64::min);
-    let events_per_s = if events_per_s.is_finite() { events_per_s } else { 0.0 };
+    let events_per_s = if events_per_s.is_finite() {
+        events_per_s
+    } else {
+        0.0
+    };
     Ok(RebuildFigure {
         complete: projections.iter().all(|p| p.complete),
         projections,

@@ -191,7 +191,11 @@ fn progress(what: &str) {
     eprintln!("cim bench: {what}");
 }
 
-async fn run_sections(server: &str, scale: Scale, work: &std::path::Path) -> anyhow::Result<Report> {
+async fn run_sections(
+    server: &str,
+    scale: Scale,
+    work: &std::path::Path,
+) -> anyhow::Result<Report> {
     let started = Instant::now();
 
     progress("1 baseline and 2 store append");
@@ -200,7 +204,9 @@ async fn run_sections(server: &str, scale: Scale, work: &std::path::Path) -> any
         let handler = fixtures::handler(&pool);
         let open = fixtures::open_portfolio(&handler, now).await?;
         let sample = fixtures::reflection_event(&handler, &pool, &open, now).await?;
-        let postgres: String = sqlx::query_scalar("SHOW server_version").fetch_one(&pool).await?;
+        let postgres: String = sqlx::query_scalar("SHOW server_version")
+            .fetch_one(&pool)
+            .await?;
         let row_bytes = sample.payload.to_string().len()
             + sample.personal.as_ref().map_or(0, |p| p.to_string().len());
         let mut inserts = Vec::new();
@@ -225,15 +231,14 @@ async fn run_sections(server: &str, scale: Scale, work: &std::path::Path) -> any
         };
         for w in CONCURRENCY {
             let b = baseline.at(w);
-            append.distinct.push(
-                append::append(&url, &sample, w, Streams::Distinct, scale.phase, b).await?,
-            );
+            append
+                .distinct
+                .push(append::append(&url, &sample, w, Streams::Distinct, scale.phase, b).await?);
         }
         for w in [8, 32] {
             let b = baseline.at(w);
             append.hot.push(
-                append::append(&url, &sample, w, Streams::Hot(HOT_STREAMS), scale.phase, b)
-                    .await?,
+                append::append(&url, &sample, w, Streams::Hot(HOT_STREAMS), scale.phase, b).await?,
             );
         }
         Ok((baseline, append, postgres))
@@ -249,7 +254,10 @@ async fn run_sections(server: &str, scale: Scale, work: &std::path::Path) -> any
     })
     .await?;
 
-    progress(&format!("5 projections: generating {} events", scale.log_events));
+    progress(&format!(
+        "5 projections: generating {} events",
+        scale.log_events
+    ));
     let export_dir: PathBuf = work.join("exports");
     let (log_figure, rebuild, approvals) = in_scratch(server, "log", |pool, url| async move {
         let (approvals, mut figure) =
@@ -266,7 +274,14 @@ async fn run_sections(server: &str, scale: Scale, work: &std::path::Path) -> any
     let dir = export_dir.join("full");
     let approvals = &approvals;
     let export = in_scratch(server, "export", |pool, _| async move {
-        export::run(&pool, approvals, scale.certificates, &dir, scale.export_budget).await
+        export::run(
+            &pool,
+            approvals,
+            scale.certificates,
+            &dir,
+            scale.export_budget,
+        )
+        .await
     })
     .await?;
     let export_small = if export.ladok.is_none() {
@@ -278,8 +293,14 @@ async fn run_sections(server: &str, scale: Scale, work: &std::path::Path) -> any
         let dir = export_dir.join("small");
         Some(
             in_scratch(server, "export_small", |pool, _| async move {
-                export::run(&pool, approvals, scale.small_certificates, &dir, scale.export_budget)
-                    .await
+                export::run(
+                    &pool,
+                    approvals,
+                    scale.small_certificates,
+                    &dir,
+                    scale.export_budget,
+                )
+                .await
             })
             .await?,
         )

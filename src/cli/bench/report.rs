@@ -241,8 +241,15 @@ pub fn targets(r: &Report) -> Vec<Target> {
         f64::INFINITY
     };
     t.push(below(
-        &format!("export of 10,000 to files (s){}", if f.complete { "" } else { ": unfinished" }),
-        if seconds.is_finite() { seconds } else { f.seconds },
+        &format!(
+            "export of 10,000 to files (s){}",
+            if f.complete { "" } else { ": unfinished" }
+        ),
+        if seconds.is_finite() {
+            seconds
+        } else {
+            f.seconds
+        },
         5.0,
     ));
     t.push(below("serve RSS idle (MiB)", r.memory.idle_rss_mib, 64.0));
@@ -277,9 +284,13 @@ pub fn table(r: &Report) -> String {
     );
     let _ = writeln!(s, "| section | case | figure | p50 ms | p99 ms | ratio |");
     let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- |");
-    let mut row = |section: &str, case: String, figure: String, p50: String, p99: String, ratio: String| {
-        let _ = writeln!(s, "| {section} | {case} | {figure} | {p50} | {p99} | {ratio} |");
-    };
+    let mut row =
+        |section: &str, case: String, figure: String, p50: String, p99: String, ratio: String| {
+            let _ = writeln!(
+                s,
+                "| {section} | {case} | {figure} | {p50} | {p99} | {ratio} |"
+            );
+        };
     let b = &r.baseline;
     for i in &b.inserts {
         row(
@@ -333,7 +344,10 @@ pub fn table(r: &Report) -> String {
     for c in &r.http.commands {
         row(
             "3 HTTP commands",
-            format!("{} clients, written reflection ({} errors)", c.clients, c.errors),
+            format!(
+                "{} clients, written reflection ({} errors)",
+                c.clients, c.errors
+            ),
             format!("{} commands/s", n(c.commands_per_s)),
             n(c.p50_ms),
             n(c.p99_ms),
@@ -374,7 +388,11 @@ pub fn table(r: &Report) -> String {
             "rebuild of all {} at once, {} s{}",
             r.rebuild.projections.len(),
             n(r.rebuild.seconds),
-            if r.rebuild.complete { "" } else { " (stopped at the time budget)" }
+            if r.rebuild.complete {
+                ""
+            } else {
+                " (stopped at the time budget)"
+            }
         ),
         format!("{} events/s", n(r.rebuild.events_per_s)),
         "".into(),
@@ -419,7 +437,11 @@ pub fn table(r: &Report) -> String {
                 f.done,
                 e.files_total,
                 n(f.seconds),
-                if f.complete { "" } else { " (stopped at the time budget)" }
+                if f.complete {
+                    ""
+                } else {
+                    " (stopped at the time budget)"
+                }
             ),
             format!("{} certificates/s", n(f.certificates_per_s)),
             "".into(),
@@ -435,7 +457,11 @@ pub fn table(r: &Report) -> String {
                     l.done,
                     l.failed,
                     n(l.seconds),
-                    if l.complete { "" } else { " (stopped at the time budget)" }
+                    if l.complete {
+                        ""
+                    } else {
+                        " (stopped at the time budget)"
+                    }
                 ),
                 format!("{} certificates/s", n(l.certificates_per_s)),
                 "".into(),
@@ -456,7 +482,11 @@ pub fn table(r: &Report) -> String {
     row(
         "7 memory",
         "cim serve under load: max VmRSS (VmHWM)".into(),
-        format!("{} MiB ({} MiB)", n(mm.load_rss_max_mib), n(mm.load_hwm_mib)),
+        format!(
+            "{} MiB ({} MiB)",
+            n(mm.load_rss_max_mib),
+            n(mm.load_hwm_mib)
+        ),
         "".into(),
         "".into(),
         "".into(),
