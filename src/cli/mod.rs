@@ -1,6 +1,7 @@
 //! The `cim` command line: one binary, one subcommand per job. Every option can also come from the
 //! environment variable named in its help.
 
+mod bench;
 mod demo;
 mod erase;
 mod export;
@@ -56,6 +57,9 @@ pub enum Command {
     /// The master key that wraps the personal-data keys: generate, check, rotate.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Measure the store, the HTTP API, the projections and the export against PostgreSQL's own
+    /// baseline, in scratch databases it creates and drops.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -168,5 +172,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(&cli.database, args).await,
         Command::Erase(args) => erase::run(&cli.database, args).await,
         Command::Keys(command) => keys::run(&cli.database, command).await,
+        Command::Bench(args) => bench::run(&cli.database, args).await,
     }
 }
