@@ -495,3 +495,64 @@ async fn futures_join_all<T: std::fmt::Debug>(
     }
     out
 }
+
+#[tokio::test]
+async fn appends_are_announced_after_they_commit_not_from_inside_the_transaction() {
+    let db = support::fresh().await;
+    let store = store(&db);
+    let mut listener = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
+    listener.listen(cim::store::CHANNEL).await.unwrap();
+    // No trigger on the log: a notifying transaction would serialise every append's commit.
+    let triggers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(triggers, 0);
+
+    // An append in the caller's transaction sends nothing by itself, committed or not ...
+    let mut tx = db.pool.begin().await.unwrap();
+    store
+        .append_in(
+            &mut tx,
+            "s-quiet",
+            ExpectedVersion::NoStream,
+            &[event("A", 0)],
+            &meta(Uuid::now_v7()),
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let quiet = tokio::time::timeout(Duration::from_millis(300), listener.recv()).await;
+    assert!(quiet.is_err(), "notified from inside the transaction");
+    // ... until its caller announces it, after the commit.
+    store.announce();
+    tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("announced")
+        .unwrap();
+
+    // A plain append announces itself; a burst of them is folded into fewer notifications.
+    let appends = (0..40).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .append(
+                    &format!("s-loud-{i}"),
+                    ExpectedVersion::NoStream,
+                    &[event("B", i)],
+                    &meta(Uuid::now_v7()),
+                )
+                .await
+                .unwrap()
+        })
+    });
+    futures_join_all(appends).await;
+    let mut notifications = 0;
+    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await {
+        notifications += 1;
+    }
+    assert!((1..=40).contains(&notifications), "{notifications}");
+    db.drop().await;
+}

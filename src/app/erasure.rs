@@ -253,5 +253,6 @@ async fn erase_in_transaction(
         }
     }
     tx.commit().await?;
+    store.announce();
     Ok(())
 }

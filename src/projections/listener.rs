@@ -1,5 +1,6 @@
 //! `LISTEN cim_events`: one connection per process that wakes every projection task when events are
-//! appended (the `events` table's statement trigger calls `pg_notify('cim_events', '')`).
+//! appended (the appending process sends `pg_notify('cim_events', '')` after its commit, see
+//! `store/announce.rs`).
 //!
 //! Notifications are hints (guarantee 7): they can be lost (a notification sent while the listener was
 //! reconnecting is simply gone), so the projection tasks also poll on a timer and never depend on
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// The notification channel the `events` trigger sends on (see the event-store migration).
-pub const CHANNEL: &str = "cim_events";
+pub use crate::store::CHANNEL;
 
 /// A connection that lasted this long is considered to have been healthy (see the backoff in `run`).
 const STABLE_CONNECTION: Duration = Duration::from_secs(30);

@@ -38,6 +38,12 @@ impl EventStore {
                 // `Any` has no stated expectation to defend: another writer getting in between is
                 // not a conflict for the caller, just a reason to go again at the new end.
                 Err(AppendError::Conflict { .. }) if expected == ExpectedVersion::Any => continue,
+                Ok(outcome) => {
+                    if !outcome.duplicate {
+                        self.announce();
+                    }
+                    return Ok(outcome);
+                }
                 other => return other,
             }
         }
@@ -45,7 +51,8 @@ impl EventStore {
 
     /// Appends inside the caller's transaction, for work that must commit together with the events
     /// (and for tests that hold a transaction open). On any error the transaction is aborted and the
-    /// caller must roll it back; `ExpectedVersion::Any` is not retried here.
+    /// caller must roll it back; `ExpectedVersion::Any` is not retried here. After committing, the
+    /// caller calls [`EventStore::announce`] (until then the events are invisible anyway).
     pub async fn append_in(
         &self,
         conn: &mut PgConnection,

@@ -11,6 +11,7 @@
 //! - personal data in its own column, tied to its data subject, sealed with the subject's key
 //!   ([`keys`]), so deleting the key erases it without rewriting the log.
 
+mod announce;
 mod append;
 mod error;
 pub mod keys;
@@ -20,6 +21,7 @@ mod tail;
 mod types;
 mod upcast;
 
+pub use announce::CHANNEL;
 pub use error::{AppendError, StoreError};
 pub use types::{
     ActorRole, AppendOutcome, Checkpoint, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
@@ -33,14 +35,23 @@ use sqlx::PgPool;
 pub struct EventStore {
     pool: PgPool,
     upcasters: std::sync::Arc<Upcasters>,
+    /// Shared by the clones of this handle: one coalescing notifier (see `announce.rs`).
+    announcer: std::sync::Arc<announce::Announcer>,
 }
 
 impl EventStore {
     pub fn new(pool: PgPool, upcasters: Upcasters) -> Self {
         Self {
+            announcer: std::sync::Arc::new(announce::Announcer::new(pool.clone())),
             pool,
             upcasters: std::sync::Arc::new(upcasters),
         }
+    }
+
+    /// Wakes the log's consumers (`NOTIFY cim_events`, coalesced). [`Self::append`] does this
+    /// itself; a caller of [`Self::append_in`] calls it after its transaction committed.
+    pub fn announce(&self) {
+        self.announcer.announce();
     }
 
     pub fn pool(&self) -> &PgPool {

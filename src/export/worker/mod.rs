@@ -364,6 +364,7 @@ impl ExportWorker {
         }
         let step = self.append_created(&mut tx, selection).await?;
         tx.commit().await?;
+        self.store.announce();
         Ok(step)
     }
 
@@ -463,6 +464,7 @@ impl ExportWorker {
             .await
             .map_err(overtaken_on_conflict)?;
         tx.commit().await?;
+        self.store.announce();
         self.rendered = None;
         Ok(Step::Completed { batch_id })
     }

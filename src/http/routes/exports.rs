@@ -452,6 +452,7 @@ async fn append_locked(
         match appended {
             Ok(_) => {
                 tx.commit().await?;
+                state.commands.store().announce();
                 Ok(Ok(()))
             }
             Err(e) => Ok(Err(e)),
