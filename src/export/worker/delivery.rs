@@ -3,8 +3,8 @@
 
 use uuid::Uuid;
 
-use super::batch::{self, BatchState};
-use super::events::{self, BatchCreated, BatchEvent, CertificateDelivered, DeliveryFailed};
+use super::batch;
+use super::events::{self, BatchEvent, CertificateDelivered, DeliveryFailed};
 use super::ladok::LadokClient;
 use super::{ExportWorker, Step, WorkerError, step_id};
 use crate::domain::ids::CertificateId;
@@ -21,9 +21,9 @@ impl ExportWorker {
         .fetch_all(self.store.pool())
         .await?;
         for batch_id in batches.into_iter().map(BatchId::new) {
-            let stream = events::stream_id(batch_id);
-            let state = BatchState::load(&self.store.read_stream(&stream, 0).await?)?;
-            let created = state.created.clone().ok_or(WorkerError::Overtaken)?;
+            self.batch_state(batch_id).await?;
+            let state = &self.state.as_ref().expect("loaded above").1;
+            let created = state.created.as_ref().ok_or(WorkerError::Overtaken)?;
             let items = created.certificates.iter().chain(&created.revocations);
             let open: Vec<CertificateId> = items
                 .map(|item| item.certificate_id)
@@ -43,25 +43,25 @@ impl ExportWorker {
                 }
                 continue;
             };
+            if self.certificates.as_ref().map(|(id, _)| *id) != Some(batch_id) {
+                let certificates = batch::load_certificates(&self.store, created).await?;
+                self.certificates = Some((batch_id, certificates));
+            }
+            let version = state.version;
             self.attempted.insert(certificate_id);
-            return self
-                .deliver(batch_id, &created, state.version, certificate_id)
-                .await;
+            return self.deliver(batch_id, version, certificate_id).await;
         }
         Ok(Step::Idle)
     }
 
+    /// Delivers one certificate of `batch_id`, whose certificates are loaded, and appends the
+    /// outcome at `version`.
     async fn deliver(
         &mut self,
         batch_id: BatchId,
-        created: &BatchCreated,
         version: i32,
         certificate_id: CertificateId,
     ) -> Result<Step, WorkerError> {
-        if self.certificates.as_ref().map(|(id, _)| *id) != Some(batch_id) {
-            let certificates = batch::load_certificates(&self.store, created).await?;
-            self.certificates = Some((batch_id, certificates));
-        }
         let certificate = self
             .certificates
             .as_ref()

@@ -223,6 +223,15 @@ pub enum RunOutcome {
     },
 }
 
+/// The files of the batch being written, rendered once per run, not once per file.
+#[derive(Debug)]
+struct Rendered {
+    batch_id: BatchId,
+    files: Vec<ExportFile>,
+    /// Every file before this index was seen written.
+    next: usize,
+}
+
 /// The export worker of one process. Holds the rendered files of the batch it is working on, so a
 /// batch is rendered once per run, not once per file.
 #[derive(Debug)]
@@ -231,7 +240,10 @@ pub struct ExportWorker {
     config: WorkerConfig,
     /// The run's correlation id, on every event it appends.
     correlation_id: Uuid,
-    rendered: Option<(BatchId, Vec<ExportFile>)>,
+    rendered: Option<Rendered>,
+    /// The batch last worked on as its stream told it, brought up to date by reading only the events
+    /// appended since (see [`Self::batch_state`]).
+    state: Option<(BatchId, BatchState)>,
     /// The certificates of the batch being delivered, so a batch is loaded once per run.
     certificates: Option<(BatchId, Vec<ExportCertificate>)>,
     ladok: Option<LadokClient>,
@@ -248,6 +260,7 @@ impl ExportWorker {
             config,
             correlation_id: Uuid::now_v7(),
             rendered: None,
+            state: None,
             certificates: None,
             ladok: None,
             attempted: HashSet::new(),
@@ -267,6 +280,7 @@ impl ExportWorker {
         };
         self.correlation_id = Uuid::now_v7();
         self.rendered = None;
+        self.state = None;
         self.certificates = None;
         self.attempted.clear();
         self.ladok_down = false;
@@ -417,19 +431,63 @@ impl ExportWorker {
         Ok(step)
     }
 
+    /// The state of `batch_id`'s stream now. Reading the whole stream at every step made a batch
+    /// quadratic (its first event lists every certificate, and there is a step per file and per
+    /// delivery); the state of the previous step is kept instead and only the events appended since
+    /// are read, which are usually none but may be another worker's or the registrar's, so the state
+    /// is always the stream's.
+    pub(super) async fn batch_state(
+        &mut self,
+        batch_id: BatchId,
+    ) -> Result<&BatchState, WorkerError> {
+        let mut state = match self.state.take() {
+            Some((id, state)) if id == batch_id => state,
+            _ => BatchState::default(),
+        };
+        let newer = self
+            .store
+            .read_stream(&events::stream_id(batch_id), state.version)
+            .await?;
+        for event in &newer {
+            state.evolve(BatchEvent::from_recorded(event)?, event.version);
+        }
+        Ok(&self.state.insert((batch_id, state)).1)
+    }
+
     async fn continue_batch(&mut self, batch_id: BatchId) -> Result<Step, WorkerError> {
         let stream = events::stream_id(batch_id);
-        let state = BatchState::load(&self.store.read_stream(&stream, 0).await?)?;
-        let created = state.created.clone().ok_or(WorkerError::Overtaken)?;
-        if self.rendered.as_ref().map(|(id, _)| *id) != Some(batch_id) {
-            let certificates = batch::load_certificates(&self.store, &created).await?;
-            let files = batch::render(&created, &certificates, &self.config.settings)?;
-            self.rendered = Some((batch_id, files));
+        self.batch_state(batch_id).await?;
+        let state = &self.state.as_ref().expect("loaded above").1;
+        let created = state.created.as_ref().ok_or(WorkerError::Overtaken)?;
+        if self.rendered.as_ref().map(|r| r.batch_id) != Some(batch_id) {
+            let certificates = batch::load_certificates(&self.store, created).await?;
+            let files = batch::render(created, &certificates, &self.config.settings)?;
+            self.rendered = Some(Rendered {
+                batch_id,
+                files,
+                next: 0,
+            });
         }
-        let files = &self.rendered.as_ref().expect("rendered above").1;
-        let dir = self.config.batch_dir(batch_id);
+        let version = state.version;
+        let metadata = |command_id| Metadata {
+            actor_id: WORKER_ACTOR.to_owned(),
+            actor_role: ActorRole::System,
+            correlation_id: self.correlation_id,
+            causation_id: None,
+            command_id,
+        };
+        let rendered = self.rendered.as_mut().expect("rendered above");
         // The manifest is the last file (render puts it last): a reader who sees it sees a whole batch.
-        if let Some(file) = files.iter().find(|f| !state.written.contains_key(&f.name)) {
+        // Files are written in order, and every file before `next` was seen written, so the first
+        // file not written is found without looking at the written ones again.
+        let unwritten = rendered
+            .files
+            .iter()
+            .enumerate()
+            .skip(rendered.next)
+            .find(|(_, f)| !state.written.contains_key(&f.name));
+        if let Some((index, file)) = unwritten {
+            let dir = self.config.batch_dir(batch_id);
             batch::write_atomically(&dir, &file.name, &file.bytes).map_err(|source| {
                 WorkerError::Io {
                     path: dir.join(&file.name),
@@ -441,25 +499,34 @@ impl ExportWorker {
                 sha256: batch::sha256_hex(&file.bytes),
                 size: file.bytes.len() as u64,
             });
-            let command_id = step_id(batch_id, &format!("file:{}", file.name));
             let name = file.name.clone();
-            self.append(&stream, state.version, event, command_id)
-                .await?;
+            rendered.next = index + 1;
+            let command_id = step_id(batch_id, &format!("file:{name}"));
+            self.store
+                .append(
+                    &stream,
+                    ExpectedVersion::Exact(version),
+                    &[event.to_new_event()],
+                    &metadata(command_id),
+                )
+                .await
+                .map_err(overtaken_on_conflict)?;
             return Ok(Step::FileWritten { batch_id, name });
         }
+        let files = rendered.files.len();
         let mut tx = self.store.pool().begin().await?;
         sqlx::query("UPDATE export_batches SET completed_at = now() WHERE batch_id = $1")
             .bind(batch_id.as_uuid())
             .execute(&mut *tx)
             .await?;
-        let event = BatchEvent::BatchCompleted(BatchCompleted { files: files.len() });
+        let event = BatchEvent::BatchCompleted(BatchCompleted { files });
         self.store
             .append_in(
                 &mut tx,
                 &stream,
-                ExpectedVersion::Exact(state.version),
+                ExpectedVersion::Exact(version),
                 &[event.to_new_event()],
-                &self.metadata(step_id(batch_id, "completed")),
+                &metadata(step_id(batch_id, "completed")),
             )
             .await
             .map_err(overtaken_on_conflict)?;
