@@ -4,15 +4,13 @@
 
 mod support;
 
-use support::auth::{dev_verifier, token};
+use support::auth::token;
+use support::server::{COORDINATORS, TestServer};
 
 use chrono::{NaiveDate, TimeDelta, Utc};
-use cim::app::{self, CommandContext, CommandHandler};
-use cim::domain::{ProgramCommand, ProgramId, StaffId};
+use cim::domain::ProgramId;
 use cim::http::auth::Role;
-use cim::http::{AppState, router};
-use cim::projections::{self, ProjectionRunner, RunnerHandle, Scope};
-use cim::store::{ActorRole, EventStore};
+use cim::projections::Scope;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -21,57 +19,29 @@ use std::time::Duration;
 use support::texts;
 use uuid::Uuid;
 
-const ANNA: &str = "coord-anna";
-const BERT: &str = "coord-bert";
+const ANNA: &str = COORDINATORS[0];
+const BERT: &str = COORDINATORS[1];
 
 struct App {
     base: String,
     http: reqwest::Client,
-    db: support::TestDb,
-    runner: RunnerHandle,
+    server: TestServer,
     /// Program A (coordinated by Anna) and program B (by Bert).
     a: ProgramId,
     b: ProgramId,
 }
 
-/// The real router on port 0 against a fresh database with the pilot programs seeded and the
-/// projection runner running, as `cim serve` runs them.
+/// The real router as `cim serve` runs it (`support::server`), programs A and B coordinated by Anna
+/// and Bert.
 async fn spawn_app() -> App {
-    let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
-    let handler = CommandHandler::new(store.clone());
-    let seeded = app::seed_pilot_programs(&handler, "admin-1", Utc::now())
-        .await
-        .unwrap();
-    let (a, b) = (seeded[0].id, seeded[1].id);
-    for (program, staff) in [(a, ANNA), (b, BERT)] {
-        let ctx = CommandContext {
-            actor_id: "admin-1".into(),
-            role: ActorRole::Admin,
-            correlation_id: Uuid::now_v7(),
-            command_id: Uuid::now_v7(),
-            now: Utc::now(),
-        };
-        let staff = StaffId::parse(staff).unwrap();
-        handler
-            .program(program, ProgramCommand::AssignCoordinator { staff }, &ctx)
-            .await
-            .unwrap();
-    }
-    let runner =
-        ProjectionRunner::start(store.clone(), db.pool.clone(), &db.url, projections::all());
-    let verifier = dev_verifier();
-    let state = AppState::with_projections(db.pool.clone(), runner.clone()).with_verifier(verifier);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    let server = TestServer::start().await;
+    let [a, b] = server.programs;
     App {
-        base: format!("http://{addr}"),
+        base: server.base.clone(),
         http: reqwest::Client::new(),
-        db,
-        runner,
         a,
         b,
+        server,
     }
 }
 
@@ -219,14 +189,15 @@ impl App {
             "SELECT transaction_id::text::bigint, position FROM events
              ORDER BY transaction_id DESC, position DESC LIMIT 1",
         )
-        .fetch_one(&self.db.pool)
+        .fetch_one(&self.server.db.pool)
         .await
         .unwrap();
         let head = cim::store::Checkpoint {
             transaction_id,
             position,
         };
-        self.runner
+        self.server
+            .runner
             .wait_for(Scope::All, head, Duration::from_secs(30))
             .await
             .unwrap();
@@ -235,14 +206,13 @@ impl App {
     async fn events_of(&self, stream: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id = $1")
             .bind(stream)
-            .fetch_one(&self.db.pool)
+            .fetch_one(&self.server.db.pool)
             .await
             .unwrap()
     }
 
     async fn stop(self) {
-        self.runner.shutdown().await;
-        self.db.drop().await;
+        self.server.stop().await;
     }
 }
 
@@ -445,7 +415,7 @@ async fn the_program_log_and_the_lists_walk_in_pages_without_gaps_or_duplicates(
     // The program log, three per page: every event of the program and its portfolios, once.
     let expected: i64 = sqlx::query_scalar("SELECT count(*) FROM rm_audit WHERE program_id = $1")
         .bind(app.a.as_uuid())
-        .fetch_one(&app.db.pool)
+        .fetch_one(&app.server.db.pool)
         .await
         .unwrap();
     let (entries, pages) = app
