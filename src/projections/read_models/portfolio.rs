@@ -1,8 +1,9 @@
 //! Read model `portfolio` (`rm_portfolios`): each student's portfolio as it stands, and what they
 //! must do next. DDL: `projections/portfolio.sql`.
 //!
-//! On every portfolio event the projection folds the portfolio's stream up to that event and the
-//! program's rules as the log stood at that point, and stores [`PortfolioView::build`] of the
+//! On every portfolio event the projection folds the portfolio's stream up to that event (onto the
+//! state it cached for the version before, see "Fold cache" in `stream.rs`) and the program's rules
+//! as the log stood at that point, and stores [`PortfolioView::build`] of the
 //! result. A `RulesChanged` of a program rebuilds the views of that program's portfolios, because
 //! the deadline and the requirements shown depend on the rules in force.
 //!

@@ -2,8 +2,9 @@
 //! DDL: `projections/statistics.sql`.
 //!
 //! Each portfolio event re-derives its portfolio's row from the whole stream ([`PortfolioStats`],
-//! a pure function of the events), so "how far did this student ever get" can look at every
-//! intermediate state, not only the last. The query functions aggregate the rows per program or
+//! a pure function of the events and the rules; the fold of the events before it is cached per
+//! version and reused under the same rules only, see `StatsFold`), so "how far did this student
+//! ever get" can look at every intermediate state, not only the last. The query functions aggregate the rows per program or
 //! overall; none of them returns anything that identifies a student.
 
 use super::stream::{
