@@ -22,7 +22,8 @@
 //!   join it from `events` at query time.
 //! - State that a read model needs to evolve (a portfolio's state, its program's rules) is folded
 //!   from the `events` table through the batch transaction, bounded so that live application and a
-//!   rebuild see exactly the same events (see [`stream::Until`]).
+//!   rebuild see exactly the same events (see [`stream::Until`]). Folds already made are kept per
+//!   stream and version in memory, which can never go stale (`stream.rs`, "Fold cache").
 //!
 //! Query functions are plain `async fn`s over a [`sqlx::PgPool`] returning serde-serialisable
 //! structs, for the HTTP layer to call; they use runtime-checked SQL (`sqlx::query`) so that the

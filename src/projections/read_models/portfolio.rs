@@ -1,8 +1,9 @@
 //! Read model `portfolio` (`rm_portfolios`): each student's portfolio as it stands, and what they
 //! must do next. DDL: `projections/portfolio.sql`.
 //!
-//! On every portfolio event the projection folds the portfolio's stream up to that event and the
-//! program's rules as the log stood at that point, and stores [`PortfolioView::build`] of the
+//! On every portfolio event the projection folds the portfolio's stream up to that event (onto the
+//! state it cached for the version before, see "Fold cache" in `stream.rs`) and the program's rules
+//! as the log stood at that point, and stores [`PortfolioView::build`] of the
 //! result. A `RulesChanged` of a program rebuilds the views of that program's portfolios, because
 //! the deadline and the requirements shown depend on the rules in force.
 //!
@@ -12,8 +13,8 @@
 //! row this projection held once it had applied the events recorded by then.
 
 use super::stream::{
-    Personal, StreamKind, Until, decode_portfolio_event, decode_program_event, fold_portfolio,
-    portfolio_before, program_rules, read_stream, rules_in_force, stream_kind,
+    Personal, PortfolioFolds, ProgramFolds, StreamKind, Until, decode_portfolio_event,
+    decode_program_event, fold_portfolio, read_stream, rules_in_force, stream_kind,
 };
 use super::view::{NextStepCode, PhaseName, PortfolioPersonal, PortfolioView};
 use super::{ReadError, clamp_limit, undecodable};
@@ -160,16 +161,21 @@ impl RowReplay {
     }
 }
 
-/// The `portfolio` projection. Holds the upcasters it folds streams with.
+/// The `portfolio` projection. Holds the upcasters it folds streams with, and the states it folded
+/// (see "Fold cache" in `stream.rs`).
 #[derive(Debug)]
 pub struct PortfolioProjection {
     upcasters: Upcasters,
+    folds: PortfolioFolds,
+    programs: ProgramFolds,
 }
 
 impl PortfolioProjection {
     pub fn new() -> Self {
         Self {
             upcasters: app::upcasters(),
+            folds: PortfolioFolds::new(),
+            programs: ProgramFolds::new(),
         }
     }
 
@@ -192,20 +198,25 @@ impl PortfolioProjection {
         conn: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ReadError> {
-        let before = portfolio_before(conn, &self.upcasters, event).await?;
+        let before = self.folds.before(conn, &self.upcasters, event).await?;
         let state = portfolio::evolve(before, &decode_portfolio_event(event)?);
-        let Some(p) = state.opened() else {
+        let row = match state.opened() {
+            Some(p) => {
+                let rules = self
+                    .programs
+                    .rules_before(conn, &self.upcasters, p.program_id, event.checkpoint)
+                    .await?;
+                Some(StoredPortfolio::after(p, &rules, event))
+            }
             // An event before the opening one: `decide` never writes it; nothing to show.
-            return Ok(());
+            None => None,
         };
-        let rules = program_rules(
-            conn,
-            &self.upcasters,
-            p.program_id,
-            Until::Before(event.checkpoint),
-        )
-        .await?;
-        upsert(conn, &StoredPortfolio::after(p, &rules, event)).await
+        // The state after the event is a fact of the log whatever becomes of this batch.
+        self.folds.remember(event, state);
+        match row {
+            Some(row) => upsert(conn, &row).await,
+            None => Ok(()),
+        }
     }
 
     /// Re-renders every portfolio of the program under the new rules, at the version each row

@@ -5,21 +5,22 @@
 //! Only the insert needs context the event does not carry (the portfolio's program, the activity's
 //! catalog name), so only then is the portfolio's stream folded.
 
-use super::stream::{StreamKind, decode_portfolio_event, portfolio_before, stream_kind};
+use super::stream::{PortfolioFolds, StreamKind, decode_portfolio_event, stream_kind};
 use super::{ReadError, clamp_limit, serde_name, undecodable};
 use crate::app;
 use crate::domain::portfolio::PortfolioEvent;
-use crate::domain::{ActivityId, PortfolioId, ProgramId};
+use crate::domain::{ActivityId, PortfolioId, PortfolioState, ProgramId};
 use crate::store::{RecordedEvent, Upcasters};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-/// The `review_queue` projection.
+/// The `review_queue` projection, with the states it folded (see "Fold cache" in `stream.rs`).
 #[derive(Debug)]
 pub struct ReviewQueueProjection {
     upcasters: Upcasters,
+    folds: PortfolioFolds,
 }
 
 /// What kind of thing waits.
@@ -79,6 +80,16 @@ impl Waiting<'_> {
     }
 }
 
+/// The events whose row needs the portfolio's state before them (`Self::state_before`).
+fn needs_state(event: &PortfolioEvent) -> bool {
+    matches!(
+        event,
+        PortfolioEvent::ReflectionSubmitted(_)
+            | PortfolioEvent::FinalReflectionSubmitted(_)
+            | PortfolioEvent::ApplicationSubmitted(_)
+    )
+}
+
 fn int(n: Option<u32>) -> Option<i32> {
     n.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
 }
@@ -87,7 +98,18 @@ impl ReviewQueueProjection {
     pub fn new() -> Self {
         Self {
             upcasters: app::upcasters(),
+            folds: PortfolioFolds::new(),
         }
+    }
+
+    /// The portfolio before `event`, from the fold cache or the log; the state after it is
+    /// remembered for the next event of the stream.
+    async fn state_before(
+        &self,
+        conn: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<PortfolioState, ReadError> {
+        Ok(self.folds.around(conn, &self.upcasters, event).await?.0)
     }
 
     async fn apply_event(
@@ -100,9 +122,15 @@ impl ReviewQueueProjection {
         };
         use PortfolioEvent as E;
         use QueueItemKind as K;
-        match decode_portfolio_event(event)? {
+        let decoded = decode_portfolio_event(event)?;
+        if !needs_state(&decoded) {
+            // Keeps a cached state current without reading the log, so that the next submission
+            // of this portfolio finds it.
+            self.folds.advance_if_cached(event, &decoded);
+        }
+        match decoded {
             E::ReflectionSubmitted(s) => {
-                let before = portfolio_before(conn, &self.upcasters, event).await?;
+                let before = self.state_before(conn, event).await?;
                 let Some(p) = before.opened() else {
                     return Ok(());
                 };
@@ -132,7 +160,7 @@ impl ReviewQueueProjection {
                 settle(conn, portfolio_id, K::Reflection, Some(e.activity_id)).await
             }
             E::FinalReflectionSubmitted(s) => {
-                let before = portfolio_before(conn, &self.upcasters, event).await?;
+                let before = self.state_before(conn, event).await?;
                 let Some(p) = before.opened() else {
                     return Ok(());
                 };
@@ -153,7 +181,7 @@ impl ReviewQueueProjection {
                 settle(conn, portfolio_id, K::FinalReflection, None).await
             }
             E::ApplicationSubmitted(a) => {
-                let before = portfolio_before(conn, &self.upcasters, event).await?;
+                let before = self.state_before(conn, event).await?;
                 let Some(p) = before.opened() else {
                     return Ok(());
                 };

@@ -2,13 +2,14 @@
 //! DDL: `projections/statistics.sql`.
 //!
 //! Each portfolio event re-derives its portfolio's row from the whole stream ([`PortfolioStats`],
-//! a pure function of the events), so "how far did this student ever get" can look at every
-//! intermediate state, not only the last. The query functions aggregate the rows per program or
+//! a pure function of the events and the rules; the fold of the events before it is cached per
+//! version and reused under the same rules only, see `StatsFold`), so "how far did this student
+//! ever get" can look at every intermediate state, not only the last. The query functions aggregate the rows per program or
 //! overall; none of them returns anything that identifies a student.
 
 use super::stream::{
-    Personal, StreamKind, Until, decode_portfolio_event, fold_portfolio, program_rules,
-    read_stream, stream_kind,
+    FOLD_CACHE_STREAMS, FoldCache, Personal, ProgramFolds, StreamKind, Until,
+    decode_portfolio_event, read_stream, stream_kind,
 };
 use super::{ReadError, serde_name};
 use crate::app;
@@ -16,7 +17,7 @@ use crate::domain::portfolio::{
     Portfolio, PortfolioEvent, ReflectionFormat, ReflectionStatus, Review,
 };
 use crate::domain::rules::ProgramRules;
-use crate::domain::{PortfolioState, ProgramId};
+use crate::domain::{PortfolioState, ProgramId, portfolio};
 use crate::store::{ActorRole, RecordedEvent, Upcasters};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -147,6 +148,56 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// [`PortfolioStats::derive`] in steps: what the row needs from the events folded so far, under
+/// the rules it was folded with. Cached by the projection per stream and version, and reused only
+/// for the same rules, since `reached` judges every intermediate state by them.
+#[derive(Debug, Clone, Default)]
+pub(super) struct StatsFold {
+    state: PortfolioState,
+    reached: [bool; 9],
+    /// The program named by the stream's first event when it opens the portfolio (`None` before
+    /// the first event, or when the first event is anything else).
+    program_id: Option<ProgramId>,
+    opened_at: Option<DateTime<Utc>>,
+    last_event_at: Option<DateTime<Utc>>,
+    last_student_event_at: Option<DateTime<Utc>>,
+}
+
+impl StatsFold {
+    /// Folds the next event of the stream under `rules`.
+    fn step(&mut self, event: &RecordedEvent, rules: &ProgramRules) -> Result<(), ReadError> {
+        let decoded = decode_portfolio_event(event)?;
+        if self.last_event_at.is_none()
+            && let PortfolioEvent::PortfolioOpened(opened) = &decoded
+        {
+            self.program_id = Some(opened.program_id);
+        }
+        self.state = portfolio::evolve(std::mem::take(&mut self.state), &decoded);
+        self.last_event_at = Some(event.recorded_at);
+        if event.actor_role == ActorRole::Student {
+            self.last_student_event_at = Some(event.recorded_at);
+        }
+        if let Some(p) = self.state.opened() {
+            self.opened_at.get_or_insert(event.recorded_at);
+            for (i, step) in Step::ALL.into_iter().enumerate() {
+                self.reached[i] |= step.holds(p, rules);
+            }
+        }
+        Ok(())
+    }
+
+    fn of<'a>(
+        events: impl IntoIterator<Item = &'a RecordedEvent>,
+        rules: &ProgramRules,
+    ) -> Result<Self, ReadError> {
+        let mut fold = StatsFold::default();
+        for event in events {
+            fold.step(event, rules)?;
+        }
+        Ok(fold)
+    }
+}
+
 impl PortfolioStats {
     /// Derives the row from a portfolio's events in order (opening first) under the program's
     /// rules. `None` when the events never open the portfolio. Pure.
@@ -154,26 +205,15 @@ impl PortfolioStats {
         events: impl IntoIterator<Item = &'a RecordedEvent>,
         rules: &ProgramRules,
     ) -> Result<Option<Self>, ReadError> {
-        let mut state = PortfolioState::default();
-        let mut reached = [false; 9];
-        let mut opened_at = None;
-        let mut last_event_at = None;
-        let mut last_student_event_at = None;
-        for event in events {
-            state = fold_portfolio(state, [event])?;
-            last_event_at = Some(event.recorded_at);
-            if event.actor_role == ActorRole::Student {
-                last_student_event_at = Some(event.recorded_at);
-            }
-            if let Some(p) = state.opened() {
-                opened_at.get_or_insert(event.recorded_at);
-                for (i, step) in Step::ALL.into_iter().enumerate() {
-                    reached[i] |= step.holds(p, rules);
-                }
-            }
-        }
+        Self::of_fold(&StatsFold::of(events, rules)?, rules)
+    }
+
+    /// The row of the events folded into `fold` under `rules`.
+    fn of_fold(fold: &StatsFold, rules: &ProgramRules) -> Result<Option<Self>, ReadError> {
+        let reached = fold.reached;
+        let last_student_event_at = fold.last_student_event_at;
         let (Some(p), Some(opened_at), Some(last_event_at)) =
-            (state.opened(), opened_at, last_event_at)
+            (fold.state.opened(), fold.opened_at, fold.last_event_at)
         else {
             return Ok(None);
         };
@@ -243,16 +283,21 @@ impl PortfolioStats {
     }
 }
 
-/// The `statistics` projection.
+/// The `statistics` projection, with the folds it made (see "Fold cache" in `stream.rs`), each
+/// with the rules it was folded under.
 #[derive(Debug)]
 pub struct StatisticsProjection {
     upcasters: Upcasters,
+    folds: FoldCache<(StatsFold, ProgramRules)>,
+    programs: ProgramFolds,
 }
 
 impl StatisticsProjection {
     pub fn new() -> Self {
         Self {
             upcasters: app::upcasters(),
+            folds: FoldCache::new(FOLD_CACHE_STREAMS),
+            programs: ProgramFolds::new(),
         }
     }
 
@@ -264,32 +309,66 @@ impl StatisticsProjection {
         let StreamKind::Portfolio(portfolio_id) = stream_kind(&event.stream_id) else {
             return Ok(());
         };
-        let before = read_stream(
+        let cached = self.folds.take(&event.stream_id, event.version - 1);
+        // On a miss the events before this one are read once, for the program and the fold.
+        let mut before = None;
+        let program_id = match &cached {
+            Some((fold, _)) => fold.program_id,
+            None => {
+                let events = self.events_before(conn, event).await?;
+                // The program is named by the opening event (version 1).
+                let program_id = opening_program(events.first().unwrap_or(event))?;
+                before = Some(events);
+                program_id
+            }
+        };
+        let Some(program_id) = program_id else {
+            return Ok(());
+        };
+        let rules = self
+            .programs
+            .rules_before(conn, &self.upcasters, program_id, event.checkpoint)
+            .await?;
+        let mut fold = match (cached, before) {
+            // `reached` of the cached fold judged the earlier states by these very rules.
+            (Some((fold, folded_under)), _) if folded_under == rules => fold,
+            (_, Some(events)) => StatsFold::of(&events, &rules)?,
+            (_, None) => StatsFold::of(&self.events_before(conn, event).await?, &rules)?,
+        };
+        fold.step(event, &rules)?;
+        let stats = PortfolioStats::of_fold(&fold, &rules)?;
+        self.folds
+            .put(&event.stream_id, event.version, (fold, rules));
+        match stats {
+            Some(stats) => store(conn, *portfolio_id.as_uuid(), &stats, event.recorded_at).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The events of `event`'s stream before it, from the log.
+    async fn events_before(
+        &self,
+        conn: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<Vec<RecordedEvent>, ReadError> {
+        read_stream(
             conn,
             &self.upcasters,
             &event.stream_id,
             Until::BeforeVersion(event.version),
             Personal::Omit,
         )
-        .await?;
-        // The program is named by the opening event (version 1).
-        let opening = before.first().unwrap_or(event);
-        let PortfolioEvent::PortfolioOpened(opened) = decode_portfolio_event(opening)? else {
-            return Ok(());
-        };
-        let program_id = opened.program_id;
-        let rules = program_rules(
-            conn,
-            &self.upcasters,
-            program_id,
-            Until::Before(event.checkpoint),
-        )
-        .await?;
-        let Some(stats) = PortfolioStats::derive(before.iter().chain([event]), &rules)? else {
-            return Ok(());
-        };
-        store(conn, *portfolio_id.as_uuid(), &stats, event.recorded_at).await
+        .await
     }
+}
+
+/// The program a stream's first event opens the portfolio in; `None` when it is another event
+/// (a damaged log: such a stream gets no row).
+fn opening_program(first: &RecordedEvent) -> Result<Option<ProgramId>, ReadError> {
+    Ok(match decode_portfolio_event(first)? {
+        PortfolioEvent::PortfolioOpened(opened) => Some(opened.program_id),
+        _ => None,
+    })
 }
 
 fn int(n: u32) -> i32 {

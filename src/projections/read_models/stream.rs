@@ -5,10 +5,39 @@
 //! fold them from the log rather than keep copies, so the log stays the only source of truth; the
 //! bounds in [`Until`] make sure that a live run and a rebuild fold exactly the same events.
 //!
-//! Performance note: every portfolio event re-reads its stream (and its program's stream). A
-//! per-batch cache keyed by stream id (state + version, dropped when the batch transaction ends)
-//! would go in front of [`read_stream`]; it is left out until measurements ask for it, because a
-//! cache that outlived a rolled-back batch would make the read model differ from the log.
+//! # Fold cache
+//!
+//! Folding a portfolio's stream again for every one of its events is quadratic in the stream's
+//! length and costs a round trip per event, so the projections that need the state keep the folds
+//! they made in a [`FoldCache`]: "stream S folded up to version v". Applying the event of version v
+//! looks up version v - 1 and, on a hit, folds just that one event; on a miss it folds from the log
+//! as before ([`PortfolioFolds::before`]). Why such an entry is valid forever, not only for the
+//! batch transaction it was made in:
+//!
+//! - the non-personal ([`Personal::Omit`]) fold of a stream up to version v depends only on the
+//!   events of that stream at versions <= v, and those can never change: `UNIQUE (stream_id,
+//!   version)` means there is one event per version, a projection only ever sees committed events
+//!   (and `BeforeVersion(v)` reads the stream only once the event of version v is readable, when
+//!   every lower version is committed too: an append checks the stream's current version), and the
+//!   only update of `events` (erasure) touches the personal column, which these folds never read;
+//! - the fold itself is deterministic: upcasters and `evolve` are pure functions;
+//! - so a rolled-back batch, a retry, a restarted rebuild or another process taking the projection
+//!   over re-applies the same events and finds the same states. An entry is keyed by the exact
+//!   version it holds, so applying events in another order than the cache saw them (a rebuild from
+//!   position 0, a resume after a takeover, two transactions committing versions out of the global
+//!   order) is a miss, never a wrong state.
+//!
+//! A program's rules are needed as the log stood before the event being applied
+//! (`Until::Before(checkpoint)`), a bound of the global order rather than of a version, so
+//! [`ProgramFolds`] still asks the database which versions of the program lie before the
+//! checkpoint (one short query returning one row); the rules folded up to that version come from
+//! the cache by the same argument. Telling without a query that no program event lies between a
+//! cached checkpoint and a new one would need to know that this instance saw every event in
+//! between, which a rolled-back batch or a takeover by another process breaks.
+//!
+//! Folds with other bounds (time travel's [`Until::RecordedAt`], [`Until::Version`] for a page or
+//! a rules change) do not go through the cache: they are queries or rare, and a time bound is not
+//! a version.
 
 use super::ReadError;
 use crate::app::{decode_portfolio, decode_program};
@@ -22,6 +51,8 @@ use crate::store::{ActorRole, Checkpoint, RecordedEvent, Upcasters};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// The columns of `events` that make a [`RecordedEvent`], under the names [`recorded_from_row`]
 /// reads. `$2` decides whether the personal column is read at all: folds for read models never
@@ -221,9 +252,149 @@ fn fold_program<'a>(
         })
 }
 
+/// How many streams a [`FoldCache`] of portfolio folds remembers. Measured in a debug build, an
+/// entry costs about 9 KiB of resident memory with a portfolio's typical 20 events, so three such
+/// caches (`portfolio`, `review_queue`, `statistics`) stay near 100 MiB at most, within the
+/// service's memory target. That is far more than the portfolios a live service advances at once;
+/// a rebuild goes through the log in the order it was written, so it works on the streams active at
+/// one time, and a stream evicted meanwhile costs one fold from the log again, not a wrong state.
+pub(super) const FOLD_CACHE_STREAMS: usize = 4_000;
+
+/// States folded from streams, each known to be the fold of its stream up to one version (see
+/// "Fold cache" above for why an entry never goes stale). One per projection instance; the mutex
+/// is only held for a map operation, never across an `.await`.
+///
+/// Bounded by two generations of at most `capacity / 2` streams each: when the current one is full
+/// it becomes the old one and the previous old one is dropped, so streams that are still being
+/// advanced survive (a hit moves an entry to the current generation) and memory stays bounded
+/// without bookkeeping per entry.
+#[derive(Debug)]
+pub(super) struct FoldCache<S> {
+    generations: Mutex<Generations<S>>,
+    per_generation: usize,
+}
+
+#[derive(Debug)]
+struct Generations<S> {
+    current: HashMap<String, (i32, S)>,
+    old: HashMap<String, (i32, S)>,
+}
+
+impl<S> FoldCache<S> {
+    pub(super) fn new(capacity: usize) -> Self {
+        FoldCache {
+            generations: Mutex::new(Generations {
+                current: HashMap::new(),
+                old: HashMap::new(),
+            }),
+            per_generation: (capacity / 2).max(1),
+        }
+    }
+
+    /// Takes out the state of `stream_id` folded up to exactly `version`, if that is what is
+    /// cached; the caller puts the state after its event back with [`FoldCache::put`]. An entry of
+    /// another version is left alone (and replaced by the next `put`).
+    pub(super) fn take(&self, stream_id: &str, version: i32) -> Option<S> {
+        // A panic elsewhere cannot leave a map half-updated in a way that matters: every entry is
+        // valid on its own, so a poisoned lock is still usable.
+        let mut guard = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        let g = &mut *guard;
+        for map in [&mut g.current, &mut g.old] {
+            if map.get(stream_id).is_some_and(|(v, _)| *v == version) {
+                return map.remove(stream_id).map(|(_, state)| state);
+            }
+        }
+        None
+    }
+
+    /// Remembers `state` as the fold of `stream_id` up to `version`.
+    pub(super) fn put(&self, stream_id: &str, version: i32, state: S) {
+        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        g.old.remove(stream_id);
+        if g.current.len() >= self.per_generation && !g.current.contains_key(stream_id) {
+            g.old = std::mem::take(&mut g.current);
+        }
+        g.current.insert(stream_id.to_owned(), (version, state));
+    }
+
+    /// A copy of the state of `stream_id` folded up to exactly `version`, left in the cache: for
+    /// states many events read (a program's rules).
+    pub(super) fn get(&self, stream_id: &str, version: i32) -> Option<S>
+    where
+        S: Clone,
+    {
+        let state = self.take(stream_id, version)?;
+        self.put(stream_id, version, state.clone());
+        Some(state)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        g.current.len() + g.old.len()
+    }
+}
+
+/// A [`FoldCache`] of portfolio states, with the fallback to the log.
+#[derive(Debug)]
+pub(super) struct PortfolioFolds {
+    cache: FoldCache<PortfolioState>,
+}
+
+impl PortfolioFolds {
+    pub(super) fn new() -> Self {
+        PortfolioFolds {
+            cache: FoldCache::new(FOLD_CACHE_STREAMS),
+        }
+    }
+
+    /// The portfolio's state just before `event` (one of its stream's events), without personal
+    /// data: from the cache when it holds version `event.version - 1`, else folded from the log.
+    /// Pass the state after the event to [`PortfolioFolds::remember`].
+    pub(super) async fn before(
+        &self,
+        conn: &mut PgConnection,
+        upcasters: &Upcasters,
+        event: &RecordedEvent,
+    ) -> Result<PortfolioState, ReadError> {
+        match self.cache.take(&event.stream_id, event.version - 1) {
+            Some(state) => Ok(state),
+            None => portfolio_before(conn, upcasters, event).await,
+        }
+    }
+
+    /// The state before and after `event`, for callers that need both: `after` is evolved from
+    /// `before` and remembered.
+    pub(super) async fn around(
+        &self,
+        conn: &mut PgConnection,
+        upcasters: &Upcasters,
+        event: &RecordedEvent,
+    ) -> Result<(PortfolioState, PortfolioState), ReadError> {
+        let before = self.before(conn, upcasters, event).await?;
+        let after = portfolio::evolve(before.clone(), &decode_portfolio_event(event)?);
+        self.remember(event, after.clone());
+        Ok((before, after))
+    }
+
+    /// Folds `event` onto the cached state before it, if there is one, without reading the log: for
+    /// events whose state the caller does not need, so that the next one still finds its state.
+    /// `decoded` is `event` decoded.
+    pub(super) fn advance_if_cached(&self, event: &RecordedEvent, decoded: &PortfolioEvent) {
+        if let Some(before) = self.cache.take(&event.stream_id, event.version - 1) {
+            self.remember(event, portfolio::evolve(before, decoded));
+        }
+    }
+
+    /// Remembers `state` as the portfolio after `event`.
+    pub(super) fn remember(&self, event: &RecordedEvent, state: PortfolioState) {
+        self.cache.put(&event.stream_id, event.version, state);
+    }
+}
+
 /// The portfolio's state just before `event` (which must be one of its stream's events), without
-/// personal data.
-pub(super) async fn portfolio_before(
+/// personal data, folded from the log. Projections go through [`PortfolioFolds::before`].
+async fn portfolio_before(
     conn: &mut PgConnection,
     upcasters: &Upcasters,
     event: &RecordedEvent,
@@ -239,27 +410,72 @@ pub(super) async fn portfolio_before(
     fold_portfolio(PortfolioState::default(), &before)
 }
 
-/// The program's rules within `until`; the defaults when the program is not (yet) registered, which
-/// `decide` never lets happen for a portfolio, so it only guards against a damaged log.
-pub(super) async fn program_rules(
-    conn: &mut PgConnection,
-    upcasters: &Upcasters,
-    program_id: ProgramId,
-    until: Until,
-) -> Result<ProgramRules, ReadError> {
-    let events = read_stream(
-        conn,
-        upcasters,
-        &program_id.stream_id(),
-        until,
-        Personal::Omit,
-    )
-    .await?;
-    Ok(rules_in_force(&fold_program(&events)?))
+/// How many programs a [`ProgramFolds`] remembers: there are a handful.
+const PROGRAM_CACHE_STREAMS: usize = 1_000;
+
+/// A [`FoldCache`] of program rules, keyed by the program stream's version they were folded up to.
+#[derive(Debug)]
+pub(super) struct ProgramFolds {
+    cache: FoldCache<ProgramRules>,
 }
 
-/// The rules a program's state holds; the defaults while it is not registered (see
-/// [`program_rules`]).
+impl ProgramFolds {
+    pub(super) fn new() -> Self {
+        ProgramFolds {
+            cache: FoldCache::new(PROGRAM_CACHE_STREAMS),
+        }
+    }
+
+    /// The program's rules within `Until::Before(checkpoint)`, for a projection applying the event at
+    /// `checkpoint`. The events before a point of the global order are not bounded by a version,
+    /// so one query still asks how far the program's stream reaches there; only when that is a
+    /// whole prefix `1..=v` of the stream (always, since an append builds on a committed version,
+    /// but checked rather than assumed) is the fold up to version v taken from the cache, which
+    /// saves reading and decoding the stream.
+    pub(super) async fn rules_before(
+        &self,
+        conn: &mut PgConnection,
+        upcasters: &Upcasters,
+        program_id: ProgramId,
+        checkpoint: Checkpoint,
+    ) -> Result<ProgramRules, ReadError> {
+        let stream_id = program_id.stream_id();
+        let (last, count): (i32, i64) = sqlx::query_as(
+            // The bound of `Until::Before`; served by the (stream_id, version) index.
+            "SELECT COALESCE(max(version), 0), count(*) FROM events e
+             WHERE e.stream_id = $1
+               AND (e.transaction_id, e.position) < ($2::bigint::text::xid8, $3::bigint)",
+        )
+        .bind(&stream_id)
+        .bind(checkpoint.transaction_id)
+        .bind(checkpoint.position)
+        .fetch_one(&mut *conn)
+        .await?;
+        let prefix = i64::from(last) == count;
+        if prefix && let Some(rules) = self.cache.get(&stream_id, last) {
+            return Ok(rules);
+        }
+        let events = read_stream(
+            conn,
+            upcasters,
+            &stream_id,
+            Until::Before(checkpoint),
+            Personal::Omit,
+        )
+        .await?;
+        let rules = rules_in_force(&fold_program(&events)?);
+        // Remembered under the version it was folded up to, if what was read is a whole prefix.
+        if let Some(read_up_to) = events.last().map(|e| e.version)
+            && usize::try_from(read_up_to).ok() == Some(events.len())
+        {
+            self.cache.put(&stream_id, read_up_to, rules);
+        }
+        Ok(rules)
+    }
+}
+
+/// The rules a program's state holds; the defaults when the program is not (yet) registered, which
+/// `decide` never lets happen for a portfolio, so it only guards against a damaged log.
 pub(super) fn rules_in_force(program: &ProgramState) -> ProgramRules {
     program.registered().map(|p| p.rules).unwrap_or_default()
 }
@@ -282,5 +498,45 @@ mod tests {
         );
         assert_eq!(stream_kind(&format!("batch-{id}")), StreamKind::Other);
         assert_eq!(stream_kind("portfolio-not-a-uuid"), StreamKind::Other);
+    }
+
+    #[test]
+    fn a_cached_fold_is_only_handed_out_for_the_version_it_holds() {
+        let cache = FoldCache::new(10);
+        cache.put("s", 3, "after 3");
+        // A rebuild from the start, or an event applied before the one cached: a miss.
+        assert_eq!(cache.take("s", 2), None);
+        assert_eq!(cache.take("s", 4), None);
+        assert_eq!(cache.take("other", 3), None);
+        // The miss left the entry alone; the hit takes it out.
+        assert_eq!(cache.take("s", 3), Some("after 3"));
+        assert_eq!(cache.take("s", 3), None);
+        // A later put replaces whatever version was there, also a higher one.
+        cache.put("s", 7, "after 7");
+        cache.put("s", 4, "after 4");
+        assert_eq!(cache.take("s", 7), None);
+        assert_eq!(cache.get("s", 4), Some("after 4"));
+        assert_eq!(cache.get("s", 4), Some("after 4"), "get leaves it cached");
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_keeps_the_streams_in_use() {
+        let cache = FoldCache::new(4);
+        for i in 0..100 {
+            cache.put("hot", i, i);
+            cache.put(&format!("cold-{i}"), 1, i);
+            assert!(cache.len() <= 4, "{} entries", cache.len());
+            assert_eq!(cache.take("hot", i), Some(i));
+        }
+        // An entry of the old generation is still found, and moves to the current one on `get`.
+        let cache = FoldCache::new(4);
+        cache.put("a", 1, 'a');
+        cache.put("b", 1, 'b');
+        cache.put("c", 1, 'c');
+        assert_eq!(cache.get("a", 1), Some('a'));
+        cache.put("d", 1, 'd');
+        cache.put("e", 1, 'e');
+        assert_eq!(cache.get("a", 1), Some('a'));
+        assert_eq!(cache.take("b", 1), None, "dropped with its generation");
     }
 }
