@@ -29,12 +29,22 @@ impl EventStore {
         if events.is_empty() {
             return Err(AppendError::Empty);
         }
-        let events = &self.seal(None, events).await?;
+        // Events with personal data need their subject's key, which may have to be created: the key
+        // and the events then commit in one transaction, so an event can never be stored without
+        // the key that opens it (a key written on its own could be lost, say on a connection that a
+        // cancelled request left inside a transaction, while the event commits elsewhere).
+        let sealing = events
+            .iter()
+            .any(|e| e.personal.is_some() && e.data_subject.is_some());
         loop {
-            match self
-                .try_append(&self.pool, stream_id, expected, events, metadata)
-                .await
-            {
+            let attempt = if sealing {
+                self.append_sealed(stream_id, expected, events, metadata)
+                    .await
+            } else {
+                self.try_append(&self.pool, stream_id, expected, events, metadata)
+                    .await
+            };
+            match attempt {
                 // `Any` has no stated expectation to defend: another writer getting in between is
                 // not a conflict for the caller, just a reason to go again at the new end.
                 Err(AppendError::Conflict { .. }) if expected == ExpectedVersion::Any => continue,
@@ -67,6 +77,27 @@ impl EventStore {
         let events = &self.seal(Some(&mut *conn), events).await?;
         self.try_append(conn, stream_id, expected, events, metadata)
             .await
+    }
+
+    /// Seals `events` and appends them in one transaction (see [`Self::append`]).
+    async fn append_sealed(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+    ) -> Result<AppendOutcome, AppendError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let sealed = self.seal(Some(&mut *tx), events).await?;
+        let outcome = self
+            .try_append(&mut *tx, stream_id, expected, &sealed, metadata)
+            .await?;
+        if outcome.duplicate {
+            // The first attempt's events are stored already; nothing of this one is kept.
+            return Ok(outcome);
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(outcome)
     }
 
     async fn try_append<'c>(
