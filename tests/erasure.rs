@@ -6,7 +6,7 @@
 
 mod support;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use cim::app::{self, CommandHandler};
 use cim::demo::{self, DemoStudent, StudentPath};
 use cim::domain::PortfolioId;
@@ -16,7 +16,7 @@ use cim::http::auth::Role;
 use cim::http::{AppState, router};
 use cim::media::MediaStore;
 use cim::projections::read_models::{audit, portfolio, registrar};
-use cim::store::{Checkpoint, EventStore, StoreError};
+use cim::store::{EventStore, StoreError};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -24,25 +24,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use support::auth::{dev_verifier, token};
-
-/// Waits until every committed event is readable by tailing consumers.
-async fn settle(store: &EventStore) {
-    for _ in 0..600 {
-        let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        let readable = store
-            .read_after(Checkpoint::START, 1_000_000)
-            .await
-            .unwrap();
-        if readable.len() as i64 >= committed {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the log did not settle within 30 s");
-}
 
 /// `cim` with this test's database; the master key comes from the same environment (and default
 /// data dir) as the one `support` installed in this process.
@@ -201,20 +182,35 @@ impl Api {
     }
 }
 
-#[tokio::test]
-async fn after_erasure_no_personal_value_is_left_and_the_registrar_record_is_intact() {
+/// A fresh database with the pilot programs, their demo coordinators and a demo cohort of
+/// `students` driven through the rules (`seed` picks who does what).
+async fn with_cohort(
+    students: usize,
+    seed: u64,
+) -> (
+    support::TestDb,
+    EventStore,
+    demo::CohortSummary,
+    DateTime<Utc>,
+) {
     let db = support::fresh().await;
-    let pool = db.pool.clone();
-    let store = EventStore::new(pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
     let handler = CommandHandler::new(store.clone());
     let now = Utc::now();
     app::seed_pilot_programs(&handler, demo::DEMO_ADMIN, now)
         .await
         .unwrap();
     let programs = demo::assign_coordinators(&handler, now).await.unwrap();
-    let cohort = demo::drive_cohort(&handler, &programs, 10, 7, now)
+    let cohort = demo::drive_cohort(&handler, &programs, students, seed, now)
         .await
         .unwrap();
+    (db, store, cohort, now)
+}
+
+#[tokio::test]
+async fn after_erasure_no_personal_value_is_left_and_the_registrar_record_is_intact() {
+    let (db, store, cohort, now) = with_cohort(10, 7).await;
+    let pool = db.pool.clone();
     let mut certified = cohort
         .students
         .iter()
@@ -271,7 +267,7 @@ async fn after_erasure_no_personal_value_is_left_and_the_registrar_record_is_int
     assert_eq!(files(media_dir.path()).len(), 2);
 
     // Exported before the erasure: the registrar's folder must not change.
-    settle(&store).await;
+    support::settle(&store).await;
     let export_dir = tempfile::tempdir().unwrap();
     run_export(&store, &WorkerConfig::new(export_dir.path()))
         .await
@@ -286,7 +282,7 @@ async fn after_erasure_no_personal_value_is_left_and_the_registrar_record_is_int
     );
 
     // The read models, built by the real binary from the whole (readable) log.
-    settle(&store).await;
+    support::settle(&store).await;
     let rebuilt = cim(&db.url, &["projections", "rebuild", "--restart"]);
     assert!(
         rebuilt.status.success(),
@@ -395,7 +391,7 @@ async fn after_erasure_no_personal_value_is_left_and_the_registrar_record_is_int
         assert_eq!(a.payload, b.payload);
     }
     // The audit index is a projection: build it again with the erasure event in the log.
-    settle(&store).await;
+    support::settle(&store).await;
     let rebuilt = cim(&db.url, &["projections", "rebuild", "--restart"]);
     assert!(
         rebuilt.status.success(),
@@ -462,18 +458,8 @@ async fn after_erasure_no_personal_value_is_left_and_the_registrar_record_is_int
 
 #[tokio::test]
 async fn a_lost_key_table_or_a_wrong_master_key_stops_cim_and_the_master_key_rotates() {
-    let db = support::fresh().await;
+    let (db, store, cohort, _) = with_cohort(2, 3).await;
     let pool = db.pool.clone();
-    let store = EventStore::new(pool.clone(), app::upcasters());
-    let handler = CommandHandler::new(store.clone());
-    let now = Utc::now();
-    app::seed_pilot_programs(&handler, demo::DEMO_ADMIN, now)
-        .await
-        .unwrap();
-    let programs = demo::assign_coordinators(&handler, now).await.unwrap();
-    let cohort = demo::drive_cohort(&handler, &programs, 2, 3, now)
-        .await
-        .unwrap();
     let stream = cohort.students[0].portfolio_id.stream_id();
     let readable = store.read_stream(&stream, 0).await.unwrap();
     assert!(readable[0].personal.is_some());

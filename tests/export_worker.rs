@@ -148,28 +148,6 @@ async fn revoke(store: &EventStore, a: &CertificateApproved) {
     record(store, a.portfolio_id, PortfolioEvent::CertificateRevoked(r)).await;
 }
 
-/// Waits until every committed event is readable by a tailing consumer. The tailing bound is the
-/// oldest transaction running anywhere in the cluster, so a busy neighbour (another test's database)
-/// can hold it back for a moment; the worker would then rightly find nothing yet.
-async fn settle(store: &EventStore) {
-    for _ in 0..600 {
-        let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        let readable = store
-            .read_after(cim::store::Checkpoint::START, 1_000_000)
-            .await
-            .unwrap()
-            .len();
-        if readable as i64 >= committed {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the log did not settle within 30 s");
-}
-
 fn worker(store: &EventStore, dir: &Path) -> ExportWorker {
     ExportWorker::new(store.clone(), WorkerConfig::new(dir))
 }
@@ -288,7 +266,7 @@ async fn a_batch_holds_every_new_certificate_with_complete_files_and_nothing_twi
     )
     .await;
 
-    settle(&store).await;
+    support::settle(&store).await;
     let outcome = worker(&store, out.path()).run_once().await.unwrap();
     let RunOutcome::Ran {
         completed,
@@ -362,7 +340,7 @@ async fn a_batch_holds_every_new_certificate_with_complete_files_and_nothing_twi
     // New approvals and a revocation of an exported certificate go into the next batch.
     let late = approve(&store, 20).await;
     revoke(&store, &approved[3]).await;
-    settle(&store).await;
+    support::settle(&store).await;
     let third = worker(&store, out.path()).run_once().await.unwrap();
     let RunOutcome::Ran {
         completed: second, ..
@@ -397,7 +375,7 @@ async fn an_approval_revoked_before_any_export_is_never_exported() {
     let kept = approve(&store, 1).await;
     let gone = approve(&store, 2).await;
     revoke(&store, &gone).await;
-    settle(&store).await;
+    support::settle(&store).await;
     worker(&store, out.path()).run_once().await.unwrap();
     let (records, revocations) = taken(&batch_events(&store).await);
     assert_eq!(records.keys().collect::<Vec<_>>(), [&kept.certificate_id]);
@@ -442,7 +420,7 @@ async fn two_workers_at_once_export_every_certificate_exactly_once() {
         }
     }
     // A last single run finishes whatever a Busy round left behind.
-    settle(&store).await;
+    support::settle(&store).await;
     worker(&store, out.path()).run_once().await.unwrap();
     let batches = batch_events(&store).await;
     let (records, _) = taken(&batches);
@@ -468,7 +446,7 @@ async fn a_worker_stopped_between_files_is_finished_by_the_next_run_without_dupl
     for i in 0..6 {
         approve(&store, i).await;
     }
-    settle(&store).await;
+    support::settle(&store).await;
     // The first worker creates the batch and writes three files, then dies (its task and lock
     // connection are dropped, as when a process is killed).
     {
@@ -488,7 +466,7 @@ async fn a_worker_stopped_between_files_is_finished_by_the_next_run_without_dupl
             .exists()
     );
 
-    settle(&store).await;
+    support::settle(&store).await;
     let outcome = worker(&store, out.path()).run_once().await.unwrap();
     let RunOutcome::Ran {
         completed,
@@ -538,7 +516,7 @@ async fn workers_aborted_at_random_moments_still_export_everything_once() {
         task.abort();
         let _ = task.await;
     }
-    settle(&store).await;
+    support::settle(&store).await;
     // The aborted task's lock connection may take a moment to close: retry while Busy.
     let mut finished = false;
     for _ in 0..50 {
@@ -619,7 +597,7 @@ async fn cohort(store: &EventStore, n: usize) -> Vec<CertificateApproved> {
     for i in 0..n {
         out.push(approve(store, i).await);
     }
-    settle(store).await;
+    support::settle(store).await;
     out
 }
 
@@ -869,7 +847,7 @@ async fn a_revocation_after_delivery_is_a_correction_row_and_a_ladok_update() {
     assert_eq!(run(&mut worker).await, (2, 0));
 
     revoke(&store, &approved[0]).await;
-    settle(&store).await;
+    support::settle(&store).await;
     let outcome = worker.run_once().await.unwrap();
     let RunOutcome::Ran {
         completed,

@@ -23,7 +23,7 @@ use cim::export::fake_ladok::FakeLadok;
 use cim::export::worker::WorkerConfig;
 use cim::http::auth::Role;
 use cim::http::{AppState, router};
-use cim::store::{ActorRole, Checkpoint, EventStore, ExpectedVersion, Metadata};
+use cim::store::{ActorRole, EventStore, ExpectedVersion, Metadata};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -101,25 +101,6 @@ async fn approve(store: &EventStore, n: u32) -> CertificateId {
     a.certificate_id
 }
 
-/// Waits until every committed event is readable by a tailing consumer (the worker's selection).
-async fn settle(store: &EventStore) {
-    for _ in 0..600 {
-        let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        let readable = store
-            .read_after(Checkpoint::START, 1_000_000)
-            .await
-            .unwrap();
-        if readable.len() as i64 >= committed {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the log did not settle within 30 s");
-}
-
 /// Serves the router on port 0 with this export configuration.
 async fn serve(pool: sqlx::PgPool, exports: WorkerConfig) -> String {
     let state = AppState::new(pool)
@@ -189,7 +170,7 @@ async fn run_list_read_download_acknowledge_and_refuse_path_tricks() {
     for n in 0..3 {
         approved.push(approve(&store, n).await);
     }
-    settle(&store).await;
+    support::settle(&store).await;
 
     let run = call("POST", &format!("{base}/exports/run"), Some(&reg)).await;
     assert_eq!(run.status, StatusCode::OK, "{}", run.json());
@@ -201,7 +182,7 @@ async fn run_list_read_download_acknowledge_and_refuse_path_tricks() {
 
     // A second batch, so the list has an order to show and a page to turn.
     approved.push(approve(&store, 3).await);
-    settle(&store).await;
+    support::settle(&store).await;
     let run = call("POST", &format!("{base}/exports/run"), Some(&reg)).await;
     assert_eq!(run.json()["delivered"], 1);
     let second = run.json()["completed"][0].as_str().unwrap().to_owned();
@@ -417,7 +398,7 @@ async fn a_rule_error_is_redelivered_on_request_once_ladok_accepts_it() {
     }
     let bad = approved[1];
     refusing.rule_error_for(&bad.to_string(), "commons.fel.grupp.domanregel");
-    settle(&store).await;
+    support::settle(&store).await;
 
     let run = call("POST", &format!("{base}/exports/run"), Some(&reg)).await;
     assert_eq!(run.json()["delivered"], 2);
@@ -473,7 +454,7 @@ async fn a_rule_error_is_redelivered_on_request_once_ladok_accepts_it() {
         .unwrap()["ladok"]
         .clone();
     assert_eq!(queued, "pending");
-    settle(&store).await;
+    support::settle(&store).await;
     let run = call("POST", &format!("{fixed}/exports/run"), Some(&reg)).await;
     assert_eq!(run.status, StatusCode::OK);
     assert_eq!(run.json()["delivered"], 1, "{}", run.json());

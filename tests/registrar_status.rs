@@ -110,27 +110,10 @@ async fn event_count(pool: &PgPool) -> i64 {
         .unwrap()
 }
 
-/// Waits until every committed event is readable by a tailing consumer (other tests' transactions
-/// can hold the cluster-wide bound back for a moment).
-async fn settle(store: &EventStore) {
-    for _ in 0..600 {
-        let committed = event_count(store.pool()).await;
-        let readable = store
-            .read_after(Checkpoint::START, 1_000_000)
-            .await
-            .unwrap();
-        if readable.len() as i64 >= committed {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the log did not settle within 30 s");
-}
-
 /// Applies the rest of the log to the projection live, through the runner's batch transaction, a few
 /// events at a time.
 async fn catch_up(store: &EventStore, projection: &dyn Projection) {
-    settle(store).await;
+    support::settle(store).await;
     let pool = store.pool();
     let hash = definition_hash(projection);
     let mut at = match checkpoint::load(pool, projection.name()).await.unwrap() {
@@ -163,7 +146,7 @@ async fn row(pool: &PgPool, id: CertificateId) -> CertificateRecord {
 }
 
 async fn run(store: &EventStore, config: &WorkerConfig) -> (usize, usize) {
-    settle(store).await;
+    support::settle(store).await;
     match run_export(store, config).await.unwrap() {
         RunOutcome::Ran {
             delivered, failed, ..

@@ -144,3 +144,24 @@ async fn remove_stale_databases(url: &str) {
         }
     }
 }
+
+/// Waits until every committed event is readable by a tailing consumer. The tailing bound is the
+/// oldest transaction running anywhere in the cluster, so a busy neighbour (another test's database)
+/// can hold it back for a moment; a consumer would then rightly find nothing yet.
+pub async fn settle(store: &cim::store::EventStore) {
+    for _ in 0..600 {
+        let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let readable = store
+            .read_after(cim::store::Checkpoint::START, 1_000_000)
+            .await
+            .unwrap();
+        if readable.len() as i64 >= committed {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the log did not settle within 30 s");
+}
