@@ -116,10 +116,10 @@ pub async fn copy(url: &str, sample: &NewEvent, rows: usize) -> anyhow::Result<C
     let mut line = String::from("bench-copy\t");
     line.push_str(&sample.event_type);
     line.push('\t');
-    escape(&sample.payload.to_string(), &mut line);
+    super::corpus::escape_copy(&sample.payload.to_string(), &mut line);
     line.push('\t');
     match &sample.personal {
-        Some(p) => escape(&p.to_string(), &mut line),
+        Some(p) => super::corpus::escape_copy(&p.to_string(), &mut line),
         None => line.push_str("\\N"),
     }
     line.push('\n');
@@ -138,16 +138,4 @@ pub async fn copy(url: &str, sample: &NewEvent, rows: usize) -> anyhow::Result<C
         rows: copied,
         rows_per_s: rate(copied, elapsed),
     })
-}
-
-fn escape(value: &str, out: &mut String) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
 }

@@ -154,7 +154,7 @@ impl Template {
 }
 
 /// COPY text format: backslash, tab, newline and carriage return are escaped.
-fn escape_copy(value: &str, out: &mut String) {
+pub(super) fn escape_copy(value: &str, out: &mut String) {
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
