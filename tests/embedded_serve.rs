@@ -1,81 +1,23 @@
 //! `cim serve` with no DATABASE_URL runs on its own PostgreSQL cluster, and that cluster keeps its data
 //! across restarts of the service.
 
+mod support;
+
 use cim::store::{ActorRole, EventStore, ExpectedVersion, Metadata, NewEvent, Upcasters};
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use support::process::{ServeProcess, wait_ready};
 use uuid::Uuid;
 
-/// A running `cim serve` child process and the base URL it printed.
-struct Serve {
-    child: Child,
-    base: String,
+/// `cim serve` without DATABASE_URL, on its own cluster in `data_dir`.
+fn serve(data_dir: &Path) -> ServeProcess {
+    ServeProcess::builder().embedded(data_dir).start()
 }
 
-impl Serve {
-    fn start(data_dir: &Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cim"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env_remove("DATABASE_URL")
-            .env("CIM_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start cim serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("cim listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Serve { child, base }
-    }
-
-    /// SIGTERM, then wait for a clean exit (which stops the embedded cluster).
-    fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().unwrap();
-        assert!(exit.success(), "cim serve exited with {exit}");
-    }
-}
-
-impl Serve {
-    /// SIGKILL: no chance to stop anything.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-async fn wait_ready(base: &str) {
-    let client = reqwest::Client::new();
-    for _ in 0..300 {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                let body: serde_json::Value = r.json().await.unwrap();
-                assert_eq!(body["status"], "ready");
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{base}/readyz never answered 200");
+/// SIGTERM, then a clean exit (which stops the embedded cluster).
+fn stop(serve: ServeProcess) {
+    let exit = serve.terminate();
+    assert!(exit.success(), "cim serve exited with {exit}");
 }
 
 fn socket_url(data_dir: &Path) -> String {
@@ -95,7 +37,7 @@ async fn serve_without_database_url_runs_its_own_cluster_and_keeps_data_across_r
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let data_dir = dir.path().join("data");
 
-    let first = Serve::start(&data_dir);
+    let first = serve(&data_dir);
     wait_ready(&first.base).await;
     let health: serde_json::Value = reqwest::get(format!("{}/healthz", first.base))
         .await
@@ -130,13 +72,13 @@ async fn serve_without_database_url_runs_its_own_cluster_and_keeps_data_across_r
             .unwrap();
         pool.close().await;
     }
-    first.stop();
+    stop(first);
     assert!(
         !data_dir.join("pgdata/postmaster.pid").exists(),
         "the cluster must be stopped cleanly with the service"
     );
 
-    let second = Serve::start(&data_dir);
+    let second = serve(&data_dir);
     wait_ready(&second.base).await;
     let pool = cim::db::connect(&socket_url(&data_dir), 2).await.unwrap();
     let store = EventStore::new(pool.clone(), Upcasters::new());
@@ -148,9 +90,9 @@ async fn serve_without_database_url_runs_its_own_cluster_and_keeps_data_across_r
     // A service killed outright leaves its cluster running; the next one adopts it, and stops it.
     second.kill();
     assert!(data_dir.join("pgdata/postmaster.pid").exists());
-    let third = Serve::start(&data_dir);
+    let third = serve(&data_dir);
     wait_ready(&third.base).await;
-    third.stop();
+    stop(third);
     assert!(
         !data_dir.join("pgdata/postmaster.pid").exists(),
         "a cluster orphaned by a killed service must be stopped by the next one"

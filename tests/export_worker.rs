@@ -1070,22 +1070,9 @@ async fn cim_export_run_killed_mid_delivery_delivers_every_certificate_once_on_t
     let fake = FakeLadok::start().await.unwrap();
     let approved = cohort(&store, 40).await;
     // The fake's client certificate and CA as files, configured as an operator would.
-    let secrets = tempfile::tempdir().unwrap();
-    let p12 = secrets.path().join("client.p12");
-    let ca = secrets.path().join("ca.pem");
-    std::fs::write(&p12, fake.client_pkcs12()).unwrap();
-    std::fs::write(&ca, fake.ca_pem()).unwrap();
+    let files = support::ladok::LadokFiles::write(&fake);
     let with_ladok = |command: &mut Command| {
-        command
-            .env("CIM_LADOK_ENABLED", "true")
-            .env("CIM_LADOK_BASE_URL", fake.base_url().as_str())
-            .env("CIM_LADOK_PKCS12", &p12)
-            .env(
-                "CIM_LADOK_PKCS12_PASSWORD",
-                cim::export::fake_ladok::CLIENT_PASSWORD,
-            )
-            .env("CIM_LADOK_CA", &ca)
-            .env("CIM_LADOK_TIMEOUT_SECS", "5");
+        command.envs(files.env());
     };
 
     let mut command = export_run(&db, out.path());

@@ -9,35 +9,15 @@ use cim::domain::values::NonEmptyText;
 use cim::domain::{CatalogItemId, ProgramCommand};
 use cim::projections::{ProjectionRunner, Scope, read_models};
 use cim::store::{ActorRole, EventStore};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::process::ServeProcess;
 use uuid::Uuid;
 
-fn start_serve(database_url: &str) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cim"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--export-scheduler",
-            "false",
-        ])
-        .env("DATABASE_URL", database_url)
-        .env("CIM_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start cim serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(
-        line.starts_with("cim listening on "),
-        "unexpected first line {line:?}"
-    );
-    child
+fn start_serve(database_url: &str) -> ServeProcess {
+    ServeProcess::builder()
+        .database(database_url)
+        .args(["--export-scheduler", "false"])
+        .start()
 }
 
 async fn eventually<F: AsyncFn() -> bool>(what: &str, check: F) {
@@ -64,7 +44,7 @@ async fn a_killed_owner_is_replaced_by_another_process() {
         .unwrap();
 
     // Process A starts first, sets up (and owns) every projection, and projects the history.
-    let mut a = start_serve(&db.url);
+    let a = start_serve(&db.url);
     eventually(
         "process A has projected the history into every read model",
         async || {
@@ -87,8 +67,7 @@ async fn a_killed_owner_is_replaced_by_another_process() {
     );
 
     // A dies without releasing anything; its sessions end with it, and so do its locks.
-    a.kill().unwrap();
-    a.wait().unwrap();
+    a.kill();
     eventually("B owns every projection", async || {
         b.status().projections.iter().all(|p| p.owned)
     })

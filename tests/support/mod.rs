@@ -7,6 +7,8 @@
 #![allow(dead_code)]
 
 pub mod auth;
+pub mod ladok;
+pub mod process;
 pub mod recordings;
 pub mod server;
 pub mod texts;

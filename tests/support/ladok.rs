@@ -1,0 +1,43 @@
+//! The fake Ladok as an operator configures the real one for a `cim` process: its client certificate
+//! (PKCS#12) and CA written to files, and the `CIM_LADOK_*` settings that point at them.
+
+use cim::export::fake_ladok::{CLIENT_PASSWORD, FakeLadok};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// The files of one fake Ladok; removed when dropped.
+#[derive(Debug)]
+pub struct LadokFiles {
+    _dir: tempfile::TempDir,
+    base_url: String,
+    pkcs12: PathBuf,
+    ca: PathBuf,
+}
+
+impl LadokFiles {
+    pub fn write(fake: &FakeLadok) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let pkcs12 = dir.path().join("client.p12");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&pkcs12, fake.client_pkcs12()).unwrap();
+        std::fs::write(&ca, fake.ca_pem()).unwrap();
+        LadokFiles {
+            _dir: dir,
+            base_url: fake.base_url().to_string(),
+            pkcs12,
+            ca,
+        }
+    }
+
+    /// The environment of a `cim` process that delivers to this Ladok.
+    pub fn env(&self) -> Vec<(&'static str, OsString)> {
+        vec![
+            ("CIM_LADOK_ENABLED", "true".into()),
+            ("CIM_LADOK_BASE_URL", self.base_url.clone().into()),
+            ("CIM_LADOK_PKCS12", self.pkcs12.clone().into()),
+            ("CIM_LADOK_PKCS12_PASSWORD", CLIENT_PASSWORD.into()),
+            ("CIM_LADOK_CA", self.ca.clone().into()),
+            ("CIM_LADOK_TIMEOUT_SECS", "5".into()),
+        ]
+    }
+}
