@@ -1,5 +1,7 @@
-//! A real PostgreSQL restart under a running projection runner, and readiness that tells the truth:
-//! not ready while the database is away or unmigrated, ready again afterwards, nothing lost.
+//! A real PostgreSQL stopped and started again under a running API, projection runner and export
+//! schedule while clients keep sending commands: every command answered 2xx is in the log afterwards,
+//! the outage is answered 503 with `Retry-After` (never 500, never a hang), readiness tells the truth,
+//! and everything recovers by itself, without a restart of the service.
 
 mod support;
 
@@ -8,12 +10,16 @@ use cim::app::{self, CommandContext, CommandHandler};
 use cim::db::embedded::{EmbeddedConfig, EmbeddedPostgres};
 use cim::db::{self, scratch};
 use cim::domain::values::NonEmptyText;
-use cim::domain::{CatalogItemId, ProgramCommand};
+use cim::domain::{CatalogItemId, ProgramCommand, StaffId};
+use cim::export::worker::WorkerConfig;
+use cim::export::worker::schedule::{ExportScheduler, Schedule};
 use cim::http::auth::Role;
 use cim::http::{self, AppState};
 use cim::projections::{ProjectionRunner, RunnerConfig, Scope, read_models};
 use cim::store::{ActorRole, EventStore};
 use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -82,6 +88,77 @@ async fn add_item(
     }
 }
 
+/// One client's command: a catalog item added over HTTP, with its own request id (which becomes the
+/// correlation id of the events it causes) and idempotency key.
+#[derive(Debug, Clone)]
+struct Sent {
+    request_id: Uuid,
+    item: String,
+    status: Option<u16>,
+}
+
+async fn add_over_http(http: &reqwest::Client, url: &str, token: &str, sent: &mut Sent) {
+    let answer = http
+        .post(url)
+        .bearer_auth(token)
+        .header("Idempotency-Key", &sent.item)
+        .header("X-Request-Id", sent.request_id.to_string())
+        .json(&serde_json::json!({"item": sent.item, "name": format!("Load {}", sent.item)}))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await;
+    sent.status = answer.ok().map(|a| a.status().as_u16());
+}
+
+/// Clients that add catalog items one after the other until `stop` is set; returns every command sent.
+fn start_clients(
+    url: String,
+    token: String,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Vec<Sent>>> {
+    (0..3)
+        .map(|client| {
+            let (url, token, stop) = (url.clone(), token.clone(), stop.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut sent = Vec::new();
+                for n in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let mut one = Sent {
+                        request_id: Uuid::now_v7(),
+                        item: format!("load-{client}-{n}"),
+                        status: None,
+                    };
+                    add_over_http(&http, &url, &token, &mut one).await;
+                    sent.push(one);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                sent
+            })
+        })
+        .collect()
+}
+
+async fn completed_batches(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM export_batches WHERE completed_at IS NOT NULL")
+        .fetch_one(pool)
+        .await
+        .unwrap_or(-1)
+}
+
+async fn wait_for_batches(pool: &sqlx::PgPool, at_least: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while completed_batches(pool).await < at_least {
+        assert!(
+            Instant::now() < deadline,
+            "the export schedule never wrote batch {at_least}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runner_survives_a_database_restart_and_readiness_follows_it() {
     let dir = tempfile::Builder::new()
@@ -118,6 +195,38 @@ async fn the_runner_survives_a_database_restart_and_readiness_follows_it() {
     let state = AppState::with_projections(pool.clone(), runner.clone())
         .with_verifier(support::auth::dev_verifier());
     let base = serve(state).await;
+    // The nightly export, here every second, on the same store.
+    let exports = tempfile::tempdir().unwrap();
+    let every_second = Schedule {
+        cron: "* * * * * *".to_owned(),
+        timezone: chrono_tz::Europe::Stockholm,
+    };
+    let scheduler = ExportScheduler::start(
+        store.clone(),
+        WorkerConfig::new(exports.path()),
+        &every_second,
+    )
+    .await
+    .unwrap();
+    support::certificates::cohort(&store, 2).await;
+    wait_for_batches(&pool, 1).await;
+
+    // Clients keep sending commands from now until after the database is back.
+    handler
+        .program(
+            seeded[0].id,
+            ProgramCommand::AssignCoordinator {
+                staff: StaffId::parse("coord-x").unwrap(),
+            },
+            &admin(Uuid::now_v7()),
+        )
+        .await
+        .unwrap();
+    let coordinator = support::auth::token(Role::Coordinator, "coord-x", &[seeded[0].id]);
+    let catalog = format!("{base}/programs/{}/catalog", seeded[0].id);
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = start_clients(catalog.clone(), coordinator.clone(), stop.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let before = add_item(&handler, seeded[0].id, "before-restart").await;
     runner
@@ -142,7 +251,6 @@ async fn the_runner_survives_a_database_restart_and_readiness_follows_it() {
     assert_eq!(away.headers()["retry-after"], "2");
     let problem: serde_json::Value = away.json().await.unwrap();
     assert_eq!(problem["code"], "database_unavailable", "{problem}");
-    let coordinator = support::auth::token(Role::Coordinator, "coord-x", &[seeded[0].id]);
     let command = http
         .post(format!("{program}/catalog"))
         .bearer_auth(&coordinator)
@@ -191,7 +299,75 @@ async fn the_runner_survives_a_database_restart_and_readiness_follows_it() {
         .unwrap();
     assert_eq!(back.status(), 200);
 
-    // Nothing accepted before the outage is lost, and both commands reached the read models.
+    // The schedule carries on by itself: certificates approved after the outage are exported.
+    let batches = completed_batches(&pool).await;
+    support::certificates::cohort(&store, 2).await;
+    wait_for_batches(&pool, batches + 1).await;
+
+    // Every command a client sent during all this: each one answered 2xx is in the log (found by its
+    // request id), nothing was answered with another 5xx than 503, and the unanswered ones, retried
+    // with their idempotency key, are each stored exactly once.
+    stop.store(true, Ordering::Relaxed);
+    let mut sent: Vec<Sent> = Vec::new();
+    for client in clients {
+        sent.extend(client.await.unwrap());
+    }
+    let refused_during_outage = sent.iter().filter(|s| s.status == Some(503)).count();
+    assert!(
+        refused_during_outage > 0,
+        "no client command fell into the outage"
+    );
+    for one in &sent {
+        if let Some(status) = one.status {
+            assert!(
+                (200..300).contains(&status) || status == 503,
+                "{} answered {status}",
+                one.item
+            );
+        }
+    }
+    let logged: std::collections::HashSet<Uuid> =
+        sqlx::query_scalar("SELECT correlation_id FROM events")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    for one in sent.iter().filter(|s| s.status.is_some_and(|c| c < 300)) {
+        assert!(
+            logged.contains(&one.request_id),
+            "{} was answered 2xx but is not in the log",
+            one.item
+        );
+    }
+    let http = reqwest::Client::new();
+    for one in sent
+        .iter_mut()
+        .filter(|s| !s.status.is_some_and(|c| c < 300))
+    {
+        add_over_http(&http, &catalog, &coordinator, one).await;
+        assert!(one.status.is_some_and(|c| c < 300), "retry of {one:?}");
+    }
+    let items: Vec<String> = sqlx::query_scalar(
+        "SELECT payload->>'item' FROM events WHERE event_type = 'CatalogItemAdded' \
+         AND payload->>'item' LIKE 'load-%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let distinct: std::collections::HashSet<&String> = items.iter().collect();
+    assert_eq!(
+        (items.len(), distinct.len()),
+        (sent.len(), sent.len()),
+        "every client command stored exactly once"
+    );
+    let last = store.head().await.unwrap();
+    runner
+        .wait_for(Scope::All, last, Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    // Nothing accepted before the outage is lost, and every command reached the read models.
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&pool)
         .await
@@ -202,6 +378,7 @@ async fn the_runner_survives_a_database_restart_and_readiness_follows_it() {
         .unwrap();
     assert_eq!(events, audited);
 
+    scheduler.shutdown().await;
     runner.shutdown().await;
     pool.close().await;
     cluster.stop().await.unwrap();

@@ -5,138 +5,24 @@
 
 mod support;
 
+use support::certificates::{approval, approve, cohort, date, record};
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use chrono::NaiveDate;
 use cim::app;
 use cim::domain::PortfolioEvent;
-use cim::domain::ids::{
-    ActivityId, CatalogItemId, CertificateId, PortfolioId, ProgramCode, ProgramId, StaffId,
-    StudentUid,
-};
-use cim::domain::portfolio::{
-    CertificateApproved, CertificateHolder, CertificateRevoked, CertifiedActivity, FinalFormat,
-    ReflectionFormat,
-};
-use cim::domain::values::{IdentityNumber, PersonName};
+use cim::domain::ids::{CertificateId, StaffId};
+use cim::domain::portfolio::{CertificateApproved, CertificateRevoked};
 use cim::export::worker::events::{BatchEvent, stream_id};
 use cim::export::worker::{ExportLock, ExportWorker, RunOutcome, WorkerConfig, batch_folders};
 use cim::export::{BatchId, LADOK_CSV_FILE_NAME, MANIFEST_FILE_NAME};
-use cim::store::{ActorRole, EventStore, ExpectedVersion, Metadata};
+use cim::store::EventStore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 const ELMO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/formats/elmo");
-
-const NAMES: &[(&str, &str)] = &[
-    ("Åsa", "Öberg"),
-    ("Seán", "O'Brien"),
-    ("Anna-Karin", "Smith & Jones"),
-    ("Björn", "Ödmark, Jr."),
-    ("李", "小龍"),
-];
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-/// A valid 12-digit personnummer for a birth date and serial.
-fn identity_number(birth: NaiveDate, serial: u32) -> IdentityNumber {
-    use chrono::Datelike;
-    let nine = format!(
-        "{:02}{:02}{:02}{:03}",
-        birth.year() % 100,
-        birth.month(),
-        birth.day(),
-        serial
-    );
-    let sum: u32 = nine
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = c.to_digit(10).unwrap() * if i % 2 == 0 { 2 } else { 1 };
-            if d > 9 { d - 9 } else { d }
-        })
-        .sum();
-    let twelve = format!("{}{nine}{}", birth.year() / 100, (10 - sum % 10) % 10);
-    IdentityNumber::from_normalized(&twelve).unwrap()
-}
-
-/// The i-th certificate of a generated cohort (ids are unique per test run).
-fn approval(i: usize) -> CertificateApproved {
-    let (given, family) = NAMES[i % NAMES.len()];
-    let activities = (0..3)
-        .map(|k| {
-            let start = date(2025, 1 + (k as u32) * 3, 1 + (i as u32 % 28));
-            CertifiedActivity {
-                activity_id: ActivityId::new(Uuid::now_v7()),
-                item: CatalogItemId::parse(["tedx", "bip", "mentor"][k]).unwrap(),
-                item_name: ["TEDx <KI>", "Blended \"BIP\"", "Mentor & buddy"][k].to_owned(),
-                started_on: start,
-                ended_on: start + chrono::Days::new(k as u64 * 20),
-                reflection_format: ReflectionFormat::Written,
-            }
-        })
-        .collect();
-    CertificateApproved {
-        certificate_id: CertificateId::new(Uuid::now_v7()),
-        portfolio_id: PortfolioId::new(Uuid::now_v7()),
-        program_id: ProgramId::new(Uuid::from_u128(0xA0)),
-        program_code: ProgramCode::parse("dental").unwrap(),
-        program_name: "Dental Program".to_owned(),
-        student_uid: StudentUid::new(Uuid::now_v7()),
-        application: 1,
-        activities,
-        final_format: FinalFormat::Oral,
-        decided_on: date(2026, 1, 1 + (i as u32 % 28)),
-        decided_by: StaffId::parse("coordinator-1@ki.se").unwrap(),
-        personal: Some(CertificateHolder {
-            identity_number: identity_number(
-                date(1995, 1 + i as u32 % 12, 1 + i as u32 % 28),
-                100 + i as u32,
-            ),
-            name: PersonName::parse(given, family).unwrap(),
-        }),
-    }
-}
-
-fn metadata() -> Metadata {
-    Metadata {
-        actor_id: "coordinator-1@ki.se".to_owned(),
-        actor_role: ActorRole::Coordinator,
-        correlation_id: Uuid::now_v7(),
-        causation_id: None,
-        command_id: Uuid::now_v7(),
-    }
-}
-
-/// Appends a portfolio event to its stream as the command handler would (personal part split off).
-async fn record(store: &EventStore, portfolio: PortfolioId, event: PortfolioEvent) {
-    let (event_type, payload) = event.to_payload();
-    let new = app::encode(event_type, 1, payload, Some(Uuid::now_v7()));
-    store
-        .append(
-            &portfolio.stream_id(),
-            ExpectedVersion::Any,
-            &[new],
-            &metadata(),
-        )
-        .await
-        .unwrap();
-}
-
-async fn approve(store: &EventStore, i: usize) -> CertificateApproved {
-    let a = approval(i);
-    record(
-        store,
-        a.portfolio_id,
-        PortfolioEvent::CertificateApproved(a.clone()),
-    )
-    .await;
-    a
-}
 
 async fn revoke(store: &EventStore, a: &CertificateApproved) {
     let r = CertificateRevoked {
@@ -590,15 +476,6 @@ async fn deliveries(store: &EventStore) -> Vec<BatchEvent> {
             )
         })
         .collect()
-}
-
-async fn cohort(store: &EventStore, n: usize) -> Vec<CertificateApproved> {
-    let mut out = Vec::new();
-    for i in 0..n {
-        out.push(approve(store, i).await);
-    }
-    support::settle(store).await;
-    out
 }
 
 #[tokio::test]

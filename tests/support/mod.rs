@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod auth;
+pub mod certificates;
 pub mod ladok;
 pub mod process;
 pub mod recordings;
