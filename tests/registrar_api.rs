@@ -7,23 +7,14 @@ mod support;
 
 use support::auth::{dev_verifier, token};
 
-use chrono::NaiveDate;
 use cim::app;
-use cim::domain::PortfolioEvent;
-use cim::domain::ids::{
-    ActivityId, CatalogItemId, CertificateId, PortfolioId, ProgramCode, ProgramId, StaffId,
-    StudentUid,
-};
-use cim::domain::portfolio::{
-    CertificateApproved, CertificateHolder, CertifiedActivity, FinalFormat, ReflectionFormat,
-};
-use cim::domain::values::{IdentityNumber, PersonName};
+use cim::domain::ids::{CertificateId, ProgramId};
 use cim::export::MANIFEST_FILE_NAME;
 use cim::export::fake_ladok::FakeLadok;
 use cim::export::worker::WorkerConfig;
 use cim::http::auth::Role;
 use cim::http::{AppState, router};
-use cim::store::{ActorRole, EventStore, ExpectedVersion, Metadata};
+use cim::store::EventStore;
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -34,71 +25,14 @@ fn registrar() -> String {
     token(Role::Registrar, "registrar-1", &[])
 }
 
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-/// A valid 12-digit personnummer, distinct per `n`.
-fn identity_number(n: u32) -> IdentityNumber {
-    let nine = format!("9502{:02}{:03}", 1 + n % 28, 200 + n);
-    let sum: u32 = nine
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = c.to_digit(10).unwrap() * if i % 2 == 0 { 2 } else { 1 };
-            if d > 9 { d - 9 } else { d }
-        })
-        .sum();
-    IdentityNumber::from_normalized(&format!("19{nine}{}", (10 - sum % 10) % 10)).unwrap()
-}
-
+/// The program of the recorded approvals (`support::certificates::approval`).
 const PROGRAM: u128 = 0xA0;
 
-/// Approves a certificate as the command handler records it (personal part split off).
+/// Approves a certificate as the command handler records it.
 async fn approve(store: &EventStore, n: u32) -> CertificateId {
-    let a = CertificateApproved {
-        certificate_id: CertificateId::new(Uuid::now_v7()),
-        portfolio_id: PortfolioId::new(Uuid::now_v7()),
-        program_id: ProgramId::new(Uuid::from_u128(PROGRAM)),
-        program_code: ProgramCode::parse("dental").unwrap(),
-        program_name: "Dental Program".to_owned(),
-        student_uid: StudentUid::new(Uuid::now_v7()),
-        application: 1,
-        activities: vec![CertifiedActivity {
-            activity_id: ActivityId::new(Uuid::now_v7()),
-            item: CatalogItemId::parse("tedx").unwrap(),
-            item_name: "TEDx".to_owned(),
-            started_on: date(2025, 3, 1),
-            ended_on: date(2025, 3, 2),
-            reflection_format: ReflectionFormat::Written,
-        }],
-        final_format: FinalFormat::Written,
-        decided_on: date(2026, 1, 1 + n % 28),
-        decided_by: StaffId::parse("coordinator-1@ki.se").unwrap(),
-        personal: Some(CertificateHolder {
-            identity_number: identity_number(n),
-            name: PersonName::parse("Seán", "O'Brien").unwrap(),
-        }),
-    };
-    let (event_type, payload) = PortfolioEvent::CertificateApproved(a.clone()).to_payload();
-    let new = app::encode(event_type, 1, payload, Some(Uuid::now_v7()));
-    let metadata = Metadata {
-        actor_id: "coordinator-1@ki.se".to_owned(),
-        actor_role: ActorRole::Coordinator,
-        correlation_id: Uuid::now_v7(),
-        causation_id: None,
-        command_id: Uuid::now_v7(),
-    };
-    store
-        .append(
-            &a.portfolio_id.stream_id(),
-            ExpectedVersion::Any,
-            &[new],
-            &metadata,
-        )
+    support::certificates::approve(store, n as usize)
         .await
-        .unwrap();
-    a.certificate_id
+        .certificate_id
 }
 
 /// Serves the router on port 0 with this export configuration.
