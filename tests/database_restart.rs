@@ -343,7 +343,7 @@ async fn the_runner_survives_a_database_restart_and_readiness_follows_it() {
     let http = reqwest::Client::new();
     for one in sent
         .iter_mut()
-        .filter(|s| !s.status.is_some_and(|c| c < 300))
+        .filter(|s| s.status.is_none_or(|c| c >= 300))
     {
         add_over_http(&http, &catalog, &coordinator, one).await;
         assert!(one.status.is_some_and(|c| c < 300), "retry of {one:?}");
