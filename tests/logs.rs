@@ -395,7 +395,8 @@ async fn a_whole_flow_at_debug_logs_no_personal_value() {
         forged.as_str(),
     ];
     let mut leaks = Vec::new();
-    for (what, value) in personal_values(&student_uid, upload["sha256"].as_str().unwrap(), &tokens) {
+    let recording = upload["sha256"].as_str().unwrap();
+    for (what, value) in personal_values(&student_uid, recording, &tokens) {
         let needle = value.to_lowercase();
         for line in logs.lines() {
             if line.to_lowercase().contains(&needle) {
