@@ -3,13 +3,14 @@
 use super::DatabaseArgs;
 use crate::app;
 use crate::export::worker::schedule::ExportScheduler;
-use crate::http::auth::Verifier;
+use crate::http::auth::{AuthLimitSettings, Verifier, limit};
 use crate::http::{self, AppState};
 use crate::projections::{self, ProjectionRunner};
 use crate::store::EventStore;
 use anyhow::Context;
 use clap::Args;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -19,9 +20,43 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub jwt: super::token::JwtArgs,
     #[command(flatten)]
+    pub auth_limit: AuthLimitArgs,
+    #[command(flatten)]
     pub export: super::export::ExportArgs,
     #[command(flatten)]
     pub schedule: super::export::ScheduleArgs,
+}
+
+/// The limit on failed authentications per client address (`http::auth::limit`).
+#[derive(Debug, Args)]
+pub struct AuthLimitArgs {
+    /// Failed authentications one client address may have per window before its requests with
+    /// credentials are refused with 429 until the window ends; 0 turns the limit off.
+    #[arg(long, env = "CIM_AUTH_FAILURE_LIMIT", default_value_t = limit::DEFAULT_MAX_FAILURES)]
+    pub auth_failure_limit: u32,
+    /// The window, in seconds, starting at an address's first failure.
+    #[arg(long, env = "CIM_AUTH_FAILURE_WINDOW_SECONDS", default_value_t = limit::DEFAULT_WINDOW.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub auth_failure_window_seconds: u64,
+    /// How many client addresses are tracked at once (the oldest are forgotten first).
+    #[arg(long, env = "CIM_AUTH_FAILURE_MAX_ADDRESSES", default_value_t = limit::DEFAULT_MAX_ADDRESSES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub auth_failure_max_addresses: u64,
+    /// Comma-separated addresses of reverse proxies whose X-Forwarded-For names the client. Unset:
+    /// the header is ignored and the TCP peer is the client.
+    #[arg(long, env = "CIM_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl AuthLimitArgs {
+    pub fn settings(&self) -> AuthLimitSettings {
+        AuthLimitSettings {
+            max_failures: self.auth_failure_limit,
+            window: Duration::from_secs(self.auth_failure_window_seconds),
+            max_addresses: usize::try_from(self.auth_failure_max_addresses).unwrap_or(usize::MAX),
+            trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
 }
 
 pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
@@ -72,12 +107,15 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
     };
     let state = AppState::with_projections(db.pool.clone(), runner.clone())
         .with_verifier(verifier)
-        .with_exports(export_config);
+        .with_exports(export_config)
+        .with_auth_limit(args.auth_limit.settings());
     // Tests and scripts read this line to find the port when --listen ends in :0.
     println!("cim listening on http://{local}");
     tracing::info!(%local, embedded = db.is_embedded(), "cim serve started");
 
-    let served = axum::serve(listener, http::router(state))
+    // With connect info: the limit on failed authentications counts per client address.
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     if let Some(scheduler) = scheduler {

@@ -7,7 +7,10 @@
 //! - `cim_projection_lag_events{projection}`: events in the log after each projection's
 //!   checkpoint (only in a process that runs the projection runner);
 //! - `cim_exports_total{kind}`: exports made, counted by [`record_export`] (the audit CSV routes
-//!   call it; the export worker may call it with its batch kinds).
+//!   call it; the export worker may call it with its batch kinds);
+//! - `cim_auth_failures_total{code}`: refused authentications by their 401 code, and
+//!   `cim_auth_rate_limited_total`: requests refused with 429 because their address failed too often
+//!   (see `auth::limit`). Never the address.
 //!
 //! The span of a request carries method, route template, status, latency and the request id (the
 //! `X-Request-Id` that is also the events' correlation id); never the body, the token or a query.
@@ -72,6 +75,8 @@ fn method_label(method: &Method) -> &'static str {
 struct Registry {
     requests: BTreeMap<RequestKey, Histogram>,
     exports: BTreeMap<String, u64>,
+    auth_failures: BTreeMap<String, u64>,
+    auth_rate_limited: u64,
 }
 
 /// The route templates, to label requests with a `'static` string.
@@ -89,6 +94,17 @@ fn registry() -> std::sync::MutexGuard<'static, Registry> {
 /// becomes a label: pass a fixed name, never an id or anything personal.
 pub fn record_export(kind: &str) {
     *registry().exports.entry(kind.to_owned()).or_default() += 1;
+}
+
+/// Counts one refused authentication by its problem code (a fixed `token_*` code, never the token
+/// or the address).
+pub fn record_auth_failure(code: &str) {
+    *registry().auth_failures.entry(code.to_owned()).or_default() += 1;
+}
+
+/// Counts one request refused because its address had too many failed authentications.
+pub fn record_auth_refused() {
+    registry().auth_rate_limited += 1;
 }
 
 /// Middleware: the request's span, its log line and its latency observation.
@@ -140,6 +156,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     render_requests(&mut out);
     render_lag(&mut out, &state).await;
     render_exports(&mut out);
+    render_auth(&mut out);
     let mut response = out.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -215,6 +232,30 @@ fn render_exports(out: &mut String) {
             escape(kind)
         );
     }
+}
+
+fn render_auth(out: &mut String) {
+    let (failures, limited) = {
+        let registry = registry();
+        (registry.auth_failures.clone(), registry.auth_rate_limited)
+    };
+    out.push_str(
+        "# HELP cim_auth_failures_total Refused authentications, by problem code.\n\
+         # TYPE cim_auth_failures_total counter\n",
+    );
+    for (code, count) in &failures {
+        let _ = writeln!(
+            out,
+            "cim_auth_failures_total{{code=\"{}\"}} {count}",
+            escape(code)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP cim_auth_rate_limited_total Requests refused with 429 because their address failed authentication too often.\n\
+         # TYPE cim_auth_rate_limited_total counter\n\
+         cim_auth_rate_limited_total {limited}"
+    );
 }
 
 /// A label value as the text format wants it.

@@ -27,7 +27,7 @@ pub mod routes;
 use crate::app::{self, CommandHandler};
 use crate::projections::RunnerHandle;
 use crate::store::EventStore;
-use auth::Verifier;
+use auth::{AuthLimitSettings, AuthLimiter, Verifier};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
@@ -53,6 +53,9 @@ pub struct App {
     /// The export worker's configuration, for the registrar's export routes (`/exports/...`).
     /// `None`: those routes answer 503 `exports_not_configured`.
     pub exports: Option<Arc<crate::export::worker::WorkerConfig>>,
+    /// Failed authentications per client address (`auth::limit`); the production default unless
+    /// [`AppState::with_auth_limit`] says otherwise.
+    pub auth_limit: Arc<AuthLimiter>,
 }
 
 impl AppState {
@@ -63,6 +66,7 @@ impl AppState {
             Arc::new(Verifier::refuse_all()),
             crate::media::MediaStore::from_env(),
             None,
+            Arc::new(AuthLimiter::new(AuthLimitSettings::default())),
         )
     }
 
@@ -74,6 +78,7 @@ impl AppState {
             Arc::new(Verifier::refuse_all()),
             crate::media::MediaStore::from_env(),
             None,
+            Arc::new(AuthLimiter::new(AuthLimitSettings::default())),
         )
     }
 
@@ -85,6 +90,7 @@ impl AppState {
             Arc::new(verifier),
             self.media.clone(),
             self.exports.clone(),
+            self.auth_limit.clone(),
         )
     }
 
@@ -96,6 +102,7 @@ impl AppState {
             self.verifier.clone(),
             media,
             self.exports.clone(),
+            self.auth_limit.clone(),
         )
     }
 
@@ -107,6 +114,20 @@ impl AppState {
             self.verifier.clone(),
             self.media.clone(),
             Some(Arc::new(exports)),
+            self.auth_limit.clone(),
+        )
+    }
+
+    /// The same state with this limit on failed authentications (`cim serve` reads it from its
+    /// settings; tests that send many bad tokens on purpose turn it off).
+    pub fn with_auth_limit(self, settings: AuthLimitSettings) -> Self {
+        Self::build(
+            self.pool.clone(),
+            self.projections.clone(),
+            self.verifier.clone(),
+            self.media.clone(),
+            self.exports.clone(),
+            Arc::new(AuthLimiter::new(settings)),
         )
     }
 
@@ -116,6 +137,7 @@ impl AppState {
         verifier: Arc<Verifier>,
         media: crate::media::MediaStore,
         exports: Option<Arc<crate::export::worker::WorkerConfig>>,
+        auth_limit: Arc<AuthLimiter>,
     ) -> Self {
         let commands = CommandHandler::new(EventStore::new(pool.clone(), app::upcasters()));
         Self(Arc::new(App {
@@ -125,6 +147,7 @@ impl AppState {
             commands,
             media,
             exports,
+            auth_limit,
         }))
     }
 }

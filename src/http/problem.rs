@@ -11,6 +11,7 @@
 //! - 404: no such route, or an object the caller may not know exists (another student's portfolio);
 //! - 409: a lost race; 412: `If-Match` names an older version; 413: body over the limit;
 //! - 415: not JSON; 422: well-formed but refused (wrong types, unknown fields, rule refusals);
+//! - 429 with `Retry-After`: too many failed authentications from the caller's address;
 //! - 500: ours; 503 with `Retry-After`: the database is away for a moment.
 
 use crate::app::CommandError;
@@ -33,7 +34,7 @@ pub struct Problem {
     pub code: Cow<'static, str>,
     pub detail: String,
     pub field: Option<String>,
-    /// `WWW-Authenticate` for 401s, `Retry-After` for 503s.
+    /// `WWW-Authenticate` for 401s, `Retry-After` for 429s and 503s.
     /// Boxed: rare, and it would otherwise make every `Result<_, Problem>` large.
     extra_header: Option<Box<(header::HeaderName, HeaderValue)>>,
 }
@@ -92,6 +93,22 @@ impl Problem {
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    /// 429 for an address that failed authentication too often (see `auth::limit`), with
+    /// `Retry-After` in whole seconds, rounded up so a client that waits that long is let in.
+    pub fn too_many_authentication_failures(wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let seconds = seconds.max(1);
+        let mut p = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_authentication_failures",
+            format!(
+                "too many failed authentications came from your address; try again in {seconds} s"
+            ),
+        );
+        p.extra_header = Some(Box::new((header::RETRY_AFTER, HeaderValue::from(seconds))));
+        p
     }
 
     pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {

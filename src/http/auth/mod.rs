@@ -6,15 +6,18 @@
 //! `WWW-Authenticate: Bearer` challenge when the token is missing or refused.
 //!
 //! What a caller may *do* is decided by the routes (see `routes::access`): the token only says who
-//! the caller is.
+//! the caller is. An address that fails too often is refused for a while ([`limit`]).
 
 mod jwks;
+pub mod limit;
 mod verify;
 
 pub use jwks::JwksTiming;
+pub use limit::{AuthLimitSettings, AuthLimiter};
 pub use verify::{AuthSettings, KeyError, MIN_SECRET_LEN, TokenError, Verifier};
 
 use super::AppState;
+use super::metrics;
 use super::problem::Problem;
 use crate::domain::{ProgramId, StaffId, StudentUid};
 use crate::store::ActorRole;
@@ -25,6 +28,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 /// Default `iss` of development tokens and of the verifier.
 pub const DEFAULT_ISSUER: &str = "cim-dev";
@@ -122,12 +126,23 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let limiter = &state.auth_limit;
+        let client = limiter.client(parts);
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(Problem::unauthorized(
-                "token_missing",
-                "this resource needs a bearer token (Authorization: Bearer <token>)",
+            return Err(failed(
+                state,
+                client,
+                Problem::unauthorized(
+                    "token_missing",
+                    "this resource needs a bearer token (Authorization: Bearer <token>)",
+                ),
             ));
         };
+        // Checked before the token is even read: a limited address costs no signature check.
+        if let Some(wait) = limiter.refused(client, Instant::now()) {
+            metrics::record_auth_refused();
+            return Err(Problem::too_many_authentication_failures(wait));
+        }
         let token = value
             .to_str()
             .ok()
@@ -137,9 +152,13 @@ impl FromRequestParts<AppState> for Caller {
             })
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
-                Problem::unauthorized(
-                    "token_malformed",
-                    "the Authorization header must be \"Bearer <token>\"",
+                failed(
+                    state,
+                    client,
+                    Problem::unauthorized(
+                        "token_malformed",
+                        "the Authorization header must be \"Bearer <token>\"",
+                    ),
                 )
             })?;
         state
@@ -147,8 +166,29 @@ impl FromRequestParts<AppState> for Caller {
             .verify::<Claims>(token)
             .await
             .and_then(Caller::from_claims)
-            .map_err(|e| Problem::unauthorized(e.code(), e.to_string()))
+            .map_err(|e| {
+                failed(
+                    state,
+                    client,
+                    Problem::unauthorized(e.code(), e.to_string()),
+                )
+            })
     }
+}
+
+/// Counts a refused authentication against its client and in the metrics; returns the refusal.
+fn failed(state: &AppState, client: limit::ClientKey, refusal: Problem) -> Problem {
+    metrics::record_auth_failure(&refusal.code);
+    if state.auth_limit.record_failure(client, Instant::now()) == limit::Recorded::LimitReached {
+        let settings = state.auth_limit.settings();
+        // Which address is never logged (an IP address is personal data); the metrics count it.
+        tracing::warn!(
+            max_failures = settings.max_failures,
+            window_s = settings.window.as_secs(),
+            "a client address used up its budget of failed authentications; it is refused with 429 until its window ends"
+        );
+    }
+    refusal
 }
 
 /// What a development token says.

@@ -2,9 +2,10 @@
 //! request and view types, served at `GET /openapi.json`.
 //!
 //! What every authenticated route shares is added here rather than repeated on each handler: the
-//! bearer security requirement and the problem responses it can give (400 … 500). The commands'
-//! headers and answers, and the path parameters, are declared once in `docs` and `paths`; `tests/api.rs` fails when a route of
-//! [`super::all`] is missing from the document.
+//! bearer security requirement and the problem responses it can give (400 … 500, 429 with
+//! `Retry-After` among them). The commands' headers and answers, and the path parameters, are
+//! declared once in `docs` and `paths`; `tests/api.rs` fails when a route of [`super::all`] is
+//! missing from the document.
 
 use super::{
     activities, application, audit, certificates, erasure, exports, extensions, final_reflection,
@@ -13,6 +14,7 @@ use super::{
 use crate::http::metrics;
 use axum::Json;
 use serde_json::json;
+use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -173,6 +175,11 @@ const PROBLEMS: &[(&str, &str, bool)] = &[
         "Well-formed but refused: wrong types, unknown fields, or a rule (see `code`)",
         true,
     ),
+    (
+        "429",
+        "Too many failed authentications from the caller's address: refused without checking the token until Retry-After seconds have passed",
+        false,
+    ),
     ("500", "Our failure; logged, nothing internal shown", false),
 ];
 
@@ -260,20 +267,33 @@ fn health_schema() -> Schema {
         .into()
 }
 
+/// The `Retry-After` header of a 429.
+fn retry_after() -> Header {
+    HeaderBuilder::new()
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1)),
+        )
+        .description(Some("Seconds until the address's window ends"))
+        .build()
+}
+
 fn add_problems(operation: &mut Operation, is_command: bool) {
     for (status, description, commands_only) in PROBLEMS {
         if *commands_only && !is_command {
             continue;
         }
-        let response = ResponseBuilder::new()
-            .description(*description)
-            .content(
-                "application/problem+json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Problem")))
-                    .build(),
-            )
-            .build();
+        let mut response = ResponseBuilder::new().description(*description).content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        );
+        if *status == "429" {
+            response = response.header("Retry-After", retry_after());
+        }
+        let response = response.build();
         operation
             .responses
             .responses
@@ -299,5 +319,7 @@ mod tests {
         let open = &doc["components"]["schemas"]["OpenPortfolio"];
         assert_eq!(open["additionalProperties"], false, "{open}");
         assert!(doc["paths"]["/healthz"]["get"].is_object());
+        let limited = &doc["paths"]["/portfolios/{portfolio_id}"]["get"]["responses"]["429"];
+        assert!(limited["headers"]["Retry-After"].is_object(), "{limited}");
     }
 }
