@@ -8,95 +8,22 @@
 mod support;
 
 use support::auth::{dev_verifier, token};
+use support::certificates::approve;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use cim::app;
-use cim::domain::PortfolioEvent;
-use cim::domain::ids::{
-    ActivityId, CatalogItemId, CertificateId, PortfolioId, ProgramCode, ProgramId, StaffId,
-    StudentUid,
-};
-use cim::domain::portfolio::{
-    CertificateApproved, CertificateHolder, CertifiedActivity, FinalFormat, ReflectionFormat,
-};
-use cim::domain::values::{IdentityNumber, PersonName};
+use cim::domain::ids::CertificateId;
 use cim::export::fake_ladok::{FakeLadok, Outage};
 use cim::export::worker::{WorkerConfig, batch_folders};
 use cim::http::auth::Role;
 use cim::http::{AppState, router};
 use cim::projections::Scope;
 use cim::projections::{self, ProjectionRunner, RunnerHandle};
-use cim::store::{ActorRole, Checkpoint, EventStore, ExpectedVersion, Metadata};
+use cim::store::{Checkpoint, EventStore};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
-use uuid::Uuid;
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-/// A valid 12-digit personnummer, distinct per `n`.
-fn identity_number(n: u32) -> IdentityNumber {
-    let nine = format!("9603{:02}{:03}", 1 + n % 28, 300 + n);
-    let sum: u32 = nine
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = c.to_digit(10).unwrap() * if i % 2 == 0 { 2 } else { 1 };
-            if d > 9 { d - 9 } else { d }
-        })
-        .sum();
-    IdentityNumber::from_normalized(&format!("19{nine}{}", (10 - sum % 10) % 10)).unwrap()
-}
-
-/// Approves a certificate as the command handler records it (personal part split off).
-async fn approve(store: &EventStore, n: u32) -> CertificateId {
-    let a = CertificateApproved {
-        certificate_id: CertificateId::new(Uuid::now_v7()),
-        portfolio_id: PortfolioId::new(Uuid::now_v7()),
-        program_id: ProgramId::new(Uuid::from_u128(0xA0)),
-        program_code: ProgramCode::parse("dental").unwrap(),
-        program_name: "Dental Program".to_owned(),
-        student_uid: StudentUid::new(Uuid::now_v7()),
-        application: 1,
-        activities: vec![CertifiedActivity {
-            activity_id: ActivityId::new(Uuid::now_v7()),
-            item: CatalogItemId::parse("tedx").unwrap(),
-            item_name: "TEDx".to_owned(),
-            started_on: date(2025, 3, 1),
-            ended_on: date(2025, 3, 2),
-            reflection_format: ReflectionFormat::Written,
-        }],
-        final_format: FinalFormat::Written,
-        decided_on: date(2026, 1, 1 + n % 28),
-        decided_by: StaffId::parse("coordinator-1@ki.se").unwrap(),
-        personal: Some(CertificateHolder {
-            identity_number: identity_number(n),
-            name: PersonName::parse("Märta", "Lindqvist").unwrap(),
-        }),
-    };
-    let (event_type, payload) = PortfolioEvent::CertificateApproved(a.clone()).to_payload();
-    let new = app::encode(event_type, 1, payload, Some(Uuid::now_v7()));
-    let metadata = Metadata {
-        actor_id: "coordinator-1@ki.se".to_owned(),
-        actor_role: ActorRole::Coordinator,
-        correlation_id: Uuid::now_v7(),
-        causation_id: None,
-        command_id: Uuid::now_v7(),
-    };
-    store
-        .append(
-            &a.portfolio_id.stream_id(),
-            ExpectedVersion::Any,
-            &[new],
-            &metadata,
-        )
-        .await
-        .unwrap();
-    a.certificate_id
-}
 
 /// The registrar's API as `cim serve` runs it: projections running, exports to `dir`, Ladok = the
 /// fake.
@@ -236,7 +163,7 @@ async fn ladok_down_for_three_runs_loses_nothing_says_why_for_every_certificate_
     let api = Registrar::start(&db, out.path(), &fake).await;
     let mut approved = Vec::new();
     for n in 0..5 {
-        approved.push(approve(&api.store, n).await);
+        approved.push(approve(&api.store, n).await.certificate_id);
     }
     fake.set_outage(Some(Outage::Unavailable));
 
@@ -334,7 +261,7 @@ async fn ladok_unreachable_mid_run_keeps_what_was_delivered_and_recovery_deliver
     let api = Registrar::start(&db, out.path(), &fake).await;
     let mut approved = Vec::new();
     for n in 0..4 {
-        approved.push(approve(&api.store, 10 + n).await);
+        approved.push(approve(&api.store, 10 + n).await.certificate_id);
     }
     // A delivery is three requests (student, their merits, the new merit): two certificates get
     // through, then Ladok stops answering connections altogether.
