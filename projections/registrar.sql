@@ -49,6 +49,9 @@ CREATE TABLE rm_certificates (
     --     'failed' (a rule error: waits for the registrar) and `delivery_error` to our reason code,
     --     with Ladok's error group after a ':' when Ladok named one
     --     (`rule_error:commons.fel.grupp.domanregel`); never Ladok's free text;
+    --   * DeliveriesDeferred (Ladok as a whole failed earlier in the run, which stopped delivering)
+    --     sets the named undelivered rows to 'retrying' with the failure's code (`unavailable`,
+    --     `authentication`) in `delivery_error`, as if each had been tried and failed;
     --   * RedeliveryRequested (the registrar asked for failed rows to be delivered again) sets the
     --     named undelivered rows' `ladok_status` back to 'pending', keeping the last error;
     --   * an outcome only applies while the row is 'exported' in that same batch (`last_batch_id`),
@@ -59,7 +62,14 @@ CREATE TABLE rm_certificates (
     export_status      TEXT        NOT NULL DEFAULT 'pending',
     ladok_status       TEXT        NOT NULL DEFAULT 'pending',
     last_batch_id      UUID,
-    delivery_error     TEXT
+    delivery_error     TEXT,
+    -- While Ladok has not got the certificate after runs that failed to deliver it (a DeliveryFailed,
+    -- or a DeliveriesDeferred): when the first of those runs recorded it ("unavailable since", by the
+    -- event's recorded_at) and how many runs did. Both are cleared (NULL, 0) by CertificateDelivered,
+    -- by a batch taking the certificate (BatchCreated), by CertificateRevoked and by
+    -- RedeliveryRequested, so they always describe the current wait.
+    ladok_waiting_since TIMESTAMPTZ,
+    delivery_attempts  INTEGER     NOT NULL DEFAULT 0
 );
 
 -- The registrar's list in approval order (keyset), all programs or one program (and status).

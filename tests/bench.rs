@@ -113,3 +113,86 @@ async fn the_quick_bench_reports_every_section_with_sane_figures() {
     }
     assert!(!report["targets"].as_array().unwrap().is_empty());
 }
+
+/// The first number after `label` in `line`.
+fn number_after(line: &str, label: &str) -> f64 {
+    let rest = &line[line
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {line:?}"))
+        + label.len()..]
+        .trim_start();
+    let number: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    number
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {label:?} in {line:?}"))
+}
+
+/// `cim bench soak` for a few seconds against a real `cim serve`: a line per window with its
+/// figures, the closing comparison of the last window with the first, mixed traffic really sent,
+/// and not one failed request (the command exits non-zero when there is one). Never how fast.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_short_soak_prints_every_window_and_the_closing_figures_without_errors() {
+    let server = support::server_url().await.to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_cim"))
+            .args(["bench", "soak", "--duration", "9s", "--window", "3s"])
+            .args(["--students", "4", "--export-every", "2s"])
+            .env("DATABASE_URL", server)
+            .env("CIM_LOG", "warn")
+            .output()
+            .expect("run cim bench soak")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "cim bench soak failed:\n{stdout}\n{stderr}"
+    );
+
+    let windows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("window "))
+        .collect();
+    assert_eq!(windows.len(), 3, "{stdout}");
+    for line in &windows {
+        assert!(number_after(line, "): ") > 0.0, "requests/s: {line}");
+        assert_eq!(number_after(line, "req/s, "), 0.0, "errors: {line}");
+        assert!(number_after(line, "p99 ") > 0.0, "{line}");
+        assert!(
+            number_after(line, "RSS ") > 1.0,
+            "the server's VmRSS in MiB: {line}"
+        );
+    }
+    let line = |prefix: &str| -> &str {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?} in:\n{stdout}"))
+    };
+    let totals = line("soak: ");
+    assert_eq!(number_after(totals, "requests, "), 0.0, "errors: {totals}");
+    assert!(
+        number_after(totals, "errors; ") > 0.0,
+        "portfolios opened: {totals}"
+    );
+    assert!(
+        number_after(totals, "certificates, ") > 0.0,
+        "export runs: {totals}"
+    );
+    assert!(
+        number_after(totals, "export runs, ") > 0.0,
+        "bad requests: {totals}"
+    );
+    for prefix in ["RSS MiB: ", "throughput req/s: ", "latency p99 ms: "] {
+        let figures = line(prefix);
+        assert!(number_after(figures, "first window ") > 0.0, "{figures}");
+        assert!(number_after(figures, "last window ") > 0.0, "{figures}");
+        assert!(number_after(figures, "last/first ") > 0.0, "{figures}");
+    }
+    assert!(number_after(line("RSS MiB: "), "max ") > 0.0);
+}

@@ -85,7 +85,7 @@ async fn the_registrar_view_shows_export_and_ladok_outcomes_and_rebuild_equals_l
     let pool = db.pool.clone();
     let store = EventStore::new(pool.clone(), app::upcasters());
     let projection = RegistrarProjection::new();
-    assert_eq!(projection.version(), 2);
+    assert_eq!(projection.version(), 3);
     let out = tempfile::tempdir().unwrap();
     let fake = FakeLadok::start().await.unwrap();
     let mut config = WorkerConfig::new(out.path());

@@ -12,12 +12,19 @@
 //! ([`FakeLadok::student_uid`]). Misbehaviour: [`Fault`]s queued with [`FakeLadok::push_faults`]
 //! answer the next requests (500, a hang past the client's timeout, a 200 HTML login page), and
 //! [`FakeLadok::rule_error_for`] makes the creation of one certificate's merit fail with a `Felgrupp`.
+//!
+//! Outages: [`FakeLadok::set_outage`] takes Ladok down as a whole, for every request until it is told
+//! otherwise, and [`FakeLadok::outage_after`] after a number of requests (a Ladok that goes down in the
+//! middle of a run). [`Outage::Unavailable`] answers 503 with Ladok's error body;
+//! [`Outage::Unreachable`] answers nothing at all: new connections are closed before the TLS
+//! handshake, and open ones end at their next request without an answer.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -38,6 +45,7 @@ use openssl::x509::extension::{
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509, X509NameBuilder};
 use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_openssl::SslStream;
 use uuid::Uuid;
@@ -53,6 +61,17 @@ pub enum Fault {
     Hang(Duration),
     /// 200 with `text/html`: what an expired session gets from Ladok's login redirect.
     HtmlLoginPage,
+}
+
+/// Ladok down as a whole, for every request, until [`FakeLadok::set_outage`] says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// Every request is answered `503 Service Unavailable` with Ladok's error body (in
+    /// maintenance, or overloaded): the server is there, the service is not.
+    Unavailable,
+    /// Nothing answers: new connections are closed before the TLS handshake, and requests on
+    /// connections already open end without an answer (the connection is closed instead).
+    Unreachable,
 }
 
 /// The fake could not start.
@@ -72,6 +91,20 @@ struct FakeState {
     merits: Vec<Value>,
     /// (method, path) of every request that got past TLS, for tests that count calls.
     requests: Vec<(String, String)>,
+    outage: Option<Outage>,
+    /// An outage that begins after this many more requests.
+    outage_after: Option<(usize, Outage)>,
+    /// Set while [`Outage::Unreachable`] lasts; shared with the listener and every connection,
+    /// which go dead while it is set.
+    unreachable: Arc<AtomicBool>,
+}
+
+impl FakeState {
+    fn begin(&mut self, outage: Option<Outage>) {
+        self.outage = outage;
+        self.unreachable
+            .store(outage == Some(Outage::Unreachable), Ordering::SeqCst);
+    }
 }
 
 /// A running fake Ladok. Dropping it stops the server.
@@ -122,12 +155,17 @@ impl FakeLadok {
 
         let tcp = TcpListener::bind("127.0.0.1:0").await?;
         let addr = tcp.local_addr()?;
-        let state = Arc::new(Mutex::new(FakeState::default()));
+        let unreachable = Arc::new(AtomicBool::new(false));
+        let state = Arc::new(Mutex::new(FakeState {
+            unreachable: unreachable.clone(),
+            ..FakeState::default()
+        }));
         let rejected_handshakes = Arc::new(AtomicUsize::new(0));
         let listener = TlsListener {
             tcp,
             acceptor,
             rejected: rejected_handshakes.clone(),
+            unreachable,
         };
         let app = axum::Router::new()
             .fallback(handle)
@@ -199,6 +237,20 @@ impl FakeLadok {
             .insert(certificate_id.to_owned(), felgrupp.to_owned());
     }
 
+    /// Takes Ladok down as a whole (`Some`) for every request from now on, or brings it back
+    /// (`None`). Merits stored before the outage are kept.
+    pub fn set_outage(&self, outage: Option<Outage>) {
+        let mut s = self.lock();
+        s.outage_after = None;
+        s.begin(outage);
+    }
+
+    /// The next `requests` requests are answered as usual, then `outage` begins and lasts until
+    /// [`set_outage`](Self::set_outage) ends it.
+    pub fn outage_after(&self, requests: usize, outage: Outage) {
+        self.lock().outage_after = Some((requests, outage));
+    }
+
     /// Every merit stored, as last written.
     pub fn merits(&self) -> Vec<Value> {
         self.lock().merits.clone()
@@ -226,14 +278,16 @@ impl Drop for FakeLadok {
 }
 
 /// TCP accept plus the TLS handshake; connections that fail the handshake are counted and dropped.
+/// While Ladok is unreachable, connections are closed at once, before the handshake.
 struct TlsListener {
     tcp: TcpListener,
     acceptor: SslAcceptor,
     rejected: Arc<AtomicUsize>,
+    unreachable: Arc<AtomicBool>,
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = SslStream<TcpStream>;
+    type Io = Connection;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -242,6 +296,10 @@ impl axum::serve::Listener for TlsListener {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             };
+            if self.unreachable.load(Ordering::SeqCst) {
+                drop(tcp);
+                continue;
+            }
             let Ok(mut stream) =
                 Ssl::new(self.acceptor.context()).and_then(|ssl| SslStream::new(ssl, tcp))
             else {
@@ -249,7 +307,13 @@ impl axum::serve::Listener for TlsListener {
             };
             let handshake = Pin::new(&mut stream).accept();
             match tokio::time::timeout(Duration::from_secs(5), handshake).await {
-                Ok(Ok(())) => return (stream, addr),
+                Ok(Ok(())) => {
+                    let connection = Connection {
+                        tls: stream,
+                        unreachable: self.unreachable.clone(),
+                    };
+                    return (connection, addr);
+                }
                 _ => {
                     self.rejected.fetch_add(1, Ordering::SeqCst);
                 }
@@ -262,13 +326,58 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
+/// One client connection. While Ladok is unreachable it is dead: a read sees the end of the
+/// stream and a write fails, so the server closes it without answering (what a client sees of a
+/// server that went away under an open connection).
+struct Connection {
+    tls: SslStream<TcpStream>,
+    unreachable: Arc<AtomicBool>,
+}
+
+impl AsyncRead for Connection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.unreachable.load(Ordering::SeqCst) {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.tls).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.unreachable.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
+        }
+        Pin::new(&mut this.tls).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().tls).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().tls).poll_shutdown(cx)
+    }
+}
+
 type Shared = Arc<Mutex<FakeState>>;
 
 fn shared(state: &Shared) -> std::sync::MutexGuard<'_, FakeState> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Every request: the next fault if one is queued, then the media-type checks, then the route.
+/// Every request: an outage if one lasts, else the next fault if one is queued, then the media-type
+/// checks, then the route.
 async fn handle(
     State(state): State<Shared>,
     method: Method,
@@ -277,11 +386,30 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
-    let fault = {
+    let (outage, fault) = {
         let mut s = shared(&state);
         s.requests.push((method.to_string(), path.clone()));
-        s.faults.pop_front()
+        let countdown = s.outage_after;
+        match countdown {
+            Some((0, outage)) => {
+                s.outage_after = None;
+                s.begin(Some(outage));
+            }
+            Some((left, outage)) => s.outage_after = Some((left - 1, outage)),
+            None => {}
+        }
+        // Queued faults wait for the end of an outage.
+        let fault = if s.outage.is_none() {
+            s.faults.pop_front()
+        } else {
+            None
+        };
+        (s.outage, fault)
     };
+    if outage.is_some() {
+        // Unreachable: the answer never leaves (the connection is dead, see `Connection`).
+        return ladok_error(StatusCode::SERVICE_UNAVAILABLE, "commons.fel.grupp.okant");
+    }
     match fault {
         Some(Fault::ServerError) => {
             return ladok_error(StatusCode::INTERNAL_SERVER_ERROR, "commons.fel.grupp.okant");

@@ -79,7 +79,7 @@ async fn phase(
             }
             Ok(Step::FileWritten { .. } | Step::Delivered { .. }) => done += 1,
             Ok(Step::DeliveryFailed { .. }) => failed += 1,
-            Ok(Step::Created { .. } | Step::Completed { .. }) => {}
+            Ok(Step::Created { .. } | Step::Completed { .. } | Step::Deferred { .. }) => {}
             Err(e) => break Err(e),
         }
     };

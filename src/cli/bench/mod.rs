@@ -4,6 +4,9 @@
 //! Each section works in a scratch database of its own on the configured server (or on the embedded
 //! cluster), created here and dropped afterwards, so no section sees another's data and nothing is
 //! left behind. See the README's "Performance" section for the figures and what bounds them.
+//!
+//! `cim bench soak` ([`soak`]) is the other measurement: minutes of mixed traffic against one
+//! `cim serve`, figures per window, to show that nothing fails and nothing grows.
 
 mod append;
 mod baseline;
@@ -15,6 +18,7 @@ mod load;
 mod log;
 mod report;
 mod serve;
+mod soak;
 mod stats;
 
 use super::DatabaseArgs;
@@ -23,7 +27,7 @@ use crate::db::{self, scratch};
 use anyhow::Context;
 use append::Streams;
 use baseline::Table;
-use clap::Args;
+use clap::{Args, Subcommand};
 use report::{Append, Baseline, Http, Machine, Report};
 use sqlx::PgPool;
 use std::path::PathBuf;
@@ -38,6 +42,16 @@ pub struct BenchArgs {
     /// Print the report as JSON on stdout (the table goes to stderr).
     #[arg(long)]
     pub json: bool,
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Minutes of mixed traffic (students, coordinators, the registrar, bad requests) against one
+    /// `cim serve`: requests/s, errors, p50/p99 latency and the server's resident memory per window,
+    /// and the last window against the first. Exits non-zero when any request failed.
+    Soak(soak::SoakArgs),
 }
 
 /// Sizes and durations of one run.
@@ -126,12 +140,17 @@ pub async fn run(db_args: &DatabaseArgs, args: BenchArgs) -> anyhow::Result<()> 
     };
     let work = std::env::temp_dir().join(format!("cim-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&work)?;
-    let result = run_sections(&server, scale, &work).await;
+    let result = match args.command {
+        Some(BenchCommand::Soak(soak)) => soak::run(&server, soak, &work).await.map(|()| None),
+        None => run_sections(&server, scale, &work).await.map(Some),
+    };
     let _ = std::fs::remove_dir_all(&work);
     if let Some(cluster) = cluster {
         cluster.stop().await?;
     }
-    let report = result?;
+    let Some(report) = result? else {
+        return Ok(());
+    };
     let table = report::table(&report);
     if args.json {
         eprintln!("{table}");

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::WorkerError;
@@ -139,15 +140,40 @@ pub struct BatchState {
     pub delivered: BTreeMap<CertificateId, String>,
     /// The last failure of each certificate not delivered since.
     pub failed: BTreeMap<CertificateId, DeliveryFailed>,
+    /// Certificates that runs tried and failed to deliver, or deferred because Ladok had failed:
+    /// why, since when, how many runs. Until delivered or queued again by the registrar.
+    pub waiting: BTreeMap<CertificateId, Waiting>,
     /// Who acknowledged the batch (the first acknowledgement), if anyone did.
     pub acknowledged_by: Option<String>,
     /// The stream's version: the next append expects exactly this.
     pub version: i32,
 }
 
+/// Why a certificate of the batch is still not in Ladok.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// The reason code of the last failed or deferred attempt.
+    pub reason: String,
+    /// When the first of them was recorded.
+    pub since: DateTime<Utc>,
+    /// Runs that failed to deliver it (tried it, or deferred it because Ladok had failed).
+    pub attempts: u32,
+}
+
 impl BatchState {
-    pub fn evolve(&mut self, event: BatchEvent, version: i32) {
+    /// Applies the event recorded at `at` as the stream's `version`.
+    pub fn evolve(&mut self, event: BatchEvent, version: i32, at: DateTime<Utc>) {
         self.version = version;
+        let wait =
+            |waiting: &mut BTreeMap<CertificateId, Waiting>, id: CertificateId, reason: &str| {
+                let entry = waiting.entry(id).or_insert_with(|| Waiting {
+                    reason: String::new(),
+                    since: at,
+                    attempts: 0,
+                });
+                entry.reason = reason.to_owned();
+                entry.attempts += 1;
+            };
         match event {
             BatchEvent::BatchCreated(created) => self.created = Some(created),
             BatchEvent::BatchFileWritten(file) => {
@@ -156,10 +182,19 @@ impl BatchState {
             BatchEvent::BatchCompleted(_) => self.completed = true,
             BatchEvent::CertificateDelivered(d) => {
                 self.failed.remove(&d.certificate_id);
+                self.waiting.remove(&d.certificate_id);
                 self.delivered.insert(d.certificate_id, d.ladok_merit_uid);
             }
             BatchEvent::DeliveryFailed(f) => {
+                wait(&mut self.waiting, f.certificate_id, &f.reason);
                 self.failed.insert(f.certificate_id, f);
+            }
+            BatchEvent::DeliveriesDeferred(d) => {
+                for id in d.certificate_ids {
+                    if !self.delivered.contains_key(&id) {
+                        wait(&mut self.waiting, id, &d.reason);
+                    }
+                }
             }
             BatchEvent::BatchAcknowledged(a) => {
                 self.acknowledged_by.get_or_insert(a.by);
@@ -168,6 +203,7 @@ impl BatchState {
                 // The failures no longer count: the next run delivers these again.
                 for id in &r.certificate_ids {
                     self.failed.remove(id);
+                    self.waiting.remove(id);
                 }
             }
         }
@@ -177,7 +213,11 @@ impl BatchState {
     pub fn load(events: &[RecordedEvent]) -> Result<Self, WorkerError> {
         let mut state = Self::default();
         for event in events {
-            state.evolve(BatchEvent::from_recorded(event)?, event.version);
+            state.evolve(
+                BatchEvent::from_recorded(event)?,
+                event.version,
+                event.recorded_at,
+            );
         }
         Ok(state)
     }

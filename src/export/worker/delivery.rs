@@ -4,15 +4,15 @@
 use uuid::Uuid;
 
 use super::batch;
-use super::events::{self, BatchEvent, CertificateDelivered, DeliveryFailed};
+use super::events::{self, BatchEvent, CertificateDelivered, DeliveriesDeferred, DeliveryFailed};
 use super::ladok::LadokClient;
 use super::{ExportWorker, Step, WorkerError, step_id};
 use crate::domain::ids::CertificateId;
 use crate::export::BatchId;
 
 impl ExportWorker {
-    /// Delivers the next undelivered certificate of the oldest complete batch that has one.
-    pub(super) async fn deliver_next(&mut self) -> Result<Step, WorkerError> {
+    /// Complete batches with deliveries still open, oldest first.
+    async fn unsettled_batches(&self) -> Result<Vec<BatchId>, WorkerError> {
         let batches: Vec<Uuid> = sqlx::query_scalar(
             // Served by the partial index export_batches_undelivered_idx.
             "SELECT batch_id FROM export_batches \
@@ -20,16 +20,29 @@ impl ExportWorker {
         )
         .fetch_all(self.store.pool())
         .await?;
-        for batch_id in batches.into_iter().map(BatchId::new) {
+        Ok(batches.into_iter().map(BatchId::new).collect())
+    }
+
+    /// The certificates of the loaded batch still to deliver: neither delivered nor refused by a
+    /// Ladok rule (those wait for the registrar).
+    fn open_certificates(&self) -> Result<Vec<CertificateId>, WorkerError> {
+        let state = &self.state.as_ref().expect("loaded by the caller").1;
+        let created = state.created.as_ref().ok_or(WorkerError::Overtaken)?;
+        let items = created.certificates.iter().chain(&created.revocations);
+        Ok(items
+            .map(|item| item.certificate_id)
+            .filter(|id| !state.delivered.contains_key(id))
+            .filter(|id| state.failed.get(id).is_none_or(|f| f.retryable))
+            .collect())
+    }
+
+    /// Delivers the next undelivered certificate of the oldest complete batch that has one.
+    pub(super) async fn deliver_next(&mut self) -> Result<Step, WorkerError> {
+        for batch_id in self.unsettled_batches().await? {
             self.batch_state(batch_id).await?;
+            let open = self.open_certificates()?;
             let state = &self.state.as_ref().expect("loaded above").1;
             let created = state.created.as_ref().ok_or(WorkerError::Overtaken)?;
-            let items = created.certificates.iter().chain(&created.revocations);
-            let open: Vec<CertificateId> = items
-                .map(|item| item.certificate_id)
-                .filter(|id| !state.delivered.contains_key(id))
-                .filter(|id| state.failed.get(id).is_none_or(|f| f.retryable))
-                .collect();
             let Some(certificate_id) = open.iter().copied().find(|id| !self.attempted.contains(id))
             else {
                 if open.is_empty() {
@@ -92,7 +105,7 @@ impl ExportWorker {
                 tracing::warn!(%batch_id, %certificate_id, reason = e.reason_code(),
                     felgrupp = e.felgrupp().unwrap_or(""), "delivery to Ladok failed");
                 if e.stops_the_run() {
-                    self.ladok_down = true;
+                    self.ladok_down = Some(e.reason_code());
                 }
                 let event = BatchEvent::DeliveryFailed(DeliveryFailed {
                     certificate_id,
@@ -109,5 +122,39 @@ impl ExportWorker {
                 })
             }
         }
+    }
+
+    /// After Ladok as a whole failed in this run: records, for the next batch not yet seen, that its
+    /// open certificates this run did not try wait for the next run (one DeliveriesDeferred per
+    /// batch and run). `Idle` once every batch is seen.
+    pub(super) async fn defer_open(&mut self, reason: &'static str) -> Result<Step, WorkerError> {
+        for batch_id in self.unsettled_batches().await? {
+            if !self.deferred.insert(batch_id) {
+                continue;
+            }
+            self.batch_state(batch_id).await?;
+            let certificate_ids: Vec<CertificateId> = self
+                .open_certificates()?
+                .into_iter()
+                .filter(|id| !self.attempted.contains(id))
+                .collect();
+            if certificate_ids.is_empty() {
+                continue;
+            }
+            let version = self.state.as_ref().expect("loaded above").1.version;
+            let certificates = certificate_ids.len();
+            let event = BatchEvent::DeliveriesDeferred(DeliveriesDeferred {
+                certificate_ids,
+                reason: reason.to_owned(),
+            });
+            // Every run's deferral is its own fact: a fresh command id.
+            self.append(&events::stream_id(batch_id), version, event, Uuid::now_v7())
+                .await?;
+            return Ok(Step::Deferred {
+                batch_id,
+                certificates,
+            });
+        }
+        Ok(Step::Idle)
     }
 }

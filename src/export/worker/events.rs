@@ -83,6 +83,16 @@ pub struct DeliveryFailed {
     pub retryable: bool,
 }
 
+/// Ladok as a whole failed during a run (unavailable, or our session refused) and the run stopped
+/// delivering: these certificates of the batch, still open, were not tried by that run and wait for
+/// the next. Recorded so that every waiting certificate says why, not only the one that was tried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveriesDeferred {
+    pub certificate_ids: Vec<CertificateId>,
+    /// The reason code of the failure that stopped the run (`unavailable`, `authentication`).
+    pub reason: String,
+}
+
 /// The registrar confirmed that they took the batch's folder (`POST /exports/batches/{id}/acknowledge`).
 /// Recorded once per batch: a second acknowledgement changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +119,7 @@ pub enum BatchEvent {
     BatchCompleted(BatchCompleted),
     CertificateDelivered(CertificateDelivered),
     DeliveryFailed(DeliveryFailed),
+    DeliveriesDeferred(DeliveriesDeferred),
     BatchAcknowledged(BatchAcknowledged),
     RedeliveryRequested(RedeliveryRequested),
 }
@@ -137,6 +148,7 @@ impl BatchEvent {
             BatchEvent::BatchCompleted(_) => "BatchCompleted",
             BatchEvent::CertificateDelivered(_) => "CertificateDelivered",
             BatchEvent::DeliveryFailed(_) => "DeliveryFailed",
+            BatchEvent::DeliveriesDeferred(_) => "DeliveriesDeferred",
             BatchEvent::BatchAcknowledged(_) => "BatchAcknowledged",
             BatchEvent::RedeliveryRequested(_) => "RedeliveryRequested",
         }

@@ -15,7 +15,9 @@
 //!    complete batch without a CertificateDelivered event is delivered ([`ladok`]), oldest batch
 //!    first, and the outcome appended (CertificateDelivered or DeliveryFailed). A certificate is tried
 //!    at most once per run; retryable failures are tried again by the next run, rule errors wait for
-//!    the registrar. An authentication failure or an unavailable Ladok stops the deliveries of the run.
+//!    the registrar. An authentication failure or an unavailable Ladok stops the deliveries of the run:
+//!    every batch's other open certificates get a DeliveriesDeferred (one per batch) instead of an
+//!    attempt each, so the registrar sees for every one of them why it waits.
 //!
 //! # Exactly once
 //! - Only the holder of a session-level advisory lock works; the lock dies with its session, so a
@@ -202,6 +204,11 @@ pub enum Step {
         certificate_id: CertificateId,
         reason: &'static str,
     },
+    /// Ladok failed earlier in the run: these many open certificates of the batch wait for the next.
+    Deferred {
+        batch_id: BatchId,
+        certificates: usize,
+    },
     /// Nothing to do.
     Idle,
 }
@@ -249,8 +256,11 @@ pub struct ExportWorker {
     ladok: Option<LadokClient>,
     /// Certificates tried this run: each gets one delivery attempt (with its retries) per run.
     attempted: HashSet<CertificateId>,
-    /// Set when Ladok as a whole failed (authentication, unavailable): no more deliveries this run.
-    ladok_down: bool,
+    /// Set when Ladok as a whole failed (authentication, unavailable), to the failure's reason code:
+    /// no more deliveries this run.
+    ladok_down: Option<&'static str>,
+    /// Batches whose open certificates this run deferred (or found none to defer).
+    deferred: HashSet<BatchId>,
 }
 
 impl ExportWorker {
@@ -264,7 +274,8 @@ impl ExportWorker {
             certificates: None,
             ladok: None,
             attempted: HashSet::new(),
-            ladok_down: false,
+            ladok_down: None,
+            deferred: HashSet::new(),
         }
     }
 
@@ -283,7 +294,8 @@ impl ExportWorker {
         self.state = None;
         self.certificates = None;
         self.attempted.clear();
-        self.ladok_down = false;
+        self.ladok_down = None;
+        self.deferred.clear();
         let mut completed = Vec::new();
         let mut files_written = 0;
         let (mut delivered, mut failed) = (0, 0);
@@ -304,6 +316,12 @@ impl ExportWorker {
                 }
                 Ok(Step::Delivered { .. }) => delivered += 1,
                 Ok(Step::DeliveryFailed { .. }) => failed += 1,
+                Ok(Step::Deferred {
+                    batch_id,
+                    certificates,
+                }) => {
+                    tracing::info!(%batch_id, certificates, "Ladok deliveries deferred to the next run")
+                }
                 Err(e) => break Err(e),
             }
         };
@@ -327,8 +345,11 @@ impl ExportWorker {
             Step::Idle => {}
             created => return Ok(created),
         }
-        if self.config.ladok.is_none() || self.ladok_down {
+        if self.config.ladok.is_none() {
             return Ok(Step::Idle);
+        }
+        if let Some(reason) = self.ladok_down {
+            return self.defer_open(reason).await;
         }
         self.deliver_next().await
     }
@@ -449,7 +470,11 @@ impl ExportWorker {
             .read_stream(&events::stream_id(batch_id), state.version)
             .await?;
         for event in &newer {
-            state.evolve(BatchEvent::from_recorded(event)?, event.version);
+            state.evolve(
+                BatchEvent::from_recorded(event)?,
+                event.version,
+                event.recorded_at,
+            );
         }
         Ok(&self.state.insert((batch_id, state)).1)
     }

@@ -160,13 +160,18 @@ pub struct BatchItemOutcome {
     /// but not exportable; see `reason`).
     pub kind: &'static str,
     /// `delivered`, `failed` (a rule error: waits for the registrar), `retrying` (the next run tries
-    /// again), `pending` (not tried yet, or re-delivery requested) or `not_delivered` (refused).
+    /// again: it failed, or a run deferred it because Ladok as a whole had failed), `pending` (not
+    /// tried yet, or re-delivery requested) or `not_delivered` (refused).
     pub ladok: &'static str,
     pub ladok_merit_uid: Option<String>,
-    /// Our failure or refusal code, e.g. `rule_error`, `holder_erased`.
+    /// Our failure or refusal code, e.g. `unavailable`, `rule_error`, `holder_erased`.
     pub reason: Option<String>,
     /// Ladok's error group, when Ladok named one.
     pub felgrupp: Option<String>,
+    /// While runs fail to deliver it: when the first of them recorded the failure.
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// Runs that failed to deliver it since (tried and failed, or deferred); 0 when not waiting.
+    pub attempts: u32,
 }
 
 /// Counts of a batch's items by outcome.
@@ -237,11 +242,14 @@ fn detail(batch_id: Uuid, batch: &BatchState, order: &[String]) -> BatchDetail {
     for (item, kind) in taken {
         let id = item.certificate_id;
         let failed = batch.failed.get(&id);
-        let ladok = match (batch.delivered.get(&id), failed) {
-            (Some(_), _) => "delivered",
-            (None, Some(f)) if f.retryable => "retrying",
-            (None, Some(_)) => "failed",
-            (None, None) => "pending",
+        let waiting = batch.waiting.get(&id);
+        let ladok = match (batch.delivered.get(&id), failed, waiting) {
+            (Some(_), _, _) => "delivered",
+            (None, Some(f), _) if f.retryable => "retrying",
+            (None, Some(_), _) => "failed",
+            // Deferred: not tried because Ladok had failed in that run.
+            (None, None, Some(_)) => "retrying",
+            (None, None, None) => "pending",
         };
         match ladok {
             "delivered" => counts.delivered += 1,
@@ -254,8 +262,12 @@ fn detail(batch_id: Uuid, batch: &BatchState, order: &[String]) -> BatchDetail {
             kind,
             ladok,
             ladok_merit_uid: batch.delivered.get(&id).cloned(),
-            reason: failed.map(|f| f.reason.clone()),
+            reason: waiting
+                .map(|w| w.reason.clone())
+                .or_else(|| failed.map(|f| f.reason.clone())),
             felgrupp: failed.and_then(|f| f.felgrupp.clone()),
+            waiting_since: waiting.map(|w| w.since),
+            attempts: waiting.map_or(0, |w| w.attempts),
         });
     }
     for refused in &created.refused {
@@ -266,6 +278,8 @@ fn detail(batch_id: Uuid, batch: &BatchState, order: &[String]) -> BatchDetail {
             ladok_merit_uid: None,
             reason: Some(refused.reason.clone()),
             felgrupp: None,
+            waiting_since: None,
+            attempts: 0,
         });
     }
     let files = order

@@ -17,8 +17,15 @@
 //!   error group when Ladok named one (e.g. `rule_error:commons.fel.grupp.domanregel`). Ladok's free
 //!   text is never copied.
 //!
+//! - `DeliveriesDeferred`: Ladok as a whole failed earlier in the run, which stopped delivering; the
+//!   named rows it did not try get `ladok_status = 'retrying'` and the failure's code, exactly as if
+//!   each had been tried, so every waiting row says why and not only the one that was tried.
 //! - `RedeliveryRequested`: the named rows that are not delivered go back to `ladok_status =
 //!   'pending'` (the last error stays until the next outcome replaces it).
+//!
+//! `ladok_waiting_since` and `delivery_attempts` describe the current wait: the first failed or
+//! deferred run since the row last changed batch, was delivered or was queued again, and how many
+//! runs failed it since; shown to the registrar as [`LadokWait`].
 //!
 //! An outcome only touches a row whose `last_batch_id` is the outcome's batch and whose
 //! `export_status` is `exported`: the late outcome of an earlier batch never overwrites the state of
@@ -116,7 +123,8 @@ async fn revoked(
     sqlx::query(
         "UPDATE rm_certificates
          SET status = 'revoked', revoked_on = $2, revoked_by = $3, updated_at = $4,
-             export_status = 'pending', ladok_status = 'pending'
+             export_status = 'pending', ladok_status = 'pending',
+             ladok_waiting_since = NULL, delivery_attempts = 0
          WHERE certificate_id = $1",
     )
     .bind(r.certificate_id.as_uuid())
@@ -140,7 +148,11 @@ async fn apply_batch_event(
 ) -> Result<(), ReadError> {
     if !matches!(
         event.event_type.as_str(),
-        "BatchCreated" | "CertificateDelivered" | "DeliveryFailed" | "RedeliveryRequested"
+        "BatchCreated"
+            | "CertificateDelivered"
+            | "DeliveryFailed"
+            | "DeliveriesDeferred"
+            | "RedeliveryRequested"
     ) {
         return Ok(());
     }
@@ -159,7 +171,8 @@ async fn apply_batch_event(
             sqlx::query(
                 "UPDATE rm_certificates
                  SET export_status = 'exported', ladok_status = 'pending', last_batch_id = $3,
-                     delivery_error = NULL, updated_at = $4
+                     delivery_error = NULL, ladok_waiting_since = NULL, delivery_attempts = 0,
+                     updated_at = $4
                  WHERE (certificate_id = ANY($1) AND status = 'approved')
                     OR (certificate_id = ANY($2) AND status = 'revoked')",
             )
@@ -187,6 +200,25 @@ async fn apply_batch_event(
         }
         BatchEvent::CertificateDelivered(d) => {
             outcome(conn, event, batch_id, d.certificate_id, "delivered", None).await
+        }
+        BatchEvent::DeliveriesDeferred(d) => {
+            let ids: Vec<Uuid> = d.certificate_ids.iter().map(|id| *id.as_uuid()).collect();
+            // The rows the run did not try, on the same condition as an outcome of their own.
+            sqlx::query(
+                "UPDATE rm_certificates
+                 SET ladok_status = 'retrying', delivery_error = $3,
+                     ladok_waiting_since = COALESCE(ladok_waiting_since, $4),
+                     delivery_attempts = delivery_attempts + 1, updated_at = $4
+                 WHERE certificate_id = ANY($1) AND last_batch_id = $2
+                   AND export_status = 'exported' AND ladok_status <> 'delivered'",
+            )
+            .bind(ids)
+            .bind(batch_id)
+            .bind(&d.reason)
+            .bind(event.recorded_at)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
         }
         BatchEvent::DeliveryFailed(f) => {
             let status = if f.retryable { "retrying" } else { "failed" };
@@ -216,7 +248,8 @@ async fn outcome_status(
     ladok_status: &str,
 ) -> Result<(), ReadError> {
     sqlx::query(
-        "UPDATE rm_certificates SET ladok_status = $3, updated_at = $4
+        "UPDATE rm_certificates
+         SET ladok_status = $3, ladok_waiting_since = NULL, delivery_attempts = 0, updated_at = $4
          WHERE certificate_id = $1 AND last_batch_id = $2 AND export_status = 'exported'
            AND ladok_status <> 'delivered'",
     )
@@ -229,7 +262,8 @@ async fn outcome_status(
     Ok(())
 }
 
-/// Records a Ladok delivery outcome on the row, if the row is still waiting for this batch.
+/// Records a Ladok delivery outcome on the row, if the row is still waiting for this batch: an
+/// error starts or continues the row's wait, a delivery ends it.
 async fn outcome(
     conn: &mut PgConnection,
     event: &RecordedEvent,
@@ -240,7 +274,10 @@ async fn outcome(
 ) -> Result<(), ReadError> {
     sqlx::query(
         "UPDATE rm_certificates
-         SET ladok_status = $3, delivery_error = $4, updated_at = $5
+         SET ladok_status = $3, delivery_error = $4, updated_at = $5,
+             ladok_waiting_since = CASE WHEN $4 IS NULL THEN NULL
+                                        ELSE COALESCE(ladok_waiting_since, $5) END,
+             delivery_attempts = CASE WHEN $4 IS NULL THEN 0 ELSE delivery_attempts + 1 END
          WHERE certificate_id = $1 AND last_batch_id = $2 AND export_status = 'exported'",
     )
     .bind(certificate_id.as_uuid())
@@ -256,7 +293,7 @@ async fn outcome(
 read_model! {
     RegistrarProjection {
         name: "registrar",
-        version: 2,
+        version: 3,
         definition: "registrar.sql",
         tables: ["rm_certificates"],
     }
@@ -299,6 +336,57 @@ pub struct CertificateRecord {
     pub ladok_status: String,
     pub last_batch_id: Option<Uuid>,
     pub delivery_error: Option<String>,
+    /// Why the certificate is not in Ladok yet, while runs have failed to deliver it; `null` once
+    /// delivered, and before any run tried.
+    pub ladok_wait: Option<LadokWait>,
+}
+
+/// A certificate waiting for Ladok: e.g. "unavailable since 02:00, 3 runs, next attempt with the
+/// next run".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LadokWait {
+    /// The last failure's code, as in `delivery_error`: `unavailable`, `authentication`,
+    /// `rule_error:<Felgrupp>`, ….
+    pub reason: String,
+    /// When the first run that failed to deliver it recorded the failure.
+    pub since: DateTime<Utc>,
+    /// Export runs that failed to deliver it: tried it and failed, or did not try it because Ladok
+    /// as a whole had already failed in that run.
+    pub attempts: u32,
+    pub next_attempt: NextAttempt,
+}
+
+/// What happens next to a waiting certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NextAttempt {
+    /// The next export run (the nightly schedule, `POST /exports/run` or `cim export run`) tries
+    /// again by itself.
+    NextRun,
+    /// A Ladok rule refused it: only `POST /exports/batches/{id}/redeliver` queues it again, once
+    /// the data in Ladok is fixed.
+    RedeliveryRequest,
+}
+
+/// The wait of a row: there is one while a run failed it and it is neither delivered nor queued.
+fn ladok_wait(row: &PgRow) -> Result<Option<LadokWait>, ReadError> {
+    let since: Option<DateTime<Utc>> = row.try_get("ladok_waiting_since")?;
+    let status: String = row.try_get("ladok_status")?;
+    let reason: Option<String> = row.try_get("delivery_error")?;
+    let (Some(since), Some(reason)) = (since, reason) else {
+        return Ok(None);
+    };
+    let next_attempt = match status.as_str() {
+        "retrying" => NextAttempt::NextRun,
+        "failed" => NextAttempt::RedeliveryRequest,
+        _ => return Ok(None),
+    };
+    Ok(Some(LadokWait {
+        reason,
+        since,
+        attempts: u32::try_from(row.try_get::<i32, _>("delivery_attempts")?).unwrap_or(0),
+        next_attempt,
+    }))
 }
 
 fn staff(s: String) -> Result<StaffId, ReadError> {
@@ -338,13 +426,14 @@ fn record(row: &PgRow) -> Result<CertificateRecord, ReadError> {
         ladok_status: row.try_get("ladok_status")?,
         last_batch_id: row.try_get("last_batch_id")?,
         delivery_error: row.try_get("delivery_error")?,
+        ladok_wait: ladok_wait(row)?,
     })
 }
 
 const COLUMNS: &str = "certificate_id, portfolio_id, program_id, program_code, program_name, \
      student_uid, application, decided_on, decided_by, activity_names, activities, final_format, \
      status, revoked_on, revoked_by, approved_transaction_id, approved_position, approved_at, updated_at, export_status, \
-     ladok_status, last_batch_id, delivery_error";
+     ladok_status, last_batch_id, delivery_error, ladok_waiting_since, delivery_attempts";
 
 /// Which certificates to list. Empty fields do not filter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
