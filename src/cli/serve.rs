@@ -9,6 +9,7 @@ use crate::projections::{self, ProjectionRunner};
 use crate::store::EventStore;
 use anyhow::Context;
 use clap::Args;
+use std::future::IntoFuture;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -25,6 +26,11 @@ pub struct ServeArgs {
     pub export: super::export::ExportArgs,
     #[command(flatten)]
     pub schedule: super::export::ScheduleArgs,
+    /// After SIGTERM or SIGINT, how many seconds requests in flight get to finish. Past that the
+    /// server stops waiting for them (their connections are dropped) and still stops the workers
+    /// and the database cleanly. Keep it a few seconds below the supervisor's kill timeout.
+    #[arg(long, env = "CIM_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
+    pub shutdown_grace_seconds: u64,
 }
 
 /// The limit on failed authentications per client address (`http::auth::limit`).
@@ -113,11 +119,8 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
     println!("cim listening on http://{local}");
     tracing::info!(%local, embedded = db.is_embedded(), "cim serve started");
 
-    // With connect info: the limit on failed authentications counts per client address.
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let grace = Duration::from_secs(args.shutdown_grace_seconds);
+    let served = serve_until_drained(listener, http::router(state), grace).await;
     if let Some(scheduler) = scheduler {
         scheduler.shutdown().await;
     }
@@ -131,7 +134,46 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM. In-flight requests then finish before the server returns.
+/// Serves until SIGINT or SIGTERM, then stops accepting connections and lets the requests in
+/// flight finish, for at most `grace`. A request that never ends (a stalled upload, a client that
+/// stopped reading) must not keep the process from stopping its workers and its database before
+/// the supervisor loses patience and kills it outright, leaving the embedded cluster to crash
+/// recovery.
+async fn serve_until_drained(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+    // With connect info: the limit on failed authentications counts per client address.
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = signalled.send(());
+        })
+        .into_future();
+    let deadline = async move {
+        match on_signal.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            // The server ended without a signal: its own result counts.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        served = server => served,
+        () = deadline => {
+            // The requests still running are dropped with the runtime when the process exits.
+            tracing::warn!(
+                grace_seconds = grace.as_secs(),
+                "requests still in flight after the shutdown grace period are dropped"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -21,6 +21,9 @@ pub struct DatabaseSettings {
 /// The database name `cim` uses inside its embedded cluster.
 const EMBEDDED_DATABASE: &str = "cim";
 
+/// How long [`Database::close`] waits for connections in use to be returned.
+pub const POOL_CLOSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, Error)]
 pub enum DatabaseError {
     #[error(transparent)]
@@ -83,8 +86,17 @@ impl Database {
     }
 
     /// Closes the pool and stops the embedded cluster if this process started it.
+    ///
+    /// Closing waits for connections in use to come back, but at most [`POOL_CLOSE_LIMIT`]: a
+    /// request that `cim serve` stopped waiting for (its drain deadline passed) may hold one for
+    /// ever. The cluster's fast shutdown then ends that session too.
     pub async fn close(self) -> Result<(), DatabaseError> {
-        self.pool.close().await;
+        if tokio::time::timeout(POOL_CLOSE_LIMIT, self.pool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still in use at shutdown are abandoned");
+        }
         if let Some(cluster) = self.embedded {
             cluster.stop().await?;
         }

@@ -132,18 +132,7 @@ impl CommandMeta {
     /// fresh when there is none.
     pub fn context(&self, caller: &Caller) -> CommandContext {
         let command_id = match &self.idempotency_key {
-            Some(key) => {
-                // Lengths first, so that ("ab", "c") and ("a", "bc") differ.
-                let name = format!(
-                    "{}:{key}{}:{}{}:{}",
-                    key.len(),
-                    caller.subject.len(),
-                    caller.subject,
-                    self.target.len(),
-                    self.target
-                );
-                Uuid::new_v5(&COMMAND_NAMESPACE, name.as_bytes())
-            }
+            Some(key) => derive_command_id(key, &caller.subject, &self.target),
             None => Uuid::now_v7(),
         };
         CommandContext {
@@ -154,6 +143,24 @@ impl CommandMeta {
             now: Utc::now(),
         }
     }
+}
+
+/// The command id of a request with `Idempotency-Key: key` from the caller `subject` to
+/// `method path` (the path without the query). Public so that a client which keeps its keys (and the
+/// tests of process faults) can find its commands in the log, as `events.command_id`.
+pub fn command_id_for_key(key: &str, subject: &str, method: &str, path: &str) -> Uuid {
+    derive_command_id(key, subject, &format!("{method} {path}"))
+}
+
+fn derive_command_id(key: &str, subject: &str, target: &str) -> Uuid {
+    // Lengths first, so that ("ab", "c") and ("a", "bc") differ.
+    let name = format!(
+        "{}:{key}{}:{subject}{}:{target}",
+        key.len(),
+        subject.len(),
+        target.len(),
+    );
+    Uuid::new_v5(&COMMAND_NAMESPACE, name.as_bytes())
 }
 
 /// An id a command mints, derived from the command id so that a retry names the same object.
@@ -229,5 +236,11 @@ mod tests {
         assert_eq!(a, meta("POST /x").context(&caller("anna")).command_id);
         assert_ne!(a, meta("POST /x").context(&caller("bert")).command_id);
         assert_ne!(a, meta("POST /y").context(&caller("anna")).command_id);
+        assert_eq!(a, command_id_for_key("k-1", "anna", "POST", "/x"));
+        // Fixed forever: keys stored by clients must keep naming the same commands.
+        assert_eq!(
+            a.to_string(),
+            Uuid::new_v5(&COMMAND_NAMESPACE, b"3:k-14:anna7:POST /x").to_string()
+        );
     }
 }

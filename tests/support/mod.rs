@@ -8,7 +8,9 @@
 
 pub mod auth;
 pub mod certificates;
+pub mod flow;
 pub mod ladok;
+pub mod log_checks;
 pub mod process;
 pub mod recordings;
 pub mod server;
