@@ -6,13 +6,13 @@ mod support;
 use support::auth::{SECRET, dev_verifier, token};
 
 use chrono::{NaiveDate, TimeDelta, Utc};
-use cim::app::{self, CommandContext, CommandHandler};
-use cim::domain::{ProgramCommand, ProgramId, StaffId};
+use cim::app::{self};
+use cim::domain::ProgramId;
 use cim::http::auth::{
     AuthLimitSettings, AuthSettings, DEFAULT_AUDIENCE, DEFAULT_ISSUER, Role, Verifier,
 };
 use cim::http::{AppState, route_list, router};
-use cim::store::{ActorRole, EventStore};
+use cim::store::EventStore;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -41,25 +41,9 @@ async fn spawn_app() -> App {
 
 async fn spawn_app_with(verifier: Verifier) -> App {
     let db = support::fresh().await;
-    let handler = CommandHandler::new(EventStore::new(db.pool.clone(), app::upcasters()));
-    let seeded = app::seed_pilot_programs(&handler, "admin-1", Utc::now())
-        .await
-        .unwrap();
-    let (a, b) = (seeded[0].id, seeded[1].id);
-    for (program, staff) in [(a, ANNA), (b, BERT)] {
-        let ctx = CommandContext {
-            actor_id: "admin-1".into(),
-            role: ActorRole::Admin,
-            correlation_id: Uuid::now_v7(),
-            command_id: Uuid::now_v7(),
-            now: Utc::now(),
-        };
-        let staff = StaffId::parse(staff).unwrap();
-        handler
-            .program(program, ProgramCommand::AssignCoordinator { staff }, &ctx)
-            .await
-            .unwrap();
-    }
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let staffed = support::staffed_programs(&store, &[ANNA, BERT]).await;
+    let (a, b) = (staffed[0], staffed[1]);
     // Off: the authorisation table calls every route without a token from one address, more
     // failures than the limit allows. The limit has tests of its own (tests/auth_limit.rs).
     let state = AppState::new(db.pool.clone())

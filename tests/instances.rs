@@ -7,11 +7,10 @@
 
 mod support;
 
-use chrono::Utc;
-use cim::app::{self, CommandContext, CommandHandler};
-use cim::domain::{ProgramCommand, ProgramId, StaffId};
+use cim::app::{self};
+use cim::domain::ProgramId;
 use cim::export::fake_ladok::FakeLadok;
-use cim::store::{ActorRole, EventStore};
+use cim::store::EventStore;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -159,23 +158,7 @@ async fn assert_delivered_once(pool: &sqlx::PgPool, fake: &FakeLadok, export_dir
 async fn two_processes_share_the_work_and_one_carries_on_alone_when_the_other_is_killed() {
     let db = support::fresh().await;
     let store = EventStore::new(db.pool.clone(), app::upcasters());
-    let handler = CommandHandler::new(store.clone());
-    let program = app::seed_pilot_programs(&handler, "admin-1", Utc::now())
-        .await
-        .unwrap()[0]
-        .id;
-    let ctx = CommandContext {
-        actor_id: "admin-1".into(),
-        role: ActorRole::Admin,
-        correlation_id: Uuid::now_v7(),
-        command_id: Uuid::now_v7(),
-        now: Utc::now(),
-    };
-    let staff = StaffId::parse(ANNA).unwrap();
-    handler
-        .program(program, ProgramCommand::AssignCoordinator { staff }, &ctx)
-        .await
-        .unwrap();
+    let program = support::staffed_programs(&store, &[ANNA]).await[0];
     let fake = FakeLadok::start().await.unwrap();
     let ladok = LadokFiles::write(&fake);
     let exports = tempfile::tempdir().unwrap();

@@ -10,10 +10,9 @@
 
 mod support;
 
-use chrono::Utc;
-use cim::app::{self, CommandContext, CommandHandler};
-use cim::domain::{ProgramCommand, ProgramId, StaffId};
-use cim::store::{ActorRole, EventStore};
+use cim::app::{self};
+use cim::domain::ProgramId;
+use cim::store::EventStore;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,25 +37,8 @@ fn serve(url: &str) -> ServeProcess {
 
 /// The pilot programs, with Anna coordinating the first and Bert the second.
 async fn programs(store: &EventStore) -> (ProgramId, ProgramId) {
-    let handler = CommandHandler::new(store.clone());
-    let seeded = app::seed_pilot_programs(&handler, "admin-1", Utc::now())
-        .await
-        .unwrap();
-    for (program, staff) in [(seeded[0].id, ANNA), (seeded[1].id, BERT)] {
-        let ctx = CommandContext {
-            actor_id: "admin-1".into(),
-            role: ActorRole::Admin,
-            correlation_id: Uuid::now_v7(),
-            command_id: Uuid::now_v7(),
-            now: Utc::now(),
-        };
-        let staff = StaffId::parse(staff).unwrap();
-        handler
-            .program(program, ProgramCommand::AssignCoordinator { staff }, &ctx)
-            .await
-            .unwrap();
-    }
-    (seeded[0].id, seeded[1].id)
+    let programs = support::staffed_programs(store, &[ANNA, BERT]).await;
+    (programs[0], programs[1])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

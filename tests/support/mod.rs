@@ -170,3 +170,37 @@ pub async fn settle(store: &cim::store::EventStore) {
     }
     panic!("the log did not settle within 30 s");
 }
+
+/// The pilot programs, seeded as `cim seed` does, with `coordinators[i]` assigned to the i-th of
+/// them by an admin. Returns every seeded program's id, in seeding order.
+pub async fn staffed_programs(
+    store: &cim::store::EventStore,
+    coordinators: &[&str],
+) -> Vec<cim::domain::ProgramId> {
+    use cim::app::{self, CommandContext, CommandHandler};
+    use cim::domain::{ProgramCommand, StaffId};
+    let handler = CommandHandler::new(store.clone());
+    let now = chrono::Utc::now();
+    let seeded = app::seed_pilot_programs(&handler, "admin-1", now)
+        .await
+        .unwrap();
+    for (program, staff) in seeded.iter().zip(coordinators) {
+        let ctx = CommandContext {
+            actor_id: "admin-1".into(),
+            role: cim::store::ActorRole::Admin,
+            correlation_id: uuid::Uuid::now_v7(),
+            command_id: uuid::Uuid::now_v7(),
+            now,
+        };
+        let staff = StaffId::parse(staff).unwrap();
+        handler
+            .program(
+                program.id,
+                ProgramCommand::AssignCoordinator { staff },
+                &ctx,
+            )
+            .await
+            .unwrap();
+    }
+    seeded.into_iter().map(|p| p.id).collect()
+}

@@ -4,15 +4,13 @@
 
 use super::TestDb;
 use super::auth::dev_verifier;
-use chrono::Utc;
-use cim::app::{self, CommandContext, CommandHandler};
-use cim::domain::{ProgramCommand, ProgramId, StaffId};
+use cim::app::{self};
+use cim::domain::ProgramId;
 use cim::export::worker::WorkerConfig;
 use cim::http::{AppState, router};
 use cim::media::MediaStore;
 use cim::projections::{self, ProjectionRunner, RunnerHandle};
-use cim::store::{ActorRole, EventStore};
-use uuid::Uuid;
+use cim::store::EventStore;
 
 /// The coordinators of the first two pilot programs.
 pub const COORDINATORS: [&str; 2] = ["coord-anna", "coord-bert"];
@@ -32,25 +30,8 @@ impl TestServer {
     pub async fn start() -> Self {
         let db = super::fresh().await;
         let store = EventStore::new(db.pool.clone(), app::upcasters());
-        let handler = CommandHandler::new(store.clone());
-        let seeded = app::seed_pilot_programs(&handler, "admin-1", Utc::now())
-            .await
-            .unwrap();
-        let programs = [seeded[0].id, seeded[1].id];
-        for (program, staff) in programs.into_iter().zip(COORDINATORS) {
-            let ctx = CommandContext {
-                actor_id: "admin-1".into(),
-                role: ActorRole::Admin,
-                correlation_id: Uuid::now_v7(),
-                command_id: Uuid::now_v7(),
-                now: Utc::now(),
-            };
-            let staff = StaffId::parse(staff).unwrap();
-            handler
-                .program(program, ProgramCommand::AssignCoordinator { staff }, &ctx)
-                .await
-                .unwrap();
-        }
+        let staffed = super::staffed_programs(&store, &COORDINATORS).await;
+        let programs = [staffed[0], staffed[1]];
         let runner = ProjectionRunner::start(store, db.pool.clone(), &db.url, projections::all());
         let (media_dir, export_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let state = AppState::with_projections(db.pool.clone(), runner.clone())
