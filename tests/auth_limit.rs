@@ -87,6 +87,10 @@ async fn assert_limited(response: reqwest::Response, what: &str) -> u64 {
     retry_after
 }
 
+/// The window of the first test: long enough that its checks while limited finish within it on a
+/// slow, shared machine, short enough to wait for once.
+const WINDOW: Duration = Duration::from_secs(6);
+
 #[tokio::test]
 async fn an_address_that_fails_too_often_is_refused_until_its_window_ends_and_no_one_else_is() {
     let db = support::fresh().await;
@@ -94,7 +98,10 @@ async fn an_address_that_fails_too_often_is_refused_until_its_window_ends_and_no
         .database(&db.url)
         .env("CIM_JWT_DEV_SECRET", SECRET)
         .env("CIM_AUTH_FAILURE_LIMIT", "5")
-        .env("CIM_AUTH_FAILURE_WINDOW_SECONDS", "2")
+        .env(
+            "CIM_AUTH_FAILURE_WINDOW_SECONDS",
+            WINDOW.as_secs().to_string(),
+        )
         .env("CIM_LOG", "info")
         .args(["--export-scheduler", "false"])
         .capture_logs()
@@ -103,18 +110,34 @@ async fn an_address_that_fails_too_often_is_refused_until_its_window_ends_and_no
     let attacker = client_from("127.0.0.3");
     let neighbour = client_from("127.0.0.2");
     let valid = student();
+
+    // Requests without a token are refused but not counted: a web client that calls before its
+    // user has signed in must not use up the budget of its address.
+    for i in 0..12 {
+        let anonymous = probe(&attacker, &base, None, None).await;
+        assert_eq!(
+            anonymous.status(),
+            StatusCode::UNAUTHORIZED,
+            "anonymous {i}"
+        );
+        let body: serde_json::Value = anonymous.json().await.unwrap();
+        assert_eq!(body["code"], "token_missing");
+    }
     assert_let_in(
         probe(&attacker, &base, Some(&valid), None).await,
-        "before any failure",
+        "after requests without a token",
     )
     .await;
 
     // Five failures are answered as usual, each with its own reason. A different X-Forwarded-For
-    // on each changes nothing: no proxy is trusted, so the header is not believed.
-    let started = Instant::now();
+    // on each changes nothing: no proxy is trusted, so the header is not believed. The window
+    // starts when the server sees the first of them: between `first_sent` and `first_answered`.
+    let first_sent = Instant::now();
+    let mut first_answered = None;
     for i in 0..5 {
         let forwarded = format!("198.51.100.{i}");
         let refused = probe(&attacker, &base, Some(&forged()), Some(&forwarded)).await;
+        first_answered.get_or_insert_with(Instant::now);
         assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "failure {i}");
     }
     let retry_after = assert_limited(
@@ -122,7 +145,10 @@ async fn an_address_that_fails_too_often_is_refused_until_its_window_ends_and_no
         "the sixth bad token",
     )
     .await;
-    assert!((1..=2).contains(&retry_after), "Retry-After {retry_after}");
+    assert!(
+        (1..=WINDOW.as_secs()).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
     // While limited, a valid token from that address is refused as well, without being checked.
     assert_limited(
         probe(&attacker, &base, Some(&valid), None).await,
@@ -133,6 +159,12 @@ async fn an_address_that_fails_too_often_is_refused_until_its_window_ends_and_no
     assert_eq!(
         probe(&attacker, &base, None, None).await.status(),
         StatusCode::UNAUTHORIZED
+    );
+    // The window cannot have ended before `first_sent + WINDOW`: the refusals above were in it.
+    assert!(
+        first_sent.elapsed() < WINDOW,
+        "the checks while limited took longer than the window ({:?}); the test proves nothing",
+        first_sent.elapsed()
     );
 
     // Another address is not affected, and has a budget of its own.
@@ -163,9 +195,13 @@ async fn an_address_that_fails_too_often_is_refused_until_its_window_ends_and_no
         metrics.contains("cim_auth_failures_total{code=\"token_signature\"} 6"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("cim_auth_failures_total{code=\"token_missing\"} 13"),
+        "{metrics}"
+    );
 
     // Once the window that began with the first failure has passed, the address is let in again.
-    let window_ends = started + Duration::from_secs(2) + Duration::from_millis(100);
+    let window_ends = first_answered.unwrap() + WINDOW + Duration::from_millis(200);
     tokio::time::sleep_until(window_ends.into()).await;
     assert_let_in(
         probe(&attacker, &base, Some(&valid), None).await,

@@ -5,7 +5,9 @@
 //! and then. So an address that fails authentication `max_failures` times within one window is
 //! refused, for every request that carries credentials, with 429 `too_many_authentication_failures`
 //! and `Retry-After` until that window has passed; its tokens are not even verified meanwhile.
-//! Requests without credentials still get their 401 (they cost nothing to refuse).
+//! Requests without credentials still get their 401 and are not counted: they cost nothing to
+//! refuse, and a client that calls before its user has signed in must not use up the budget of
+//! everyone behind the same address.
 //!
 //! - **Window**: fixed, starting at the address's first failure. A success does not reset it: one
 //!   valid token must not buy an attacker a fresh budget.

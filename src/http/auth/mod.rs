@@ -129,13 +129,13 @@ impl FromRequestParts<AppState> for Caller {
         let limiter = &state.auth_limit;
         let client = limiter.client(parts);
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(failed(
-                state,
-                client,
-                Problem::unauthorized(
-                    "token_missing",
-                    "this resource needs a bearer token (Authorization: Bearer <token>)",
-                ),
+            // Not counted against the address: it costs nothing to refuse, and a web client that
+            // calls before its user has signed in must not lock out every user behind the same
+            // campus NAT. Counted in the metrics, like every refusal.
+            metrics::record_auth_failure("token_missing");
+            return Err(Problem::unauthorized(
+                "token_missing",
+                "this resource needs a bearer token (Authorization: Bearer <token>)",
             ));
         };
         // Checked before the token is even read: a limited address costs no signature check.
