@@ -232,7 +232,9 @@ async fn portfolio(base: &str) -> (String, Caller) {
 
 /// An upload on a plain TCP connection, so the test decides when each part of the body leaves:
 /// the request head and the first `first` bytes at once, the rest in [`SlowUpload::finish`] (or
-/// never).
+/// never). The head asks `Expect: 100-continue`, and [`SlowUpload::start`] returns only once the
+/// server has answered `100 Continue`, which it does when the handler starts reading the body: the
+/// request is then in flight for certain, whatever the machine's speed.
 struct SlowUpload {
     stream: tokio::net::TcpStream,
     rest: Vec<u8>,
@@ -251,11 +253,23 @@ impl SlowUpload {
         let head = format!(
             "POST /portfolios/{portfolio}/media HTTP/1.1\r\nHost: {addr}\r\n\
              Authorization: Bearer {}\r\nContent-Type: application/octet-stream\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
+             Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
             student.token,
             file.len()
         );
         stream.write_all(head.as_bytes()).await.unwrap();
+        let mut interim = Vec::new();
+        while !interim.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            let read = tokio::time::timeout(Duration::from_secs(60), stream.read(&mut byte))
+                .await
+                .expect("the server never asked for the body")
+                .unwrap();
+            assert_eq!(read, 1, "the connection closed before 100 Continue");
+            interim.push(byte[0]);
+        }
+        let interim = String::from_utf8_lossy(&interim);
+        assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
         stream.write_all(&file[..first]).await.unwrap();
         stream.flush().await.unwrap();
         SlowUpload {
@@ -318,20 +332,31 @@ async fn sigterm_lets_an_upload_in_flight_finish_and_stops_the_embedded_cluster_
     // while the rest is on its way.
     let file = support::recordings::wav(170);
     let upload = SlowUpload::start(&first.base, &portfolio, &student, &file, 4096).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     first.signal("TERM");
     let finishing = tokio::spawn(upload.finish(8, Duration::from_millis(250)));
 
-    // Once the signal is handled, the server takes no new connections (the upload's keeps going).
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let fresh = reqwest::Client::new()
-        .get(format!("{}/healthz", first.base))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await;
-    match fresh {
-        Err(e) => assert!(e.is_connect(), "a new connection was not refused: {e}"),
-        Ok(answer) => assert_eq!(answer.status(), 200, "a new connection was answered badly"),
+    // Once the signal is handled, the server takes no new connections, while the upload's
+    // connection keeps going (its rest takes two seconds to arrive).
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    loop {
+        assert!(
+            !finishing.is_finished(),
+            "the upload finished before new connections were refused"
+        );
+        let fresh = http
+            .get(format!("{}/healthz", first.base))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        match fresh {
+            Err(e) if e.is_connect() => break,
+            Err(e) => panic!("a new connection was neither served nor refused: {e}"),
+            Ok(answer) => assert_eq!(answer.status(), 200, "a new connection was answered badly"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     let (status, uploaded) = finishing.await.unwrap();
@@ -371,7 +396,6 @@ async fn a_request_that_never_finishes_delays_the_stop_only_by_the_drain_deadlin
     // An upload whose client stops sending after the first part and never sends the rest.
     let file = support::recordings::wav(170);
     let mut stalled = SlowUpload::start(&serve.base, &portfolio, &student, &file, 4096).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let signalled = Instant::now();
     serve.signal("TERM");
     let exit = serve.wait(Duration::from_secs(30));

@@ -81,9 +81,10 @@ impl ServeBuilder {
         }
         let mut child = command.spawn().expect("start cim serve");
         let logs = Arc::new(Mutex::new(String::new()));
+        let mut log_reader = None;
         if let Some(mut stderr) = child.stderr.take() {
             let logs = logs.clone();
-            std::thread::spawn(move || {
+            log_reader = Some(std::thread::spawn(move || {
                 let mut chunk = [0u8; 8192];
                 while let Ok(n) = stderr.read(&mut chunk) {
                     if n == 0 {
@@ -93,11 +94,30 @@ impl ServeBuilder {
                         .unwrap()
                         .push_str(&String::from_utf8_lossy(&chunk[..n]));
                 }
-            });
+            }));
         }
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
+        // The first line, read on a thread of its own so that a process that never gets as far
+        // as listening fails the test after a while instead of hanging it.
+        let (first_line, line_read) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = stdout.read_line(&mut line);
+            let _ = first_line.send(line);
+            stdout
+        });
+        let line = match line_read.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "cim serve printed nothing for two minutes\n{}",
+                    logs.lock().unwrap()
+                );
+            }
+        };
+        let mut stdout = reader.join().unwrap();
         let Some(base) = line.trim().strip_prefix("cim listening on ") else {
             let _ = child.kill();
             let _ = child.wait();
@@ -114,6 +134,7 @@ impl ServeBuilder {
             child: Some(child),
             base,
             logs,
+            log_reader,
         }
     }
 }
@@ -124,6 +145,8 @@ pub struct ServeProcess {
     child: Option<Child>,
     pub base: String,
     logs: Arc<Mutex<String>>,
+    /// The thread copying the standard error into `logs`; it ends when the pipe closes.
+    log_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ServeProcess {
@@ -158,6 +181,7 @@ impl ServeProcess {
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 self.child = None;
+                self.drain_logs();
                 return status;
             }
             assert!(
@@ -165,6 +189,21 @@ impl ServeProcess {
                 "cim serve did not exit within {limit:?}"
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// After the exit: waits (briefly) until the last of the standard error is in `logs`. A
+    /// process it started may hold the pipe open, so this gives up after a few seconds.
+    fn drain_logs(&mut self) {
+        let Some(reader) = self.log_reader.take() else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !reader.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if reader.is_finished() {
+            let _ = reader.join();
         }
     }
 
