@@ -3,6 +3,8 @@
 //! huge and odd strings, deep nesting, overflowing numbers, impossible dates and offsets, invalid
 //! UTF-8, path traversal, SQL metacharacters), by every role. Not one answer may be a 5xx, every
 //! refusal must be a problem with a code, and what was stored before is still there afterwards.
+//! After the random cases, a systematic pass gives every top-level field of every documented body
+//! every kind of bad value once.
 //!
 //! Deterministic: the generator is seeded (`CIM_FUZZ_SEED` to replay another run, `CIM_FUZZ_CASES`
 //! for more cases per operation; the defaults keep the test to seconds).
@@ -44,8 +46,8 @@ const NASTY_STRINGS: &[&str] = &[
 ];
 
 /// Numbers at and past every integer width a field may have.
-fn nasty_number(rng: &mut StdRng) -> Value {
-    let options = [
+fn nasty_numbers() -> [Value; 9] {
+    [
         json!(-1),
         json!(0),
         json!(i64::MIN),
@@ -55,8 +57,28 @@ fn nasty_number(rng: &mut StdRng) -> Value {
         json!(1e308),
         json!(4_294_967_296u64),
         json!(2_147_483_648u64),
-    ];
+    ]
+}
+
+fn nasty_number(rng: &mut StdRng) -> Value {
+    let options = nasty_numbers();
     options[rng.random_range(0..options.len())].clone()
+}
+
+/// Every kind of bad value, once each: for the systematic pass over every field.
+fn every_bad_value() -> Vec<Value> {
+    let mut values: Vec<Value> = NASTY_STRINGS.iter().map(|s| json!(s)).collect();
+    values.extend(nasty_numbers());
+    values.extend([
+        Value::Null,
+        json!(true),
+        json!([]),
+        json!({}),
+        json!({"nested": {"object": [1, "two", null]}}),
+        json!("x".repeat(120_000)),
+        deep(3_000),
+    ]);
+    values
 }
 
 fn nasty_value(rng: &mut StdRng) -> Value {
@@ -77,10 +99,14 @@ fn nasty_value(rng: &mut StdRng) -> Value {
     }
 }
 
-/// `[[[…]]]` `depth` deep.
+/// `[[[…]]]` `depth` deep, built as a value (parsing it would stop at serde_json's own limit of
+/// 128 levels, and the server must meet the real depth).
 fn deep(depth: usize) -> Value {
-    serde_json::from_str(&format!("{}{}", "[".repeat(depth), "]".repeat(depth)))
-        .unwrap_or(Value::Null)
+    let mut value = json!([]);
+    for _ in 0..depth {
+        value = Value::Array(vec![value]);
+    }
+    value
 }
 
 /// The operation's example body with one to three fields broken, a field added or removed, or the
@@ -117,15 +143,48 @@ fn mutate(example: &Value, rng: &mut StdRng) -> Value {
 
 /// Raw bodies that are not JSON at all, or not UTF-8.
 fn raw_body(rng: &mut StdRng) -> (Vec<u8>, &'static str) {
-    let options: [(Vec<u8>, &'static str); 6] = [
+    let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth)).into_bytes();
+    let options: [(Vec<u8>, &'static str); 8] = [
         (vec![0xff, 0xfe, b'{', 0x80, b'}'], "application/json"),
         (b"{\"text\": \"\xc3\x28\"}".to_vec(), "application/json"),
         (b"{\"a\":".to_vec(), "application/json"),
         (vec![b'{'; 300 * 1024], "application/json"),
+        // Deep but small: under the size limit, so it reaches the parser.
+        (nested(rng.random_range(129..20_000)), "application/json"),
+        (
+            [b"{\"item\": ".as_slice(), &nested(5_000), b"}"].concat(),
+            "application/json",
+        ),
         (b"text=hello".to_vec(), "application/x-www-form-urlencoded"),
         (b"".to_vec(), "application/json"),
     ];
     options[rng.random_range(0..options.len())].clone()
+}
+
+/// The path of `template` with each `{name}` replaced by `value(name)`.
+fn fill_path(template: &str, mut value: impl FnMut(&str) -> String) -> String {
+    let mut path = String::new();
+    for segment in template.split('/').skip(1) {
+        path.push('/');
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => path.push_str(&value(name)),
+            None => path.push_str(segment),
+        }
+    }
+    path
+}
+
+/// The real object a path parameter names (an unknown one for names without a real object).
+fn real_id(name: &str, ids: &Ids) -> String {
+    match name {
+        "program_id" => ids.program.clone(),
+        "portfolio_id" => ids.portfolio.clone(),
+        "activity_id" => ids.activity.clone(),
+        "item" => "language-cafe".into(),
+        "sha256" => "a".repeat(64),
+        "name" => "manifest.json".into(),
+        _ => Uuid::now_v7().to_string(),
+    }
 }
 
 /// A value for a path parameter: a real id most of the time (so the request reaches the body), or
@@ -144,15 +203,45 @@ fn path_value(name: &str, ids: &Ids, rng: &mut StdRng) -> String {
         ];
         return odd[rng.random_range(0..odd.len())].to_owned();
     }
-    match name {
-        "program_id" => ids.program.clone(),
-        "portfolio_id" => ids.portfolio.clone(),
-        "activity_id" => ids.activity.clone(),
-        "item" => "language-cafe".into(),
-        "sha256" => "a".repeat(64),
-        "name" => "manifest.json".into(),
-        _ => Uuid::now_v7().to_string(),
+    real_id(name, ids)
+}
+
+/// Checks one answer: never a 5xx, and every 4xx a problem with a code and a sentence. Returns the
+/// status; what is wrong goes to `failures`.
+async fn check(
+    sent: Result<reqwest::Response, reqwest::Error>,
+    what: &str,
+    failures: &mut Vec<String>,
+) -> u16 {
+    let response = match sent {
+        Ok(response) => response,
+        Err(e) => {
+            failures.push(format!("{what}: no answer: {e}"));
+            return 0;
+        }
+    };
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let text = response.text().await.unwrap_or_default();
+    if status.is_server_error() {
+        failures.push(format!("{what}: {status} {text}"));
+    } else if status.is_client_error() {
+        let problem: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if content_type != "application/problem+json"
+            || !problem["code"].is_string()
+            || !problem["detail"].is_string()
+        {
+            failures.push(format!(
+                "{what}: {status} is not a problem ({content_type}): {text:.200}"
+            ));
+        }
     }
+    status.as_u16()
 }
 
 fn query_value(rng: &mut StdRng) -> String {
@@ -267,14 +356,7 @@ async fn no_input_makes_the_api_fail_or_lose_anything() {
                 .filter_map(|p| p["name"].as_str())
                 .collect();
             for case in 0..cases {
-                let mut path = String::new();
-                for segment in template.split('/').skip(1) {
-                    path.push('/');
-                    match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                        Some(name) => path.push_str(&path_value(name, &ids, &mut rng)),
-                        None => path.push_str(segment),
-                    }
-                }
+                let mut path = fill_path(template, |name| path_value(name, &ids, &mut rng));
                 if !query_names.is_empty() {
                     let mut query = Vec::new();
                     for name in &query_names {
@@ -301,33 +383,74 @@ async fn no_input_makes_the_api_fail_or_lose_anything() {
                     (None, _) if method == "post" => request.json(&nasty_value(&mut rng)),
                     (None, _) => request,
                 };
-                let response = request.send().await.unwrap();
                 sent += 1;
-                let status = response.status();
-                let content_type = response
-                    .headers()
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_owned();
-                let text = response.text().await.unwrap_or_default();
-                if status.is_server_error() {
-                    failures.push(format!("{method} {path}: {status} {text}"));
-                } else if status.is_client_error() {
-                    let problem: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                    if content_type != "application/problem+json"
-                        || !problem["code"].is_string()
-                        || !problem["detail"].is_string()
-                    {
-                        failures.push(format!(
-                            "{method} {path}: {status} is not a problem ({content_type}): {text:.200}"
-                        ));
-                    }
-                }
+                let what = format!("{method} {path}");
+                check(request.send().await, &what, &mut failures).await;
             }
         }
     }
     assert!(sent > 200, "only {sent} requests were sent");
+
+    // Systematically: every field of every documented body meets every kind of bad value, sent by
+    // a role that the documented example gets past authentication and authorisation with, so that
+    // the value reaches the body's parser and the handler behind it.
+    let mut fields_covered = 0;
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        let Some(operation) = item.get("post") else {
+            continue;
+        };
+        let Some(Value::Object(example)) = body_example(operation, schemas) else {
+            continue;
+        };
+        let path = fill_path(template, |name| real_id(name, &ids));
+        let url = format!("{}{path}", server.base);
+        let mut allowed = Vec::new();
+        for bearer in &tokens {
+            sent += 1;
+            let answer = http
+                .post(&url)
+                .bearer_auth(bearer)
+                .header("idempotency-key", format!("fuzz-{seed}-{sent}"))
+                .json(&example)
+                .send()
+                .await;
+            let status = check(answer, &format!("post {path} (example)"), &mut failures).await;
+            if ![0, 401, 403, 404].contains(&status) {
+                allowed.push(bearer);
+            }
+        }
+        if allowed.is_empty() {
+            // The example itself is refused to everyone (it names another student, say): the
+            // refusal comes after the body is read, so every role's request still parses it.
+            allowed.extend(&tokens);
+        }
+        for field in example.keys() {
+            fields_covered += 1;
+            for (k, bad) in every_bad_value().into_iter().enumerate() {
+                let mut body = example.clone();
+                body.insert(field.clone(), bad);
+                sent += 1;
+                let answer = http
+                    .post(&url)
+                    .bearer_auth(allowed[k % allowed.len()])
+                    .header("idempotency-key", format!("fuzz-{seed}-{sent}"))
+                    .json(&body)
+                    .send()
+                    .await;
+                check(
+                    answer,
+                    &format!("post {path} ({field} broken)"),
+                    &mut failures,
+                )
+                .await;
+            }
+        }
+    }
+    assert!(
+        fields_covered > 20,
+        "only {fields_covered} fields were broken"
+    );
+    eprintln!("{sent} requests; {fields_covered} body fields broken in every way");
     assert!(
         failures.is_empty(),
         "seed {seed}: {} of {sent} answers failed:\n{}",
