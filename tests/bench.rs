@@ -181,12 +181,16 @@ async fn a_short_soak_prints_every_window_and_the_closing_figures_without_errors
         "portfolios opened: {totals}"
     );
     assert!(
+        number_after(totals, "portfolios opened, ") > 0.0,
+        "reviews: {totals}"
+    );
+    assert!(
         number_after(totals, "certificates, ") > 0.0,
         "export runs: {totals}"
     );
     assert!(
         number_after(totals, "export runs, ") > 0.0,
-        "bad requests: {totals}"
+        "bad requests refused: {totals}"
     );
     for prefix in ["RSS MiB: ", "throughput req/s: ", "latency p99 ms: "] {
         let figures = line(prefix);

@@ -171,6 +171,9 @@ async fn drive(
     )?);
     let tasks = traffic.spawn(args.students, args.export_every);
 
+    // A fixed number of windows, so a late timer on a busy machine shortens none of them away.
+    let window_count =
+        ((args.duration.as_secs_f64() / args.window.as_secs_f64()).round() as usize).max(1);
     let started = Instant::now();
     let mut windows: Vec<WindowFigure> = Vec::new();
     let mut memory_tick = tokio::time::interval(Duration::from_secs(1));
@@ -194,7 +197,7 @@ async fn drive(
                 println!("{figure}");
                 windows.push(figure);
                 rss_max = 0.0;
-                if started.elapsed() + args.window / 2 >= args.duration {
+                if windows.len() >= window_count {
                     break;
                 }
             }
