@@ -18,7 +18,9 @@
 //! - **No peer address** (a router served without connect info): all such requests share one
 //!   budget, and a warning says so once. The limit is then coarser, never off.
 //! - **Memory**: at most `max_addresses` windows are kept; when a new address fails and the table is
-//!   full, expired windows go first, then the oldest ones.
+//!   full, expired windows go first, then the oldest one within its budget, and the oldest limited
+//!   one only when every tracked address is limited (so failing from many addresses does not buy a
+//!   limited one a fresh budget).
 //! - **Cost on the success path**: one atomic load while no address has failed, else one short lock.
 //!
 //! Nothing here logs or counts an address: the metrics count failures and refusals only.
@@ -195,7 +197,10 @@ impl AuthLimiter {
         if !live {
             // A new window: a new address, or one whose last window has passed.
             if !table.windows.contains_key(&client) {
-                table.make_room(self.settings.max_addresses.max(1));
+                table.make_room(
+                    self.settings.max_addresses.max(1),
+                    self.settings.max_failures,
+                );
             }
             table.order.push_back((client, now));
             table.windows.insert(
@@ -238,10 +243,17 @@ impl Table {
         }
     }
 
-    /// Forgets the oldest windows until there is room for one more address.
-    fn make_room(&mut self, max_addresses: usize) {
+    /// Forgets windows until there is room for one more address: the oldest that has not used up
+    /// its budget, or, when every one has, the oldest. Limited addresses are kept longest, so that
+    /// failing from many other addresses does not buy a limited one a fresh budget.
+    fn make_room(&mut self, max_addresses: usize, max_failures: u32) {
         while self.windows.len() >= max_addresses {
-            let Some((client, started)) = self.order.pop_front() else {
+            let within_budget = self.order.iter().position(|(client, started)| {
+                self.windows
+                    .get(client)
+                    .is_some_and(|w| w.started == *started && w.failures < max_failures)
+            });
+            let Some((client, started)) = self.order.remove(within_budget.unwrap_or(0)) else {
                 break;
             };
             self.forget(client, started);
@@ -340,15 +352,16 @@ mod tests {
         let limiter = limiter(2, 3);
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
-        // The first address uses up its budget; then three others arrive, one second apart.
-        limiter.record_failure(v4(1), at(0));
-        limiter.record_failure(v4(1), at(0));
-        for (i, last) in [2u8, 3, 4].into_iter().enumerate() {
-            limiter.record_failure(v4(last), at(1 + i as u64));
+        // Four addresses within their budget, one second apart.
+        for (i, last) in [1u8, 2, 3, 4].into_iter().enumerate() {
+            limiter.record_failure(v4(last), at(i as u64));
         }
-        assert_eq!(limiter.lock().windows.len(), 3);
         // The oldest (address 1) was forgotten to make room for address 4.
-        assert_eq!(limiter.refused(v4(1), at(4)), None);
+        {
+            let table = limiter.lock();
+            assert_eq!(table.windows.len(), 3);
+            assert!(!table.windows.contains_key(&v4(1)));
+        }
         for last in 10..=250u8 {
             limiter.record_failure(v4(last), at(5));
         }
@@ -356,6 +369,28 @@ mod tests {
         assert_eq!(table.windows.len(), 3);
         assert!(table.order.len() <= 3, "{}", table.order.len());
         assert!(table.windows.contains_key(&v4(250)));
+    }
+
+    #[test]
+    fn a_flood_of_other_addresses_does_not_forget_a_limited_one() {
+        let limiter = limiter(2, 3);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // The first address uses up its budget; then hundreds of others fail once each.
+        limiter.record_failure(v4(1), at(0));
+        limiter.record_failure(v4(1), at(0));
+        for last in 10..=250u8 {
+            limiter.record_failure(v4(last), at(1));
+        }
+        assert!(limiter.refused(v4(1), at(2)).is_some());
+        assert_eq!(limiter.lock().windows.len(), 3);
+        // When every tracked address is limited, the oldest goes after all.
+        for last in [20u8, 21, 22] {
+            limiter.record_failure(v4(last), at(3));
+            limiter.record_failure(v4(last), at(3));
+        }
+        assert_eq!(limiter.refused(v4(1), at(4)), None);
+        assert_eq!(limiter.lock().windows.len(), 3);
     }
 
     #[test]
