@@ -228,6 +228,47 @@ async fn metadata_is_stored_on_every_event() {
     db.drop().await;
 }
 
+/// The projections' tail: the same events in the same order and shape, but never their personal
+/// part (read models hold none, and nothing personal may linger in their caches).
+#[tokio::test]
+async fn the_tail_without_personal_data_is_the_tail_with_the_personal_part_left_out() {
+    let db = support::fresh().await;
+    let upcasters = Upcasters::new().register("A", 1, rename_field);
+    let store = EventStore::new(db.pool.clone(), upcasters);
+    let mut sealed = event("A", 1);
+    sealed.personal = Some(json!({ "text": "My reflection on the language café." }));
+    sealed.data_subject = Some(Uuid::now_v7());
+    store
+        .append(
+            "s-7",
+            ExpectedVersion::NoStream,
+            &[sealed, event("B", 2)],
+            &meta(Uuid::now_v7()),
+        )
+        .await
+        .unwrap();
+    let full = wait_for_events(&store, Checkpoint::START, 2).await;
+    assert!(
+        full[0].personal.is_some(),
+        "the full tail opens the personal part"
+    );
+    let omitted = store
+        .read_after_omitting_personal(Checkpoint::START, 10)
+        .await
+        .unwrap();
+    assert_eq!(omitted.len(), 2);
+    for (with, without) in full.iter().zip(&omitted) {
+        assert_eq!(without.personal, None);
+        assert_eq!(
+            (without.checkpoint, &without.payload, without.schema_version),
+            (with.checkpoint, &with.payload, with.schema_version),
+            "upcast like every other read"
+        );
+        assert_eq!(without.data_subject, with.data_subject);
+    }
+    db.drop().await;
+}
+
 fn rename_field(
     mut payload: Value,
     personal: Option<Value>,

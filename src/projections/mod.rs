@@ -58,6 +58,9 @@ use thiserror::Error;
 /// - Bump [`version`](Self::version) whenever `apply` or the DDL changes meaning: the definition hash
 ///   changes and every process rebuilds the projection from the log at its next start.
 /// - Error messages must not carry personal data: they are logged and shown in status reports.
+/// - Events reach `apply` without their personal part (`personal` is `None`, as for an erased
+///   person): read models hold no personal data, and what a query shows of it is read from the log
+///   when asked.
 pub trait Projection: Send + Sync + 'static {
     /// Stable identifier, e.g. `"portfolio"`: a plain lower-case identifier (letters, digits,
     /// underscores). It keys the checkpoint row and the advisory lock, so renaming it means a new

@@ -124,7 +124,9 @@ pub async fn rebuild(
             });
         }
         lock.check().await?;
-        let batch = store.read_after(at, options.batch_size).await?;
+        let batch = store
+            .read_after_omitting_personal(at, options.batch_size)
+            .await?;
         if batch.is_empty() {
             checkpoint::mark_live(pool, name, &hash).await?;
             return Ok(RebuildOutcome::Completed {

@@ -669,7 +669,10 @@ async fn advance(
             lock_checked = Instant::now();
         }
 
-        let batch = shared.store.read_after(at, config.batch_size).await?;
+        let batch = shared
+            .store
+            .read_after_omitting_personal(at, config.batch_size)
+            .await?;
         if batch.is_empty() {
             if phase == Phase::Rebuilding {
                 checkpoint::mark_live(&shared.pool, name, &slot.hash).await?;

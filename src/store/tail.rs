@@ -34,6 +34,35 @@ impl EventStore {
         after: Checkpoint,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = self.tail_rows(after, limit).await?;
+        let keys = super::row::keys_for(&self.pool, &rows).await?;
+        rows.into_iter()
+            .map(|row| row.into_recorded(&self.upcasters, &keys))
+            .collect()
+    }
+
+    /// [`EventStore::read_after`] for consumers that never use personal data: the projections,
+    /// whose read models hold none. Sealed parts are not opened (no key look-up, no decryption),
+    /// and every event reads as if its personal part were absent, exactly as the projections'
+    /// `Personal::Omit` folds read a stream, so a state folded from the tail and one folded from
+    /// the log are the same, and no copy of a text, name or identity number lingers in their
+    /// caches (where an erasure could not reach it).
+    pub async fn read_after_omitting_personal(
+        &self,
+        after: Checkpoint,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = self.tail_rows(after, limit).await?;
+        let no_keys = super::keys::SubjectKeys::default();
+        rows.into_iter()
+            .map(|mut row| {
+                row.personal = None;
+                row.into_recorded(&self.upcasters, &no_keys)
+            })
+            .collect()
+    }
+
+    async fn tail_rows(&self, after: Checkpoint, limit: i64) -> Result<Vec<EventRow>, StoreError> {
         let rows = sqlx::query_as!(
             EventRow,
             r#"
@@ -54,10 +83,7 @@ impl EventStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        let keys = super::row::keys_for(&self.pool, &rows).await?;
-        rows.into_iter()
-            .map(|row| row.into_recorded(&self.upcasters, &keys))
-            .collect()
+        Ok(rows)
     }
 
     /// The checkpoint of the last event that a consumer could read right now: the head of the
