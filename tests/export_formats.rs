@@ -68,23 +68,8 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 fn identity_number(birth: NaiveDate, serial: u32, coordination: bool) -> IdentityNumber {
     use chrono::Datelike;
     let day = birth.day() + if coordination { 60 } else { 0 };
-    let nine = format!(
-        "{:02}{:02}{:02}{:03}",
-        birth.year() % 100,
-        birth.month(),
-        day,
-        serial
-    );
-    let sum: u32 = nine
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = c.to_digit(10).unwrap() * if i % 2 == 0 { 2 } else { 1 };
-            if d > 9 { d - 9 } else { d }
-        })
-        .sum();
-    let twelve = format!("{}{nine}{}", birth.year() / 100, (10 - sum % 10) % 10);
-    IdentityNumber::from_normalized(&twelve).unwrap()
+    let eleven = format!("{}{day:02}{serial:03}", birth.format("%Y%m"));
+    IdentityNumber::with_check_digit(&eleven).unwrap()
 }
 
 fn approval(i: usize) -> CertificateApproved {

@@ -101,16 +101,10 @@ async fn world() -> World {
 /// A valid personnummer (Luhn check digit over YYMMDDNNN), distinct per `n`.
 fn personnummer(n: u32) -> String {
     let (month, day, serial) = (1 + n % 12, 1 + (n / 12) % 28, 100 + n % 900);
-    let nine = format!("95{month:02}{day:02}{serial:03}");
-    let sum: u32 = nine
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = c.to_digit(10).unwrap() * if i % 2 == 0 { 2 } else { 1 };
-            if d > 9 { d - 9 } else { d }
-        })
-        .sum();
-    format!("19{nine}{}", (10 - sum % 10) % 10)
+    IdentityNumber::with_check_digit(&format!("1995{month:02}{day:02}{serial:03}"))
+        .unwrap()
+        .as_str()
+        .to_owned()
 }
 
 /// A family name made of letters only, distinct per `n` ("Testpersonab", ...).

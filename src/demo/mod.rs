@@ -380,19 +380,8 @@ impl<'a> Driver<'a> {
         let month = 1 + rng.below(12) as u32;
         let day = 1 + rng.below(28) as u32;
         let serial = 1 + rng.below(999) as u32;
-        let nine = format!("{:02}{month:02}{day:02}{serial:03}", year % 100);
-        let digits: Vec<u32> = nine.chars().filter_map(|c| c.to_digit(10)).collect();
-        let sum: u32 = digits
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let p = d * if i % 2 == 0 { 2 } else { 1 };
-                if p > 9 { p - 9 } else { p }
-            })
-            .sum();
-        let check = (10 - sum % 10) % 10;
-        let full = format!("{}{}-{}{check}", year / 100, &nine[..6], &nine[6..]);
-        IdentityNumber::parse(&full, self.today).expect("demo identity numbers are valid")
+        IdentityNumber::with_check_digit(&format!("{year:04}{month:02}{day:02}{serial:03}"))
+            .expect("demo identity numbers are valid")
     }
 
     async fn drive(&self) -> Result<usize, CommandError> {

@@ -31,24 +31,7 @@ pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 
 /// A valid 12-digit personnummer for a birth date and serial.
 pub fn identity_number(birth: NaiveDate, serial: u32) -> IdentityNumber {
-    use chrono::Datelike;
-    let nine = format!(
-        "{:02}{:02}{:02}{:03}",
-        birth.year() % 100,
-        birth.month(),
-        birth.day(),
-        serial
-    );
-    let sum: u32 = nine
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = c.to_digit(10).unwrap() * if i % 2 == 0 { 2 } else { 1 };
-            if d > 9 { d - 9 } else { d }
-        })
-        .sum();
-    let twelve = format!("{}{nine}{}", birth.year() / 100, (10 - sum % 10) % 10);
-    IdentityNumber::from_normalized(&twelve).unwrap()
+    IdentityNumber::with_check_digit(&format!("{}{serial:03}", birth.format("%Y%m%d"))).unwrap()
 }
 
 /// The i-th certificate of a generated cohort (ids are unique per test run).

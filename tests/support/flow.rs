@@ -406,14 +406,9 @@ fn activity(item: &str, days_ago: i64) -> Value {
 
 /// A valid Swedish identity number (12 digits, Luhn checked) distinct for every `n` below 900 (serial 000 is not valid).
 pub fn identity_number(n: u32) -> String {
-    let nine = format!("9501{:02}{:03}", 1 + n % 28, 100 + n % 900);
-    let sum: u32 = nine
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = c.to_digit(10).unwrap() * if i % 2 == 0 { 2 } else { 1 };
-            if d > 9 { d - 9 } else { d }
-        })
-        .sum();
-    format!("19{nine}{}", (10 - sum % 10) % 10)
+    let eleven = format!("199501{:02}{:03}", 1 + n % 28, 100 + n % 900);
+    cim::domain::values::IdentityNumber::with_check_digit(&eleven)
+        .unwrap()
+        .as_str()
+        .to_owned()
 }

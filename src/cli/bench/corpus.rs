@@ -257,17 +257,12 @@ fn identity_number(copy: u64, salt: u64) -> String {
     let month = 1 + ((h >> 8) % 12) as u32;
     let day = 1 + ((h >> 16) % 28) as u32;
     let serial = 1 + ((h >> 24) % 999) as u32;
-    let nine = format!("{:02}{month:02}{day:02}{serial:03}", year % 100);
-    let sum: u32 = nine
-        .bytes()
-        .enumerate()
-        .map(|(i, d)| {
-            let p = u32::from(d - b'0') * if i % 2 == 0 { 2 } else { 1 };
-            if p > 9 { p - 9 } else { p }
-        })
-        .sum();
-    let check = (10 - sum % 10) % 10;
-    format!("{}{nine}{check}", year / 100)
+    crate::domain::values::IdentityNumber::with_check_digit(&format!(
+        "{year:04}{month:02}{day:02}{serial:03}"
+    ))
+    .expect("a real date and a serial from 001")
+    .as_str()
+    .to_owned()
 }
 
 /// Counts per event type of the log, for the report (every type must be present).

@@ -145,6 +145,20 @@ impl IdentityNumber {
         })
     }
 
+    /// The number whose first eleven digits are `YYYYMMDDNNN` (the day + 60 for a coordination
+    /// number), completed with its check digit: for made-up people (the demo, the bench, tests),
+    /// never for input, where a wrong check digit must be refused.
+    pub fn with_check_digit(eleven: &str) -> Result<Self, IdentityNumberError> {
+        if eleven.len() != 11 {
+            return Err(IdentityNumberError::Length {
+                len: eleven.chars().count(),
+            });
+        }
+        let digits = to_digits(eleven, 0)?;
+        let check = luhn_check_digit(&digits[2..]);
+        Self::from_normalized(&format!("{eleven}{check}"))
+    }
+
     /// The 12-digit form `YYYYMMDDNNNC` Ladok expects (a coordination number keeps its day + 60).
     pub fn as_str(&self) -> &str {
         &self.digits
@@ -340,6 +354,17 @@ mod tests {
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn with_check_digit_completes_a_number_and_still_checks_the_rest() {
+        let n = IdentityNumber::with_check_digit("19121212121").unwrap();
+        assert_eq!(n.as_str(), "191212121212");
+        let coordination = IdentityNumber::with_check_digit("19811278987").unwrap();
+        assert!(coordination.is_coordination_number());
+        assert!(IdentityNumber::with_check_digit("19811332987").is_err());
+        assert!(IdentityNumber::with_check_digit("1912121212").is_err());
+        assert!(IdentityNumber::with_check_digit("19121212000").is_err());
     }
 
     #[test]
