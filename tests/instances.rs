@@ -14,7 +14,7 @@ use cim::store::EventStore;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use support::eventually;
 use support::flow::{self, Api, Caller};
 use support::ladok::LadokFiles;
 use support::log_checks;
@@ -32,14 +32,6 @@ fn serve(url: &str, export_dir: &Path, ladok: &LadokFiles) -> ServeProcess {
         .env("CIM_EXPORT_DIR", export_dir)
         .ladok(ladok)
         .start()
-}
-
-async fn eventually<F: AsyncFn() -> bool>(what: &str, check: F) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// `count` students certified concurrently through `api`, each starting at another process.

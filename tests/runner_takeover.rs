@@ -9,7 +9,8 @@ use cim::domain::values::NonEmptyText;
 use cim::domain::{CatalogItemId, ProgramCommand};
 use cim::projections::{ProjectionRunner, Scope, read_models};
 use cim::store::{ActorRole, EventStore};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::eventually;
 use support::process::ServeProcess;
 use uuid::Uuid;
 
@@ -18,14 +19,6 @@ fn start_serve(database_url: &str) -> ServeProcess {
         .database(database_url)
         .args(["--export-scheduler", "false"])
         .start()
-}
-
-async fn eventually<F: AsyncFn() -> bool>(what: &str, check: F) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

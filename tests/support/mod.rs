@@ -51,6 +51,19 @@ pub fn install_master_key() {
     cim::crypto::install(key).expect("install the master key");
 }
 
+/// Waits until `check` holds, polling every 100 ms; fails the test after a minute (a bound generous
+/// enough that a loaded machine makes a test slower, not red).
+pub async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// A new, migrated database.
 pub async fn fresh() -> TestDb {
     install_master_key();
