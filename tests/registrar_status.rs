@@ -48,7 +48,7 @@ async fn catch_up(store: &EventStore, projection: &dyn Projection) {
         }
     };
     loop {
-        let events = store.read_after(at, 3).await.unwrap();
+        let events = store.read_after_omitting_personal(at, 3).await.unwrap();
         if events.is_empty() {
             return;
         }

@@ -174,9 +174,10 @@ pub async fn reset(pool: &PgPool, projection: &dyn Projection) -> Result<(), Pro
     Ok(())
 }
 
-/// Applies `events` (which must directly follow `from` in the log, as `EventStore::read_after`
-/// returns them) and moves the checkpoint past them, in ONE transaction: either the read model has
-/// the batch's changes and the checkpoint says so, or neither. Returns the new checkpoint.
+/// Applies `events` (which must directly follow `from` in the log, as
+/// `EventStore::read_after_omitting_personal` returns them) and moves the checkpoint past them, in
+/// ONE transaction: either the read model has the batch's changes and the checkpoint says so, or
+/// neither. Returns the new checkpoint.
 ///
 /// The checkpoint row is claimed first, with a guard on the checkpoint and definition this batch
 /// starts from. If another process moved it (it advanced or rebuilt the projection while we thought

@@ -12,8 +12,9 @@
 //!   different hash means the tables are dropped, recreated from the DDL and the log is applied from
 //!   the start (a projection added later is thereby back-filled from the whole history). A database
 //!   that holds a *newer* version is left alone (see [`ProjectionState::outdated`]).
-//! - The task then reads batches with the gap-safe [`EventStore::read_after`] and applies each batch
-//!   together with its checkpoint in one transaction (`checkpoint::apply_batch`).
+//! - The task then reads batches with the gap-safe [`EventStore::read_after_omitting_personal`]
+//!   and applies each batch together with its checkpoint in one transaction
+//!   (`checkpoint::apply_batch`).
 //! - When there is nothing to read it sleeps until the listener (`listener.rs`) reports an append, or
 //!   until `poll_interval` passes, whichever comes first: notifications are only hints.
 //! - Every error is logged (never with event contents), recorded in the status, and retried with
