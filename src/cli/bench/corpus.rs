@@ -7,6 +7,7 @@
 //! models and the export therefore see many distinct students, portfolios, activities and
 //! certificates, all of them decodable, at the cost of a text scan instead of a command each.
 
+use crate::domain::values::IdentityNumber;
 use crate::store::keys;
 use sqlx::{PgPool, Row};
 use std::collections::{HashMap, HashSet};
@@ -257,12 +258,10 @@ fn identity_number(copy: u64, salt: u64) -> String {
     let month = 1 + ((h >> 8) % 12) as u32;
     let day = 1 + ((h >> 16) % 28) as u32;
     let serial = 1 + ((h >> 24) % 999) as u32;
-    crate::domain::values::IdentityNumber::with_check_digit(&format!(
-        "{year:04}{month:02}{day:02}{serial:03}"
-    ))
-    .expect("a real date and a serial from 001")
-    .as_str()
-    .to_owned()
+    IdentityNumber::with_check_digit(&format!("{year:04}{month:02}{day:02}{serial:03}"))
+        .expect("a real date and a serial from 001")
+        .as_str()
+        .to_owned()
 }
 
 /// Counts per event type of the log, for the report (every type must be present).

@@ -127,7 +127,6 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
         let limiter = &state.auth_limit;
-        let client = limiter.client(parts);
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             // Not counted against the address: it costs nothing to refuse, and a web client that
             // calls before its user has signed in must not lock out every user behind the same
@@ -138,6 +137,7 @@ impl FromRequestParts<AppState> for Caller {
                 "this resource needs a bearer token (Authorization: Bearer <token>)",
             ));
         };
+        let client = limiter.client(parts);
         // Checked before the token is even read: a limited address costs no signature check.
         if let Some(wait) = limiter.refused(client, Instant::now()) {
             metrics::record_auth_refused();
