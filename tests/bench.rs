@@ -192,6 +192,9 @@ async fn a_short_soak_prints_every_window_and_the_closing_figures_without_errors
         number_after(totals, "export runs, ") > 0.0,
         "bad requests refused: {totals}"
     );
+    let half = line("RSS MiB over the second half: ");
+    assert!(number_after(half, "at its start ") > 0.0, "{half}");
+    assert!(number_after(half, "last/start ") > 0.0, "{half}");
     for prefix in ["RSS MiB: ", "throughput req/s: ", "latency p99 ms: "] {
         let figures = line(prefix);
         assert!(number_after(figures, "first window ") > 0.0, "{figures}");

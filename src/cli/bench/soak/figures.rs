@@ -150,10 +150,19 @@ pub fn summary(
     };
     let requests: usize = windows.iter().map(|w| w.requests).sum();
     let rss_max = windows.iter().map(|w| w.rss_max_mib).fold(0.0, f64::max);
+    // The first windows include the warm-up (pools, the projections' bounded fold caches filling
+    // up); whether memory is flat shows in the second half.
+    let second_half = &windows[windows.len() / 2..];
+    let half_start = second_half.first().map_or(first.rss_mib, |w| w.rss_mib);
+    let half_max = second_half
+        .iter()
+        .map(|w| w.rss_max_mib)
+        .fold(0.0, f64::max);
     format!(
         "soak: {:.0} s, {} windows, {requests} requests, {errors} errors; {} portfolios opened, \
          {} reviews, {} certificates, {} export runs, {} bad requests refused as they must be, {} conflicts retried\n\
          RSS MiB: first window {:.1}, last window {:.1}, max {:.1}, last/first {:.2}\n\
+         RSS MiB over the second half: at its start {:.1}, max {:.1}, last/start {:.2}\n\
          throughput req/s: first window {:.1}, last window {:.1}, last/first {:.2}\n\
          latency p99 ms: first window {:.1}, last window {:.1}, last/first {:.2}",
         elapsed.as_secs_f64(),
@@ -168,6 +177,9 @@ pub fn summary(
         last.rss_mib,
         rss_max,
         ratio(last.rss_mib, first.rss_mib),
+        half_start,
+        half_max,
+        ratio(last.rss_mib, half_start),
         first.requests_per_s,
         last.requests_per_s,
         ratio(last.requests_per_s, first.requests_per_s),

@@ -179,6 +179,8 @@ async fn drive(
     let mut memory_tick = tokio::time::interval(Duration::from_secs(1));
     let mut window_tick =
         tokio::time::interval_at(tokio::time::Instant::now() + args.window, args.window);
+    // After a stall the next window starts late rather than a burst of empty ones.
+    window_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut rss_max = 0.0f64;
     let mut window_started = Instant::now();
     loop {
