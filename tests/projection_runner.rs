@@ -20,10 +20,10 @@ use cim::store::{
 use futures::future::BoxFuture;
 use serde_json::json;
 use sqlx::{Connection, PgConnection, PgPool};
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use support::eventually;
 use uuid::Uuid;
 
 /// Generous bound for anything that "eventually" happens.
@@ -206,22 +206,6 @@ async fn append(store: &EventStore, stream: &str, kind: &str, n: usize) -> Appen
             }
             Err(e) => panic!("append kept failing: {e}"),
         }
-    }
-}
-
-/// Polls `check` until it holds, failing the test after [`PATIENCE`].
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

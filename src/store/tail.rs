@@ -34,11 +34,7 @@ impl EventStore {
         after: Checkpoint,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let rows = self.tail_rows(after, limit).await?;
-        let keys = super::row::keys_for(&self.pool, &rows).await?;
-        rows.into_iter()
-            .map(|row| row.into_recorded(&self.upcasters, &keys))
-            .collect()
+        self.tail(after, limit, true).await
     }
 
     /// [`EventStore::read_after`] for consumers that never use personal data: the projections,
@@ -52,18 +48,16 @@ impl EventStore {
         after: Checkpoint,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let rows = self.tail_rows(after, limit).await?;
-        let no_keys = super::keys::SubjectKeys::default();
-        rows.into_iter()
-            .map(|mut row| {
-                row.personal = None;
-                row.into_recorded(&self.upcasters, &no_keys)
-            })
-            .collect()
+        self.tail(after, limit, false).await
     }
 
-    async fn tail_rows(&self, after: Checkpoint, limit: i64) -> Result<Vec<EventRow>, StoreError> {
-        let rows = sqlx::query_as!(
+    async fn tail(
+        &self,
+        after: Checkpoint,
+        limit: i64,
+        open_personal: bool,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut rows = sqlx::query_as!(
             EventRow,
             r#"
             SELECT position, transaction_id::text::bigint AS "xid!", stream_id, version, event_id,
@@ -83,7 +77,15 @@ impl EventStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows)
+        let keys = if open_personal {
+            super::row::keys_for(&self.pool, &rows).await?
+        } else {
+            rows.iter_mut().for_each(|row| row.personal = None);
+            super::keys::SubjectKeys::default()
+        };
+        rows.into_iter()
+            .map(|row| row.into_recorded(&self.upcasters, &keys))
+            .collect()
     }
 
     /// The checkpoint of the last event that a consumer could read right now: the head of the
