@@ -259,7 +259,8 @@ fn check_csv(dir: &Path, events: &[(CertificateApproved, Option<CertificateRevok
         assert_eq!(row["certificate_id"], approved.certificate_id.to_string());
         assert_eq!(row["ladok_uid"], approved.student_uid.to_string());
         assert_eq!(row["program_name"], approved.program_name);
-        assert_eq!(row["merit_name"], "Certificate of International Merits");
+        assert_eq!(row["merit_name"], "Certifikat för internationella meriter");
+        assert_eq!(row["merit_name_en"], "Certificate of International Merits");
         assert_eq!(row["approved_on"], approved.decided_on.to_string());
         for a in &approved.activities {
             assert!(

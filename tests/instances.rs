@@ -109,7 +109,7 @@ async fn assert_delivered_once(pool: &sqlx::PgPool, fake: &FakeLadok, export_dir
     let references: Vec<String> = fake
         .merits()
         .iter()
-        .map(|m| m["ExterntReferens"].as_str().unwrap().to_owned())
+        .map(|m| FakeLadok::certificate_of(&m.merit).unwrap())
         .collect();
     let unique: BTreeSet<String> = references.iter().cloned().collect();
     assert_eq!(

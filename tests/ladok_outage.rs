@@ -142,7 +142,7 @@ fn delivered_references(fake: &FakeLadok) -> Vec<String> {
     let mut references: Vec<String> = fake
         .merits()
         .iter()
-        .map(|m| m["ExterntReferens"].as_str().unwrap().to_owned())
+        .map(|m| FakeLadok::certificate_of(&m.merit).unwrap())
         .collect();
     references.sort();
     references

@@ -395,7 +395,10 @@ async fn a_rule_error_is_redelivered_on_request_once_ladok_accepts_it() {
     assert_eq!(run.json()["failed"], 0);
     let merits = accepting.merits();
     assert_eq!(merits.len(), 1);
-    assert_eq!(merits[0]["ExterntReferens"], bad.to_string());
+    assert_eq!(
+        FakeLadok::certificate_of(&merits[0].merit),
+        Some(bad.to_string())
+    );
     let detail = call(
         "GET",
         &format!("{fixed}/exports/batches/{batch}"),

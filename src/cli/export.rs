@@ -3,7 +3,7 @@
 use super::DatabaseArgs;
 use crate::app;
 use crate::db::embedded;
-use crate::export::worker::ladok::{LadokConfig, LadokPaths};
+use crate::export::worker::ladok::{LadokConfig, LadokOperations};
 use crate::export::worker::schedule::{self, DEFAULT_SCHEDULE, DEFAULT_TIMEZONE, Schedule};
 use crate::export::worker::{RunOutcome, WorkerConfig};
 use crate::store::EventStore;
@@ -47,41 +47,13 @@ pub struct ExportArgs {
     /// Ladok's CA.
     #[arg(long, env = "CIM_LADOK_CA")]
     pub ladok_ca: Option<PathBuf>,
-    /// Path of the student lookup ({pnr}: 12 digits).
-    #[arg(
-        long,
-        env = "CIM_LADOK_STUDENT_PATH",
-        default_value = "/studentinformation/student/personnummer/{pnr}"
-    )]
-    pub ladok_student_path: String,
-    /// Path listing a student's other merits ({student_uid}). Unverified: check with Ladok.
-    #[arg(
-        long,
-        env = "CIM_LADOK_MERITS_PATH",
-        default_value = "/resultat/annanmerit/student/{student_uid}"
-    )]
-    pub ladok_merits_path: String,
-    /// Path creating an other merit (POST). Unverified: check with Ladok.
-    #[arg(
-        long,
-        env = "CIM_LADOK_CREATE_MERIT_PATH",
-        default_value = "/resultat/annanmerit"
-    )]
-    pub ladok_create_merit_path: String,
-    /// Path updating an other merit (PUT, {merit_uid}); used for revocations. Unverified.
-    #[arg(
-        long,
-        env = "CIM_LADOK_UPDATE_MERIT_PATH",
-        default_value = "/resultat/annanmerit/{merit_uid}"
-    )]
-    pub ladok_update_merit_path: String,
-    /// The merit field carrying our certificate id. Unverified: check with Ladok.
-    #[arg(
-        long,
-        env = "CIM_LADOK_EXTERNAL_REFERENCE_FIELD",
-        default_value = "ExterntReferens"
-    )]
-    pub ladok_external_reference_field: String,
+    /// A JSON file overriding entries of the table of Ladok operations (method, path, media type
+    /// per operation; see docs/ladok.md). Without it, the documented defaults are used.
+    #[arg(long, env = "CIM_LADOK_OPERATIONS")]
+    pub ladok_operations: Option<PathBuf>,
+    /// Other merits asked for per page when a student's merits are read.
+    #[arg(long, env = "CIM_LADOK_PAGE_SIZE", default_value_t = 100)]
+    pub ladok_page_size: u32,
     /// Timeout of one Ladok request, in seconds.
     #[arg(long, env = "CIM_LADOK_TIMEOUT_SECS", default_value_t = 30)]
     pub ladok_timeout_secs: u64,
@@ -127,7 +99,8 @@ impl ExportArgs {
         Ok(config)
     }
 
-    fn ladok_config(&self) -> anyhow::Result<LadokConfig> {
+    /// The Ladok client's configuration (whether or not delivery is switched on).
+    pub fn ladok_config(&self) -> anyhow::Result<LadokConfig> {
         let Some(pkcs12) = &self.ladok_pkcs12 else {
             bail!("CIM_LADOK_ENABLED needs the client certificate: set CIM_LADOK_PKCS12");
         };
@@ -142,13 +115,13 @@ impl ExportArgs {
             config.extra_root_pem =
                 Some(std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?);
         }
-        config.paths = LadokPaths {
-            student_by_pnr: self.ladok_student_path.clone(),
-            merits_of_student: self.ladok_merits_path.clone(),
-            create_merit: self.ladok_create_merit_path.clone(),
-            update_merit: self.ladok_update_merit_path.clone(),
-        };
-        config.external_reference_field = self.ladok_external_reference_field.clone();
+        if let Some(file) = &self.ladok_operations {
+            let json = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            config.operations = LadokOperations::with_overrides(&json)
+                .with_context(|| format!("in {}", file.display()))?;
+        }
+        config.page_size = self.ladok_page_size;
         config.timeout = Duration::from_secs(self.ladok_timeout_secs);
         Ok(config)
     }

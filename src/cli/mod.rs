@@ -6,6 +6,7 @@ mod demo;
 mod erase;
 mod export;
 mod keys;
+mod ladok;
 mod migrate;
 mod projections;
 mod seed;
@@ -50,6 +51,9 @@ pub enum Command {
     /// Export approved and revoked certificates for the registrar and Ladok.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Check the Ladok configuration against Ladok itself, read-only.
+    #[command(subcommand)]
+    Ladok(ladok::LadokCommand),
     /// Seed the pilot programs, drive a fake cohort through the rules, export it, and print where to look.
     Demo(demo::DemoArgs),
     /// Erase a student's personal data (GDPR): delete their key and uploads, record who and why.
@@ -170,6 +174,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(args) => token::run(args),
         Command::Export(command) => export::run(&cli.database, command).await,
         Command::Demo(args) => demo::run(&cli.database, args).await,
+        Command::Ladok(command) => ladok::run(command).await,
         Command::Erase(args) => erase::run(&cli.database, args).await,
         Command::Keys(command) => keys::run(&cli.database, command).await,
         Command::Bench(args) => bench::run(&cli.database, args).await,

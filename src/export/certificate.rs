@@ -77,11 +77,38 @@ pub struct IssuerSettings {
 /// own (e.g. from configuration) because the fields are public.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ExportSettings {
-    /// Ladok AnnanMerit `Benamning`, the ELMO title and the DS name of the certificate.
+    /// The certificate's English name: Ladok AnnanMerit `AlternativBenamning`, the ELMO English
+    /// title and the DS name (the DS is issued in English), unless the program has its own.
     pub merit_name: String,
+    /// The certificate's Swedish name: Ladok AnnanMerit `Benamning` and the ELMO Swedish title,
+    /// unless the program has its own.
+    pub merit_name_sv: String,
+    /// Names of a program's own (by program code), over the two above.
+    #[serde(default)]
+    pub programs: std::collections::BTreeMap<String, MeritNames>,
     /// Ladok AnnanMerit `Resultat` on record rows. Configurable because the Ladok value is unverified.
     pub result: String,
     pub issuer: IssuerSettings,
+}
+
+/// A certificate's name in Swedish and English.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MeritNames {
+    pub sv: String,
+    pub en: String,
+}
+
+impl ExportSettings {
+    /// The names a certificate of `program` carries: the program's own, else the defaults.
+    pub fn merit_names(&self, program: &ProgramCode) -> MeritNames {
+        self.programs
+            .get(program.as_str())
+            .cloned()
+            .unwrap_or_else(|| MeritNames {
+                sv: self.merit_name_sv.clone(),
+                en: self.merit_name.clone(),
+            })
+    }
 }
 
 impl Default for ExportSettings {

@@ -93,7 +93,8 @@ fn value(
         "family_name" => holder.map_or_else(String::new, |h| h.family_name.clone()),
         "program_code" => c.program_code().to_string(),
         "program_name" => c.program_name().to_owned(),
-        "merit_name" => settings.merit_name.clone(),
+        "merit_name" => settings.merit_names(c.program_code()).sv,
+        "merit_name_en" => settings.merit_names(c.program_code()).en,
         "description" => c.description(),
         "result" => match action {
             RowAction::Record => settings.result.clone(),

@@ -51,7 +51,10 @@ pub fn section_6_1(
         })
         .collect();
     let values = [
-        ("merit_name", settings.merit_name.clone()),
+        (
+            "merit_name",
+            settings.merit_names(certificate.program_code()).en,
+        ),
         ("program_name", certificate.program_name().to_owned()),
         ("program_code", certificate.program_code().to_string()),
         ("issuer_name", settings.issuer.name.clone()),

@@ -90,7 +90,9 @@ pub fn render(
         &[("type", "local")],
         &format!("cim-{}", certificate.certificate_id()),
     );
-    x.leaf("title", &en, &settings.merit_name);
+    let names = settings.merit_names(certificate.program_code());
+    x.leaf("title", &en, &names.en);
+    x.leaf("title", &[("xml:lang", "sv")], &names.sv);
     x.leaf("description", &en, &certificate.description());
     x.open("specifies", &[]);
     x.open("learningOpportunityInstance", &[]);

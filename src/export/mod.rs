@@ -31,7 +31,7 @@ pub mod worker;
 
 pub use certificate::{
     CertificateStatus, ExportActivity, ExportCertificate, ExportError, ExportHolder,
-    ExportSettings, IdentityNumberKind, IssuerIdentifier, IssuerSettings,
+    ExportSettings, IdentityNumberKind, IssuerIdentifier, IssuerSettings, MeritNames,
 };
 pub use manifest::{
     BatchCounts, BatchId, FileKind, LADOK_CSV_FILE_NAME, MANIFEST_FILE_NAME, Manifest,

@@ -143,10 +143,26 @@ pub struct BatchState {
     /// Certificates that runs tried and failed to deliver, or deferred because Ladok had failed:
     /// why, since when, how many runs. Until delivered or queued again by the registrar.
     pub waiting: BTreeMap<CertificateId, Waiting>,
+    /// Ladok's merit of each certificate whose merit was created (MeritCreated), delivered or not.
+    pub merits: BTreeMap<CertificateId, String>,
+    /// Certificates for which a Ladok write was started (DeliveryStarted) whose effect no later
+    /// event settled: a successor looks in Ladok before it writes again.
+    pub in_doubt: BTreeMap<CertificateId, WriteStarted>,
     /// Who acknowledged the batch (the first acknowledgement), if anyone did.
     pub acknowledged_by: Option<String>,
     /// The stream's version: the next append expects exactly this.
     pub version: i32,
+}
+
+/// A Ladok write recorded as about to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteStarted {
+    pub operation: String,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+    /// Whether the request is known to have ended (an outcome of the same certificate was recorded
+    /// after it); if not, its worker may have died with the request still in flight.
+    pub ended: bool,
 }
 
 /// Why a certificate of the batch is still not in Ladok.
@@ -183,11 +199,35 @@ impl BatchState {
             BatchEvent::CertificateDelivered(d) => {
                 self.failed.remove(&d.certificate_id);
                 self.waiting.remove(&d.certificate_id);
+                self.in_doubt.remove(&d.certificate_id);
                 self.delivered.insert(d.certificate_id, d.ladok_merit_uid);
             }
             BatchEvent::DeliveryFailed(f) => {
                 wait(&mut self.waiting, f.certificate_id, &f.reason);
+                // The request ended (with an error): it may still have taken effect.
+                if let Some(started) = self.in_doubt.get_mut(&f.certificate_id) {
+                    started.ended = true;
+                }
                 self.failed.insert(f.certificate_id, f);
+            }
+            BatchEvent::DeliveryStarted(started) => {
+                if let Some(uid) = started.ladok_merit_uid {
+                    self.merits.insert(started.certificate_id, uid);
+                }
+                self.in_doubt.insert(
+                    started.certificate_id,
+                    WriteStarted {
+                        operation: started.operation,
+                        at,
+                        ended: false,
+                    },
+                );
+            }
+            BatchEvent::MeritCreated(created) => {
+                // The creation is settled; an attestation is a write of its own.
+                self.in_doubt.remove(&created.certificate_id);
+                self.merits
+                    .insert(created.certificate_id, created.ladok_merit_uid);
             }
             BatchEvent::DeliveriesDeferred(d) => {
                 for id in d.certificate_ids {

@@ -64,7 +64,27 @@ pub struct BatchCompleted {
     pub files: usize,
 }
 
-/// Ladok holds the merit (recorded, or for a revocation, corrected).
+/// A Ladok write is about to be sent: recorded (through the export lock's own database session, so a
+/// worker that lost its lock cannot record it) before the request leaves, so that whoever resumes
+/// knows a write may have taken effect and looks for the merit by its marker before writing again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryStarted {
+    pub certificate_id: CertificateId,
+    /// `create`, `attest`, `correct` or `withdraw`.
+    pub operation: String,
+    /// The merit written to, once it exists.
+    pub ladok_merit_uid: Option<String>,
+}
+
+/// Ladok created the certificate's merit (not yet attested) and gave it this UID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeritCreated {
+    pub certificate_id: CertificateId,
+    pub ladok_merit_uid: String,
+}
+
+/// Ladok holds the merit as the certificate says: created and attested, or, for a revocation,
+/// withdrawn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateDelivered {
     pub certificate_id: CertificateId,
@@ -122,6 +142,8 @@ pub enum BatchEvent {
     DeliveriesDeferred(DeliveriesDeferred),
     BatchAcknowledged(BatchAcknowledged),
     RedeliveryRequested(RedeliveryRequested),
+    DeliveryStarted(DeliveryStarted),
+    MeritCreated(MeritCreated),
 }
 
 /// Every batch event type is at schema version 1.
@@ -151,6 +173,8 @@ impl BatchEvent {
             BatchEvent::DeliveriesDeferred(_) => "DeliveriesDeferred",
             BatchEvent::BatchAcknowledged(_) => "BatchAcknowledged",
             BatchEvent::RedeliveryRequested(_) => "RedeliveryRequested",
+            BatchEvent::DeliveryStarted(_) => "DeliveryStarted",
+            BatchEvent::MeritCreated(_) => "MeritCreated",
         }
     }
 

@@ -28,9 +28,9 @@
 //! - Behind the lock, appends to a batch stream expect its exact version, and the selection checkpoint
 //!   moves only from the value the run read: a second worker that somehow got past the lock fails
 //!   instead of writing a second batch or a second event.
-//! - Ladok: a delivery looks for a merit carrying our certificate id before it creates one, so a
-//!   worker killed between Ladok's answer and our CertificateDelivered event finds the merit on the
-//!   next run and records it instead of creating a second one.
+//! - Ladok: every write is recorded (DeliveryStarted) through the lock's own session before it is
+//!   sent, and a write in doubt is looked for in Ladok, by the merit's marker, before it is sent
+//!   again; see `delivery.rs`.
 //!
 //! Nothing personal is logged: certificates are named by id only.
 
@@ -165,6 +165,12 @@ impl ExportLock {
         }
     }
 
+    /// The lock's own session: what is written through it is written only while the lock is held
+    /// (the fence of the Ladok writes, see `delivery.rs`).
+    pub(crate) fn connection(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+
     /// Fails when the lock's session is gone (and with it the lock).
     pub async fn check(&mut self) -> Result<(), WorkerError> {
         self.conn.ping().await.map_err(|_| WorkerError::LockLost)
@@ -261,6 +267,9 @@ pub struct ExportWorker {
     ladok_down: Option<&'static str>,
     /// Batches whose open certificates this run deferred (or found none to defer).
     deferred: HashSet<BatchId>,
+    /// Certificates this worker started a Ladok write for: their requests ended in this process,
+    /// so none of them is still in flight.
+    own_writes: HashSet<CertificateId>,
 }
 
 impl ExportWorker {
@@ -276,6 +285,7 @@ impl ExportWorker {
             attempted: HashSet::new(),
             ladok_down: None,
             deferred: HashSet::new(),
+            own_writes: HashSet::new(),
         }
     }
 
@@ -351,7 +361,7 @@ impl ExportWorker {
         if let Some(reason) = self.ladok_down {
             return self.defer_open(reason).await;
         }
-        self.deliver_next().await
+        self.deliver_next(lock).await
     }
 
     async fn unfinished_batch(&self) -> Result<Option<BatchId>, sqlx::Error> {

@@ -1,14 +1,15 @@
-//! The Ladok HTTP client (reqwest, native-tls for the PKCS#12 client certificate).
+//! The Ladok HTTP client (reqwest, native-tls for the PKCS#12 client certificate): one method per
+//! [`Operation`], each sending and reading only what Ladok's schemas have ([`schema`]).
 //!
-//! Delivery is idempotent by "look before you create": every attempt looks the student's other merits
-//! through for our certificate id in the external-reference field before it creates one, and a retry
-//! repeats the whole look-then-create, so a merit created by an attempt whose answer was lost (a
-//! timeout, a crash between Ladok's 200 and our event) is found, not created again.
+//! Reads are retried with backoff on 5xx, timeouts and connection errors. Writes are sent once: a
+//! write whose answer was lost may have taken effect, so the worker (`worker/delivery.rs`) looks for
+//! the merit by its marker before it writes again, never the client on its own.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{LadokConfig, LadokError, media};
-use crate::export::{ExportCertificate, ExportSettings};
+use super::operations::{Endpoint, LadokOperations, Operation, fill};
+use super::schema::{self, Root};
+use super::{LadokConfig, LadokError};
 
 /// The client of one worker run.
 #[derive(Debug, Clone)]
@@ -17,34 +18,42 @@ pub struct LadokClient {
     config: LadokConfig,
 }
 
-/// The AnnanMerit a certificate becomes (or, revoked, is changed to).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MeritBody(pub Value);
+/// A student as Ladok has them (`si:Student`): the fields the worker compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LadokStudent {
+    pub uid: String,
+    /// 12 digits, when Ladok gives it.
+    pub personnummer: Option<String>,
+}
 
-impl MeritBody {
-    /// `Benamning`, `Beskrivning`, `Resultat`, `Examinationsdatum`, `Attesterad`, `TillatenIBevis`,
-    /// the student's Ladok UID and our certificate id as the external reference. A revoked
-    /// certificate's merit is no longer attested nor allowed in the degree certificate.
-    pub fn new(
-        certificate: &ExportCertificate,
-        student_uid: &str,
-        settings: &ExportSettings,
-        external_reference_field: &str,
-    ) -> Self {
-        let standing = !certificate.is_revoked();
-        let mut body = json!({
-            "Benamning": settings.merit_name,
-            "Beskrivning": certificate.description(),
-            "Resultat": if standing { settings.result.as_str() } else { "" },
-            "Examinationsdatum": certificate.decided_on().to_string(),
-            "Attesterad": standing,
-            "TillatenIBevis": standing,
-            "StudentUID": student_uid,
-        });
-        body[external_reference_field] = Value::String(certificate.certificate_id().to_string());
-        Self(body)
+/// An other merit as Ladok answers it (`rr:AnnanMerit`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LadokMerit {
+    pub uid: String,
+    pub attested: bool,
+    /// `SenastSparad`: the optimistic lock a correction sends back.
+    pub last_saved: Option<String>,
+    /// The whole representation, for comparing content.
+    pub body: Value,
+}
+
+impl LadokMerit {
+    fn parse(value: &Value) -> Option<Self> {
+        Some(Self {
+            uid: text(value, "Uid")?,
+            attested: value.get("Attesterad").and_then(Value::as_bool) == Some(true),
+            last_saved: text(value, "SenastSparad"),
+            body: value.clone(),
+        })
     }
 }
+
+fn text(value: &Value, name: &str) -> Option<String> {
+    value.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// A request body and the schema type it must be.
+type Body<'a> = Option<(Root, &'a Value)>;
 
 impl LadokClient {
     pub fn new(config: LadokConfig) -> Result<Self, LadokError> {
@@ -67,20 +76,156 @@ impl LadokClient {
         Ok(Self { http, config })
     }
 
-    /// Records (or, for a revocation, withdraws) the certificate's merit in Ladok and returns the
-    /// merit's Ladok UID. Retries the whole look-then-write on 5xx, timeouts and connection errors
-    /// with exponential backoff.
-    pub async fn deliver(
+    pub fn config(&self) -> &LadokConfig {
+        &self.config
+    }
+
+    fn operations(&self) -> &LadokOperations {
+        &self.config.operations
+    }
+
+    /// Who Ladok takes our client certificate for (`cim ladok check`).
+    pub async fn authenticated_user(&self) -> Result<Value, LadokError> {
+        self.read(Operation::AuthenticatedUser, &[]).await
+    }
+
+    /// The student with this Ladok UID.
+    pub async fn student(&self, student_uid: &str) -> Result<LadokStudent, LadokError> {
+        let value = self
+            .read(Operation::StudentByUid, &[("student_uid", student_uid)])
+            .await
+            .map_err(not_found_as(LadokError::StudentNotFound))?;
+        student_of(&value)
+    }
+
+    /// The student with this 12-digit identity number.
+    pub async fn student_by_pnr(&self, pnr: &str) -> Result<LadokStudent, LadokError> {
+        let value = self
+            .read(Operation::StudentByPnr, &[("pnr", pnr)])
+            .await
+            .map_err(not_found_as(LadokError::StudentNotFound))?;
+        student_of(&value)
+    }
+
+    /// Every other merit of the student, page by page (pages from 1, in the order the path asks
+    /// for), until a page holds fewer than the page size. A Ladok that ignores the page number
+    /// (the same merits again) is an error, not an endless loop.
+    pub async fn merits(&self, student_uid: &str) -> Result<Vec<LadokMerit>, LadokError> {
+        let limit = self.config.page_size.max(1);
+        let mut all: Vec<LadokMerit> = Vec::new();
+        for page in 1..=self.config.max_pages {
+            let page_text = page.to_string();
+            let limit_text = limit.to_string();
+            let list = self
+                .read(
+                    Operation::MeritsOfStudent,
+                    &[
+                        ("student_uid", student_uid),
+                        ("page", &page_text),
+                        ("limit", &limit_text),
+                    ],
+                )
+                .await?;
+            // `AndraMeriter`: its merits are `AnnanMerit`; `link` is an array too and is not one.
+            let items = match list.get("AnnanMerit") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(items)) => items.clone(),
+                Some(_) => return Err(LadokError::Unexpected("AndraMeriter.AnnanMerit".into())),
+            };
+            let merits: Vec<LadokMerit> = items.iter().filter_map(LadokMerit::parse).collect();
+            if merits.len() != items.len() {
+                return Err(LadokError::Unexpected("an AnnanMerit without Uid".into()));
+            }
+            if merits
+                .first()
+                .is_some_and(|m| all.iter().any(|seen| seen.uid == m.uid))
+            {
+                return Err(LadokError::Unexpected("paging not honoured".into()));
+            }
+            let last_page = merits.len() < limit as usize;
+            all.extend(merits);
+            if last_page {
+                return Ok(all);
+            }
+        }
+        Err(LadokError::Unexpected(format!(
+            "more than {} pages of merits",
+            self.config.max_pages
+        )))
+    }
+
+    /// One merit; `None` when Ladok has none with this UID (e.g. after a withdrawal).
+    pub async fn merit(&self, merit_uid: &str) -> Result<Option<LadokMerit>, LadokError> {
+        match self
+            .read(Operation::ReadMerit, &[("merit_uid", merit_uid)])
+            .await
+        {
+            Ok(value) => LadokMerit::parse(&value)
+                .map(Some)
+                .ok_or_else(|| LadokError::Unexpected("an AnnanMerit without Uid".into())),
+            Err(LadokError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates an other merit of the student; its `Uid` as Ladok gives it.
+    pub async fn create_merit(
         &self,
-        certificate: &ExportCertificate,
-        settings: &ExportSettings,
-    ) -> Result<String, LadokError> {
+        student_uid: &str,
+        merit: &Value,
+    ) -> Result<LadokMerit, LadokError> {
+        let created = self
+            .write(
+                Operation::CreateMerit,
+                &[("student_uid", student_uid)],
+                (schema::ANNAN_MERIT_ROOT, merit),
+            )
+            .await?;
+        LadokMerit::parse(&created)
+            .ok_or_else(|| LadokError::Unexpected("created merit without Uid".into()))
+    }
+
+    /// Attests merits with a decision (`AttesteraAndraMeriter`).
+    pub async fn attest(&self, body: &Value) -> Result<(), LadokError> {
+        self.write(Operation::AttestMerits, &[], (schema::ATTESTERA_ROOT, body))
+            .await
+            .map(drop)
+    }
+
+    /// Corrects a merit (`AnnanMeritRattning`).
+    pub async fn correct(&self, merit_uid: &str, body: &Value) -> Result<(), LadokError> {
+        self.write(
+            Operation::CorrectMerit,
+            &[("merit_uid", merit_uid)],
+            (schema::RATTNING_ROOT, body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Withdraws (makulerar) a merit with a decision (`Beslut`).
+    pub async fn withdraw(&self, merit_uid: &str, decision: &Value) -> Result<(), LadokError> {
+        self.write(
+            Operation::WithdrawMerit,
+            &[("merit_uid", merit_uid)],
+            (schema::BESLUT_ROOT, decision),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// A read, retried with exponential backoff while Ladok is unavailable.
+    async fn read(
+        &self,
+        operation: Operation,
+        values: &[(&str, &str)],
+    ) -> Result<Value, LadokError> {
         let mut attempt = 1;
         loop {
-            match self.deliver_once(certificate, settings).await {
+            match self.send(operation, values, None).await {
                 Err(LadokError::Unavailable(why)) if attempt < self.config.retry.max_attempts => {
                     let delay = self.config.retry.delay(attempt);
-                    tracing::warn!(certificate_id = %certificate.certificate_id(), attempt,
+                    tracing::warn!(operation = operation.name(), attempt,
                         delay_ms = delay.as_millis() as u64, reason = %why, "Ladok unavailable; retrying");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -90,105 +235,66 @@ impl LadokClient {
         }
     }
 
-    async fn deliver_once(
+    /// A write, sent once, after checking the body against the schema.
+    async fn write(
         &self,
-        certificate: &ExportCertificate,
-        settings: &ExportSettings,
-    ) -> Result<String, LadokError> {
-        // The student: looked up by identity number when we have it (Ladok's answer is
-        // authoritative); an erased holder's revocation uses the Ladok UID from the approval.
-        let student_uid = match certificate.holder() {
-            Some(holder) => self.student_uid(holder.identity_number.as_str()).await?,
-            None => certificate.student_uid().to_string(),
-        };
-        let reference = certificate.certificate_id().to_string();
-        let existing = self.find_merit(&student_uid, &reference).await?;
-        let body = MeritBody::new(
-            certificate,
-            &student_uid,
-            settings,
-            &self.config.external_reference_field,
-        );
-        if certificate.is_revoked() {
-            let merit_uid = existing.ok_or(LadokError::MeritNotFound)?;
-            let path = self
-                .config
-                .paths
-                .update_merit
-                .replace("{merit_uid}", &merit_uid);
-            self.send(reqwest::Method::PUT, &path, media::RESULTAT, Some(&body.0))
-                .await?;
-            return Ok(merit_uid);
-        }
-        if let Some(merit_uid) = existing {
-            return Ok(merit_uid);
-        }
-        let created = self
-            .send(
-                reqwest::Method::POST,
-                &self.config.paths.create_merit,
-                media::RESULTAT,
-                Some(&body.0),
-            )
-            .await?;
-        uid_of(&created).ok_or_else(|| LadokError::Unexpected("created merit without Uid".into()))
-    }
-
-    /// The student's Ladok UID.
-    pub async fn student_uid(&self, identity_number: &str) -> Result<String, LadokError> {
-        let path = self
-            .config
-            .paths
-            .student_by_pnr
-            .replace("{pnr}", identity_number);
-        let student = self
-            .send(reqwest::Method::GET, &path, media::STUDENTINFORMATION, None)
-            .await
-            .map_err(|e| match e {
-                LadokError::Unexpected(s) if s.starts_with("404") => LadokError::StudentNotFound,
-                other => other,
-            })?;
-        uid_of(&student).ok_or_else(|| LadokError::Unexpected("student without Uid".into()))
-    }
-
-    /// The UID of the student's other merit whose external reference is ours, if any.
-    pub async fn find_merit(
-        &self,
-        student_uid: &str,
-        reference: &str,
-    ) -> Result<Option<String>, LadokError> {
-        let path = self
-            .config
-            .paths
-            .merits_of_student
-            .replace("{student_uid}", student_uid);
-        let list = self
-            .send(reqwest::Method::GET, &path, media::RESULTAT, None)
-            .await?;
-        // Either a bare array or an object holding one (Ladok wraps lists in a named field).
-        let merits = match &list {
-            Value::Array(items) => items.clone(),
-            Value::Object(fields) => fields
-                .values()
-                .find_map(|v| v.as_array().cloned())
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        let field = &self.config.external_reference_field;
-        Ok(merits
-            .iter()
-            .find(|m| m.get(field).and_then(Value::as_str) == Some(reference))
-            .and_then(uid_of))
+        operation: Operation,
+        values: &[(&str, &str)],
+        body: (Root, &Value),
+    ) -> Result<Value, LadokError> {
+        schema::check(body.0.ty, body.1).map_err(|v| LadokError::Schema(v.to_string()))?;
+        self.send(operation, values, Some(body)).await
     }
 
     /// One request, classified: JSON on success; [`LadokError`] otherwise.
-    async fn send(
+    pub(super) async fn send(
+        &self,
+        operation: Operation,
+        values: &[(&str, &str)],
+        body: Body<'_>,
+    ) -> Result<Value, LadokError> {
+        let endpoint = self.operations().get(operation);
+        let response = self
+            .request(endpoint, values, body)
+            .send()
+            .await
+            .map_err(|e| {
+                // Timeouts and refused or broken connections are worth another attempt.
+                LadokError::Unavailable(if e.is_timeout() {
+                    "timeout".to_owned()
+                } else {
+                    "connection error".to_owned()
+                })
+            })?;
+        classify(response).await
+    }
+
+    /// The request of `endpoint` with its placeholders filled.
+    pub(super) fn request(
+        &self,
+        endpoint: &Endpoint,
+        values: &[(&str, &str)],
+        body: Body<'_>,
+    ) -> reqwest::RequestBuilder {
+        let method =
+            reqwest::Method::from_bytes(endpoint.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        self.raw(
+            method,
+            &fill(&endpoint.path, values),
+            &endpoint.media_type,
+            body,
+        )
+    }
+
+    /// A request to `path` (relative to the base URL) with `media_type` in `Accept` (and
+    /// `Content-Type` with a body).
+    pub(super) fn raw(
         &self,
         method: reqwest::Method,
         path: &str,
         media_type: &str,
-        body: Option<&Value>,
-    ) -> Result<Value, LadokError> {
+        body: Body<'_>,
+    ) -> reqwest::RequestBuilder {
         // Appended, not `Url::join`ed: a base URL with a path of its own keeps it.
         let url = format!(
             "{}/{}",
@@ -199,64 +305,80 @@ impl LadokClient {
             .http
             .request(method, url)
             .header(reqwest::header::ACCEPT, media_type);
-        if let Some(body) = body {
+        if let Some((_, body)) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, media_type)
                 .body(body.to_string());
         }
-        let response = request.send().await.map_err(|e| {
-            // Timeouts and refused or broken connections are worth another attempt.
-            LadokError::Unavailable(if e.is_timeout() {
-                "timeout".to_owned()
-            } else {
-                "connection error".to_owned()
-            })
-        })?;
-        let status = response.status();
-        let is_json = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("json"));
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|_| LadokError::Unavailable("body interrupted".to_owned()))?;
-        if status.is_server_error() {
-            return Err(LadokError::Unavailable(format!(
-                "status {}",
-                status.as_u16()
-            )));
-        }
-        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(LadokError::Authentication);
-        }
-        if status.is_success() {
-            // An expired session answers 200 with an HTML login page: not our data.
-            if !is_json {
-                return Err(LadokError::Authentication);
-            }
-            if bytes.is_empty() {
-                return Ok(Value::Null);
-            }
-            return serde_json::from_slice(&bytes)
-                .map_err(|_| LadokError::Unexpected("a body that is not JSON".to_owned()));
-        }
-        let error: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        match error.get("Felgrupp").and_then(Value::as_str) {
-            Some(felgrupp) if felgrupp.contains("auktorisering") => Err(LadokError::Authentication),
-            Some(felgrupp) => Err(LadokError::Rule {
-                felgrupp: felgrupp.to_owned(),
-                detaljkod: error
-                    .get("Detaljkod")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-            }),
-            None => Err(LadokError::Unexpected(format!("{} ", status.as_u16()))),
-        }
+        request
     }
 }
 
-fn uid_of(value: &Value) -> Option<String> {
-    value.get("Uid").and_then(Value::as_str).map(str::to_owned)
+fn student_of(value: &Value) -> Result<LadokStudent, LadokError> {
+    Ok(LadokStudent {
+        uid: text(value, "Uid")
+            .ok_or_else(|| LadokError::Unexpected("student without Uid".into()))?,
+        personnummer: text(value, "Personnummer"),
+    })
+}
+
+fn not_found_as(instead: LadokError) -> impl FnOnce(LadokError) -> LadokError {
+    move |e| match e {
+        LadokError::NotFound => instead,
+        other => other,
+    }
+}
+
+/// An answer as the worker sees it.
+async fn classify(response: reqwest::Response) -> Result<Value, LadokError> {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|_| LadokError::Unavailable("body interrupted".to_owned()))?;
+    if status.is_server_error() {
+        return Err(LadokError::Unavailable(format!(
+            "status {}",
+            status.as_u16()
+        )));
+    }
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(LadokError::Authentication);
+    }
+    if status.is_success() {
+        // An expired session answers 200 with an HTML login page: not our data.
+        if !is_json {
+            return Err(LadokError::Authentication);
+        }
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        return serde_json::from_slice(&bytes)
+            .map_err(|_| LadokError::Unexpected("a body that is not JSON".to_owned()));
+    }
+    // `LadokException`: only the machine-readable group and code are kept (a message may quote
+    // personal data).
+    let error: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    match error.get("Felgrupp").and_then(Value::as_str) {
+        Some(felgrupp) if felgrupp.contains("auktorisering") => Err(LadokError::Authentication),
+        Some(felgrupp)
+            if status == reqwest::StatusCode::NOT_FOUND && felgrupp.contains("hittades_inte") =>
+        {
+            Err(LadokError::NotFound)
+        }
+        Some(felgrupp) => Err(LadokError::Rule {
+            felgrupp: felgrupp.to_owned(),
+            detaljkod: text(&error, "Detaljkod"),
+        }),
+        None if status == reqwest::StatusCode::NOT_FOUND => Err(LadokError::NotFound),
+        None => Err(LadokError::Unexpected(format!(
+            "status {}",
+            status.as_u16()
+        ))),
+    }
 }

@@ -11,8 +11,19 @@ pub enum LadokError {
         detaljkod: Option<String>,
     },
     /// Ladok does not know the student.
-    #[error("Ladok has no student with this identity number")]
+    #[error("Ladok has no student with this Ladok UID")]
     StudentNotFound,
+    /// The student record Ladok returned is not the portfolio's student (another Ladok UID, or
+    /// another identity number): nothing is written, and it is never retried without a person.
+    #[error("the student record in Ladok is not the portfolio's student")]
+    IdentityMismatch,
+    /// Ladok answered 404 to a request: a path that does not exist (see `cim ladok check`), or an
+    /// entity that does not.
+    #[error("Ladok has no such resource")]
+    NotFound,
+    /// A body we were about to send breaks Ladok's schema (a bug here, caught before sending).
+    #[error("the request breaks Ladok's schema: {0}")]
+    Schema(String),
     /// A revocation found no merit to withdraw.
     #[error("Ladok holds no merit for this certificate")]
     MeritNotFound,
@@ -36,6 +47,9 @@ impl LadokError {
         match self {
             LadokError::Rule { .. } => "rule_error",
             LadokError::StudentNotFound => "student_not_found",
+            LadokError::IdentityMismatch => "identity_mismatch",
+            LadokError::NotFound => "not_found",
+            LadokError::Schema(_) => "schema",
             LadokError::MeritNotFound => "merit_not_found",
             LadokError::Authentication => "authentication",
             LadokError::Unavailable(_) => "unavailable",

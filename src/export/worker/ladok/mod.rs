@@ -1,48 +1,32 @@
 //! Delivery to Ladok3 over its REST API: mutual TLS with the institution's PKCS#12 client
-//! certificate, one media type per Ladok service, and an attested "other merit" (`AnnanMerit`,
-//! allowed in the degree certificate) per CIM.
+//! certificate, one media type per Ladok service, and a certificate recorded as an other merit
+//! (`AnnanMerit`) that is created, then attested with the program's decision, and withdrawn
+//! (makulerad) with a decision when the certificate is revoked.
 //!
-//! Facts and unverified points: `shared/docs/ladok-and-exports.md`. Everything unverified (the
-//! merit paths, the external-reference field name) is configuration ([`LadokPaths`],
-//! [`LadokConfig::external_reference_field`]) with a sensible default.
+//! - [`schema`]: the schema's types, checked before sending and rendered as XML for validation;
+//! - [`operations`]: the table of paths and media types (most of them unverified: configuration);
+//! - [`merit`]: the bodies a certificate becomes, and the marker that recognises our merits;
+//! - [`client`]: the HTTP client; [`check`]: `cim ladok check`, read-only.
+//!
+//! Facts and unverified points: `docs/ladok.md`.
 
+pub mod check;
 mod client;
 mod error;
+pub mod merit;
+pub mod operations;
+pub mod schema;
 
-pub use client::{LadokClient, MeritBody};
+pub use client::{LadokClient, LadokMerit, LadokStudent};
 pub use error::LadokError;
+pub use operations::{Endpoint, Evidence, LadokOperations, Operation};
 
 use std::time::Duration;
 
-/// Ladok's media types: one per service, in `Accept` and (for bodies) `Content-Type`.
+/// Ladok's media types: one per Ladok service, in `Accept` and (for bodies) `Content-Type`.
 pub mod media {
     pub const STUDENTINFORMATION: &str = "application/vnd.ladok-studentinformation+json";
     pub const RESULTAT: &str = "application/vnd.ladok-resultat+json";
-}
-
-/// The request paths, relative to the base URL. `{pnr}`, `{student_uid}` and `{merit_uid}` are
-/// replaced. Only the student lookup is confirmed by public sources; the merit paths are our choice.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LadokPaths {
-    /// `GET`: the student by 12-digit identity number.
-    pub student_by_pnr: String,
-    /// `GET`: the student's other merits (looked through for our external reference).
-    pub merits_of_student: String,
-    /// `POST`: creates an other merit.
-    pub create_merit: String,
-    /// `PUT`: updates one other merit (a revocation withdraws it from the degree certificate).
-    pub update_merit: String,
-}
-
-impl Default for LadokPaths {
-    fn default() -> Self {
-        Self {
-            student_by_pnr: "/studentinformation/student/personnummer/{pnr}".to_owned(),
-            merits_of_student: "/resultat/annanmerit/student/{student_uid}".to_owned(),
-            create_merit: "/resultat/annanmerit".to_owned(),
-            update_merit: "/resultat/annanmerit/{merit_uid}".to_owned(),
-        }
-    }
 }
 
 /// How failed requests are retried: exponential backoff from `base_delay`, doubled per attempt and
@@ -82,20 +66,31 @@ pub struct LadokConfig {
     pub pkcs12_password: String,
     /// An extra trusted root certificate (PEM), e.g. the fake Ladok's CA in tests and `cim demo`.
     pub extra_root_pem: Option<Vec<u8>>,
-    pub paths: LadokPaths,
-    /// The JSON field of an AnnanMerit carrying our certificate id (unverified name).
-    pub external_reference_field: String,
+    pub operations: LadokOperations,
+    /// Merits asked for per page when a student's merits are read.
+    pub page_size: u32,
+    /// At most this many pages are read (a guard against a Ladok that pages without end).
+    pub max_pages: u32,
     /// Per request.
     pub timeout: Duration,
     pub retry: RetryPolicy,
+}
+
+impl LadokConfig {
+    /// How long after a write was recorded as about to be sent it may still be in flight: the
+    /// request's own timeout, twice over (connect and answer), plus a second. A successor worker
+    /// that finds such a write unsettled waits this long before it looks whether it took effect.
+    pub fn in_flight_bound(&self) -> Duration {
+        self.timeout * 2 + Duration::from_secs(1)
+    }
 }
 
 impl std::fmt::Debug for LadokConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LadokConfig")
             .field("base_url", &self.base_url.as_str())
-            .field("paths", &self.paths)
-            .field("external_reference_field", &self.external_reference_field)
+            .field("operations", &self.operations)
+            .field("page_size", &self.page_size)
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
             .finish_non_exhaustive()
@@ -103,15 +98,17 @@ impl std::fmt::Debug for LadokConfig {
 }
 
 impl LadokConfig {
-    /// A configuration with the default paths, field name, timeout (30 s) and retry policy.
+    /// A configuration with the default operations, page size (100), timeout (30 s) and retry
+    /// policy.
     pub fn new(base_url: url::Url, pkcs12_der: Vec<u8>, pkcs12_password: String) -> Self {
         Self {
             base_url,
             pkcs12_der,
             pkcs12_password,
             extra_root_pem: None,
-            paths: LadokPaths::default(),
-            external_reference_field: "ExterntReferens".to_owned(),
+            operations: LadokOperations::default(),
+            page_size: 100,
+            max_pages: 1000,
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
         }

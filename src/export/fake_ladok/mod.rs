@@ -8,10 +8,20 @@
 //! PKCS#12 file with a passphrase); [`FakeLadok::config`] is a [`LadokConfig`] that trusts the CA and
 //! presents the client certificate.
 //!
-//! Students: any valid-looking identity number is known, with a Ladok UID derived from it
-//! ([`FakeLadok::student_uid`]). Misbehaviour: [`Fault`]s queued with [`FakeLadok::push_faults`]
-//! answer the next requests (500, a hang past the client's timeout, a 200 HTML login page), and
-//! [`FakeLadok::rule_error_for`] makes the creation of one certificate's merit fail with a `Felgrupp`.
+//! It speaks only what Ladok's schemas have (`routes.rs`): every body it receives is checked against
+//! the schema tables of `ladok::schema` (an unknown element, a missing required one or a value of the
+//! wrong kind is refused with a `LadokException`-shaped 400), merits are kept per student (the
+//! student is in the path: `AnnanMerit` has no student field), created unattested, attested by
+//! `AttesteraAndraMeriter`, corrected by `AnnanMeritRattning` (checked against `SenastSparad`) and
+//! withdrawn by a `Beslut`. Lists are paged and ordered by `Uid`, and carry a `link` array.
+//!
+//! Students: every Ladok UID is known (without an identity number unless one was registered with
+//! [`FakeLadok::add_student`]), and every valid-looking identity number is known, with a UID derived
+//! from it ([`FakeLadok::student_uid`]). [`FakeLadok::answer_student_as`] makes a lookup answer
+//! another student's record (the wrong-record case). Misbehaviour: [`Fault`]s queued with
+//! [`FakeLadok::push_faults`] answer the next requests (500, a hang past the client's timeout, a 200
+//! HTML login page, a write carried out whose answer is lost), and [`FakeLadok::rule_error_for`]
+//! makes the creation of one certificate's merit fail with a `Felgrupp`.
 //!
 //! Outages: [`FakeLadok::set_outage`] takes Ladok down as a whole, for every request until it is told
 //! otherwise, and [`FakeLadok::outage_after`] after a number of requests (a Ladok that goes down in the
@@ -27,10 +37,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
 use openssl::asn1::{Asn1Integer, Asn1Time};
 use openssl::bn::BigNum;
 use openssl::ec::{EcGroup, EcKey};
@@ -44,13 +50,15 @@ use openssl::x509::extension::{
 };
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509, X509NameBuilder};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_openssl::SslStream;
 use uuid::Uuid;
 
-use crate::export::worker::ladok::{LadokConfig, media};
+use crate::export::worker::ladok::LadokConfig;
+
+mod routes;
 
 /// One misbehaviour, answering one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +69,11 @@ pub enum Fault {
     Hang(Duration),
     /// 200 with `text/html`: what an expired session gets from Ladok's login redirect.
     HtmlLoginPage,
+    /// No misbehaviour: answered as usual (to aim a later fault at a later request).
+    Pass,
+    /// The request is carried out, then its answer is held this long (past the client's timeout:
+    /// the answer is lost, as when a worker dies between Ladok's answer and its own commit).
+    LoseAnswer(Duration),
 }
 
 /// Ladok down as a whole, for every request, until [`FakeLadok::set_outage`] says otherwise.
@@ -83,12 +96,37 @@ pub enum FakeLadokError {
     Io(#[from] std::io::Error),
 }
 
+/// One merit as the fake keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMerit {
+    /// The student it was created for (from the request path).
+    pub student_uid: String,
+    /// The `AnnanMerit` as Ladok would answer it.
+    pub merit: Value,
+    /// Withdrawn (makulerad): no longer listed nor readable.
+    pub withdrawn: bool,
+}
+
+/// A body the fake accepted, with the schema type it was checked as (for tests that validate it
+/// with `xmllint` against Ladok's XSD).
+#[derive(Debug, Clone)]
+pub struct ReceivedBody {
+    pub root: crate::export::worker::ladok::schema::Root,
+    pub body: Value,
+}
+
 #[derive(Debug, Default)]
 struct FakeState {
     faults: VecDeque<Fault>,
-    /// External reference (our certificate id) → Felgrupp to refuse its creation with.
+    /// Certificate id (in the merit's marker) → Felgrupp to refuse its creation with.
     rule_errors: HashMap<String, String>,
-    merits: Vec<Value>,
+    merits: Vec<StoredMerit>,
+    /// Registered students: Ladok UID → identity number.
+    students: HashMap<String, String>,
+    /// Ladok UID → the UID whose record a lookup answers instead.
+    impostors: HashMap<String, String>,
+    /// Every body that passed the schema check.
+    received: Vec<ReceivedBody>,
     /// (method, path) of every request that got past TLS, for tests that count calls.
     requests: Vec<(String, String)>,
     outage: Option<Outage>,
@@ -168,7 +206,7 @@ impl FakeLadok {
             unreachable,
         };
         let app = axum::Router::new()
-            .fallback(handle)
+            .fallback(routes::handle)
             .with_state(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -230,7 +268,64 @@ impl FakeLadok {
         self.lock().faults.extend(faults);
     }
 
-    /// Creating the merit whose external reference is `certificate_id` fails with this `Felgrupp`.
+    /// Registers a student: lookups of `uid` answer this identity number, and the number's lookup
+    /// answers `uid`.
+    pub fn add_student(&self, uid: &str, identity_number: &str) {
+        self.lock()
+            .students
+            .insert(uid.to_owned(), identity_number.to_owned());
+    }
+
+    /// A lookup of `uid` answers the record of `other_uid` instead (Ladok's record of another
+    /// person).
+    pub fn answer_student_as(&self, uid: &str, other_uid: &str) {
+        self.lock()
+            .impostors
+            .insert(uid.to_owned(), other_uid.to_owned());
+    }
+
+    /// Every body the fake accepted, in order.
+    pub fn received(&self) -> Vec<ReceivedBody> {
+        self.lock().received.clone()
+    }
+
+    /// Stores a merit as if created in Ladok by someone else (e.g. by hand), attested or not; its
+    /// `Uid` and `SenastSparad` are given by the fake. Returns the UID.
+    pub fn insert_merit(&self, student_uid: &str, mut merit: Value) -> String {
+        let uid = Uuid::new_v4().to_string();
+        merit["Uid"] = Value::String(uid.clone());
+        merit["SenastSparad"] = Value::String(routes::now());
+        self.lock().merits.push(StoredMerit {
+            student_uid: student_uid.to_owned(),
+            merit,
+            withdrawn: false,
+        });
+        uid
+    }
+
+    /// Changes a stored merit's fields (an administrator editing it in Ladok).
+    pub fn edit_merit(&self, merit_uid: &str, fields: Value) {
+        let mut s = self.lock();
+        if let Some(stored) = s.merits.iter_mut().find(|m| m.merit["Uid"] == merit_uid)
+            && let (Some(target), Some(fields)) = (stored.merit.as_object_mut(), fields.as_object())
+        {
+            for (k, v) in fields {
+                target.insert(k.clone(), v.clone());
+            }
+            target.insert("SenastSparad".to_owned(), Value::String(routes::now()));
+        }
+    }
+
+    /// The certificate id in a merit's marker, if it carries one.
+    pub fn certificate_of(merit: &Value) -> Option<String> {
+        let origin = merit
+            .get(crate::export::worker::ladok::merit::MARKER_FIELD)?
+            .as_str()?;
+        let at = origin.find("cim:")?;
+        Some(origin[at + 4..].chars().take(36).collect())
+    }
+
+    /// Creating the merit whose marker names `certificate_id` fails with this `Felgrupp`.
     pub fn rule_error_for(&self, certificate_id: &str, felgrupp: &str) {
         self.lock()
             .rule_errors
@@ -251,9 +346,19 @@ impl FakeLadok {
         self.lock().outage_after = Some((requests, outage));
     }
 
-    /// Every merit stored, as last written.
-    pub fn merits(&self) -> Vec<Value> {
+    /// Every merit stored (withdrawn ones too), as last written.
+    pub fn merits(&self) -> Vec<StoredMerit> {
         self.lock().merits.clone()
+    }
+
+    /// The merits not withdrawn, as Ladok would list them.
+    pub fn standing_merits(&self) -> Vec<StoredMerit> {
+        self.lock()
+            .merits
+            .iter()
+            .filter(|m| !m.withdrawn)
+            .cloned()
+            .collect()
     }
 
     /// (method, path) of every request that completed the TLS handshake.
@@ -368,187 +473,6 @@ impl AsyncWrite for Connection {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().tls).poll_shutdown(cx)
     }
-}
-
-type Shared = Arc<Mutex<FakeState>>;
-
-fn shared(state: &Shared) -> std::sync::MutexGuard<'_, FakeState> {
-    state.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Every request: an outage if one lasts, else the next fault if one is queued, then the media-type
-/// checks, then the route.
-async fn handle(
-    State(state): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path().to_owned();
-    let (outage, fault) = {
-        let mut s = shared(&state);
-        s.requests.push((method.to_string(), path.clone()));
-        let countdown = s.outage_after;
-        match countdown {
-            Some((0, outage)) => {
-                s.outage_after = None;
-                s.begin(Some(outage));
-            }
-            Some((left, outage)) => s.outage_after = Some((left - 1, outage)),
-            None => {}
-        }
-        // Queued faults wait for the end of an outage.
-        let fault = if s.outage.is_none() {
-            s.faults.pop_front()
-        } else {
-            None
-        };
-        (s.outage, fault)
-    };
-    if outage.is_some() {
-        // Unreachable: the answer never leaves (the connection is dead, see `Connection`).
-        return ladok_error(StatusCode::SERVICE_UNAVAILABLE, "commons.fel.grupp.okant");
-    }
-    match fault {
-        Some(Fault::ServerError) => {
-            return ladok_error(StatusCode::INTERNAL_SERVER_ERROR, "commons.fel.grupp.okant");
-        }
-        Some(Fault::Hang(how_long)) => {
-            tokio::time::sleep(how_long).await;
-            return ladok_error(StatusCode::INTERNAL_SERVER_ERROR, "commons.fel.grupp.okant");
-        }
-        Some(Fault::HtmlLoginPage) => {
-            return (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                "<html><body><form action=\"/login\">Logga in</form></body></html>",
-            )
-                .into_response();
-        }
-        None => {}
-    }
-    let service = if path.starts_with("/studentinformation/") {
-        media::STUDENTINFORMATION
-    } else if path.starts_with("/resultat/") {
-        media::RESULTAT
-    } else {
-        return ladok_error(StatusCode::NOT_FOUND, "commons.fel.grupp.hittades_inte");
-    };
-    if headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) != Some(service) {
-        return ladok_error(
-            StatusCode::NOT_ACCEPTABLE,
-            "commons.fel.grupp.felaktigt_varde",
-        );
-    }
-    if !body.is_empty()
-        && headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            != Some(service)
-    {
-        return ladok_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "commons.fel.grupp.felaktigt_varde",
-        );
-    }
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match (method, segments.as_slice()) {
-        (Method::GET, ["studentinformation", "student", "personnummer", pnr]) => {
-            if pnr.len() != 12 || !pnr.bytes().all(|b| b.is_ascii_digit()) {
-                return ladok_error(StatusCode::NOT_FOUND, "commons.fel.grupp.hittades_inte");
-            }
-            ok(
-                service,
-                json!({ "Uid": FakeLadok::student_uid(pnr), "Personnummer": pnr }),
-            )
-        }
-        (Method::GET, ["resultat", "annanmerit", "student", uid]) => {
-            let merits: Vec<Value> = shared(&state)
-                .merits
-                .iter()
-                .filter(|m| m["StudentUID"] == *uid)
-                .cloned()
-                .collect();
-            ok(service, json!({ "AnnanMerit": merits }))
-        }
-        (Method::POST, ["resultat", "annanmerit"]) => create_merit(&state, service, &body),
-        (Method::PUT, ["resultat", "annanmerit", uid]) => update_merit(&state, service, uid, &body),
-        _ => ladok_error(StatusCode::NOT_FOUND, "commons.fel.grupp.hittades_inte"),
-    }
-}
-
-fn create_merit(state: &Shared, service: &str, body: &[u8]) -> Response {
-    let Ok(mut merit) = serde_json::from_slice::<Value>(body) else {
-        return ladok_error(StatusCode::BAD_REQUEST, "commons.fel.grupp.felaktigt_varde");
-    };
-    if let Some(missing) = missing_field(&merit) {
-        return ladok_error(StatusCode::BAD_REQUEST, missing);
-    }
-    if merit["Attesterad"] != true || merit["TillatenIBevis"] != true {
-        return ladok_error(StatusCode::BAD_REQUEST, "commons.fel.grupp.felaktig_status");
-    }
-    let reference = merit["ExterntReferens"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let mut s = shared(state);
-    if let Some(felgrupp) = s.rule_errors.get(&reference) {
-        return ladok_error(StatusCode::BAD_REQUEST, &felgrupp.clone());
-    }
-    merit["Uid"] = Value::String(Uuid::new_v4().to_string());
-    s.merits.push(merit.clone());
-    ok(service, merit)
-}
-
-fn update_merit(state: &Shared, service: &str, uid: &str, body: &[u8]) -> Response {
-    let Ok(mut merit) = serde_json::from_slice::<Value>(body) else {
-        return ladok_error(StatusCode::BAD_REQUEST, "commons.fel.grupp.felaktigt_varde");
-    };
-    let mut s = shared(state);
-    let Some(stored) = s.merits.iter_mut().find(|m| m["Uid"] == uid) else {
-        return ladok_error(StatusCode::NOT_FOUND, "commons.fel.grupp.hittades_inte");
-    };
-    merit["Uid"] = Value::String(uid.to_owned());
-    *stored = merit.clone();
-    ok(service, merit)
-}
-
-fn missing_field(merit: &Value) -> Option<&'static str> {
-    [
-        "Benamning",
-        "Examinationsdatum",
-        "StudentUID",
-        "ExterntReferens",
-    ]
-    .iter()
-    .any(|f| merit[*f].as_str().is_none_or(str::is_empty))
-    .then_some("commons.fel.grupp.obligatoriskt_varde_saknas")
-}
-
-fn ok(media_type: &str, body: Value) -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, media_type.to_owned())],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-/// A Ladok error body: `Meddelande`, `Felgrupp`, `Detaljkod`, `FelUID`.
-fn ladok_error(status: StatusCode, felgrupp: &str) -> Response {
-    let body = json!({
-        "Meddelande": "Fake Ladok refused the request",
-        "Felgrupp": felgrupp,
-        "Detaljkod": "fake",
-        "FelUID": Uuid::new_v4().to_string(),
-    });
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
 }
 
 enum Role {
