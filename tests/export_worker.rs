@@ -435,7 +435,6 @@ async fn workers_aborted_at_random_moments_still_export_everything_once() {
 
 use cim::export::fake_ladok::{FakeLadok, Fault};
 use cim::export::worker::ladok::{LadokClient, LadokConfig, LadokError};
-use cim::export::{ExportCertificate, ExportSettings};
 
 fn ladok_worker(store: &EventStore, dir: &Path, ladok: LadokConfig) -> ExportWorker {
     let mut config = WorkerConfig::new(dir);

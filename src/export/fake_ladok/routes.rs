@@ -155,25 +155,25 @@ fn route(state: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: 
         (Method::POST, ["resultat", "annanmerit", "student", uid, "skapa"]) => {
             match accept(state, schema::ANNAN_MERIT_ROOT, body) {
                 Ok(merit) => create(state, service, uid, merit),
-                Err(refusal) => refusal,
+                Err(refusal) => *refusal,
             }
         }
         (Method::PUT, ["resultat", "annanmerit", "attestera"]) => {
             match accept(state, schema::ATTESTERA_ROOT, body) {
                 Ok(request) => attest(state, service, &request),
-                Err(refusal) => refusal,
+                Err(refusal) => *refusal,
             }
         }
         (Method::PUT, ["resultat", "annanmerit", uid, "ratta"]) => {
             match accept(state, schema::RATTNING_ROOT, body) {
                 Ok(correction) => correct(state, service, uid, &correction),
-                Err(refusal) => refusal,
+                Err(refusal) => *refusal,
             }
         }
         (Method::PUT, ["resultat", "annanmerit", uid, "makulera"]) => {
             match accept(state, schema::BESLUT_ROOT, body) {
                 Ok(_) => withdraw(state, service, uid),
-                Err(refusal) => refusal,
+                Err(refusal) => *refusal,
             }
         }
         (Method::GET, ["resultat", "annanmerit", uid]) => {
@@ -215,15 +215,18 @@ fn student(uid: &str, identity_number: Option<&str>) -> Value {
 }
 
 /// The body parsed and checked against the schema, or Ladok's refusal.
-fn accept(state: &Shared, root: Root, body: &[u8]) -> Result<Value, Response> {
+fn accept(state: &Shared, root: Root, body: &[u8]) -> Result<Value, Box<Response>> {
     let Ok(value) = serde_json::from_slice::<Value>(body) else {
-        return Err(ladok_error(
+        return Err(Box::new(ladok_error(
             StatusCode::BAD_REQUEST,
             "commons.fel.grupp.felaktigt_varde",
-        ));
+        )));
     };
     if let Err(violation) = schema::check(root.ty, &value) {
-        return Err(ladok_error(StatusCode::BAD_REQUEST, violation.felgrupp()));
+        return Err(Box::new(ladok_error(
+            StatusCode::BAD_REQUEST,
+            violation.felgrupp(),
+        )));
     }
     shared(state).received.push(ReceivedBody {
         root,

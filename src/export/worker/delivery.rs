@@ -378,7 +378,7 @@ impl ExportWorker {
             let mut tx = sqlx::Connection::begin(lock.connection()).await?;
             let appended = store
                 .append_in(
-                    &mut *tx,
+                    &mut tx,
                     &stream,
                     ExpectedVersion::Exact(version),
                     &[event],

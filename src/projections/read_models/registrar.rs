@@ -339,6 +339,9 @@ pub struct CertificateRecord {
     /// Why the certificate is not in Ladok yet, while runs have failed to deliver it; `null` once
     /// delivered, and before any run tried.
     pub ladok_wait: Option<LadokWait>,
+    /// What the registrar's office must still do by hand in Ladok for it (e.g. allow the merit in
+    /// the degree certificate, which Ladok leaves to an administrator).
+    pub ladok_manual_steps: Vec<crate::export::manual::ManualStep>,
 }
 
 /// A certificate waiting for Ladok: e.g. "unavailable since 02:00, 3 runs, next attempt with the
@@ -427,6 +430,11 @@ fn record(row: &PgRow) -> Result<CertificateRecord, ReadError> {
         last_batch_id: row.try_get("last_batch_id")?,
         delivery_error: row.try_get("delivery_error")?,
         ladok_wait: ladok_wait(row)?,
+        ladok_manual_steps: crate::export::manual::manual_steps(
+            status == "revoked",
+            row.try_get::<Option<String>, _>("delivery_error")?
+                .as_deref(),
+        ),
     })
 }
 
