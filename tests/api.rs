@@ -677,6 +677,30 @@ async fn a_retried_command_answers_the_same_and_a_stale_if_match_is_412() {
         "0190a5f2-7c4e-7d1a-9b3e-2f1c0d9e8a77"
     );
 
+    // The same key with another body is refused (IETF Idempotency-Key draft) instead of answering
+    // with the first request's outcome as if this one had been carried out, and nothing is stored.
+    let changed = app
+        .send(
+            app.http
+                .post(&path)
+                .bearer_auth(&student)
+                .header("idempotency-key", "retry-me")
+                .json(&activity("bip", 5)),
+        )
+        .await;
+    assert_eq!(
+        (changed.status, changed.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+        "{}",
+        changed.body
+    );
+    assert!(changed.is_problem());
+    assert_eq!(changed.body["field"], "Idempotency-Key");
+    assert_eq!(app.events(&p, "ActivityLogged").await, 1);
+    // The first body still gets its answer.
+    let again = app.send(log("retry-me", Some("\"1\""))).await;
+    assert_eq!(again.body, first.body);
+
     // Another key is another command: refused by the rules (the same item twice), not deduplicated.
     let other = app.send(log("another-key", None)).await;
     assert_eq!(other.code(), "repeated_catalog_item");

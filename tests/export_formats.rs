@@ -343,13 +343,25 @@ fn check_manifest(dir: &Path, files: usize) {
 }
 
 #[test]
-fn an_approved_certificate_without_holder_data_is_refused() {
+fn an_approved_certificate_without_holder_data_gets_a_row_and_no_file_naming_the_holder() {
     let mut approved = approval(0);
     approved.personal = None;
+    let certificate = ExportCertificate::new(&approved, None).unwrap();
+    assert_eq!(certificate.holder(), None);
+    let settings = ExportSettings::default();
+    let holder_erased: Result<(), ExportError> = Err(ExportError::HolderErased {
+        certificate_id: approved.certificate_id,
+    });
+    let elmo = export::elmo::render(&certificate, &settings, generated_at());
+    assert_eq!(elmo.map(|_| ()), holder_erased.clone());
+    let ds = export::ds::section_6_1(&certificate, &settings);
+    assert_eq!(ds.map(|_| ()), holder_erased);
+    let certificates = [certificate];
+    let files = export::render_batch(&certificates, &settings, generated_at()).unwrap();
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, [export::LADOK_CSV_FILE_NAME]);
     assert_eq!(
-        ExportCertificate::new(&approved, None),
-        Err(ExportError::HolderErased {
-            certificate_id: approved.certificate_id
-        })
+        export::personal_data_erased(&certificates),
+        [approved.certificate_id]
     );
 }

@@ -142,7 +142,8 @@ async fn a_batch_holds_every_new_certificate_with_complete_files_and_nothing_twi
     for i in 0..12 {
         approved.push(approve(&store, i).await);
     }
-    // One approval whose holder data was erased: refused, and said so on the batch stream.
+    // One approval whose holder data was erased: still recorded (Ladok must get the merit), with
+    // the erased cells empty and no ELMO or DS, and the manifest says so.
     let mut erased = approval(99);
     erased.personal = None;
     record(
@@ -171,6 +172,7 @@ async fn a_batch_holds_every_new_certificate_with_complete_files_and_nothing_twi
     let rows = check_folder(&folders[0]);
     let mut expected: Vec<(String, String)> = approved
         .iter()
+        .chain([&erased])
         .map(|a| ("record".to_owned(), a.certificate_id.to_string()))
         .collect();
     let mut got = rows.clone();
@@ -197,9 +199,20 @@ async fn a_batch_holds_every_new_certificate_with_complete_files_and_nothing_twi
     let BatchEvent::BatchCreated(created) = &events[0] else {
         panic!("a batch stream starts with BatchCreated")
     };
-    assert_eq!(created.refused.len(), 1);
-    assert_eq!(created.refused[0].certificate_id, erased.certificate_id);
-    assert_eq!(created.refused[0].reason, "holder_erased");
+    assert!(created.refused.is_empty());
+    assert_eq!(created.certificates.len(), 13);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folders[0].join(MANIFEST_FILE_NAME)).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["personal_data_erased"],
+        serde_json::json!([erased.certificate_id.to_string()])
+    );
+    assert_eq!(manifest["counts"]["certificates"], 13);
+    for name in ["elmo.xml", "ds-6.1.txt"] {
+        let file = format!("cim-{}-{name}", erased.certificate_id);
+        assert!(!folders[0].join(file).exists(), "no {name} names nobody");
+    }
     assert!(matches!(events.last(), Some(BatchEvent::BatchCompleted(_))));
     // The manifest's hashes are the ones the events recorded.
     for e in events {

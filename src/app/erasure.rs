@@ -1,15 +1,19 @@
 //! Erasing a student's personal data on request (GDPR), by crypto-shredding.
 //!
-//! One erasure, in this order:
-//! 1. the student's uploaded files are deleted from the media store (a file another person also
-//!    uploaded, same bytes, is kept for them);
-//! 2. in one transaction: the student's subject key is deleted (a tombstone row stays, see
-//!    `store::keys`), plaintext personal data from before sealing existed is cleared, their
-//!    `media_uploads` rows are deleted, and a `PersonalDataErased` event (who, why, how many files)
-//!    is appended to each of their portfolios.
+//! One erasure is one transaction that holds the student's media lock (`media::uploads`) from start
+//! to commit, so an upload of the same student lands wholly before it (and is erased) or wholly
+//! after it (new data):
+//! 1. the student's uploads are read, and their files deleted from the media store unless another
+//!    portfolio's row names the same content (checked under that content's lock, so a concurrent
+//!    upload of the same bytes elsewhere cannot lose its file);
+//! 2. the student's subject key is deleted (a tombstone row stays, see `store::keys`), plaintext
+//!    personal data from before sealing existed is cleared, their `media_uploads` rows are deleted,
+//!    and a `PersonalDataErased` event (who, why, how many files) is appended to each of their
+//!    portfolios; then it commits.
 //!
-//! The files go first so that a failure in between leaves nothing personal behind that a retry could
-//! no longer find: the transaction can be repeated, a deleted file cannot be un-deleted anyway.
+//! The files go before the commit so that a failure in between leaves nothing personal behind that a
+//! retry could no longer find: the rows stay until the commit, a deleted file cannot be un-deleted
+//! anyway (and a row whose file is gone reads as "not found").
 //!
 //! The event log is not rewritten: the sealed personal parts stay where they are and can no longer be
 //! opened. Everything non-personal stays readable, including what the registrar must keep of a
@@ -21,7 +25,8 @@ use super::codec::encode;
 use crate::domain::portfolio::PersonalDataErased;
 use crate::domain::values::NonEmptyText;
 use crate::domain::{PortfolioEvent, PortfolioId, StaffId, StudentUid};
-use crate::media::MediaStore;
+use crate::media::uploads::{self, UploadError};
+use crate::media::{self, MediaStore};
 use crate::store::{AppendError, EventStore, ExpectedVersion, Metadata, StoreError};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
@@ -103,36 +108,37 @@ pub async fn erase(
     if portfolios.is_empty() && key.is_none() {
         return Err(ErasureError::NotFound);
     }
-    let uploads: Vec<(Uuid, String)> = sqlx::query_as(
-        "SELECT portfolio_id, sha256 FROM media_uploads WHERE portfolio_id = ANY($1)",
-    )
-    .bind(&portfolios)
-    .fetch_all(pool)
-    .await?;
-    if let Some((true, Some(erased_at))) = key
-        && uploads.is_empty()
-    {
-        return Ok(ErasureOutcome {
-            student_uid: request.student_uid,
-            erased_at,
-            portfolios: portfolios.into_iter().map(PortfolioId::new).collect(),
-            uploads_deleted: 0,
-            files_deleted: 0,
-            already_erased: true,
-        });
-    }
-
-    let files_deleted = delete_files(pool, media, &portfolios, &uploads).await?;
+    // Counted over the attempts: a file deleted by an attempt that then conflicted is gone for good.
+    let mut files_deleted = 0;
     for _ in 0..3 {
-        match erase_in_transaction(store, request, ctx, &portfolios, &uploads).await {
+        let attempt = erase_in_transaction(
+            store,
+            media,
+            request,
+            ctx,
+            &portfolios,
+            key,
+            &mut files_deleted,
+        );
+        match attempt.await {
             Err(ErasureError::Conflict) => continue,
-            Ok(()) => {
+            Ok(Erased::Before(erased_at)) => {
+                return Ok(ErasureOutcome {
+                    student_uid: request.student_uid,
+                    erased_at,
+                    portfolios: portfolios.into_iter().map(PortfolioId::new).collect(),
+                    uploads_deleted: 0,
+                    files_deleted: 0,
+                    already_erased: true,
+                });
+            }
+            Ok(Erased::Now { uploads_deleted }) => {
                 return Ok(ErasureOutcome {
                     student_uid: request.student_uid,
                     // As stored: PostgreSQL keeps microseconds.
                     erased_at: ctx.now.trunc_subsecs(6),
                     portfolios: portfolios.into_iter().map(PortfolioId::new).collect(),
-                    uploads_deleted: uploads.len() as u32,
+                    uploads_deleted,
                     files_deleted,
                     already_erased: false,
                 });
@@ -143,48 +149,47 @@ pub async fn erase(
     Err(ErasureError::Conflict)
 }
 
-/// Deletes the files of `uploads` that no other portfolio has uploaded too.
-async fn delete_files(
-    pool: &sqlx::PgPool,
-    media: &MediaStore,
-    portfolios: &[Uuid],
-    uploads: &[(Uuid, String)],
-) -> Result<u32, ErasureError> {
-    let mut hashes: Vec<String> = uploads.iter().map(|(_, h)| h.clone()).collect();
-    hashes.sort_unstable();
-    hashes.dedup();
-    let shared: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT sha256 FROM media_uploads
-         WHERE sha256 = ANY($1) AND portfolio_id <> ALL($2)",
-    )
-    .bind(&hashes)
-    .bind(portfolios)
-    .fetch_all(pool)
-    .await?;
-    let mut deleted = 0;
-    for hash in hashes.iter().filter(|h| !shared.contains(h)) {
-        // `path_of` accepts only 64 lower-case hex digits, which the table's CHECK guarantees.
-        let Some(path) = media.path_of(hash) else {
-            continue;
-        };
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => deleted += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ErasureError::Media(e)),
-        }
-    }
-    Ok(deleted)
+/// What one attempt did.
+enum Erased {
+    /// Nothing to do: erased at this instant before, and nothing uploaded since.
+    Before(DateTime<Utc>),
+    Now {
+        uploads_deleted: u32,
+    },
 }
 
 async fn erase_in_transaction(
     store: &EventStore,
+    media: &MediaStore,
     request: &ErasureRequest,
     ctx: &CommandContext,
     portfolios: &[Uuid],
-    uploads: &[(Uuid, String)],
-) -> Result<(), ErasureError> {
+    key: Option<(bool, Option<DateTime<Utc>>)>,
+    files_deleted: &mut u32,
+) -> Result<Erased, ErasureError> {
     let subject = request.student_uid.as_uuid();
     let mut tx = store.pool().begin().await?;
+    // Held until commit: no upload of this student records a row (or a file) in between.
+    uploads::lock_subject(&mut tx, request.student_uid).await?;
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT portfolio_id, sha256 FROM media_uploads WHERE portfolio_id = ANY($1)",
+    )
+    .bind(portfolios)
+    .fetch_all(&mut *tx)
+    .await?;
+    if let Some((true, Some(erased_at))) = key
+        && rows.is_empty()
+    {
+        return Ok(Erased::Before(erased_at));
+    }
+    let hashes: Vec<String> = rows.iter().map(|(_, h)| h.clone()).collect();
+    *files_deleted += uploads::delete_unreferenced(&mut tx, media, &hashes, portfolios)
+        .await
+        .map_err(|e| match e {
+            UploadError::Database(e) => ErasureError::from(e),
+            UploadError::Store(media::StoreError::Io(e)) => ErasureError::Media(e),
+            UploadError::Store(other) => ErasureError::Media(std::io::Error::other(other)),
+        })?;
     // The key goes; the row stays as the tombstone that tells "erased" from "lost".
     sqlx::query(
         "INSERT INTO subject_keys (data_subject, wrapped_key, master_key_id, erased_at)
@@ -225,7 +230,7 @@ async fn erase_in_transaction(
             student_uid: request.student_uid,
             by: request.by.clone(),
             reason: request.reason.clone(),
-            media_deleted: uploads.iter().filter(|(p, _)| *p == portfolio).count() as u32,
+            media_deleted: rows.iter().filter(|(p, _)| *p == portfolio).count() as u32,
         });
         let (event_type, payload) = event.to_payload();
         let new = encode(event_type, event.schema_version(), payload, None);
@@ -254,5 +259,7 @@ async fn erase_in_transaction(
     }
     tx.commit().await?;
     store.announce();
-    Ok(())
+    Ok(Erased::Now {
+        uploads_deleted: rows.len() as u32,
+    })
 }

@@ -21,10 +21,11 @@ const DEFAULT_SETTINGS_JSON: &str = include_str!(concat!(
 /// certificate and goes on with the rest of the batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExportError {
-    /// Approved, but the holder's identity number and name were erased: Ladok entry and the ELMO learner
-    /// cannot be produced without them, and guessing is not an option for an official record.
+    /// The holder's identity number and name were erased: a file that states them (the ELMO learner,
+    /// the DS text) cannot be produced, and guessing is not an option for an official record. The
+    /// certificate itself still stands and is exported without them (see [`ExportCertificate::holder`]).
     #[error(
-        "certificate {certificate_id}: the holder's personal data was erased, so the certificate cannot be entered in Ladok"
+        "certificate {certificate_id}: the holder's personal data was erased, so no file naming the holder can be produced"
     )]
     HolderErased { certificate_id: CertificateId },
     /// A revocation was paired with another certificate's approval: a bug in the caller, caught before
@@ -182,8 +183,10 @@ pub enum CertificateStatus {
 
 /// A certificate as every export format renders it.
 ///
-/// Fields are private so that the invariant "an approved certificate has a holder" holds by construction:
-/// only a revoked certificate may have lost its holder data.
+/// Fields are private so that a certificate is only ever built from its events by [`Self::new`]. The
+/// holder is `None` exactly when the holder's personal data was erased: the registrar's record of the
+/// merit stays (program, dates, activities, decision and the Ladok UID are not personal data in our
+/// events), so an erased holder's certificate is still exported, only without what was erased.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportCertificate {
     certificate_id: CertificateId,
@@ -199,6 +202,8 @@ pub struct ExportCertificate {
 
 impl ExportCertificate {
     /// Builds the export view of an approval and, when the certificate was revoked since, its revocation.
+    /// An approval whose holder was erased builds too (holder `None`): refusing it would stop the
+    /// batch it is in for good, since erasure cannot be undone.
     ///
     /// Activities are ordered by start date (then end date, then name) so every format lists them in the
     /// same, chronological order whatever order the application named them in.
@@ -220,9 +225,6 @@ impl ExportCertificate {
             given_names: h.name.given_names().to_owned(),
             family_name: h.name.family_name().to_owned(),
         });
-        if holder.is_none() && revoked.is_none() {
-            return Err(ExportError::HolderErased { certificate_id });
-        }
         let mut activities: Vec<ExportActivity> = approved
             .activities
             .iter()
@@ -273,9 +275,16 @@ impl ExportCertificate {
         self.student_uid
     }
 
-    /// `None` only for a revoked certificate whose holder data was erased.
+    /// `None` when the holder's personal data was erased (approved or revoked alike); deliver by
+    /// [`Self::student_uid`] then.
     pub fn holder(&self) -> Option<&ExportHolder> {
         self.holder.as_ref()
+    }
+
+    /// The holder's personal data was erased: files naming the holder are left out, the CSV row blanks
+    /// them, and the manifest lists the certificate.
+    pub fn personal_data_erased(&self) -> bool {
+        self.holder.is_none()
     }
 
     pub fn activities(&self) -> &[ExportActivity] {
@@ -434,11 +443,15 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn an_erased_approval_is_refused_but_an_erased_revocation_is_not() {
+    fn an_erased_approval_builds_without_a_holder_and_names_nobody() {
         let mut erased = approved();
         erased.personal = None;
+        let approval = ExportCertificate::new(&erased, None).unwrap();
+        assert_eq!(approval.holder(), None);
+        assert!(approval.personal_data_erased());
+        assert_eq!(approval.student_uid(), erased.student_uid);
         assert_eq!(
-            ExportCertificate::new(&erased, None),
+            approval.standing_holder(),
             Err(ExportError::HolderErased {
                 certificate_id: erased.certificate_id
             })

@@ -64,8 +64,8 @@ pub fn render(
         .map_err(|e| ExportError::Csv(e.to_string()))
 }
 
-/// One cell. Holder cells are empty only on a revoke row whose holder was erased (the constructor of
-/// [`ExportCertificate`] refuses an approval without a holder).
+/// One cell. Holder cells are empty on any row whose holder's personal data was erased; the Ladok UID
+/// is always there, so the row still names the student for Ladok.
 fn value(
     column: &str,
     c: &ExportCertificate,
@@ -190,6 +190,25 @@ mod tests {
         assert_eq!(rows[1]["decided_by"], "coord-9");
         assert_eq!(rows[1]["approved_on"], "2026-01-20");
         assert_eq!(rows[1]["certificate_id"], rows[0]["certificate_id"]);
+    }
+
+    #[test]
+    fn an_erased_record_row_keeps_the_ladok_uid_and_blanks_the_holder() {
+        let mut a = approved();
+        a.personal = None;
+        let record = ExportCertificate::new(&a, None).unwrap();
+        let rows = parse(&render(&[record], &ExportSettings::default()).unwrap());
+        assert_eq!(rows[0]["action"], "record");
+        assert_eq!(rows[0]["result"], "Passed");
+        assert_eq!(rows[0]["ladok_uid"], a.student_uid.to_string());
+        for erased in [
+            "identity_number",
+            "identity_number_kind",
+            "given_names",
+            "family_name",
+        ] {
+            assert_eq!(rows[0][erased], "", "{erased}");
+        }
     }
 
     #[test]

@@ -88,6 +88,23 @@ pub struct Manifest {
     pub counts: ManifestCounts,
     /// Sorted by name, so the same files always give the same manifest bytes.
     pub files: Vec<ManifestFile>,
+    /// Certificates whose holder's personal data was erased: their CSV row has empty identity and
+    /// name cells and they have no ELMO or DS file (unless one was written before the erasure).
+    /// Sorted; left out of the JSON when empty, so every other batch's manifest keeps its bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub personal_data_erased: Vec<CertificateId>,
+    /// Certificates of the batch whose source events could not be read: no row and no files, so the
+    /// registrar knows to ask. Sorted; left out of the JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<WithheldCertificate>,
+}
+
+/// A certificate the batch took but could not render.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithheldCertificate {
+    pub certificate_id: CertificateId,
+    /// A code, never personal data: `source_unreadable`, `source_missing`, `source_invalid`.
+    pub reason: String,
 }
 
 /// The counts as the manifest states them: the caller's plus the number of listed files.
@@ -108,7 +125,7 @@ impl Manifest {
         counts: BatchCounts,
         files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     ) -> Result<Self, ExportError> {
-        let mut listed: Vec<ManifestFile> = files
+        let listed = files
             .into_iter()
             .map(|(name, bytes)| ManifestFile {
                 name: name.to_owned(),
@@ -116,6 +133,18 @@ impl Manifest {
                 sha256: hex::encode(Sha256::digest(bytes)),
             })
             .collect();
+        Self::list(batch_id, created_at, counts, listed)
+    }
+
+    /// The manifest of files already described by name, size and hash: for a resumed batch, whose
+    /// files on disk are known by the hash they were written with, which need not be what rendering
+    /// gives now (a holder erased in between). Same refusals as [`Self::compute`].
+    pub fn list(
+        batch_id: BatchId,
+        created_at: DateTime<Utc>,
+        counts: BatchCounts,
+        mut listed: Vec<ManifestFile>,
+    ) -> Result<Self, ExportError> {
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         for pair in listed.windows(2) {
             if pair[0].name == pair[1].name {
@@ -138,7 +167,23 @@ impl Manifest {
                 files: listed.len(),
             },
             files: listed,
+            personal_data_erased: Vec::new(),
+            withheld: Vec::new(),
         })
+    }
+
+    /// States which certificates could not be rendered (the caller sorts them).
+    pub fn with_withheld(mut self, withheld: Vec<WithheldCertificate>) -> Self {
+        self.withheld = withheld;
+        self
+    }
+
+    /// States which certificates' personal data was erased (sorted, each once).
+    pub fn with_personal_data_erased(mut self, mut ids: Vec<CertificateId>) -> Self {
+        ids.sort();
+        ids.dedup();
+        self.personal_data_erased = ids;
+        self
     }
 
     /// The bytes of `manifest.json`: pretty-printed (a registrar reads it) with a final newline.
@@ -182,9 +227,35 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         let json: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
+        assert!(
+            json.get("personal_data_erased").is_none(),
+            "absent when empty: older manifests keep their bytes"
+        );
         assert_eq!(json["batch_id"], id.to_string());
         assert_eq!(json["created_at"], "2026-01-21T07:30:00Z");
         assert_eq!(json["counts"]["certificates"], 1);
+        assert_eq!(serde_json::from_value::<Manifest>(json).unwrap(), m);
+    }
+
+    #[test]
+    fn erased_certificates_are_listed_sorted_once() {
+        let (id, at) = batch();
+        let counts = BatchCounts {
+            certificates: 2,
+            revocations: 0,
+        };
+        let (a, b) = (
+            CertificateId::new(Uuid::from_u128(2)),
+            CertificateId::new(Uuid::from_u128(1)),
+        );
+        let m = Manifest::list(id, at, counts, Vec::new())
+            .unwrap()
+            .with_personal_data_erased(vec![a, b, a]);
+        let json: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
+        assert_eq!(
+            json["personal_data_erased"],
+            serde_json::json!([b.to_string(), a.to_string()])
+        );
         assert_eq!(serde_json::from_value::<Manifest>(json).unwrap(), m);
     }
 

@@ -16,10 +16,13 @@
 //! - A **revoked** certificate produces a `revoke` correction row in the CSV and nothing else: no ELMO
 //!   document and no DS text, because both would state a merit the holder no longer has, and a batch is
 //!   immutable, so the earlier batch's files are corrected by the later row, not rewritten.
-//! - An **approved** certificate whose holder data was erased cannot be exported
-//!   ([`ExportError::HolderErased`]): Ladok entry needs the identity number, and the ELMO learner and the
-//!   DS need the name and birth date. A **revocation** still can: Ladok already holds the merit under the
-//!   student's Ladok UID, which is not personal data in our events and survives erasure.
+//! - A certificate whose holder's personal data was **erased** is still exported, approved or revoked:
+//!   the registrar keeps the record of the merit, and Ladok already has it or must still get it under
+//!   the student's Ladok UID, which is not personal data in our events and survives erasure. Its CSV row
+//!   keeps the Ladok UID and leaves the erased cells empty; it has no ELMO document and no DS text
+//!   (both exist to name the holder, [`ExportError::HolderErased`]); the manifest lists it under
+//!   `personal_data_erased`. The decision depends only on the events, which erasure changes once and
+//!   for good, so a resumed batch renders the same bytes every time after the erasure.
 
 pub mod certificate;
 pub mod csv;
@@ -36,10 +39,12 @@ pub use certificate::{
 };
 pub use manifest::{
     BatchCounts, BatchId, FileKind, LADOK_CSV_FILE_NAME, MANIFEST_FILE_NAME, Manifest,
-    ManifestCounts, ManifestFile, file_name_for,
+    ManifestCounts, ManifestFile, WithheldCertificate, file_name_for,
 };
 
 use chrono::{DateTime, Utc};
+
+use crate::domain::ids::CertificateId;
 
 /// One file of a batch, named and rendered, ready for the worker to write and the manifest to hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +55,7 @@ pub struct ExportFile {
 
 /// Renders every file of a batch except the manifest: the Ladok CSV (always, even when it has only a
 /// header, so the registrar sees an empty batch as "nothing to enter" rather than a missing file), and
-/// for every approved certificate its DS 6.1 text and ELMO document.
+/// for every approved certificate whose holder was not erased its DS 6.1 text and ELMO document.
 ///
 /// `generated_at` is the batch's creation instant; the worker passes the same instant to the manifest.
 pub fn render_batch(
@@ -63,7 +68,7 @@ pub fn render_batch(
         bytes: csv::render(certificates, settings)?,
     }];
     for certificate in certificates {
-        if certificate.is_revoked() {
+        if certificate.is_revoked() || certificate.personal_data_erased() {
             continue;
         }
         files.push(ExportFile {
@@ -76,6 +81,19 @@ pub fn render_batch(
         });
     }
     Ok(files)
+}
+
+/// The certificates whose holder's personal data was erased, sorted: what the manifest lists under
+/// `personal_data_erased`.
+pub fn personal_data_erased(certificates: &[ExportCertificate]) -> Vec<CertificateId> {
+    let mut ids: Vec<CertificateId> = certificates
+        .iter()
+        .filter(|c| c.personal_data_erased())
+        .map(ExportCertificate::certificate_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// The counts the manifest states for a set of certificates: approvals recorded and revocations.

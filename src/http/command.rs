@@ -8,6 +8,12 @@
 //!   command id, so a retry answers with the first outcome. Without a key, every request is a new
 //!   command. Ids a command mints (a portfolio's, an activity's, a certificate's) are derived from
 //!   the command id, so a retry names the same object.
+//! - **A key is bound to its request.** As the IETF Idempotency-Key draft asks, the first request
+//!   body read under a key is remembered (`idempotency_keys`, a SHA-256 salted with the command id,
+//!   so the row reveals nothing of the body without the key); the same key with a different body is
+//!   refused with 422 `idempotency_key_reused` before anything is decided, instead of silently
+//!   answering with the first request's outcome. A command without a body has nothing to differ in
+//!   and is not bound.
 //! - **Optimistic concurrency.** Reads and command answers carry `ETag: "<stream version>"`; a
 //!   command with `If-Match` is refused with 412 when the stream has moved on (unless it is the retry
 //!   of a command that already took effect). The command handler checks it against the very state
@@ -24,6 +30,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -55,12 +64,32 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
+/// The SHA-256 of a command's request body, filled in by the body extractor
+/// ([`crate::http::extract::ApiJson`]) when it reads the body of a request with an
+/// `Idempotency-Key`. Shared through the request's extensions because the body is read after the
+/// headers, by another extractor; empty when no body was read.
+#[derive(Debug, Clone, Default)]
+pub struct BodyDigest(Arc<OnceLock<[u8; 32]>>);
+
+impl BodyDigest {
+    /// Records the bytes of the body (the first read counts; a body is read once).
+    pub fn record(&self, body: &[u8]) {
+        let _ = self.0.set(Sha256::digest(body).into());
+    }
+
+    fn get(&self) -> Option<[u8; 32]> {
+        self.0.get().copied()
+    }
+}
+
 /// The request metadata of a command (see the module docs).
 #[derive(Debug, Clone)]
 pub struct CommandMeta {
     pub correlation_id: Uuid,
     /// The client's key, `None` when the request has none.
     idempotency_key: Option<String>,
+    /// The body the key is bound to, once read.
+    body: BodyDigest,
     /// `METHOD path`, part of the derived command id.
     target: String,
     /// The stream version named by `If-Match` (`None` when absent or `*`).
@@ -107,9 +136,14 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandMeta {
                 .with_field("If-Match")
             })?,
         };
+        let body = BodyDigest::default();
+        if idempotency_key.is_some() {
+            parts.extensions.insert(body.clone());
+        }
         Ok(Self {
             correlation_id,
             idempotency_key,
+            body,
             target: format!("{} {}", parts.method, parts.uri.path()),
             if_match,
         })
@@ -128,9 +162,20 @@ fn parse_if_match(value: &HeaderValue) -> Option<Option<i32>> {
 }
 
 impl CommandMeta {
-    /// The command context for `caller`. The command id is derived from the idempotency key, or
-    /// fresh when there is none.
-    pub fn context(&self, caller: &Caller) -> CommandContext {
+    /// The command context for `caller`, after binding the idempotency key to the request body
+    /// (422 `idempotency_key_reused` when the key was first used with another body). Called once the
+    /// caller may run the command and the body was read, so that neither a refused caller nor a
+    /// body never read binds a key.
+    pub async fn context(&self, pool: &PgPool, caller: &Caller) -> Result<CommandContext, Problem> {
+        let ctx = self.derive_context(caller);
+        if let (Some(_), Some(body)) = (&self.idempotency_key, self.body.get()) {
+            bind_key(pool, ctx.command_id, &request_digest(ctx.command_id, &body)).await?;
+        }
+        Ok(ctx)
+    }
+
+    /// The command id is derived from the idempotency key, or fresh when there is none.
+    fn derive_context(&self, caller: &Caller) -> CommandContext {
         let command_id = match &self.idempotency_key {
             Some(key) => derive_command_id(key, &caller.subject, &self.target),
             None => Uuid::now_v7(),
@@ -161,6 +206,50 @@ fn derive_command_id(key: &str, subject: &str, target: &str) -> Uuid {
         target.len(),
     );
     Uuid::new_v5(&COMMAND_NAMESPACE, name.as_bytes())
+}
+
+/// What is stored for a key: the body's digest salted with the command id (which already stands
+/// for key, caller, method and path), so equal bodies under different keys store different values.
+fn request_digest(command_id: Uuid, body: &[u8; 32]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(command_id.as_bytes());
+    hasher.update(body);
+    hasher.finalize().into()
+}
+
+/// Binds `command_id` to `digest` the first time, and refuses another digest afterwards.
+async fn bind_key(pool: &PgPool, command_id: Uuid, digest: &[u8; 32]) -> Result<(), Problem> {
+    // Two statements on purpose: when two first uses race, the INSERT of the second waits for the
+    // first to commit and then does nothing, and only a statement started after that sees the
+    // winner's row (one statement's snapshot would not). Runtime-checked queries: the table is newer
+    // than the committed `.sqlx/` data.
+    sqlx::query(
+        "INSERT INTO idempotency_keys (command_id, request_sha256) VALUES ($1, $2)          ON CONFLICT (command_id) DO NOTHING",
+    )
+    .bind(command_id)
+    .bind(digest.as_slice())
+    .execute(pool)
+    .await
+    .map_err(|e| Problem::internal(&e))?;
+    let stored: Vec<u8> =
+        sqlx::query_scalar("SELECT request_sha256 FROM idempotency_keys WHERE command_id = $1")
+            .bind(command_id)
+            .fetch_one(pool)
+            .await
+            .map_err(|e| Problem::internal(&e))?;
+    if stored.as_slice() == digest.as_slice() {
+        Ok(())
+    } else {
+        Err(key_reused())
+    }
+}
+
+fn key_reused() -> Problem {
+    Problem::unprocessable(
+        "idempotency_key_reused",
+        "this Idempotency-Key was already used for a request with a different body;          send the first body again to get its answer, or use a new key for a new request",
+    )
+    .with_field("Idempotency-Key")
 }
 
 /// An id a command mints, derived from the command id so that a retry names the same object.
@@ -224,6 +313,7 @@ mod tests {
         let meta = |target: &str| CommandMeta {
             correlation_id: Uuid::now_v7(),
             idempotency_key: Some("k-1".into()),
+            body: BodyDigest::default(),
             target: target.into(),
             if_match: None,
         };
@@ -232,15 +322,46 @@ mod tests {
             role: Role::Coordinator,
             programs: Default::default(),
         };
-        let a = meta("POST /x").context(&caller("anna")).command_id;
-        assert_eq!(a, meta("POST /x").context(&caller("anna")).command_id);
-        assert_ne!(a, meta("POST /x").context(&caller("bert")).command_id);
-        assert_ne!(a, meta("POST /y").context(&caller("anna")).command_id);
+        let a = meta("POST /x").derive_context(&caller("anna")).command_id;
+        assert_eq!(
+            a,
+            meta("POST /x").derive_context(&caller("anna")).command_id
+        );
+        assert_ne!(
+            a,
+            meta("POST /x").derive_context(&caller("bert")).command_id
+        );
+        assert_ne!(
+            a,
+            meta("POST /y").derive_context(&caller("anna")).command_id
+        );
         assert_eq!(a, command_id_for_key("k-1", "anna", "POST", "/x"));
         // Fixed forever: keys stored by clients must keep naming the same commands.
         assert_eq!(
             a.to_string(),
             Uuid::new_v5(&COMMAND_NAMESPACE, b"3:k-14:anna7:POST /x").to_string()
         );
+    }
+
+    #[test]
+    fn the_stored_digest_depends_on_the_command_and_the_body() {
+        let body = |b: &[u8]| -> [u8; 32] { Sha256::digest(b).into() };
+        let (one, two) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert_eq!(
+            request_digest(one, &body(b"{}")),
+            request_digest(one, &body(b"{}"))
+        );
+        assert_ne!(
+            request_digest(one, &body(b"{}")),
+            request_digest(one, &body(b"{ }"))
+        );
+        assert_ne!(
+            request_digest(one, &body(b"{}")),
+            request_digest(two, &body(b"{}"))
+        );
+        let digest = BodyDigest::default();
+        assert_eq!(digest.get(), None);
+        digest.clone().record(b"{}");
+        assert_eq!(digest.get(), Some(body(b"{}")));
     }
 }

@@ -4,6 +4,7 @@
 //! Request bodies are DTOs with `#[serde(deny_unknown_fields)]`, so a misspelt field is refused
 //! rather than silently ignored.
 
+use super::command::BodyDigest;
 use super::problem::Problem;
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -34,6 +35,8 @@ where
                 "the request body must be JSON, sent with Content-Type: application/json",
             ));
         }
+        // A command with an Idempotency-Key binds the key to these bytes (see `http::command`).
+        let digest = req.extensions().get::<BodyDigest>().cloned();
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 Problem::new(
@@ -45,6 +48,9 @@ where
                 Problem::bad_request("body_unreadable", "the request body could not be read")
             }
         })?;
+        if let Some(digest) = digest {
+            digest.record(&bytes);
+        }
         parse_json(&bytes).map(ApiJson)
     }
 }

@@ -1,14 +1,16 @@
 //! Uploaded media (oral reflections, evidence): a content-addressed store ([`store`]), the file type
-//! detected from the bytes ([`sniff`]) and the server-measured duration of audio and video
-//! ([`duration`]). The domain only ever sees a [`crate::domain::values::MediaRef`].
+//! detected from the bytes ([`sniff`]), the server-measured duration of audio and video
+//! ([`duration`]), and the `media_uploads` rows kept in step with the files under concurrent uploads
+//! and erasures ([`uploads`]). The domain only ever sees a [`crate::domain::values::MediaRef`].
 
 pub mod duration;
 pub mod sniff;
 pub mod store;
+pub mod uploads;
 
 pub use duration::{MeasuredDuration, measure};
 pub use sniff::{Kind, sniff};
-pub use store::{MediaStore, StoreError, Stored};
+pub use store::{Durability, Fsync, MediaStore, Staged, StoreError, Stored};
 
 /// A SHA-256 as 64 lower-case hex characters, the only form ever turned into a path.
 pub fn is_sha256_hex(value: &str) -> bool {

@@ -1,11 +1,19 @@
 //! The content-addressed media store: one file per distinct content, at `<dir>/<aa>/<sha256>` where
 //! `aa` is the first two hex characters of the hash.
 //!
-//! An upload is streamed to a temporary file in the store's own directory (so the final rename is
-//! atomic on the same file system) while it is hashed and counted. It is refused as soon as it
-//! passes the size limit, and the temporary file is removed on every path that does not end in the
-//! rename (error, limit, client gone, handler cancelled). The file is fsynced before the rename;
-//! storing content that is already there is a no-op.
+//! Storing is two steps, so that the caller can decide *when* a file appears under its final name:
+//!
+//! 1. [`MediaStore::stage`] streams the upload to a temporary file in the store's own directory (so
+//!    the final rename is atomic on the same file system) while it is hashed and counted. It is
+//!    refused as soon as it passes the size limit. The file is fsynced.
+//! 2. [`MediaStore::publish`] renames it to its final name and fsyncs the directory, so the name
+//!    survives a crash; storing content that is already there keeps the old file. When the directory
+//!    cannot be made durable the new name is removed again and the step fails: a file is either
+//!    stored and durable or not there at all.
+//!
+//! The temporary file is removed on every path that does not end in the rename (error, limit, client
+//! gone, handler cancelled). The upload route runs step 2 under the locks that keep it apart from an
+//! erasure (`crate::media::uploads`).
 //!
 //! Configuration: `CIM_MEDIA_DIR` (default `<data dir>/media`, the data dir being `CIM_DATA_DIR` or
 //! the embedded cluster's default) and `CIM_MEDIA_MAX_BYTES` (default 200 MiB).
@@ -16,6 +24,7 @@ use axum::body::Bytes;
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
 /// Default largest upload: 200 MiB, several minutes of video at a phone's bit rate.
@@ -25,6 +34,44 @@ pub const DEFAULT_MAX_BYTES: u64 = 200 * 1024 * 1024;
 pub struct MediaStore {
     dir: PathBuf,
     max_bytes: u64,
+    durability: Arc<dyn Durability>,
+}
+
+/// Makes a rename into a directory survive a crash. The one step of storing that a test cannot make
+/// fail with a real file system (a directory fsync fails on a dying disk, not on demand), so it is
+/// a seam: production uses [`Fsync`], a test substitutes one that fails and checks that the upload
+/// is answered 5xx and leaves nothing behind.
+pub trait Durability: Send + Sync + std::fmt::Debug {
+    /// Flushes `dir`'s entries to disk.
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()>;
+}
+
+/// The real thing: `fsync` on the directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fsync;
+
+impl Durability for Fsync {
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::File::open(dir)?.sync_all()
+    }
+}
+
+/// An upload written and hashed, not yet under its final name ([`MediaStore::publish`]). Dropping
+/// it removes the temporary file.
+#[derive(Debug)]
+pub struct Staged {
+    /// Lower-case hex.
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub kind: Kind,
+    temp: TempFile,
+}
+
+impl Staged {
+    /// The staged bytes, for reading them (say, to measure a duration) before they are published.
+    pub fn path(&self) -> &Path {
+        &self.temp.0
+    }
 }
 
 /// A stored upload.
@@ -35,6 +82,9 @@ pub struct Stored {
     pub size_bytes: u64,
     pub kind: Kind,
     pub path: PathBuf,
+    /// This upload put the file there (it was not stored before): the one to remove it again if the
+    /// upload is not recorded after all.
+    pub created: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +106,14 @@ impl MediaStore {
         Self {
             dir: dir.into(),
             max_bytes,
+            durability: Arc::new(Fsync),
         }
+    }
+
+    /// The same store with another way of making renames durable (see [`Durability`]).
+    pub fn with_durability(mut self, durability: Arc<dyn Durability>) -> Self {
+        self.durability = durability;
+        self
     }
 
     /// `CIM_MEDIA_DIR` and `CIM_MEDIA_MAX_BYTES`, or their defaults.
@@ -93,8 +150,20 @@ impl MediaStore {
         is_sha256_hex(sha256).then(|| self.dir.join(&sha256[..2]).join(sha256))
     }
 
-    /// Streams `body` into the store. The first bytes are sniffed before anything touches the disk.
+    /// Streams `body` into the store and publishes it: [`Self::stage`] then [`Self::publish`], for
+    /// callers that need no record of the file in between.
     pub async fn put<S, E>(&self, body: S) -> Result<Stored, StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let staged = self.stage(body).await?;
+        self.publish(staged).await
+    }
+
+    /// Streams `body` to a temporary file of the store, hashed and fsynced. The first bytes are
+    /// sniffed before anything touches the disk.
+    pub async fn stage<S, E>(&self, body: S) -> Result<Staged, StoreError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -148,41 +217,74 @@ impl MediaStore {
         file.flush().await?;
         file.sync_all().await?;
         drop(file);
-        let sha256 = hex::encode(hasher.finalize());
+        Ok(Staged {
+            sha256: hex::encode(hasher.finalize()),
+            size_bytes: size,
+            kind,
+            temp,
+        })
+    }
+
+    /// Moves a staged upload under its final name and makes the name durable. Content already stored
+    /// is kept as it is (`created: false`). When the directory cannot be synced, the new name is
+    /// removed again: the caller answers with an error and nothing half-stored remains.
+    pub async fn publish(&self, staged: Staged) -> Result<Stored, StoreError> {
+        let Staged {
+            sha256,
+            size_bytes,
+            kind,
+            temp,
+        } = staged;
         let path = self
             .path_of(&sha256)
             .ok_or_else(|| std::io::Error::other("hex encoding gave a bad hash"))?;
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        if tokio::fs::try_exists(&path).await? {
-            // Same content already stored: keep the old file, drop the new copy.
-            drop(temp);
-        } else {
+        let parent = path.parent().unwrap_or(&self.dir).to_owned();
+        tokio::fs::create_dir_all(&parent).await?;
+        let created = !tokio::fs::try_exists(&path).await?;
+        if created {
             tokio::fs::rename(&temp.0, &path).await?;
             temp.disarm();
-            if let Some(parent) = path.parent() {
-                sync_dir(parent).await;
+            let durability = self.durability.clone();
+            let synced = tokio::task::spawn_blocking(move || durability.sync_dir(&parent))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r);
+            if let Err(e) = synced {
+                // Not durable, so not stored: the caller records nothing, and a file nobody records
+                // must not stay (it would outlive an erasure unseen).
+                let _ = tokio::fs::remove_file(&path).await;
+                return Err(e.into());
             }
+        } else {
+            // Same content already stored: keep the old file, drop the new copy.
+            drop(temp);
         }
         Ok(Stored {
             sha256,
-            size_bytes: size,
+            size_bytes,
             kind,
             path,
+            created,
         })
+    }
+
+    /// Removes the file of `sha256`; a file already gone is not an error. The caller must know that
+    /// no upload refers to it any more (`crate::media::uploads` checks that under a lock).
+    pub async fn remove(&self, sha256: &str) -> std::io::Result<bool> {
+        // `path_of` accepts only 64 lower-case hex digits.
+        let Some(path) = self.path_of(sha256) else {
+            return Ok(false);
+        };
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 
 fn read_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::Read(e.to_string())
-}
-
-/// Makes the rename durable (best effort: not every platform can open a directory).
-async fn sync_dir(dir: &Path) {
-    if let Ok(d) = tokio::fs::File::open(dir).await {
-        let _ = d.sync_all().await;
-    }
 }
 
 /// A temporary upload, removed when dropped unless [`TempFile::disarm`]ed after the rename.
@@ -269,6 +371,30 @@ mod tests {
         ]);
         let err = store.put(failing).await.unwrap_err();
         assert!(matches!(err, StoreError::Read(_)), "{err}");
+        assert!(files_in(dir.path()).is_empty());
+    }
+
+    /// A disk whose directory fsync fails.
+    #[derive(Debug)]
+    struct FailingSync;
+
+    impl Durability for FailingSync {
+        fn sync_dir(&self, _: &Path) -> std::io::Result<()> {
+            Err(std::io::Error::other(
+                "injected: the directory cannot be synced",
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rename_that_cannot_be_made_durable_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MediaStore::new(dir.path(), 1 << 20).with_durability(Arc::new(FailingSync));
+        let err = store
+            .put(chunks(vec![b"%PDF-1.4\nx".to_vec()]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Io(_)), "{err}");
         assert!(files_in(dir.path()).is_empty());
     }
 

@@ -9,14 +9,14 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::WorkerError;
-use super::events::{BatchCreated, BatchEvent, BatchItem, DeliveryFailed, RefusedItem};
+use super::events::{BatchCreated, BatchEvent, BatchItem, DeliveryFailed};
 use crate::app;
 use crate::domain::PortfolioEvent;
 use crate::domain::ids::CertificateId;
 use crate::domain::portfolio::{CertificateApproved, CertificateRevoked};
 use crate::export::{
     ExportCertificate, ExportError, ExportFile, ExportSettings, MANIFEST_FILE_NAME, Manifest,
-    batch_counts, render_batch,
+    ManifestFile, WithheldCertificate, batch_counts, personal_data_erased, render_batch,
 };
 use crate::store::{Checkpoint, EventStore, RecordedEvent};
 
@@ -28,21 +28,22 @@ const PAGE: i64 = 500;
 pub struct Selection {
     pub certificates: Vec<BatchItem>,
     pub revocations: Vec<BatchItem>,
-    pub refused: Vec<RefusedItem>,
     /// The last event considered: the new selection checkpoint.
     pub checkpoint: Checkpoint,
 }
 
 impl Selection {
     pub fn is_empty(&self) -> bool {
-        self.certificates.is_empty() && self.revocations.is_empty() && self.refused.is_empty()
+        self.certificates.is_empty() && self.revocations.is_empty()
     }
 }
 
 /// Reads the log after `after` (gap-safe, see `store/tail.rs`), at most `max_events` events, and sorts
 /// every CertificateApproved and CertificateRevoked into the next batch.
 ///
-/// - An approval is recorded, unless its holder's data was erased (`holder_erased`: refused).
+/// - An approval is recorded, also when its holder's personal data was erased: the merit stands and
+///   goes to Ladok under the Ladok UID; the files leave out what was erased (see `export/mod.rs`).
+///   (Batches created before this rule may list such approvals as `refused`.)
 /// - A revocation is a correction of an approval exported in an earlier batch.
 /// - A certificate approved *and* revoked within the same selection was never exported: it gets
 ///   neither a record nor a correction.
@@ -53,7 +54,7 @@ pub async fn select(
 ) -> Result<Selection, WorkerError> {
     let mut checkpoint = after;
     // Log order, so the batch lists certificates in the order they were decided.
-    let mut approved: Vec<(CertificateId, String, bool)> = Vec::new();
+    let mut approved: Vec<(CertificateId, String)> = Vec::new();
     let mut revoked: Vec<(CertificateId, String)> = Vec::new();
     let mut read = 0usize;
     while read < max_events {
@@ -67,11 +68,9 @@ pub async fn select(
                 continue;
             }
             match decode(event)? {
-                PortfolioEvent::CertificateApproved(a) => approved.push((
-                    a.certificate_id,
-                    event.stream_id.clone(),
-                    a.personal.is_some(),
-                )),
+                PortfolioEvent::CertificateApproved(a) => {
+                    approved.push((a.certificate_id, event.stream_id.clone()))
+                }
                 PortfolioEvent::CertificateRevoked(r) => {
                     revoked.push((r.certificate_id, event.stream_id.clone()))
                 }
@@ -82,24 +81,16 @@ pub async fn select(
     let revoked_ids: std::collections::HashSet<CertificateId> =
         revoked.iter().map(|(id, _)| *id).collect();
     let approved_ids: std::collections::HashSet<CertificateId> =
-        approved.iter().map(|(id, _, _)| *id).collect();
+        approved.iter().map(|(id, _)| *id).collect();
     let mut selection = Selection {
         checkpoint,
         ..Selection::default()
     };
-    for (certificate_id, stream_id, has_holder) in approved {
-        if revoked_ids.contains(&certificate_id) {
-            continue;
-        }
-        if has_holder {
+    for (certificate_id, stream_id) in approved {
+        if !revoked_ids.contains(&certificate_id) {
             selection.certificates.push(BatchItem {
                 certificate_id,
                 stream_id,
-            });
-        } else {
-            selection.refused.push(RefusedItem {
-                certificate_id,
-                reason: "holder_erased".to_owned(),
             });
         }
     }
@@ -263,13 +254,35 @@ impl BatchState {
     }
 }
 
+/// A batch's certificates as far as they could be rebuilt from their portfolio streams.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedBatch {
+    pub certificates: Vec<ExportCertificate>,
+    /// Certificates whose source events cannot be read or are missing, with the error's reason code:
+    /// left out of the files and named in the manifest, so one broken certificate never holds up
+    /// the others. Deterministic: the same events give the same list.
+    pub withheld: Vec<(CertificateId, &'static str)>,
+}
+
 /// The certificates of a batch, rebuilt from their portfolio streams exactly as BatchCreated took
 /// them: an approval without any later revocation, a revocation with its approval. Rendering them
-/// again therefore gives the same bytes, however late a resumed run comes.
+/// again therefore gives the same bytes, however late a resumed run comes (an erasure in between
+/// changes the events once and for good, see `export/mod.rs`). A certificate that cannot be rebuilt
+/// is skipped and logged; [`load_batch`] says which.
 pub async fn load_certificates(
     store: &EventStore,
     created: &BatchCreated,
 ) -> Result<Vec<ExportCertificate>, WorkerError> {
+    let loaded = load_batch(store, created).await?;
+    Ok(loaded.certificates)
+}
+
+/// Like [`load_certificates`], with the certificates that could not be rebuilt. Only reading the
+/// log itself (the database) fails the whole batch.
+pub async fn load_batch(
+    store: &EventStore,
+    created: &BatchCreated,
+) -> Result<LoadedBatch, WorkerError> {
     let mut streams: HashMap<&str, Vec<RecordedEvent>> = HashMap::new();
     for item in created.certificates.iter().chain(&created.revocations) {
         if !streams.contains_key(item.stream_id.as_str()) {
@@ -299,39 +312,104 @@ pub async fn load_certificates(
         })?;
         Ok((approved, revoked))
     };
-    let mut certificates = Vec::new();
-    for item in &created.certificates {
-        let (approved, _) = find(item)?;
-        certificates.push(ExportCertificate::new(&approved, None)?);
-    }
-    for item in &created.revocations {
+    let build = |item: &BatchItem, revocation: bool| -> Result<ExportCertificate, WorkerError> {
         let (approved, revoked) = find(item)?;
-        let revoked = revoked.ok_or(WorkerError::SourceMissing {
-            certificate_id: item.certificate_id,
-        })?;
-        certificates.push(ExportCertificate::new(&approved, Some(&revoked))?);
+        let revoked = match (revocation, revoked) {
+            (false, _) => None,
+            (true, Some(r)) => Some(r),
+            (true, None) => {
+                return Err(WorkerError::SourceMissing {
+                    certificate_id: item.certificate_id,
+                });
+            }
+        };
+        Ok(ExportCertificate::new(&approved, revoked.as_ref())?)
+    };
+    let mut loaded = LoadedBatch::default();
+    let items = created.certificates.iter().map(|item| (item, false));
+    for (item, revocation) in items.chain(created.revocations.iter().map(|item| (item, true))) {
+        match build(item, revocation) {
+            Ok(certificate) => loaded.certificates.push(certificate),
+            // The store failing is not this certificate's fault: the run stops and tries again.
+            Err(e @ (WorkerError::Store(_) | WorkerError::Database(_))) => return Err(e),
+            Err(e) => {
+                let reason = withheld_reason(&e);
+                // By id and reason code only: the error's text may come from personal data.
+                tracing::error!(certificate_id = %item.certificate_id, reason,
+                    "certificate left out of the batch's files");
+                loaded.withheld.push((item.certificate_id, reason));
+            }
+        }
     }
-    Ok(certificates)
+    Ok(loaded)
+}
+
+/// The manifest's code for a certificate that could not be rebuilt.
+fn withheld_reason(e: &WorkerError) -> &'static str {
+    match e {
+        WorkerError::UnreadableEvent { .. } => "source_unreadable",
+        WorkerError::SourceMissing { .. } => "source_missing",
+        _ => "source_invalid",
+    }
 }
 
 /// Every file of the batch, the manifest last.
+///
+/// `written` is what the batch's stream records as written (name → sha256, size). The manifest lists
+/// those files with their recorded hash, and also a recorded file that rendering no longer gives: a
+/// file written before the holder was erased stays in the folder as written (a batch folder is never
+/// rewritten), and the manifest must describe the folder, not what a render would give today.
 pub fn render(
     created: &BatchCreated,
-    certificates: &[ExportCertificate],
+    loaded: &LoadedBatch,
     settings: &ExportSettings,
+    written: &BTreeMap<String, (String, u64)>,
 ) -> Result<Vec<ExportFile>, ExportError> {
+    let certificates = &loaded.certificates;
     let mut files = render_batch(certificates, settings, created.created_at)?;
-    let manifest = Manifest::compute(
+    let mut listed: BTreeMap<&str, ManifestFile> = BTreeMap::new();
+    for file in &files {
+        let (sha256, size) = written
+            .get(&file.name)
+            .cloned()
+            .unwrap_or_else(|| (sha256_hex(&file.bytes), file.bytes.len() as u64));
+        listed.insert(&file.name, manifest_file(&file.name, sha256, size));
+    }
+    for (name, (sha256, size)) in written {
+        if name != MANIFEST_FILE_NAME && !listed.contains_key(name.as_str()) {
+            listed.insert(name, manifest_file(name, sha256.clone(), *size));
+        }
+    }
+    let mut withheld: Vec<WithheldCertificate> = loaded
+        .withheld
+        .iter()
+        .map(|(certificate_id, reason)| WithheldCertificate {
+            certificate_id: *certificate_id,
+            reason: (*reason).to_owned(),
+        })
+        .collect();
+    withheld.sort_by_key(|w| w.certificate_id);
+    let manifest = Manifest::list(
         created.batch_id,
         created.created_at,
         batch_counts(certificates),
-        files.iter().map(|f| (f.name.as_str(), f.bytes.as_slice())),
-    )?;
+        listed.into_values().collect(),
+    )?
+    .with_personal_data_erased(personal_data_erased(certificates))
+    .with_withheld(withheld);
     files.push(ExportFile {
         name: MANIFEST_FILE_NAME.to_owned(),
         bytes: manifest.to_json(),
     });
     Ok(files)
+}
+
+fn manifest_file(name: &str, sha256: String, size: u64) -> ManifestFile {
+    ManifestFile {
+        name: name.to_owned(),
+        size,
+        sha256,
+    }
 }
 
 /// Lower-case hex SHA-256, as the manifest and `sha256sum` state it.

@@ -44,7 +44,8 @@ pub struct BatchCreated {
     pub created_at: DateTime<Utc>,
     pub certificates: Vec<BatchItem>,
     pub revocations: Vec<BatchItem>,
-    /// Approvals that were selected but cannot be exported (e.g. the holder's data was erased).
+    /// Approvals that were selected but not exported. Only batches created before an erased holder's
+    /// certificate was exported without the erased data have any (reason `holder_erased`).
     #[serde(default)]
     pub refused: Vec<RefusedItem>,
 }

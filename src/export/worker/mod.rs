@@ -428,12 +428,10 @@ impl ExportWorker {
             created_at,
             certificates: selection.certificates,
             revocations: selection.revocations,
-            refused: selection.refused,
+            // Nothing is refused any more (an erased holder's certificate is exported without the
+            // erased data); the field stays for the batches created before.
+            refused: Vec::new(),
         };
-        for refused in &created.refused {
-            tracing::warn!(%batch_id, certificate_id = %refused.certificate_id, reason = %refused.reason,
-                "certificate cannot be exported");
-        }
         sqlx::query(
             "INSERT INTO export_batches (batch_id, created_at, certificates, revocations) \
              VALUES ($1, $2, $3, $4)",
@@ -495,8 +493,8 @@ impl ExportWorker {
         let state = &self.state.as_ref().expect("loaded above").1;
         let created = state.created.as_ref().ok_or(WorkerError::Overtaken)?;
         if self.rendered.as_ref().map(|r| r.batch_id) != Some(batch_id) {
-            let certificates = batch::load_certificates(&self.store, created).await?;
-            let files = batch::render(created, &certificates, &self.config.settings)?;
+            let loaded = batch::load_batch(&self.store, created).await?;
+            let files = batch::render(created, &loaded, &self.config.settings, &state.written)?;
             self.rendered = Some(Rendered {
                 batch_id,
                 files,

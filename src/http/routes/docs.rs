@@ -9,7 +9,8 @@ use utoipa::{IntoParams, IntoResponses};
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)]
 pub struct CommandHeaders {
-    /// Makes a retry return the first outcome (1-200 characters).
+    /// Makes a retry return the first outcome (1-200 characters). Bound to the first body sent with
+    /// it: the same key with another body is 422 `idempotency_key_reused`.
     #[param(rename = "Idempotency-Key", example = "7f9c2ba4-retry-1")]
     idempotency_key: Option<String>,
     /// The ETag the client decided on; 412 `version_mismatch` when the resource has moved on.
@@ -22,7 +23,8 @@ pub struct CommandHeaders {
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)]
 pub struct CreateHeaders {
-    /// Makes a retry return the first outcome, and the same new id (1-200 characters).
+    /// Makes a retry return the first outcome, and the same new id (1-200 characters). Bound to the
+    /// first body sent with it: the same key with another body is 422 `idempotency_key_reused`.
     #[param(rename = "Idempotency-Key", example = "7f9c2ba4-retry-1")]
     idempotency_key: Option<String>,
 }

@@ -50,7 +50,7 @@ pub async fn erase(
         by: staff(&caller)?,
         reason: body.parse()?,
     };
-    let ctx = meta.context(&caller);
+    let ctx = meta.context(&state.pool, &caller).await?;
     match app::erase(state.commands.store(), &state.media, &request, &ctx).await {
         Ok(outcome) => {
             // Counts only: no student id in logs.

@@ -429,11 +429,11 @@ async fn append_locked(
     settle_again: bool,
 ) -> Result<(), Problem> {
     let pool = &state.pool;
+    let ctx = meta.context(pool, caller).await?;
     let lock = ExportLock::try_acquire(pool)
         .await
         .map_err(|e| Problem::internal(&e))?
         .ok_or_else(export_running)?;
-    let ctx = meta.context(caller);
     let metadata = Metadata {
         actor_id: ctx.actor_id,
         actor_role: ctx.role,

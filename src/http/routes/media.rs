@@ -5,19 +5,21 @@
 //! them into the content-addressed store ([`crate::media::store`]) under the size limit, detects the
 //! type from the bytes ([`crate::media::sniff`]; the declared `Content-Type` is ignored), measures the
 //! duration of audio and video ([`crate::media::duration`]) and remembers the upload in
-//! `media_uploads`. Commands then reference it by `media_sha256` (oral reflections, the oral final
+//! `media_uploads`. The file gets its final name and its row in one transaction under the student's
+//! lock ([`crate::media::uploads`]), so an upload and an erasure of the same student never
+//! interleave, and an upload that cannot be made durable is answered 500 and leaves nothing. Commands then reference it by `media_sha256` (oral reflections, the oral final
 //! reflection) or `evidence_sha256` (activities), and the server, not the client, supplies the type,
 //! size and measured duration to the event ([`resolve`], [`oral`]).
 
 use super::access::{self, PortfolioActor};
 use super::paths::PortfolioPath;
-use crate::domain::PortfolioId;
 use crate::domain::values::MediaRef;
+use crate::domain::{PortfolioId, StudentUid};
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::extract::ApiPath;
 use crate::http::problem::Problem;
-use crate::media::{self, MeasuredDuration, StoreError};
+use crate::media::{self, MeasuredDuration, StoreError, uploads};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -68,7 +70,7 @@ pub struct Upload {
                        The type is detected from the bytes; the Content-Type header is not trusted."
     ),
     responses(
-        (status = 201, description = "Stored (or already stored); reference it by `sha256`", body = Uploaded),
+        (status = 201, description = "Stored durably (or already stored); reference it by `sha256`", body = Uploaded),
         (status = 413, description = "Larger than the configured limit (CIM_MEDIA_MAX_BYTES)"),
         (status = 415, description = "The bytes are not one of the accepted formats"),
     )
@@ -81,7 +83,7 @@ pub async fn upload(
     body: Body,
 ) -> Result<(StatusCode, Json<Uploaded>), Problem> {
     access::role_may(&caller, PortfolioActor::Owner)?;
-    visible_portfolio(&state, &caller, path.portfolio_id).await?;
+    let student = visible_portfolio(&state, &caller, path.portfolio_id).await?;
     let max = state.media.max_bytes();
     let declared_len = headers
         .get(header::CONTENT_LENGTH)
@@ -90,9 +92,9 @@ pub async fn upload(
     if declared_len.is_some_and(|len| len > max) {
         return Err(too_large(max));
     }
-    let stored = state
+    let staged = state
         .media
-        .put(body.into_data_stream())
+        .stage(body.into_data_stream())
         .await
         .map_err(|e| match e {
             StoreError::TooLarge { max } => too_large(max),
@@ -108,7 +110,8 @@ pub async fn upload(
             }
             StoreError::Io(e) => Problem::internal(&e),
         })?;
-    let (file, kind) = (stored.path.clone(), stored.kind);
+    // Measured before the locks are taken: parsing a container can take a while.
+    let (file, kind) = (staged.path().to_owned(), staged.kind);
     let measured = tokio::task::spawn_blocking(move || media::measure(&file, kind))
         .await
         .unwrap_or_else(|e| MeasuredDuration::Unmeasured {
@@ -118,22 +121,18 @@ pub async fn upload(
         // Nothing personal in logs: the reason only, not the hash or the portfolio.
         tracing::info!(%reason, "media duration not measured");
     }
-    let size = i64::try_from(stored.size_bytes).map_err(|e| Problem::internal(&e))?;
-    sqlx::query(
-        "INSERT INTO media_uploads \
-             (sha256, portfolio_id, content_type, size_bytes, duration_ms, uploaded_by) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (portfolio_id, sha256) DO NOTHING",
-    )
-    .bind(&stored.sha256)
-    .bind(path.portfolio_id.as_uuid())
-    .bind(kind.content_type())
-    .bind(size)
-    .bind(measured.millis())
-    .bind(&caller.subject)
-    .execute(&state.pool)
-    .await
-    .map_err(|e| Problem::internal(&e))?;
+    let size_bytes = i64::try_from(staged.size_bytes).map_err(|e| Problem::internal(&e))?;
+    let upload = uploads::NewUpload {
+        portfolio: path.portfolio_id,
+        student,
+        content_type: kind.content_type(),
+        size_bytes,
+        duration_ms: measured.millis(),
+        uploaded_by: &caller.subject,
+    };
+    let stored = uploads::record(&state.pool, &state.media, staged, &upload)
+        .await
+        .map_err(|e| Problem::internal(&e))?;
     let duration_s = measured.millis().map(|ms| ms as f64 / 1000.0);
     Ok((
         StatusCode::CREATED,
@@ -232,15 +231,17 @@ pub async fn download(
     Ok(response)
 }
 
-/// Steps 3 of the access rule: the portfolio exists and the caller may see it (else 404).
+/// Steps 3 of the access rule: the portfolio exists and the caller may see it (else 404). Returns
+/// the portfolio's student, whose lock an upload takes.
 async fn visible_portfolio(
     state: &AppState,
     caller: &Caller,
     id: PortfolioId,
-) -> Result<(), Problem> {
+) -> Result<StudentUid, Problem> {
     let (current, _) = state.commands.load_portfolio(id).await?;
     let portfolio = current.opened().ok_or_else(access::portfolio_not_found)?;
-    access::may_see(caller, portfolio)
+    access::may_see(caller, portfolio)?;
+    Ok(portfolio.student_uid)
 }
 
 /// The upload `sha256` made to `portfolio`, as a command references it. Errors are problems naming

@@ -310,7 +310,7 @@ async fn portfolio_command(
     let (current, _) = state.commands.load_portfolio(id).await?;
     let portfolio = current.opened().ok_or_else(access::portfolio_not_found)?;
     access::may_see(caller, portfolio)?;
-    let ctx = meta.context(caller);
+    let ctx = meta.context(&state.pool, caller).await?;
     let command = build(&ctx)?;
     // `If-Match` is checked by the handler against the state it decides on (412 when stale).
     let handled = state

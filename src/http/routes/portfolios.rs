@@ -87,7 +87,7 @@ pub async fn open(
         )
         .with_field("student_uid"));
     }
-    let ctx = meta.context(&caller);
+    let ctx = meta.context(&state.pool, &caller).await?;
     let portfolio_id = PortfolioId::new(minted_id(&ctx, "portfolio"));
     let today = crate::domain::stockholm_date(ctx.now);
     let command = PortfolioCommand::try_from((body, portfolio_id, today))?;

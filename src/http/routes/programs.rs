@@ -124,7 +124,7 @@ pub async fn register(
 ) -> Result<Versioned<ProgramView>, Problem> {
     access::admin(&caller)?;
     let ApiJson(body) = body?;
-    let ctx = meta.context(&caller);
+    let ctx = meta.context(&state.pool, &caller).await?;
     let id = ProgramId::new(minted_id(&ctx, "program"));
     let command = ProgramCommand::try_from((body, id))?;
     let mut answer = run(&state, &meta, &ctx, id, command).await?;
@@ -182,7 +182,7 @@ pub async fn assign_coordinator(
     run(
         &state,
         &meta,
-        &meta.context(&caller),
+        &meta.context(&state.pool, &caller).await?,
         path.program_id,
         ProgramCommand::AssignCoordinator { staff },
     )
@@ -214,7 +214,7 @@ pub async fn unassign_coordinator(
     run(
         &state,
         &meta,
-        &meta.context(&caller),
+        &meta.context(&state.pool, &caller).await?,
         path.program_id,
         ProgramCommand::UnassignCoordinator { staff },
     )
@@ -246,7 +246,7 @@ pub async fn add_item(
     run(
         &state,
         &meta,
-        &meta.context(&caller),
+        &meta.context(&state.pool, &caller).await?,
         path.program_id,
         command,
     )
@@ -285,7 +285,7 @@ pub async fn rename_item(
     run(
         &state,
         &meta,
-        &meta.context(&caller),
+        &meta.context(&state.pool, &caller).await?,
         path.program_id,
         ProgramCommand::RenameCatalogItem { item, name },
     )
@@ -312,7 +312,7 @@ pub async fn retire_item(
     run(
         &state,
         &meta,
-        &meta.context(&caller),
+        &meta.context(&state.pool, &caller).await?,
         path.program_id,
         ProgramCommand::RetireCatalogItem { item },
     )
@@ -344,7 +344,7 @@ pub async fn change_rules(
     run(
         &state,
         &meta,
-        &meta.context(&caller),
+        &meta.context(&state.pool, &caller).await?,
         path.program_id,
         ProgramCommand::ChangeRules { rules: body.rules },
     )
