@@ -597,6 +597,17 @@ async fn statistics_certificates_and_metrics_show_no_personal_data() {
         .read(&format!("/certificates/{certificate}"), &registrar)
         .await;
     assert_eq!(one.body["program_id"], app.a.to_string());
+    // What the registrar must still do by hand in Ladok for an approved certificate.
+    assert_eq!(
+        one.body["ladok_manual_steps"][0]["code"],
+        "allow_in_degree_certificate"
+    );
+    assert!(
+        one.body["ladok_manual_steps"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("TillatenIBevis")
+    );
     let missing = app
         .get(&format!("/certificates/{}", Uuid::now_v7()), &registrar)
         .await;

@@ -174,6 +174,31 @@ async fn every_request_and_answer_validates_against_ladoks_schema_and_unknown_fi
         (1, 0)
     );
 
+    // The batch manifests list what the registrar must still do by hand in Ladok.
+    let mut steps: Vec<(String, String)> = Vec::new();
+    for folder in cim::export::worker::batch_folders(out.path()).unwrap() {
+        let manifest: Value =
+            serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+        for entry in manifest["ladok_manual_steps"].as_array().unwrap() {
+            let codes = entry["steps"].as_array().unwrap();
+            for code in codes {
+                let code = code.as_str().unwrap().to_owned();
+                assert!(manifest["ladok_manual_step_texts"][&code].is_string());
+                steps.push((entry["certificate_id"].as_str().unwrap().to_owned(), code));
+            }
+        }
+    }
+    for a in &approved {
+        assert!(steps.contains(&(
+            a.certificate_id.to_string(),
+            "allow_in_degree_certificate".to_owned()
+        )));
+    }
+    assert!(steps.contains(&(
+        revoked.certificate_id.to_string(),
+        "check_issued_degree_certificate".to_owned()
+    )));
+
     let received = fake.received();
     let kinds: Vec<&str> = received.iter().map(|r| r.root.ty.name).collect();
     for kind in ["AnnanMerit", "AttesteraAndraMeriter", "Beslut"] {

@@ -4,6 +4,7 @@
 //! proves that a folder is complete and unaltered: it lists every other file with its size and SHA-256.
 //! The manifest does not list itself (it cannot contain its own hash).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -97,6 +98,20 @@ pub struct Manifest {
     /// registrar knows to ask. Sorted; left out of the JSON when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub withheld: Vec<WithheldCertificate>,
+    /// What the registrar's office must still do by hand in Ladok, per certificate (codes), and
+    /// what each code means. Left out of the JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ladok_manual_steps: Vec<CertificateSteps>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ladok_manual_step_texts: BTreeMap<String, String>,
+}
+
+/// The manual steps in Ladok of one certificate of the batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateSteps {
+    pub certificate_id: CertificateId,
+    /// Codes of [`crate::export::manual::ManualStep`].
+    pub steps: Vec<String>,
 }
 
 /// A certificate the batch took but could not render.
@@ -169,7 +184,28 @@ impl Manifest {
             files: listed,
             personal_data_erased: Vec::new(),
             withheld: Vec::new(),
+            ladok_manual_steps: Vec::new(),
+            ladok_manual_step_texts: BTreeMap::new(),
         })
+    }
+
+    /// States the manual steps in Ladok of every certificate (sorted by certificate).
+    pub fn with_manual_steps(
+        mut self,
+        steps: impl IntoIterator<Item = (CertificateId, Vec<crate::export::manual::ManualStep>)>,
+    ) -> Self {
+        for (certificate_id, list) in steps {
+            let codes = list.iter().map(|s| s.code.clone()).collect();
+            for step in list {
+                self.ladok_manual_step_texts.insert(step.code, step.text);
+            }
+            self.ladok_manual_steps.push(CertificateSteps {
+                certificate_id,
+                steps: codes,
+            });
+        }
+        self.ladok_manual_steps.sort_by_key(|s| s.certificate_id);
+        self
     }
 
     /// States which certificates could not be rendered (the caller sorts them).

@@ -396,7 +396,13 @@ pub fn render(
         listed.into_values().collect(),
     )?
     .with_personal_data_erased(personal_data_erased(certificates))
-    .with_withheld(withheld);
+    .with_withheld(withheld)
+    .with_manual_steps(certificates.iter().map(|c| {
+        (
+            c.certificate_id(),
+            crate::export::manual::manual_steps(c.is_revoked(), None),
+        )
+    }));
     files.push(ExportFile {
         name: MANIFEST_FILE_NAME.to_owned(),
         bytes: manifest.to_json(),

@@ -136,17 +136,34 @@ impl ExportWorker {
         batch_id: BatchId,
         certificate_id: CertificateId,
     ) -> Result<Step, WorkerError> {
-        let certificate = self
+        let stream = events::stream_id(batch_id);
+        let Some(certificate) = self
             .certificates
             .as_ref()
             .and_then(|(_, all)| all.iter().find(|c| c.certificate_id() == certificate_id))
-            .ok_or(WorkerError::SourceMissing { certificate_id })?
-            .clone();
+            .cloned()
+        else {
+            // Its source events cannot be rebuilt (the batch withheld it from its files): recorded
+            // on this certificate for the registrar, and the others go on.
+            tracing::warn!(%batch_id, %certificate_id, "certificate withheld: not delivered");
+            let version = self.batch_state(batch_id).await?.version;
+            let event = BatchEvent::DeliveryFailed(DeliveryFailed {
+                certificate_id,
+                reason: "source_missing".to_owned(),
+                felgrupp: None,
+                retryable: false,
+            });
+            self.append(&stream, version, event, Uuid::now_v7()).await?;
+            return Ok(Step::DeliveryFailed {
+                batch_id,
+                certificate_id,
+                reason: "source_missing",
+            });
+        };
         if self.ladok.is_none() {
             let config = self.config.ladok.clone().expect("checked by step");
             self.ladok = Some(LadokClient::new(config)?);
         }
-        let stream = events::stream_id(batch_id);
         let outcome = if certificate.is_revoked() {
             self.withdraw(lock, batch_id, &certificate).await
         } else {
