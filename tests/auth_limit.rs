@@ -23,6 +23,7 @@ fn forged() -> String {
         programs: vec![],
         now: chrono::Utc::now(),
         ttl: chrono::TimeDelta::minutes(10),
+        profile: Default::default(),
     })
     .unwrap()
 }

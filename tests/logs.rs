@@ -343,6 +343,7 @@ async fn a_whole_flow_at_debug_logs_no_personal_value() {
         programs: vec![],
         now: Utc::now(),
         ttl: TimeDelta::minutes(10),
+        profile: Default::default(),
     })
     .unwrap();
     let (status, _) = api.get(&format!("/portfolios/{p}"), &forged).await;

@@ -178,6 +178,7 @@ fn print_report(
             programs,
             now: chrono::Utc::now(),
             ttl: chrono::Duration::hours(12),
+            profile: Default::default(),
         })
         .context("cannot sign a development token")
     };

@@ -99,6 +99,7 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
         programs: args.programs,
         now: chrono::Utc::now(),
         ttl: chrono::Duration::minutes(i64::from(args.ttl_minutes)),
+        profile: Default::default(),
     })
     .context("cannot sign the token")?;
     println!("{token}");

@@ -321,6 +321,7 @@ mod tests {
             subject: sub.into(),
             role: Role::Coordinator,
             programs: Default::default(),
+            profile: Default::default(),
         };
         let a = meta("POST /x").derive_context(&caller("anna")).command_id;
         assert_eq!(

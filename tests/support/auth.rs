@@ -32,6 +32,7 @@ pub fn token(role: Role, subject: &str, programs: &[ProgramId]) -> String {
         programs: programs.to_vec(),
         now: Utc::now(),
         ttl: TimeDelta::minutes(10),
+        profile: Default::default(),
     })
     .unwrap()
 }

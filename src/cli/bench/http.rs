@@ -107,6 +107,7 @@ async fn drive(
             programs: Vec::new(),
             now: Utc::now(),
             ttl: chrono::Duration::minutes(60),
+            profile: Default::default(),
         })?
         .into();
         portfolios.push((copy, portfolio, token));

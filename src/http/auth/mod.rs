@@ -68,16 +68,50 @@ pub struct Claims {
     pub exp: i64,
     pub nbf: i64,
     pub iat: i64,
+    /// OpenID Connect standard claims: the person's names and e-mail as the identity provider has
+    /// them (trusted over anything a request body says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// The authenticated caller of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Caller {
     /// The token's `sub`, as it is recorded as the actor of events.
     pub subject: String,
     pub role: Role,
     /// The programs a coordinator coordinates (empty for everyone else).
     pub programs: BTreeSet<ProgramId>,
+    /// Who the identity provider says the caller is. Personal: never in `Debug` or logs.
+    pub profile: Profile,
+}
+
+/// The caller's names and e-mail from the token's standard claims, when it carries them.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email: Option<String>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("subject", &self.subject)
+            .field("role", &self.role)
+            .field("programs", &self.programs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Profile { .. }")
+    }
 }
 
 impl Caller {
@@ -102,6 +136,11 @@ impl Caller {
     /// Checks what the signature cannot: that `sub` has the shape its role needs.
     fn from_claims(claims: Claims) -> Result<Self, TokenError> {
         let caller = Caller {
+            profile: Profile {
+                given_name: claims.given_name.filter(|s| !s.trim().is_empty()),
+                family_name: claims.family_name.filter(|s| !s.trim().is_empty()),
+                email: claims.email.filter(|s| !s.trim().is_empty()),
+            },
             subject: claims.sub,
             role: claims.role,
             programs: if claims.role == Role::Coordinator {
@@ -202,6 +241,8 @@ pub struct DevToken<'a> {
     pub programs: Vec<ProgramId>,
     pub now: DateTime<Utc>,
     pub ttl: chrono::Duration,
+    /// The standard name and e-mail claims to put in (none: left out).
+    pub profile: Profile,
 }
 
 /// Signs a development token with the shared HS256 secret (`cim token`, tests).
@@ -216,6 +257,9 @@ pub fn dev_token(t: &DevToken<'_>) -> Result<String, jsonwebtoken::errors::Error
         exp: now + t.ttl.num_seconds(),
         nbf: now,
         iat: now,
+        given_name: t.profile.given_name.clone(),
+        family_name: t.profile.family_name.clone(),
+        email: t.profile.email.clone(),
     };
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -250,6 +294,7 @@ mod tests {
             programs: vec![],
             now: Utc::now(),
             ttl: chrono::Duration::seconds(ttl_s),
+            profile: Profile::default(),
         })
         .unwrap()
     }

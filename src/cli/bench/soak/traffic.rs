@@ -138,6 +138,7 @@ impl Traffic {
             programs,
             now: Utc::now(),
             ttl: TimeDelta::from_std(self.token_ttl).unwrap_or(TimeDelta::hours(1)),
+            profile: Default::default(),
         });
         match made {
             Ok(token) => Some(token),
