@@ -674,13 +674,19 @@ async fn a_merit_whose_answer_was_lost_is_found_by_its_marker_not_created_again(
     // but the answer never reaches the worker (what a crash between Ladok's 201 and our commit
     // leaves behind: a merit in Ladok that the log does not name).
     let config = fake.config();
-    fake.push_faults([Fault::Pass, Fault::LoseAnswer(config.timeout * 2)]);
+    fake.push_faults([
+        Fault::Pass,
+        Fault::Pass,
+        Fault::LoseAnswer(config.timeout * 2),
+    ]);
     assert_eq!(
         run(&mut ladok_worker(&store, out.path(), config.clone())).await,
         (0, 1)
     );
     assert_eq!(fake.merits().len(), 1, "Ladok created the merit");
-    // The next run looks for the merit by its marker, finds it, and attests it.
+    // Once the lost request cannot be in flight any more, the next run looks for the merit by
+    // its marker, finds it, and attests it.
+    tokio::time::sleep(config.in_flight_bound()).await;
     assert_eq!(
         run(&mut ladok_worker(&store, out.path(), config)).await,
         (3, 0)
@@ -992,6 +998,7 @@ async fn cim_export_run_killed_mid_delivery_delivers_every_certificate_once_on_t
 
     let mut command = export_run(&db, out.path());
     with_ladok(&mut command);
+    command.env("CIM_LADOK_TIMEOUT_SECS", "2");
     let mut child = command.spawn().unwrap();
     let mut killed_mid_delivery = false;
     for _ in 0..5000 {

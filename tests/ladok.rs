@@ -29,7 +29,9 @@ use cim::export::fake_ladok::{FakeLadok, Fault};
 use cim::export::worker::events::{BatchEvent, DeliveryFailed, DeliveryStarted, stream_id};
 use cim::export::worker::ladok::merit::{MeritContent, marker};
 use cim::export::worker::ladok::schema::{self, Root};
-use cim::export::worker::ladok::{LadokClient, LadokConfig, LadokError};
+use cim::export::worker::ladok::{
+    Endpoint, Evidence, LadokClient, LadokConfig, LadokError, Operation,
+};
 use cim::export::worker::{ExportLock, ExportWorker, RunOutcome, Step, WorkerConfig, WorkerError};
 use cim::export::{BatchId, ExportCertificate, ExportSettings};
 use cim::store::{EventStore, ExpectedVersion};
@@ -55,6 +57,13 @@ fn assert_valid(root: Root, xml: &str) {
         root.ty.name,
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Every body the fake received validates against Ladok's XSD.
+fn assert_all_valid(fake: &FakeLadok) {
+    for r in fake.received() {
+        assert_valid(r.root, &schema::to_xml(r.root, &r.body).unwrap());
+    }
 }
 
 fn worker(store: &EventStore, dir: &std::path::Path, ladok: Option<LadokConfig>) -> ExportWorker {
@@ -105,13 +114,14 @@ async fn append(store: &EventStore, batch: BatchId, event: BatchEvent) {
 }
 
 /// What a worker that died after sending the creation of `approval`'s merit left behind: the
-/// write recorded as started, and the merit in Ladok (`ended`: the worker also recorded that the
-/// request failed, as after a lost answer).
+/// write recorded as started (in flight for `in_flight_secs`), and the merit in Ladok (`ended`: the
+/// worker also recorded that the request failed, as after a lost answer).
 async fn dead_worker_created(
     store: &EventStore,
     fake: &FakeLadok,
     approval: &CertificateApproved,
     ended: bool,
+    in_flight_secs: u64,
 ) -> String {
     let batch = only_batch(store).await;
     append(
@@ -121,6 +131,7 @@ async fn dead_worker_created(
             certificate_id: approval.certificate_id,
             operation: "create".to_owned(),
             ladok_merit_uid: None,
+            in_flight_secs,
         }),
     )
     .await;
@@ -133,6 +144,7 @@ async fn dead_worker_created(
                 reason: "unavailable".to_owned(),
                 felgrupp: None,
                 retryable: true,
+                settles_write: false,
             }),
         )
         .await;
@@ -204,9 +216,7 @@ async fn every_request_and_answer_validates_against_ladoks_schema_and_unknown_fi
     for kind in ["AnnanMerit", "AttesteraAndraMeriter", "Beslut"] {
         assert!(kinds.contains(&kind), "no {kind} sent: {kinds:?}");
     }
-    for r in &received {
-        assert_valid(r.root, &schema::to_xml(r.root, &r.body).unwrap());
-    }
+    assert_all_valid(&fake);
     // What the fake answers: a student, and a list of merits with its links.
     let client = LadokClient::new(fake.config()).unwrap();
     let uid = approved[1].student_uid.to_string();
@@ -295,7 +305,9 @@ async fn a_lost_answer_is_found_by_its_marker_on_the_students_last_page() {
                 "Ursprung": "Another university"}),
         );
     }
-    let created = dead_worker_created(&store, &fake, &approved[0], true).await;
+    let created = dead_worker_created(&store, &fake, &approved[0], true, 0).await;
+    // Ladok serves at most 7 a page, whatever we ask for.
+    fake.cap_page_size(7);
     let mut config = fake.config();
     config.page_size = 10;
     assert_eq!(
@@ -306,14 +318,15 @@ async fn a_lost_answer_is_found_by_its_marker_on_the_students_last_page() {
     assert_eq!(ours.len(), 1, "found, not created again");
     assert_eq!(ours[0]["Uid"], created);
     assert_eq!(ours[0]["Attesterad"], true);
-    // Every page was read, in order: 36 merits at 10 a page are four pages.
+    // Every page was read, in order, to the first empty one: 36 merits at 7 a page are six pages.
     let pages = fake
         .requests()
         .iter()
         .filter(|(m, p)| m == "GET" && *p == format!("/resultat/annanmerit/student/{student}"))
         .count();
-    assert_eq!(pages, 4);
+    assert_eq!(pages, 7);
     assert_eq!(merits_of(&fake, &approved[1]).len(), 1);
+    assert_all_valid(&fake);
     db.drop().await;
 }
 
@@ -325,17 +338,23 @@ async fn a_write_that_may_still_be_in_flight_is_left_alone_until_it_cannot_be() 
     let fake = FakeLadok::start().await.unwrap();
     let approved = cohort(&store, 2).await;
     worker(&store, out.path(), None).run_once().await.unwrap();
-    // A worker died while its creation was on the wire: no outcome was ever recorded.
-    dead_worker_created(&store, &fake, &approved[0], false).await;
+    // A worker died while its creation was on the wire: no outcome was ever recorded, and its
+    // request may be in flight for 8 s.
+    let started = std::time::Instant::now();
+    dead_worker_created(&store, &fake, &approved[0], false, 8).await;
     let config = fake.config();
     assert_eq!(
         run(&mut worker(&store, out.path(), Some(config.clone()))).await,
         (1, 0)
     );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the machine was too slow to tell"
+    );
     let ours = merits_of(&fake, &approved[0]);
     assert_eq!(ours.len(), 1);
     assert_eq!(ours[0]["Attesterad"], false, "not touched while in flight");
-    tokio::time::sleep(config.in_flight_bound()).await;
+    tokio::time::sleep(Duration::from_secs(8).saturating_sub(started.elapsed())).await;
     assert_eq!(
         run(&mut worker(&store, out.path(), Some(config))).await,
         (1, 0)
@@ -343,6 +362,7 @@ async fn a_write_that_may_still_be_in_flight_is_left_alone_until_it_cannot_be() 
     let ours = merits_of(&fake, &approved[0]);
     assert_eq!(ours.len(), 1, "found, not created again");
     assert_eq!(ours[0]["Attesterad"], true);
+    assert_all_valid(&fake);
     db.drop().await;
 }
 
@@ -354,8 +374,9 @@ async fn an_attested_merit_that_says_something_else_is_corrected_under_ladoks_lo
     let fake = FakeLadok::start().await.unwrap();
     let approved = cohort(&store, 1).await;
     let config = fake.config();
-    // Student, creation, then the attestation's answer is lost (Ladok attested it).
+    // Student, merits (none), creation, then the attestation's answer is lost (Ladok attested it).
     fake.push_faults([
+        Fault::Pass,
         Fault::Pass,
         Fault::Pass,
         Fault::LoseAnswer(config.timeout * 2),
@@ -370,6 +391,7 @@ async fn an_attested_merit_that_says_something_else_is_corrected_under_ladoks_lo
     let uid = merit["Uid"].as_str().unwrap().to_owned();
     fake.edit_merit(&uid, json!({"Benamning": "Något annat"}));
     let saved = merits_of(&fake, &approved[0])[0]["SenastSparad"].clone();
+    tokio::time::sleep(config.in_flight_bound()).await;
     assert_eq!(
         run(&mut worker(&store, out.path(), Some(config))).await,
         (1, 0)
@@ -383,6 +405,7 @@ async fn an_attested_merit_that_says_something_else_is_corrected_under_ladoks_lo
         .expect("a correction was sent");
     assert_eq!(correction.body["SenasteSenastSparad"], saved);
     assert_eq!(fake.merits().len(), 1);
+    assert_all_valid(&fake);
     db.drop().await;
 }
 
@@ -428,6 +451,7 @@ async fn a_student_record_that_is_not_the_portfolios_student_is_never_written_to
     assert_eq!(run(&mut w).await, (0, 0));
     assert_eq!(fake.requests().len(), before);
     assert_eq!(merits_of(&fake, &approved[2]).len(), 1);
+    assert_all_valid(&fake);
     db.drop().await;
 }
 
@@ -525,10 +549,10 @@ async fn a_worker_that_lost_its_lock_sends_no_write() {
     until_complete(&mut first, &mut lock).await;
     // The first student lookup hangs for a second (then answers 500 and is retried); meanwhile the
     // lock's session is ended, as when PostgreSQL drops the connection.
-    fake.push_faults([Fault::Hang(Duration::from_millis(1200))]);
+    fake.push_faults([Fault::Hang(Duration::from_millis(2500))]);
     let pool = db.pool.clone();
     let killer = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         sqlx::query(
             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
@@ -559,6 +583,7 @@ async fn a_worker_that_lost_its_lock_sends_no_write() {
     for a in &approved {
         assert_eq!(merits_of(&fake, a).len(), 1);
     }
+    assert_all_valid(&fake);
     db.drop().await;
 }
 
@@ -600,15 +625,18 @@ async fn a_postgresql_crash_in_the_middle_of_a_delivery_leaves_one_merit_per_cer
     let approved = cohort(&store, 3).await;
     let out = tempfile::tempdir().unwrap();
     let fake = FakeLadok::start().await.unwrap();
-    let ladok = fake.config();
-    // The first certificate: student, creation, attestation. The second: student, then its
-    // creation is carried out by Ladok and its answer held while PostgreSQL crashes.
+    let mut ladok = fake.config();
+    ladok.timeout = Duration::from_secs(3);
+    // The first certificate: student, merits, creation, attestation. The second: student, merits,
+    // then its creation is carried out by Ladok and its answer held while PostgreSQL crashes.
     fake.push_faults([
         Fault::Pass,
         Fault::Pass,
         Fault::Pass,
         Fault::Pass,
-        Fault::LoseAnswer(ladok.timeout * 2),
+        Fault::Pass,
+        Fault::Pass,
+        Fault::LoseAnswer(Duration::from_secs(10)),
     ]);
     let mut first = worker(&store, out.path(), Some(ladok.clone()));
     let running = tokio::spawn(async move { first.run_once().await });
@@ -646,6 +674,122 @@ async fn a_postgresql_crash_in_the_middle_of_a_delivery_leaves_one_merit_per_cer
     .unwrap();
     assert_eq!(delivered.len(), 3);
     assert!(delivered.iter().all(|(_, n)| *n == 1));
+    assert_all_valid(&fake);
     pool.close().await;
     cluster.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_merit_whose_read_answers_404_is_found_by_its_marker_not_created_again() {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let out = tempfile::tempdir().unwrap();
+    let fake = FakeLadok::start().await.unwrap();
+    let approved = cohort(&store, 1).await;
+    worker(&store, out.path(), None).run_once().await.unwrap();
+    // A worker created the merit, recorded Ladok's UID, and died before attesting it.
+    let uid = dead_worker_created(&store, &fake, &approved[0], true, 0).await;
+    append(
+        &store,
+        only_batch(&store).await,
+        BatchEvent::MeritCreated(cim::export::worker::events::MeritCreated {
+            certificate_id: approved[0].certificate_id,
+            ladok_merit_uid: uid.clone(),
+        }),
+    )
+    .await;
+    // The configured read path is wrong: every read by UID answers 404.
+    let mut config = fake.config();
+    config.operations.set(
+        Operation::ReadMerit,
+        Endpoint {
+            method: "GET".into(),
+            path: "/resultat/annanmerit/saknas/{merit_uid}".into(),
+            media_type: "application/vnd.ladok-resultat+json".into(),
+            evidence: Evidence::Configured,
+        },
+    );
+    assert_eq!(
+        run(&mut worker(&store, out.path(), Some(config))).await,
+        (1, 0)
+    );
+    let ours = merits_of(&fake, &approved[0]);
+    assert_eq!(ours.len(), 1, "found by its marker, not created again");
+    assert_eq!(
+        (ours[0]["Uid"].as_str(), &ours[0]["Attesterad"]),
+        (Some(uid.as_str()), &json!(true))
+    );
+    assert_all_valid(&fake);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn an_approval_revoked_before_its_merit_existed_is_not_created_on_redelivery() {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let out = tempfile::tempdir().unwrap();
+    let fake = FakeLadok::start().await.unwrap();
+    let approved = cohort(&store, 2).await;
+    // Ladok refuses the first merit by a rule; the other is delivered.
+    fake.rule_error_for(
+        &approved[0].certificate_id.to_string(),
+        "commons.fel.grupp.domanregel",
+    );
+    assert_eq!(
+        run(&mut worker(&store, out.path(), Some(fake.config()))).await,
+        (1, 1)
+    );
+    let first_batch = only_batch(&store).await;
+    // Then the program revokes it: its revocation finds no merit to withdraw.
+    support::certificates::record(
+        &store,
+        approved[0].portfolio_id,
+        cim::domain::PortfolioEvent::CertificateRevoked(
+            cim::domain::portfolio::CertificateRevoked {
+                certificate_id: approved[0].certificate_id,
+                by: cim::domain::ids::StaffId::parse("coordinator-2@ki.se").unwrap(),
+                revoked_on: support::certificates::date(2026, 3, 1),
+                personal: None,
+            },
+        ),
+    )
+    .await;
+    support::settle(&store).await;
+    assert_eq!(
+        run(&mut worker(&store, out.path(), Some(fake.config()))).await,
+        (0, 1)
+    );
+    // The data in Ladok is fixed and the registrar asks for the first batch's failure again.
+    fake.clear_rule_errors();
+    append(
+        &store,
+        first_batch,
+        BatchEvent::RedeliveryRequested(cim::export::worker::events::RedeliveryRequested {
+            by: "registrar-1".to_owned(),
+            certificate_ids: vec![approved[0].certificate_id],
+        }),
+    )
+    .await;
+    sqlx::query("UPDATE export_batches SET deliveries_settled_at = NULL WHERE batch_id = $1")
+        .bind(first_batch.as_uuid())
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        run(&mut worker(&store, out.path(), Some(fake.config()))).await,
+        (0, 1)
+    );
+    assert!(
+        merits_of(&fake, &approved[0]).is_empty(),
+        "a revoked certificate got a merit"
+    );
+    let reason: String = sqlx::query_scalar(
+        "SELECT payload->>'reason' FROM events WHERE event_type = 'DeliveryFailed' \
+         ORDER BY position DESC LIMIT 1",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(reason, "revoked");
+    db.drop().await;
 }

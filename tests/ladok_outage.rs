@@ -263,9 +263,9 @@ async fn ladok_unreachable_mid_run_keeps_what_was_delivered_and_recovery_deliver
     for n in 0..4 {
         approved.push(approve(&api.store, 10 + n).await.certificate_id);
     }
-    // A delivery is three requests (student, their merits, the new merit): two certificates get
-    // through, then Ladok stops answering connections altogether.
-    fake.outage_after(6, Outage::Unreachable);
+    // A delivery is four requests (the student, their merits, the new merit, its attestation): two
+    // certificates get through, then Ladok stops answering connections altogether.
+    fake.outage_after(8, Outage::Unreachable);
     let (completed, _, delivered, failed) = api.run().await;
     assert_eq!((completed, delivered, failed), (1, 2, 1));
     let first_two: Vec<String> = delivered_references(&fake);

@@ -19,8 +19,9 @@ pub enum LadokCommand {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// The student to look up: a 12-digit identity number or a Ladok UID (a test student in Ladok's
-    /// test environment, or one the office may read).
-    #[arg(long)]
+    /// test environment, or one the office may read). From the environment, it stays out of the
+    /// shell history and the process list.
+    #[arg(long, env = "CIM_LADOK_CHECK_STUDENT", hide_env_values = true)]
     pub student: String,
     #[command(flatten)]
     pub export: ExportArgs,

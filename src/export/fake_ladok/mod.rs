@@ -119,6 +119,8 @@ struct FakeState {
     impostors: HashMap<String, String>,
     /// Every body that passed the schema check.
     received: Vec<ReceivedBody>,
+    /// The most merits a list page serves.
+    page_cap: Option<usize>,
     /// (method, path) of every request that got past TLS, for tests that count calls.
     requests: Vec<(String, String)>,
     outage: Option<Outage>,
@@ -274,6 +276,17 @@ impl FakeLadok {
         self.lock()
             .impostors
             .insert(uid.to_owned(), other_uid.to_owned());
+    }
+
+    /// Lists serve at most `n` merits a page, whatever the client asks for (a Ladok with a cap of
+    /// its own).
+    pub fn cap_page_size(&self, n: usize) {
+        self.lock().page_cap = Some(n);
+    }
+
+    /// Forgets every rule error set with [`rule_error_for`](Self::rule_error_for).
+    pub fn clear_rule_errors(&self) {
+        self.lock().rule_errors.clear();
     }
 
     /// Every body the fake accepted, in order.

@@ -149,7 +149,8 @@ fn route(state: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: 
         }
         (Method::GET, ["resultat", "annanmerit", "student", uid]) => {
             let page = query("page").unwrap_or(1).max(1) as usize;
-            let limit = query("limit").unwrap_or(100).clamp(1, 1000) as usize;
+            let asked = query("limit").unwrap_or(100).clamp(1, 1000) as usize;
+            let limit = shared(state).page_cap.map_or(asked, |cap| asked.min(cap));
             list(state, service, uid, page, limit)
         }
         (Method::POST, ["resultat", "annanmerit", "student", uid, "skapa"]) => {

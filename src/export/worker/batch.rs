@@ -145,15 +145,13 @@ pub struct BatchState {
     pub version: i32,
 }
 
-/// A Ladok write recorded as about to be sent.
+/// A Ladok write recorded as about to be sent, not settled since by Ladok's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteStarted {
     pub operation: String,
-    /// When it was recorded.
-    pub at: DateTime<Utc>,
-    /// Whether the request is known to have ended (an outcome of the same certificate was recorded
-    /// after it); if not, its worker may have died with the request still in flight.
-    pub ended: bool,
+    /// Until when the request may still be in flight (whatever was recorded about it meanwhile: a
+    /// request whose answer the writer gave up on may still be carried out by Ladok).
+    pub in_flight_until: DateTime<Utc>,
 }
 
 /// Why a certificate of the batch is still not in Ladok.
@@ -194,23 +192,26 @@ impl BatchState {
                 self.delivered.insert(d.certificate_id, d.ladok_merit_uid);
             }
             BatchEvent::DeliveryFailed(f) => {
-                wait(&mut self.waiting, f.certificate_id, &f.reason);
-                // The request ended (with an error): it may still have taken effect.
-                if let Some(started) = self.in_doubt.get_mut(&f.certificate_id) {
-                    started.ended = true;
+                // A write stays in doubt unless Ladok refused it (or it was never sent): a request
+                // without an answer may still have taken effect.
+                if f.settles_write {
+                    self.in_doubt.remove(&f.certificate_id);
                 }
+                wait(&mut self.waiting, f.certificate_id, &f.reason);
                 self.failed.insert(f.certificate_id, f);
             }
             BatchEvent::DeliveryStarted(started) => {
                 if let Some(uid) = started.ladok_merit_uid {
                     self.merits.insert(started.certificate_id, uid);
                 }
+                let in_flight = i64::try_from(started.in_flight_secs).unwrap_or(i64::MAX);
                 self.in_doubt.insert(
                     started.certificate_id,
                     WriteStarted {
                         operation: started.operation,
-                        at,
-                        ended: false,
+                        in_flight_until: at
+                            .checked_add_signed(chrono::Duration::seconds(in_flight))
+                            .unwrap_or(DateTime::<Utc>::MAX_UTC),
                     },
                 );
             }

@@ -10,10 +10,13 @@
 //! 3. Ladok's answer is recorded at once: `MeritCreated` (the merit's `Uid`), then
 //!    `CertificateDelivered` after the attestation (or the withdrawal).
 //!
-//! Whoever resumes a certificate with a write in doubt (started, and not settled by a later event)
-//! reads the student's merits, every page, and takes the one carrying the marker instead of
-//! creating another. A write whose worker died before any outcome was recorded may still be in
-//! flight: it is left alone until [`LadokConfig::in_flight_bound`] has passed since it was started.
+//! Nothing is created without first looking for the merit: by the UID the log holds, else by its
+//! marker among all the student's merits (every page). A write started and not settled by Ladok's
+//! answer (`MeritCreated`, `CertificateDelivered`) may still be in flight until the bound it was
+//! recorded with ([`LadokConfig::in_flight_bound`] of its writer: the writer sends only within its
+//! request timeout of recording it, and the request lasts at most that again): until then nobody
+//! writes for that certificate, whatever else was recorded about it.
+//! An approval revoked after its batch took it gets no merit.
 //!
 //! Before anything is written, the student record Ladok returns for the portfolio's Ladok UID must
 //! be that student: the same UID and, where both are known, the same identity number.
@@ -37,10 +40,14 @@ use crate::store::ExpectedVersion;
 enum Stop {
     /// The run must stop (lock lost, overtaken, database).
     Worker(WorkerError),
-    /// Ladok's answer, recorded on the certificate.
+    /// Ladok's answer, or no answer, recorded on the certificate.
     Ladok(LadokError),
+    /// A write Ladok refused with an answer, or that was never sent: it settles the write.
+    WriteRefused(LadokError),
     /// Another worker's write for it may still be in flight: left for a later run.
     InFlight,
+    /// Revoked after its batch took it: no merit is created; the revocation's batch withdraws any.
+    Revoked,
 }
 
 impl From<WorkerError> for Stop {
@@ -52,6 +59,16 @@ impl From<WorkerError> for Stop {
 impl From<LadokError> for Stop {
     fn from(e: LadokError) -> Self {
         Stop::Ladok(e)
+    }
+}
+
+impl Stop {
+    /// The failure of a write: refused with an answer (settled), or without one (in doubt).
+    fn of_write(e: LadokError) -> Self {
+        match e {
+            LadokError::Unavailable(_) => Stop::Ladok(e),
+            refused => Stop::WriteRefused(refused),
+        }
     }
 }
 
@@ -146,19 +163,16 @@ impl ExportWorker {
             // Its source events cannot be rebuilt (the batch withheld it from its files): recorded
             // on this certificate for the registrar, and the others go on.
             tracing::warn!(%batch_id, %certificate_id, "certificate withheld: not delivered");
-            let version = self.batch_state(batch_id).await?.version;
-            let event = BatchEvent::DeliveryFailed(DeliveryFailed {
-                certificate_id,
-                reason: "source_missing".to_owned(),
-                felgrupp: None,
-                retryable: false,
-            });
-            self.append(&stream, version, event, Uuid::now_v7()).await?;
-            return Ok(Step::DeliveryFailed {
-                batch_id,
-                certificate_id,
-                reason: "source_missing",
-            });
+            return self
+                .record_failure(
+                    batch_id,
+                    certificate_id,
+                    "source_missing",
+                    None,
+                    false,
+                    false,
+                )
+                .await;
         };
         if self.ladok.is_none() {
             let config = self.config.ladok.clone().expect("checked by step");
@@ -193,27 +207,68 @@ impl ExportWorker {
                     certificates: 1,
                 })
             }
-            Err(Stop::Ladok(e)) => {
-                tracing::warn!(%batch_id, %certificate_id, reason = e.reason_code(),
-                    felgrupp = e.felgrupp().unwrap_or(""), "delivery to Ladok failed");
-                if e.stops_the_run() {
-                    self.ladok_down = Some(e.reason_code());
-                }
-                let event = BatchEvent::DeliveryFailed(DeliveryFailed {
-                    certificate_id,
-                    reason: e.reason_code().to_owned(),
-                    felgrupp: e.felgrupp().map(str::to_owned),
-                    retryable: e.retryable(),
-                });
-                // Every failure is its own fact: a fresh command id.
-                self.append(&stream, version, event, Uuid::now_v7()).await?;
-                Ok(Step::DeliveryFailed {
-                    batch_id,
-                    certificate_id,
-                    reason: e.reason_code(),
-                })
+            Err(Stop::Revoked) => {
+                tracing::info!(%batch_id, %certificate_id,
+                    "certificate revoked before its merit was created: not delivered");
+                self.record_failure(batch_id, certificate_id, "revoked", None, false, false)
+                    .await
             }
+            Err(Stop::Ladok(e)) => self.failed(batch_id, certificate_id, e, false).await,
+            Err(Stop::WriteRefused(e)) => self.failed(batch_id, certificate_id, e, true).await,
         }
+    }
+
+    /// Records Ladok's failure of a delivery; `settles_write`: see
+    /// [`DeliveryFailed::settles_write`].
+    async fn failed(
+        &mut self,
+        batch_id: BatchId,
+        certificate_id: CertificateId,
+        e: LadokError,
+        settles_write: bool,
+    ) -> Result<Step, WorkerError> {
+        tracing::warn!(%batch_id, %certificate_id, reason = e.reason_code(),
+            felgrupp = e.felgrupp().unwrap_or(""), "delivery to Ladok failed");
+        if e.stops_the_run() {
+            self.ladok_down = Some(e.reason_code());
+        }
+        let felgrupp = e.felgrupp().map(str::to_owned);
+        self.record_failure(
+            batch_id,
+            certificate_id,
+            e.reason_code(),
+            felgrupp,
+            e.retryable(),
+            settles_write,
+        )
+        .await
+    }
+
+    /// Appends a DeliveryFailed. Every failure is its own fact: a fresh command id.
+    async fn record_failure(
+        &mut self,
+        batch_id: BatchId,
+        certificate_id: CertificateId,
+        reason: &'static str,
+        felgrupp: Option<String>,
+        retryable: bool,
+        settles_write: bool,
+    ) -> Result<Step, WorkerError> {
+        let version = self.batch_state(batch_id).await?.version;
+        let event = BatchEvent::DeliveryFailed(DeliveryFailed {
+            certificate_id,
+            reason: reason.to_owned(),
+            felgrupp,
+            retryable,
+            settles_write,
+        });
+        self.append(&events::stream_id(batch_id), version, event, Uuid::now_v7())
+            .await?;
+        Ok(Step::DeliveryFailed {
+            batch_id,
+            certificate_id,
+            reason,
+        })
     }
 
     fn client(&self) -> &LadokClient {
@@ -239,30 +294,24 @@ impl ExportWorker {
         Ok(uid)
     }
 
-    /// Whether a write for `certificate_id` started by another worker may still be in flight.
-    fn write_in_flight(&self, batch_id: BatchId, certificate_id: CertificateId) -> bool {
-        let Some((id, state)) = &self.state else {
-            return false;
-        };
-        let Some(started) = state.in_doubt.get(&certificate_id) else {
-            return false;
-        };
-        let bound = chrono::Duration::from_std(self.ladok_config().in_flight_bound())
-            .unwrap_or(chrono::Duration::MAX);
-        *id == batch_id
-            && !started.ended
-            && !self.own_writes.contains(&certificate_id)
-            && Utc::now() - started.at < bound
+    /// Whether a write for `certificate_id`, by any worker, may still be in flight: started, not
+    /// settled by Ladok's answer, and its bound not passed (whatever was recorded about it since).
+    fn write_in_flight(&self, certificate_id: CertificateId) -> bool {
+        let state = &self.state.as_ref().expect("loaded by the caller").1;
+        state
+            .in_doubt
+            .get(&certificate_id)
+            .is_some_and(|started| Utc::now() < started.in_flight_until)
     }
 
-    /// The certificate's merit as Ladok has it now, if any: by the UID the log recorded, else, when
-    /// a write is in doubt or `always_look` is set, by its marker among all the student's merits.
+    /// The certificate's merit as Ladok has it now, if any: by the UID the log recorded, else by
+    /// its marker among all the student's merits. Nothing is ever created without this look: a
+    /// merit whose UID we never learnt (a lost answer, a crash) or whose read fails (a wrong path)
+    /// is still found by its marker.
     async fn find_merit(
         &self,
-        batch_id: BatchId,
         certificate: &ExportCertificate,
         student_uid: &str,
-        always_look: bool,
     ) -> Result<Option<LadokMerit>, Stop> {
         let certificate_id = certificate.certificate_id();
         let state = &self.state.as_ref().expect("loaded by the caller").1;
@@ -270,12 +319,6 @@ impl ExportWorker {
             && let Some(found) = self.client().merit(uid).await?
         {
             return Ok(Some(found));
-        }
-        if !always_look && !state.in_doubt.contains_key(&certificate_id) {
-            return Ok(None);
-        }
-        if self.write_in_flight(batch_id, certificate_id) {
-            return Err(Stop::InFlight);
         }
         let ours: Vec<LadokMerit> = self
             .client()
@@ -293,6 +336,30 @@ impl ExportWorker {
         Ok(ours.into_iter().next())
     }
 
+    /// Whether the approval of `certificate_id` was revoked after its batch took it: its merit
+    /// must then not be created (the revocation's own batch withdraws whatever exists).
+    async fn revoked_since(&self, certificate_id: CertificateId) -> Result<bool, Stop> {
+        let state = &self.state.as_ref().expect("loaded by the caller").1;
+        let created = state.created.as_ref().ok_or(WorkerError::Overtaken)?;
+        let Some(item) = created
+            .certificates
+            .iter()
+            .find(|i| i.certificate_id == certificate_id)
+        else {
+            return Ok(false);
+        };
+        let id = certificate_id.to_string();
+        let events = self
+            .store
+            .read_stream(&item.stream_id, 0)
+            .await
+            .map_err(WorkerError::from)?;
+        Ok(events.iter().any(|e| {
+            e.event_type == "CertificateRevoked"
+                && e.payload.get("certificate_id").and_then(|v| v.as_str()) == Some(id.as_str())
+        }))
+    }
+
     /// Records an approved certificate: the merit created (once), corrected when it says something
     /// else, and attested with the program's decision. Returns the merit's UID.
     async fn record(
@@ -303,25 +370,34 @@ impl ExportWorker {
     ) -> Result<String, Stop> {
         let certificate_id = certificate.certificate_id();
         let student_uid = self.checked_student(certificate).await?;
+        if self.write_in_flight(certificate_id) {
+            return Err(Stop::InFlight);
+        }
         let content = MeritContent::new(certificate, &self.config.settings);
-        let merit = match self
-            .find_merit(batch_id, certificate, &student_uid, false)
-            .await?
-        {
+        let merit = match self.find_merit(certificate, &student_uid).await? {
             Some(found) => found,
             None => {
-                self.start_write(lock, batch_id, certificate_id, "create", None)
+                if self.revoked_since(certificate_id).await? {
+                    return Err(Stop::Revoked);
+                }
+                let fenced = self
+                    .start_write(lock, batch_id, certificate_id, "create", None)
                     .await?;
+                self.still_fenced(fenced)?;
                 let created = self
                     .client()
                     .create_merit(&student_uid, &content.create_body())
-                    .await?;
+                    .await
+                    .map_err(Stop::of_write)?;
                 let event = BatchEvent::MeritCreated(MeritCreated {
                     certificate_id,
                     ladok_merit_uid: created.uid.clone(),
                 });
                 let version = self.batch_state(batch_id).await?.version;
-                let command_id = step_id(batch_id, &format!("merit:{certificate_id}"));
+                // The merit's UID in the id: a merit created again later (after the first was
+                // deleted in Ladok) is another fact, not a repeat.
+                let command_id =
+                    step_id(batch_id, &format!("merit:{certificate_id}:{}", created.uid));
                 self.append(&events::stream_id(batch_id), version, event, command_id)
                     .await?;
                 self.batch_state(batch_id).await?;
@@ -330,17 +406,24 @@ impl ExportWorker {
         };
         if merit.attested {
             if content.differs_from(&merit.body) {
-                self.start_write(lock, batch_id, certificate_id, "correct", Some(&merit.uid))
+                let fenced = self
+                    .start_write(lock, batch_id, certificate_id, "correct", Some(&merit.uid))
                     .await?;
+                self.still_fenced(fenced)?;
                 let body = content.correction_body(merit.last_saved.as_deref());
-                self.client().correct(&merit.uid, &body).await?;
+                self.client()
+                    .correct(&merit.uid, &body)
+                    .await
+                    .map_err(Stop::of_write)?;
             }
             return Ok(merit.uid);
         }
-        self.start_write(lock, batch_id, certificate_id, "attest", Some(&merit.uid))
+        let fenced = self
+            .start_write(lock, batch_id, certificate_id, "attest", Some(&merit.uid))
             .await?;
+        self.still_fenced(fenced)?;
         let body = merit::attest_body(&merit.uid, certificate);
-        self.client().attest(&body).await?;
+        self.client().attest(&body).await.map_err(Stop::of_write)?;
         Ok(merit.uid)
     }
 
@@ -353,9 +436,10 @@ impl ExportWorker {
     ) -> Result<String, Stop> {
         let certificate_id = certificate.certificate_id();
         let student_uid = self.checked_student(certificate).await?;
-        let found = self
-            .find_merit(batch_id, certificate, &student_uid, true)
-            .await?;
+        if self.write_in_flight(certificate_id) {
+            return Err(Stop::InFlight);
+        }
+        let found = self.find_merit(certificate, &student_uid).await?;
         let state = &self.state.as_ref().expect("loaded above").1;
         let Some(merit) = found else {
             // A withdrawal that was sent and is now gone from the student's merits took effect.
@@ -365,10 +449,29 @@ impl ExportWorker {
             };
         };
         let decision = merit::withdrawal_decision(certificate).expect("a revoked certificate");
-        self.start_write(lock, batch_id, certificate_id, "withdraw", Some(&merit.uid))
+        let fenced = self
+            .start_write(lock, batch_id, certificate_id, "withdraw", Some(&merit.uid))
             .await?;
-        self.client().withdraw(&merit.uid, &decision).await?;
+        self.still_fenced(fenced)?;
+        self.client()
+            .withdraw(&merit.uid, &decision)
+            .await
+            .map_err(Stop::of_write)?;
         Ok(merit.uid)
+    }
+
+    /// A write is sent only within its request timeout of being recorded as started: together
+    /// with the request's own timeout that bounds how long it may be in flight
+    /// ([`LadokConfig::in_flight_bound`]).
+    fn still_fenced(&self, fenced: std::time::Instant) -> Result<(), Stop> {
+        if fenced.elapsed() < self.ladok_config().timeout {
+            Ok(())
+        } else {
+            // Not sent: settled, and retried by the next run.
+            Err(Stop::WriteRefused(LadokError::Unavailable(
+                "too late after the fence".to_owned(),
+            )))
+        }
     }
 
     /// Records that a write is about to be sent, through the lock's own session: if that session is
@@ -380,12 +483,14 @@ impl ExportWorker {
         certificate_id: CertificateId,
         operation: &str,
         ladok_merit_uid: Option<&str>,
-    ) -> Result<(), Stop> {
+    ) -> Result<std::time::Instant, Stop> {
         let version = self.batch_state(batch_id).await?.version;
+        let bound = self.ladok_config().in_flight_bound();
         let event = BatchEvent::DeliveryStarted(DeliveryStarted {
             certificate_id,
             operation: operation.to_owned(),
             ladok_merit_uid: ladok_merit_uid.map(str::to_owned),
+            in_flight_secs: bound.as_secs() + u64::from(bound.subsec_nanos() > 0),
         })
         .to_new_event();
         let metadata = self.metadata(Uuid::now_v7());
@@ -419,10 +524,10 @@ impl ExportWorker {
             }
             Err(_) => return Err(WorkerError::LockLost.into()),
         }
+        let fenced = std::time::Instant::now();
         self.store.announce();
-        self.own_writes.insert(certificate_id);
-        self.batch_state(batch_id).await?;
-        Ok(())
+        // The cached state is brought up to date by the next append's read, after the request.
+        Ok(fenced)
     }
 
     /// After Ladok as a whole failed in this run: records, for the next batch not yet seen, that its

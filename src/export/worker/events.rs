@@ -75,6 +75,11 @@ pub struct DeliveryStarted {
     pub operation: String,
     /// The merit written to, once it exists.
     pub ladok_merit_uid: Option<String>,
+    /// How long after this event the request may still be in flight: the writer sends it only
+    /// within its request timeout of recording this, and the request lasts at most that timeout
+    /// again (plus a second for clocks). Nobody writes for the certificate again before then.
+    #[serde(default)]
+    pub in_flight_secs: u64,
 }
 
 /// Ladok created the certificate's merit (not yet attested) and gave it this UID.
@@ -102,6 +107,11 @@ pub struct DeliveryFailed {
     /// Ladok's error group, when Ladok named one.
     pub felgrupp: Option<String>,
     pub retryable: bool,
+    /// The failure settles the write this run started for the certificate: Ladok answered it with
+    /// a refusal (so it was not carried out), or it was never sent. A failure without an answer
+    /// (a timeout, a lost connection, a 5xx) leaves the write in doubt until its in-flight bound.
+    #[serde(default)]
+    pub settles_write: bool,
 }
 
 /// Ladok as a whole failed during a run (unavailable, or our session refused) and the run stopped

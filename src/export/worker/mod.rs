@@ -208,9 +208,6 @@ pub struct ExportWorker {
     ladok_down: Option<&'static str>,
     /// Batches whose open certificates this run deferred (or found none to defer).
     deferred: HashSet<BatchId>,
-    /// Certificates this worker started a Ladok write for: their requests ended in this process,
-    /// so none of them is still in flight.
-    own_writes: HashSet<CertificateId>,
 }
 
 impl ExportWorker {
@@ -226,7 +223,6 @@ impl ExportWorker {
             attempted: HashSet::new(),
             ladok_down: None,
             deferred: HashSet::new(),
-            own_writes: HashSet::new(),
         }
     }
 

@@ -108,8 +108,9 @@ impl LadokClient {
     }
 
     /// Every other merit of the student, page by page (pages from 1, in the order the path asks
-    /// for), until a page holds fewer than the page size. A Ladok that ignores the page number
-    /// (the same merits again) is an error, not an endless loop.
+    /// for), until a page holds none: a Ladok that serves fewer per page than asked (a cap of its
+    /// own) is still read to the end. A Ladok that ignores the page number (the same merits again)
+    /// is an error, not an endless loop.
     pub async fn merits(&self, student_uid: &str) -> Result<Vec<LadokMerit>, LadokError> {
         let limit = self.config.page_size.max(1);
         let mut all: Vec<LadokMerit> = Vec::new();
@@ -142,11 +143,10 @@ impl LadokClient {
             {
                 return Err(LadokError::Unexpected("paging not honoured".into()));
             }
-            let last_page = merits.len() < limit as usize;
-            all.extend(merits);
-            if last_page {
+            if merits.is_empty() {
                 return Ok(all);
             }
+            all.extend(merits);
         }
         Err(LadokError::Unexpected(format!(
             "more than {} pages of merits",

@@ -70,6 +70,9 @@ pub enum Kind {
     Object(&'static Type),
     /// `dap:RelationLink`: attributes only (`rel`, `uri`, `method`, `mediaType`).
     Link,
+    /// `dap:DisabledLink`: attributes `rel`, `method`, and `reasons` (names; read, never sent, and
+    /// not rendered as XML).
+    DisabledLink,
 }
 
 /// One element of a type's `xs:sequence`.
@@ -125,6 +128,7 @@ const fn many(name: &'static str, ns: Ns, kind: Kind, required: bool) -> Field {
 
 /// `dap:Base`.
 const BASE: &[Field] = &[
+    many("disabledLink", Ns::Dap, Kind::DisabledLink, false),
     many("link", Ns::Dap, Kind::Link, false),
     opt("LarosateID", Ns::Dap, Kind::Integer),
 ];
@@ -372,6 +376,10 @@ fn check_kind(ty: &'static Type, field: &Field, value: &Value) -> Result<(), Vio
         Kind::Link => value
             .as_object()
             .is_some_and(|o| o.keys().all(|k| LINK_ATTRIBUTES.contains(&k.as_str()))),
+        Kind::DisabledLink => value.as_object().is_some_and(|o| {
+            o.keys()
+                .all(|k| ["rel", "method", "reasons"].contains(&k.as_str()))
+        }),
         Kind::Object(inner) => return check(inner, value),
     };
     if ok {
@@ -416,7 +424,7 @@ fn write_fields(out: &mut String, ty: &'static Type, object: &Map<String, Value>
                     write_fields(out, inner, fields);
                     out.push_str(&format!("</{tag}>"));
                 }
-                (Kind::Link, Value::Object(attributes)) => {
+                (Kind::Link | Kind::DisabledLink, Value::Object(attributes)) => {
                     out.push_str(&format!("<{tag}"));
                     for name in LINK_ATTRIBUTES {
                         if let Some(v) = attributes.get(name).and_then(Value::as_str) {
