@@ -1127,6 +1127,48 @@ const ES256_JWKS: &str = r#"{"keys": [{"kty": "EC", "crv": "P-256", "kid": "test
   "x": "20CThKPzliB91d27qb9iPTtZdLFbwnDkj5ER7bFK-8c", "y": "c4FmEdjXiejVV3Zjk47N6c8heXt3yBTqR1Fs5wJC838"}]}"#;
 
 #[tokio::test]
+async fn unassigning_a_coordinator_revokes_their_access_at_once_with_a_still_valid_token() {
+    let app = spawn_app().await;
+    let anna = token(Role::Coordinator, ANNA, &[app.a]);
+    let admin = token(Role::Admin, "admin-1", &[]);
+    let (p, _) = app.open(app.a).await;
+    let portfolio = format!("/portfolios/{p}");
+    let catalog = |program: ProgramId| format!("/programs/{program}/catalog");
+    let item = |id: &str| json!({"item": id, "name": "A new activity"});
+    assert_eq!(app.get(&portfolio, &anna).await.status, StatusCode::OK);
+    app.ok(&catalog(app.a), &anna, item("before-unassign"))
+        .await;
+
+    let unassign = format!("/programs/{}/coordinators/unassign", app.a);
+    app.ok(&unassign, &admin, json!({"staff": ANNA})).await;
+    // The same token, still valid: the program's stream no longer assigns her.
+    assert_eq!(
+        app.get(&portfolio, &anna).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let refused = app
+        .post(&catalog(app.a), &anna, item("after-unassign"))
+        .await;
+    assert_eq!(
+        (refused.status, refused.is_problem()),
+        (StatusCode::FORBIDDEN, true)
+    );
+
+    // Assigned again, the same token works again; a token naming a program whose stream does not
+    // assign her gives nothing there.
+    app.ok(
+        &format!("/programs/{}/coordinators", app.a),
+        &admin,
+        json!({"staff": ANNA}),
+    )
+    .await;
+    assert_eq!(app.get(&portfolio, &anna).await.status, StatusCode::OK);
+    let claims_b = token(Role::Coordinator, ANNA, &[app.b]);
+    let other = app.post(&catalog(app.b), &claims_b, item("not-hers")).await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
 async fn tokens_of_an_identity_provider_are_checked_against_its_jwks() {
     let dir = tempfile::tempdir().unwrap();
     let jwks = dir.path().join("jwks.json");

@@ -8,6 +8,7 @@
 //! What a caller may *do* is decided by the routes (see `routes::access`): the token only says who
 //! the caller is. An address that fails too often is refused for a while ([`limit`]).
 
+mod assignments;
 mod jwks;
 pub mod limit;
 mod verify;
@@ -200,7 +201,7 @@ impl FromRequestParts<AppState> for Caller {
                     ),
                 )
             })?;
-        state
+        let mut caller = state
             .verifier
             .verify::<Claims>(token)
             .await
@@ -211,7 +212,15 @@ impl FromRequestParts<AppState> for Caller {
                     client,
                     Problem::unauthorized(e.code(), e.to_string()),
                 )
-            })
+            })?;
+        if caller.role == Role::Coordinator {
+            // What the token claims, as far as the programs' own streams still assign them now.
+            let assigned = assignments::assigned_programs(&state.pool, &caller.subject)
+                .await
+                .map_err(|e| Problem::internal(&e))?;
+            caller.programs.retain(|p| assigned.contains(p));
+        }
+        Ok(caller)
     }
 }
 
