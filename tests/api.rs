@@ -135,7 +135,7 @@ impl App {
     /// Opens a portfolio in `program` for a new student; returns (portfolio id, student token).
     async fn open(&self, program: ProgramId) -> (String, String) {
         let uid = Uuid::now_v7().to_string();
-        let student = token(Role::Student, &uid, &[]);
+        let student = token(Role::Student, &uid);
         let answer = self
             .post(
                 &format!("/programs/{program}/portfolios"),
@@ -194,7 +194,7 @@ fn last_activity_id(portfolio: &Value) -> String {
 #[tokio::test]
 async fn a_student_goes_from_enrolment_to_an_approved_certificate_over_http() {
     let app = spawn_app().await;
-    let anna = token(Role::Coordinator, ANNA, &[app.a]);
+    let anna = token(Role::Coordinator, ANNA);
     let (p, student) = app.open(app.a).await;
 
     let program = app.get(&format!("/programs/{}", app.a), &student).await;
@@ -322,8 +322,8 @@ async fn a_student_goes_from_enrolment_to_an_approved_certificate_over_http() {
 #[tokio::test]
 async fn every_body_refuses_malformed_json_wrong_types_unknown_fields_and_oversize() {
     let app = spawn_app().await;
-    let admin = token(Role::Admin, "admin-1", &[]);
-    let anna = token(Role::Coordinator, ANNA, &[app.a]);
+    let admin = token(Role::Admin, "admin-1");
+    let anna = token(Role::Coordinator, ANNA);
     let (p, student) = app.open(app.a).await;
     let view = app
         .ok(
@@ -1055,10 +1055,10 @@ async fn every_route_answers_every_role_as_the_table_says() {
     let callers = [
         Some(own),
         Some(other),
-        Some(token(Role::Coordinator, ANNA, &[app.a])),
-        Some(token(Role::Coordinator, BERT, &[app.b])),
-        Some(token(Role::Registrar, "registrar-1", &[])),
-        Some(token(Role::Admin, "admin-1", &[])),
+        Some(token(Role::Coordinator, ANNA)),
+        Some(token(Role::Coordinator, BERT)),
+        Some(token(Role::Registrar, "registrar-1")),
+        Some(token(Role::Admin, "admin-1")),
         None,
     ];
     let names = [
@@ -1129,8 +1129,8 @@ const ES256_JWKS: &str = r#"{"keys": [{"kty": "EC", "crv": "P-256", "kid": "test
 #[tokio::test]
 async fn unassigning_a_coordinator_revokes_their_access_at_once_with_a_still_valid_token() {
     let app = spawn_app().await;
-    let anna = token(Role::Coordinator, ANNA, &[app.a]);
-    let admin = token(Role::Admin, "admin-1", &[]);
+    let anna = token(Role::Coordinator, ANNA);
+    let admin = token(Role::Admin, "admin-1");
     let (p, _) = app.open(app.a).await;
     let portfolio = format!("/portfolios/{p}");
     let catalog = |program: ProgramId| format!("/programs/{program}/catalog");
@@ -1154,8 +1154,8 @@ async fn unassigning_a_coordinator_revokes_their_access_at_once_with_a_still_val
         (StatusCode::FORBIDDEN, true)
     );
 
-    // Assigned again, the same token works again; a token naming a program whose stream does not
-    // assign her gives nothing there.
+    // Assigned again, the same token works again; a token whose program groups name another
+    // program gives nothing here (and nothing there: that stream does not assign her).
     app.ok(
         &format!("/programs/{}/coordinators", app.a),
         &admin,
@@ -1163,7 +1163,23 @@ async fn unassigning_a_coordinator_revokes_their_access_at_once_with_a_still_val
     )
     .await;
     assert_eq!(app.get(&portfolio, &anna).await.status, StatusCode::OK);
-    let claims_b = token(Role::Coordinator, ANNA, &[app.b]);
+    let program_b = app.get(&format!("/programs/{}", app.b), &admin).await;
+    let claims_b = cim::http::auth::dev_token(&cim::http::auth::DevToken {
+        secret: support::auth::SECRET,
+        issuer: cim::http::auth::DEFAULT_ISSUER,
+        audience: cim::http::auth::DEFAULT_AUDIENCE,
+        role: Role::Coordinator,
+        subject: ANNA,
+        programs: vec![program_b.body["code"].as_str().unwrap().to_owned()],
+        now: chrono::Utc::now(),
+        ttl: chrono::TimeDelta::minutes(10),
+        profile: Default::default(),
+    })
+    .unwrap();
+    assert_eq!(
+        app.get(&portfolio, &claims_b).await.status,
+        StatusCode::NOT_FOUND
+    );
     let other = app.post(&catalog(app.b), &claims_b, item("not-hers")).await;
     assert_eq!(other.status, StatusCode::FORBIDDEN);
 }
@@ -1201,7 +1217,7 @@ async fn tokens_of_an_identity_provider_are_checked_against_its_jwks() {
     let answer = app.get(&path, &confused).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     // A development token is refused too: no development secret is configured.
-    let answer = app.get(&path, &token(Role::Admin, "admin-1", &[])).await;
+    let answer = app.get(&path, &token(Role::Admin, "admin-1")).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     app.db.drop().await;
 }
@@ -1212,7 +1228,7 @@ fn cim_token_signs_with_the_dev_secret_and_refuses_without_one() {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cim"));
         command
             .args(["token", "--role", "coordinator", "--subject", ANNA])
-            .args(["--program", "0190a5f2-7c4e-7d1a-9b3e-2f1c0d9e8a77"])
+            .args(["--program", "dental"])
             .env_remove("CIM_JWT_DEV_SECRET")
             .env_remove("CIM_JWT_ISSUER")
             .env_remove("CIM_JWT_AUDIENCE");
@@ -1237,14 +1253,22 @@ fn cim_token_signs_with_the_dev_secret_and_refuses_without_one() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let claims: cim::http::auth::Claims = runtime
-        .block_on(dev_verifier().verify(token.trim()))
-        .unwrap();
+    let verifier = dev_verifier();
+    let claims: Value = runtime.block_on(verifier.verify(token.trim())).unwrap();
+    // The shape an identity provider issues: `sub` and group names, read through the mapping.
     assert_eq!(
-        (claims.role, claims.sub.as_str()),
+        claims["groups"],
+        json!(["cim-coordinator", "cim-program-dental"])
+    );
+    let identity = verifier.claims().identity(&claims).unwrap();
+    assert_eq!(
+        (identity.role, identity.subject.as_str()),
         (Role::Coordinator, ANNA)
     );
-    assert_eq!(claims.programs.len(), 1);
+    assert_eq!(
+        identity.program_codes,
+        Some(BTreeSet::from(["dental".to_owned()]))
+    );
 }
 
 #[tokio::test]

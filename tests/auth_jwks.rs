@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use chrono::Utc;
-use cim::http::auth::{AuthSettings, Claims, DEFAULT_AUDIENCE, JwksTiming, TokenError, Verifier};
+use cim::http::auth::{AuthSettings, DEFAULT_AUDIENCE, JwksTiming, TokenError, Verifier};
 use cim::http::{AppState, router};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -51,7 +51,7 @@ impl ProviderKey {
     /// An admin token signed with this key, naming it in `kid`.
     fn token(&self) -> String {
         let now = Utc::now().timestamp();
-        let claims = json!({"sub": "admin-7", "role": "admin", "iss": ISSUER,
+        let claims = json!({"sub": "admin-7", "groups": ["cim-admin"], "iss": ISSUER,
                             "aud": DEFAULT_AUDIENCE, "exp": now + 300, "nbf": now, "iat": now});
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid());
@@ -117,7 +117,11 @@ fn verifier(url: url::Url, timing: JwksTiming) -> Verifier {
 }
 
 async fn check(verifier: &Verifier, token: &str) -> Result<String, TokenError> {
-    verifier.verify::<Claims>(token).await.map(|c| c.sub)
+    verifier
+        .verify::<serde_json::Value>(token)
+        .await
+        .and_then(|c| verifier.claims().identity(&c))
+        .map(|identity| identity.subject)
 }
 
 #[tokio::test]

@@ -29,7 +29,7 @@ fn forged() -> String {
 }
 
 fn student() -> String {
-    token(Role::Student, &uuid::Uuid::now_v7().to_string(), &[])
+    token(Role::Student, &uuid::Uuid::now_v7().to_string())
 }
 
 /// A client whose connections come from `address` (any 127.x.y.z reaches the loopback server).

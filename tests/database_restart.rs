@@ -240,7 +240,7 @@ async fn cim_serve_rides_out_a_database_restart_under_load_and_recovers_by_itsel
     wait_for_batches(&pool, 1).await;
 
     // Clients keep sending commands from now until after the database is back.
-    let coordinator = support::auth::token(Role::Coordinator, "coord-x", &[program, other]);
+    let coordinator = support::auth::token(Role::Coordinator, "coord-x");
     let catalog = format!("{base}/programs/{program}/catalog");
     let stop = Arc::new(AtomicBool::new(false));
     let clients = start_clients(catalog.clone(), coordinator.clone(), stop.clone());
@@ -252,7 +252,7 @@ async fn cim_serve_rides_out_a_database_restart_under_load_and_recovers_by_itsel
     // (The test's own pool goes too; the service keeps its own and must cope.)
     pool.close().await;
     cluster.stop().await.unwrap();
-    let admin_token = support::auth::token(Role::Admin, "admin-1", &[]);
+    let admin_token = support::auth::token(Role::Admin, "admin-1");
     let program_url = format!("{base}/programs/{program}");
     let http = reqwest::Client::new();
     let away = http

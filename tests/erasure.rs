@@ -168,7 +168,7 @@ impl Api {
     /// Uploads a PDF that names the student; returns its hash.
     async fn upload(&self, student: &DemoStudent, words: &str) -> String {
         let bytes = format!("%PDF-1.4\n% Certificate of attendance: {words}\n%%EOF\n").into_bytes();
-        let student_token = token(Role::Student, &student.student_uid.to_string(), &[]);
+        let student_token = token(Role::Student, &student.student_uid.to_string());
         let (status, body) = self
             .post(
                 &format!("/portfolios/{}/media", student.portfolio_id),
@@ -326,15 +326,15 @@ async fn after_erasure_no_personal_value_is_left_and_the_registrar_record_is_int
     assert!(erased_before.personal.student.is_some());
 
     // Only an admin erases; an unknown student is 404.
-    let admin = token(Role::Admin, "admin-7", &[]);
+    let admin = token(Role::Admin, "admin-7");
     for (role, sub) in [
         (Role::Registrar, "registrar-1"),
         (Role::Coordinator, "coord-x"),
     ] {
-        let (status, _) = api.erase(&erased, &token(role, sub, &[])).await;
+        let (status, _) = api.erase(&erased, &token(role, sub)).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
-    let student_token = token(Role::Student, &erased.student_uid.to_string(), &[]);
+    let student_token = token(Role::Student, &erased.student_uid.to_string());
     assert_eq!(
         api.erase(&erased, &student_token).await.0,
         StatusCode::FORBIDDEN

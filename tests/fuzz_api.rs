@@ -285,7 +285,7 @@ async fn no_input_makes_the_api_fail_or_lose_anything() {
 
     // One real student with one activity, so that ids in paths exist.
     let uid = Uuid::now_v7().to_string();
-    let student = token(Role::Student, &uid, &[]);
+    let student = token(Role::Student, &uid);
     let today = Utc::now().date_naive();
     let opened: Value = http
         .post(format!("{}/programs/{program}/portfolios", server.base))
@@ -330,9 +330,9 @@ async fn no_input_makes_the_api_fail_or_lose_anything() {
 
     let tokens = [
         student.clone(),
-        token(Role::Coordinator, COORDINATORS[0], &[program]),
-        token(Role::Admin, "admin-1", &[]),
-        token(Role::Registrar, "registrar-1", &[]),
+        token(Role::Coordinator, COORDINATORS[0]),
+        token(Role::Admin, "admin-1"),
+        token(Role::Registrar, "registrar-1"),
     ];
     let doc: Value = http
         .get(format!("{}/openapi.json", server.base))

@@ -36,7 +36,7 @@ fn serve(url: &str, export_dir: &Path, ladok: &LadokFiles) -> ServeProcess {
 
 /// `count` students certified concurrently through `api`, each starting at another process.
 async fn certify_all(api: &Arc<Api>, program: ProgramId, from: u32, count: u32) -> Vec<String> {
-    let coordinator = Caller::coordinator(ANNA, &[program]);
+    let coordinator = Caller::coordinator(ANNA);
     let paths = (from..from + count).map(|n| {
         let (api, coordinator) = (api.clone(), coordinator.clone());
         async move { flow::certify(&api, program, &coordinator, n).await }

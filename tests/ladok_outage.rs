@@ -50,7 +50,7 @@ impl Registrar {
         tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
         Self {
             base: format!("http://{addr}"),
-            token: token(Role::Registrar, "registrar-1", &[]),
+            token: token(Role::Registrar, "registrar-1"),
             store,
             runner,
             http: reqwest::Client::new(),

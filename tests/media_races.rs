@@ -72,7 +72,7 @@ struct Student {
 impl App {
     async fn open(&self) -> Student {
         let uid = Uuid::now_v7();
-        let token = token(Role::Student, &uid.to_string(), &[]);
+        let token = token(Role::Student, &uid.to_string());
         let answer = self
             .http
             .post(format!(

@@ -58,7 +58,7 @@ async fn sigkill_under_load_loses_no_answered_command_and_stores_none_in_part() 
         let api = api.clone();
         let (program, staff) = if n % 2 == 0 { (a, ANNA) } else { (b, BERT) };
         clients.spawn(async move {
-            let coordinator = Caller::coordinator(staff, &[program]);
+            let coordinator = Caller::coordinator(staff);
             flow::certify(&api, program, &coordinator, n)
                 .await
                 .map(drop)

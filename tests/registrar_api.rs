@@ -8,7 +8,7 @@ mod support;
 use support::auth::{dev_verifier, token};
 
 use cim::app;
-use cim::domain::ids::{CertificateId, ProgramId};
+use cim::domain::ids::CertificateId;
 use cim::export::MANIFEST_FILE_NAME;
 use cim::export::fake_ladok::FakeLadok;
 use cim::export::worker::WorkerConfig;
@@ -22,11 +22,8 @@ use std::path::Path;
 use uuid::Uuid;
 
 fn registrar() -> String {
-    token(Role::Registrar, "registrar-1", &[])
+    token(Role::Registrar, "registrar-1")
 }
-
-/// The program of the recorded approvals (`support::certificates::approval`).
-const PROGRAM: u128 = 0xA0;
 
 /// Approves a certificate as the command handler records it.
 async fn approve(store: &EventStore, n: u32) -> CertificateId {
@@ -287,11 +284,10 @@ async fn run_list_read_download_acknowledge_and_refuse_path_tricks() {
     assert_eq!(re.json()["certificate_ids"].as_array().unwrap().len(), 0);
 
     // Every other role is refused, anonymous is 401.
-    let program = ProgramId::new(Uuid::from_u128(PROGRAM));
     let others = [
-        token(Role::Student, &Uuid::now_v7().to_string(), &[]),
-        token(Role::Coordinator, "coord-anna", &[program]),
-        token(Role::Admin, "admin-1", &[]),
+        token(Role::Student, &Uuid::now_v7().to_string()),
+        token(Role::Coordinator, "coord-anna"),
+        token(Role::Admin, "admin-1"),
     ];
     let routes = [
         ("GET", format!("{base}/exports/batches")),

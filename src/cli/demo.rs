@@ -168,7 +168,7 @@ fn print_report(
     secret: &str,
     generated: bool,
 ) -> anyhow::Result<()> {
-    let token = |role: Role, subject: &str, programs: Vec<crate::domain::ProgramId>| {
+    let token = |role: Role, subject: &str, programs: Vec<String>| {
         dev_token(&DevToken {
             secret,
             issuer: &args.jwt.jwt_issuer,
@@ -277,7 +277,7 @@ fn print_report(
         let t = token(
             Role::Coordinator,
             &program.coordinator.to_string(),
-            vec![program.id],
+            vec![program.code.to_string()],
         )?;
         println!(
             "    curl -H \"Authorization: Bearer {t}\" {base}/programs/{}/review-queue",

@@ -67,7 +67,7 @@ impl AuthLimitArgs {
 
 pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
     // Checked before anything starts: bad key configuration is a start-up error, not 401s later.
-    let verifier = Verifier::from_settings(&args.jwt.settings())
+    let verifier = Verifier::from_settings(&args.jwt.settings()?)
         .context("cannot load the bearer token keys")?;
     if !verifier.has_keys() {
         tracing::warn!(

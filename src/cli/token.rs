@@ -2,7 +2,8 @@
 //! with curl. Refuses to run when no development secret is configured, so it cannot be used against
 //! a production setup that verifies tokens from an identity provider's JWKS.
 
-use crate::domain::ProgramId;
+use crate::domain::ProgramCode;
+use crate::http::auth::claims::ClaimMapping;
 use crate::http::auth::{
     AuthSettings, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DevToken, JwksTiming, MIN_SECRET_LEN, Role,
     dev_token,
@@ -34,11 +35,24 @@ pub struct JwtArgs {
     /// The `aud` every token must carry.
     #[arg(long, env = "CIM_JWT_AUDIENCE", default_value = DEFAULT_AUDIENCE)]
     pub jwt_audience: String,
+    /// A JSON file mapping the identity provider's claims and group names to the student UID,
+    /// roles and program codes (docs/auth.md). Without it, the groups `cim token` writes.
+    #[arg(long, env = "CIM_AUTH_CLAIMS_FILE")]
+    pub auth_claims_file: Option<PathBuf>,
 }
 
 impl JwtArgs {
-    pub fn settings(&self) -> AuthSettings {
-        AuthSettings {
+    /// The settings, with the claim mapping read from its file.
+    pub fn settings(&self) -> anyhow::Result<AuthSettings> {
+        let claims = match &self.auth_claims_file {
+            None => ClaimMapping::default(),
+            Some(file) => {
+                let json = std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                ClaimMapping::from_json(&json).with_context(|| format!("in {}", file.display()))?
+            }
+        };
+        Ok(AuthSettings {
             dev_secret: self.dev_secret().map(str::to_owned),
             jwks_file: self.jwt_jwks_file.clone(),
             jwks_url: self.jwt_jwks_url.clone(),
@@ -48,7 +62,8 @@ impl JwtArgs {
             },
             issuer: self.jwt_issuer.clone(),
             audience: self.jwt_audience.clone(),
-        }
+            claims,
+        })
     }
 
     fn dev_secret(&self) -> Option<&str> {
@@ -66,9 +81,10 @@ pub struct TokenArgs {
     /// The `sub` claim: a student's Ladok UID (a UUID), or a staff member's id.
     #[arg(long)]
     pub subject: String,
-    /// A program the coordinator coordinates (repeat for several).
+    /// The code of a program the coordinator coordinates (repeat for several), written as a program
+    /// group. Without any, the programs' own streams alone decide.
     #[arg(long = "program")]
-    pub programs: Vec<ProgramId>,
+    pub programs: Vec<ProgramCode>,
     /// Lifetime of the token.
     #[arg(long, default_value_t = 60)]
     pub ttl_minutes: u32,
@@ -96,7 +112,7 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
         audience: &args.jwt.jwt_audience,
         role: args.role,
         subject: &args.subject,
-        programs: args.programs,
+        programs: args.programs.iter().map(ToString::to_string).collect(),
         now: chrono::Utc::now(),
         ttl: chrono::Duration::minutes(i64::from(args.ttl_minutes)),
         profile: Default::default(),

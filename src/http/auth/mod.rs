@@ -1,14 +1,17 @@
 //! Who is calling: bearer JWTs as an OpenID Connect provider issues them.
 //!
-//! Claims used: `sub` (a student's Ladok UID, or a staff member's id), `role`
-//! (`student` | `coordinator` | `registrar` | `admin`) and, for coordinators, `programs` (the program
-//! ids they coordinate). Verification is in [`verify`]; the [`Caller`] extractor answers 401 with a
-//! `WWW-Authenticate: Bearer` challenge when the token is missing or refused.
+//! Claims are read through a configured mapping ([`claims`]): the student UID from a configurable
+//! claim, the names and e-mail from the standard claims, the role and program codes from group
+//! names. A coordinator's programs are those the programs' own streams assign them now
+//! ([`assignments`]), narrowed to the codes the token names when it names any. Verification is in
+//! [`verify`]; the [`Caller`] extractor answers 401 with a `WWW-Authenticate: Bearer` challenge
+//! when the token is missing or refused.
 //!
 //! What a caller may *do* is decided by the routes (see `routes::access`): the token only says who
 //! the caller is. An address that fails too often is refused for a while ([`limit`]).
 
 mod assignments;
+pub mod claims;
 mod jwks;
 pub mod limit;
 mod verify;
@@ -57,26 +60,23 @@ impl Role {
     }
 }
 
-/// The claims this API reads (and `cim token` writes).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: String,
-    pub role: Role,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub programs: Vec<ProgramId>,
-    pub iss: String,
-    pub aud: String,
-    pub exp: i64,
-    pub nbf: i64,
-    pub iat: i64,
-    /// OpenID Connect standard claims: the person's names and e-mail as the identity provider has
-    /// them (trusted over anything a request body says).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub given_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub family_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+/// The claims `cim token` writes: the shape an OpenID Connect provider issues, read through
+/// [`claims::ClaimMapping::default`].
+#[derive(Debug, Clone, Serialize)]
+struct DevClaims {
+    sub: String,
+    groups: Vec<String>,
+    iss: String,
+    aud: String,
+    exp: i64,
+    nbf: i64,
+    iat: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
 }
 
 /// The authenticated caller of a request.
@@ -134,21 +134,14 @@ impl Caller {
         self.role == Role::Coordinator && self.programs.contains(&program)
     }
 
-    /// Checks what the signature cannot: that `sub` has the shape its role needs.
-    fn from_claims(claims: Claims) -> Result<Self, TokenError> {
+    /// Checks what the signature cannot: that the subject has the shape its role needs. The
+    /// programs are filled in by the extractor, from the programs' streams.
+    fn from_identity(identity: claims::Identity) -> Result<Self, TokenError> {
         let caller = Caller {
-            profile: Profile {
-                given_name: claims.given_name.filter(|s| !s.trim().is_empty()),
-                family_name: claims.family_name.filter(|s| !s.trim().is_empty()),
-                email: claims.email.filter(|s| !s.trim().is_empty()),
-            },
-            subject: claims.sub,
-            role: claims.role,
-            programs: if claims.role == Role::Coordinator {
-                claims.programs.into_iter().collect()
-            } else {
-                BTreeSet::new()
-            },
+            subject: identity.subject,
+            role: identity.role,
+            programs: BTreeSet::new(),
+            profile: identity.profile,
         };
         let subject_ok = match caller.role {
             Role::Student => caller.student_uid().is_some(),
@@ -201,11 +194,14 @@ impl FromRequestParts<AppState> for Caller {
                     ),
                 )
             })?;
-        let mut caller = state
-            .verifier
-            .verify::<Claims>(token)
-            .await
-            .and_then(Caller::from_claims)
+        let verified = state.verifier.verify::<serde_json::Value>(token).await;
+        let mut program_codes = None;
+        let mut caller = verified
+            .and_then(|claims| state.verifier.claims().identity(&claims))
+            .and_then(|identity| {
+                program_codes = identity.program_codes.clone();
+                Caller::from_identity(identity)
+            })
             .map_err(|e| {
                 failed(
                     state,
@@ -214,11 +210,15 @@ impl FromRequestParts<AppState> for Caller {
                 )
             })?;
         if caller.role == Role::Coordinator {
-            // What the token claims, as far as the programs' own streams still assign them now.
+            // The programs whose streams assign them now, narrowed to the codes the token names.
             let assigned = assignments::assigned_programs(&state.pool, &caller.subject)
                 .await
                 .map_err(|e| Problem::internal(&e))?;
-            caller.programs.retain(|p| assigned.contains(p));
+            caller.programs = assigned
+                .into_iter()
+                .filter(|(_, code)| program_codes.as_ref().is_none_or(|c| c.contains(code)))
+                .map(|(id, _)| id)
+                .collect();
         }
         Ok(caller)
     }
@@ -247,7 +247,8 @@ pub struct DevToken<'a> {
     pub audience: &'a str,
     pub role: Role,
     pub subject: &'a str,
-    pub programs: Vec<ProgramId>,
+    /// Program codes, written as program groups (none: the programs' streams alone decide).
+    pub programs: Vec<String>,
     pub now: DateTime<Utc>,
     pub ttl: chrono::Duration,
     /// The standard name and e-mail claims to put in (none: left out).
@@ -257,10 +258,15 @@ pub struct DevToken<'a> {
 /// Signs a development token with the shared HS256 secret (`cim token`, tests).
 pub fn dev_token(t: &DevToken<'_>) -> Result<String, jsonwebtoken::errors::Error> {
     let now = t.now.timestamp();
-    let claims = Claims {
+    let mut groups = vec![claims::dev_role_group(t.role)];
+    groups.extend(
+        t.programs
+            .iter()
+            .map(|code| format!("{}{code}", claims::DEV_PROGRAM_PREFIX)),
+    );
+    let claims = DevClaims {
         sub: t.subject.to_owned(),
-        role: t.role,
-        programs: t.programs.clone(),
+        groups,
         iss: t.issuer.to_owned(),
         aud: t.audience.to_owned(),
         exp: now + t.ttl.num_seconds(),
@@ -312,9 +318,11 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
+        let verifier = verifier();
         runtime
-            .block_on(verifier().verify::<Claims>(token))
-            .and_then(Caller::from_claims)
+            .block_on(verifier.verify::<serde_json::Value>(token))
+            .and_then(|claims| verifier.claims().identity(&claims))
+            .and_then(Caller::from_identity)
     }
 
     #[test]
@@ -354,7 +362,7 @@ mod tests {
         let refused = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(Verifier::refuse_all().verify::<Claims>(&token(
+            .block_on(Verifier::refuse_all().verify::<serde_json::Value>(&token(
                 Role::Admin,
                 "a",
                 60,

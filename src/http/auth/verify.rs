@@ -28,6 +28,8 @@ pub struct AuthSettings {
     pub jwks_timing: JwksTiming,
     pub issuer: String,
     pub audience: String,
+    /// How the verified claims map to a caller.
+    pub claims: super::claims::ClaimMapping,
 }
 
 /// Why the configured keys cannot be used; the server refuses to start rather than refuse every
@@ -106,6 +108,7 @@ pub struct Verifier {
     remote: Option<RemoteJwks>,
     issuer: String,
     audience: String,
+    claims: super::claims::ClaimMapping,
 }
 
 impl fmt::Debug for Verifier {
@@ -144,7 +147,13 @@ impl Verifier {
             remote: None,
             issuer: String::new(),
             audience: String::new(),
+            claims: super::claims::ClaimMapping::default(),
         }
+    }
+
+    /// How verified claims map to a caller.
+    pub fn claims(&self) -> &super::claims::ClaimMapping {
+        &self.claims
     }
 
     pub fn from_settings(settings: &AuthSettings) -> Result<Self, KeyError> {
@@ -172,6 +181,7 @@ impl Verifier {
             remote,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
+            claims: settings.claims.clone(),
         })
     }
 

@@ -128,7 +128,7 @@ impl Traffic {
         }
     }
 
-    fn token(&self, role: Role, subject: &str, programs: Vec<ProgramId>) -> Option<String> {
+    fn token(&self, role: Role, subject: &str, programs: Vec<String>) -> Option<String> {
         let made = dev_token(&DevToken {
             secret: &self.secret,
             issuer: DEFAULT_ISSUER,
@@ -464,11 +464,9 @@ impl Traffic {
     /// them for a moment after the approval.
     async fn coordinator(self: Arc<Self>, k: usize) {
         let program = self.programs[k];
-        let Some(token) = self.token(
-            Role::Coordinator,
-            self.coordinators[k].as_str(),
-            vec![program],
-        ) else {
+        // No program groups: the program's stream, which assigns this coordinator, decides.
+        let Some(token) = self.token(Role::Coordinator, self.coordinators[k].as_str(), Vec::new())
+        else {
             return;
         };
         let queue = format!("/programs/{program}/review-queue?limit=100");
