@@ -553,7 +553,7 @@ async fn bad_tokens_are_401_with_a_bearer_challenge() {
         v.body["view"]["student_uid"].as_str().unwrap().to_owned()
     };
     let now = Utc::now().timestamp();
-    let claims = |iss: &str, aud: &str, exp: i64, nbf: i64| json!({"sub": uid, "role": "student", "iss": iss, "aud": aud, "exp": exp, "nbf": nbf, "iat": now});
+    let claims = |iss: &str, aud: &str, exp: i64, nbf: i64| json!({"sub": uid, "groups": ["cim-student"], "iss": iss, "aud": aud, "exp": exp, "nbf": nbf, "iat": now});
     let sign = |claims: Value, secret: &str| {
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -1198,7 +1198,7 @@ async fn tokens_of_an_identity_provider_are_checked_against_its_jwks() {
     .unwrap();
     let app = spawn_app_with(verifier).await;
     let now = Utc::now().timestamp();
-    let claims = json!({"sub": "admin-7", "role": "admin", "iss": "https://idp.example.se",
+    let claims = json!({"sub": "admin-7", "groups": ["cim-admin"], "iss": "https://idp.example.se",
                         "aud": DEFAULT_AUDIENCE, "exp": now + 300, "nbf": now, "iat": now});
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some("test-es256".into());

@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::certificates::{approval, approve, cohort, date, record};
+use support::certificates::{approval, approve, cohort, record, revoke};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -13,8 +13,7 @@ use std::process::Command;
 
 use cim::app;
 use cim::domain::PortfolioEvent;
-use cim::domain::ids::{CertificateId, StaffId};
-use cim::domain::portfolio::{CertificateApproved, CertificateRevoked};
+use cim::domain::ids::CertificateId;
 use cim::export::worker::events::{BatchEvent, stream_id};
 use cim::export::worker::{ExportLock, ExportWorker, RunOutcome, WorkerConfig, batch_folders};
 use cim::export::{BatchId, LADOK_CSV_FILE_NAME, MANIFEST_FILE_NAME};
@@ -23,16 +22,6 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 const ELMO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/formats/elmo");
-
-async fn revoke(store: &EventStore, a: &CertificateApproved) {
-    let r = CertificateRevoked {
-        certificate_id: a.certificate_id,
-        by: StaffId::parse("coordinator-2@ki.se").unwrap(),
-        revoked_on: date(2026, 3, 1),
-        personal: None,
-    };
-    record(store, a.portfolio_id, PortfolioEvent::CertificateRevoked(r)).await;
-}
 
 fn worker(store: &EventStore, dir: &Path) -> ExportWorker {
     ExportWorker::new(store.clone(), WorkerConfig::new(dir))

@@ -167,19 +167,7 @@ async fn every_request_and_answer_validates_against_ladoks_schema_and_unknown_fi
         (3, 0)
     );
     let revoked = &approved[0];
-    support::certificates::record(
-        &store,
-        revoked.portfolio_id,
-        cim::domain::PortfolioEvent::CertificateRevoked(
-            cim::domain::portfolio::CertificateRevoked {
-                certificate_id: revoked.certificate_id,
-                by: cim::domain::ids::StaffId::parse("coordinator-2@ki.se").unwrap(),
-                revoked_on: support::certificates::date(2026, 3, 1),
-                personal: None,
-            },
-        ),
-    )
-    .await;
+    support::certificates::revoke(&store, &revoked).await;
     support::settle(&store).await;
     assert_eq!(
         run(&mut worker(&store, out.path(), Some(fake.config()))).await,
@@ -741,19 +729,7 @@ async fn an_approval_revoked_before_its_merit_existed_is_not_created_on_redelive
     );
     let first_batch = only_batch(&store).await;
     // Then the program revokes it: its revocation finds no merit to withdraw.
-    support::certificates::record(
-        &store,
-        approved[0].portfolio_id,
-        cim::domain::PortfolioEvent::CertificateRevoked(
-            cim::domain::portfolio::CertificateRevoked {
-                certificate_id: approved[0].certificate_id,
-                by: cim::domain::ids::StaffId::parse("coordinator-2@ki.se").unwrap(),
-                revoked_on: support::certificates::date(2026, 3, 1),
-                personal: None,
-            },
-        ),
-    )
-    .await;
+    support::certificates::revoke(&store, &approved[0]).await;
     support::settle(&store).await;
     assert_eq!(
         run(&mut worker(&store, out.path(), Some(fake.config()))).await,

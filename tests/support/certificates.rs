@@ -108,6 +108,17 @@ pub async fn approve(store: &EventStore, i: usize) -> CertificateApproved {
     a
 }
 
+/// Revokes `a` as a coordinator would (on 1 March 2026, by `coordinator-2@ki.se`).
+pub async fn revoke(store: &EventStore, a: &CertificateApproved) {
+    let r = cim::domain::portfolio::CertificateRevoked {
+        certificate_id: a.certificate_id,
+        by: StaffId::parse("coordinator-2@ki.se").unwrap(),
+        revoked_on: date(2026, 3, 1),
+        personal: None,
+    };
+    record(store, a.portfolio_id, PortfolioEvent::CertificateRevoked(r)).await;
+}
+
 /// `n` approvals, readable by a tailing consumer when this returns.
 pub async fn cohort(store: &EventStore, n: usize) -> Vec<CertificateApproved> {
     let mut out = Vec::new();

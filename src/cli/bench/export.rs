@@ -73,6 +73,12 @@ async fn phase(
             break Ok(());
         }
         match worker.step(&mut lock).await {
+            // Idle before the work is done: the approvals just copied in are not yet visible to
+            // the log's gap-safe tail (a transaction elsewhere on the server still holds the
+            // snapshot horizon back); look again shortly, within the budget.
+            Ok(Step::Idle) if done + failed < total => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             Ok(Step::Idle) => {
                 complete = true;
                 break Ok(());

@@ -310,11 +310,7 @@ fn attest(state: &Shared, service: &str, request: &Value) -> Response {
 
 fn correct(state: &Shared, service: &str, uid: &str, correction: &Value) -> Response {
     let mut s = shared(state);
-    let Some(stored) = s
-        .merits
-        .iter_mut()
-        .find(|m| !m.withdrawn && m.merit["Uid"] == uid)
-    else {
+    let Some(stored) = standing(&mut s, uid) else {
         return ladok_error(StatusCode::NOT_FOUND, "commons.fel.grupp.hittades_inte");
     };
     // The optimistic lock: a correction of another version than the stored one is refused.
@@ -337,15 +333,18 @@ fn correct(state: &Shared, service: &str, uid: &str, correction: &Value) -> Resp
 
 fn withdraw(state: &Shared, service: &str, uid: &str) -> Response {
     let mut s = shared(state);
-    let Some(stored) = s
-        .merits
-        .iter_mut()
-        .find(|m| !m.withdrawn && m.merit["Uid"] == uid)
-    else {
+    let Some(stored) = standing(&mut s, uid) else {
         return ladok_error(StatusCode::NOT_FOUND, "commons.fel.grupp.hittades_inte");
     };
     stored.withdrawn = true;
     ok(service, Value::Null)
+}
+
+/// The merit with this UID, unless withdrawn.
+fn standing<'a>(s: &'a mut FakeState, uid: &str) -> Option<&'a mut StoredMerit> {
+    s.merits
+        .iter_mut()
+        .find(|m| !m.withdrawn && m.merit["Uid"] == uid)
 }
 
 fn ok(media_type: &str, body: Value) -> Response {

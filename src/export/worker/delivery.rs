@@ -294,6 +294,16 @@ impl ExportWorker {
         Ok(uid)
     }
 
+    /// The checked student's Ladok UID, once no earlier write for the certificate can still be in
+    /// flight: what every delivery first makes sure of.
+    async fn may_write_for(&self, certificate: &ExportCertificate) -> Result<String, Stop> {
+        let student_uid = self.checked_student(certificate).await?;
+        if self.write_in_flight(certificate.certificate_id()) {
+            return Err(Stop::InFlight);
+        }
+        Ok(student_uid)
+    }
+
     /// Whether a write for `certificate_id`, by any worker, may still be in flight: started, not
     /// settled by Ladok's answer, and its bound not passed (whatever was recorded about it since).
     fn write_in_flight(&self, certificate_id: CertificateId) -> bool {
@@ -369,10 +379,7 @@ impl ExportWorker {
         certificate: &ExportCertificate,
     ) -> Result<String, Stop> {
         let certificate_id = certificate.certificate_id();
-        let student_uid = self.checked_student(certificate).await?;
-        if self.write_in_flight(certificate_id) {
-            return Err(Stop::InFlight);
-        }
+        let student_uid = self.may_write_for(certificate).await?;
         let content = MeritContent::new(certificate, &self.config.settings);
         let merit = match self.find_merit(certificate, &student_uid).await? {
             Some(found) => found,
@@ -435,10 +442,7 @@ impl ExportWorker {
         certificate: &ExportCertificate,
     ) -> Result<String, Stop> {
         let certificate_id = certificate.certificate_id();
-        let student_uid = self.checked_student(certificate).await?;
-        if self.write_in_flight(certificate_id) {
-            return Err(Stop::InFlight);
-        }
+        let student_uid = self.may_write_for(certificate).await?;
         let found = self.find_merit(certificate, &student_uid).await?;
         let state = &self.state.as_ref().expect("loaded above").1;
         let Some(merit) = found else {
