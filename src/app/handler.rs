@@ -65,6 +65,11 @@ pub enum CommandError {
         "this resource has changed since version {expected} (it is at version {current}); reload it and decide again"
     )]
     VersionMismatch { expected: i32, current: i32 },
+    /// The student already has a portfolio in this program (one per student and program).
+    #[error(
+        "you already have a portfolio in this program ({portfolio_id}); a student has one portfolio per program, so continue in that one"
+    )]
+    PortfolioExists { portfolio_id: PortfolioId },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A stored event does not fit its type: a bug or a missing upcaster, never the client's fault.
@@ -186,16 +191,48 @@ impl CommandHandler {
         unreachable!("the loop returns on its second attempt")
     }
 
-    /// Opens a portfolio in `program_id`; other commands go through [`Self::portfolio`].
+    /// Opens the student's portfolio in `program_id`; other commands go through [`Self::portfolio`].
+    ///
+    /// The portfolio's id is [`PortfolioId::of`] the student and the program, whatever id the
+    /// command names: one student, one program, one stream, so the append's "no stream yet" check
+    /// refuses a second portfolio even when many opens race. The loser of such a race (or a later
+    /// open) gets [`CommandError::PortfolioExists`] naming the portfolio that is there, unless it is a
+    /// retry of the command that opened it, which gets that first outcome.
     pub async fn open_portfolio(
         &self,
         program_id: ProgramId,
-        portfolio_id: PortfolioId,
         command: PortfolioCommand,
         ctx: &CommandContext,
     ) -> Result<Handled<PortfolioState, PortfolioEvent>, CommandError> {
-        self.portfolio_command(Some(program_id), portfolio_id, command, ctx, None)
+        let PortfolioCommand::OpenPortfolio {
+            student_uid,
+            identity_number,
+            name,
+            email,
+            expected_completion,
+            ..
+        } = command
+        else {
+            return Err(CommandError::Domain(DomainError::PortfolioNotOpened));
+        };
+        let portfolio_id = PortfolioId::of(student_uid, program_id);
+        let command = PortfolioCommand::OpenPortfolio {
+            portfolio_id,
+            student_uid,
+            identity_number,
+            name,
+            email,
+            expected_completion,
+        };
+        match self
+            .portfolio_command(Some(program_id), portfolio_id, command, ctx, None)
             .await
+        {
+            Err(CommandError::Domain(DomainError::PortfolioAlreadyOpened)) => {
+                Err(CommandError::PortfolioExists { portfolio_id })
+            }
+            other => other,
+        }
     }
 
     /// A command on an existing portfolio (its program is the one it was opened in).

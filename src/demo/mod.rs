@@ -260,14 +260,15 @@ impl<'a> Driver<'a> {
     ) -> Self {
         let id =
             |what: &str| Uuid::new_v5(&DEMO_NAMESPACE, format!("{seed}/{index}/{what}").as_bytes());
+        let student_uid = StudentUid::new(id("student"));
         Self {
             handler,
             program,
             seed,
             student: DemoStudent {
                 index,
-                student_uid: StudentUid::new(id("student")),
-                portfolio_id: PortfolioId::new(id("portfolio")),
+                student_uid,
+                portfolio_id: PortfolioId::of(student_uid, program.id),
                 program_id: program.id,
                 path: path_of(index),
             },
@@ -308,7 +309,7 @@ impl<'a> Driver<'a> {
         let ctx = self.ctx(step, as_student);
         let handled = if matches!(command, PortfolioCommand::OpenPortfolio { .. }) {
             self.handler
-                .open_portfolio(self.program.id, self.student.portfolio_id, command, &ctx)
+                .open_portfolio(self.program.id, command, &ctx)
                 .await?
         } else {
             self.handler

@@ -47,6 +47,9 @@ pub struct ProblemDoc {
     detail: String,
     /// The request field at fault, when there is one (dotted for nested fields).
     field: Option<String>,
+    /// With 409 `portfolio_exists`: the student's existing portfolio in the program.
+    #[schema(value_type = Option<Uuid>)]
+    portfolio_id: Option<String>,
 }
 
 #[derive(Debug, OpenApi)]
@@ -164,7 +167,7 @@ const PROBLEMS: &[(&str, &str, bool)] = &[
     ),
     (
         "409",
-        "A concurrent change won twice in a row; reload and try again",
+        "A concurrent change won twice in a row (reload and try again), or what is created exists already (`portfolio_exists`, with its `portfolio_id`)",
         true,
     ),
     ("412", "If-Match names an older version", true),

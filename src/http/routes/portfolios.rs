@@ -10,7 +10,7 @@ use crate::domain::values::{Email, IdentityNumber, PersonName};
 use crate::domain::{DomainError, PortfolioCommand, PortfolioId, StudentUid};
 use crate::http::AppState;
 use crate::http::auth::Caller;
-use crate::http::command::{CommandMeta, Versioned, minted_id};
+use crate::http::command::{CommandMeta, Versioned};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::problem::Problem;
 use axum::extract::State;
@@ -59,8 +59,9 @@ pub struct ChangeExpectedCompletion {
 }
 
 /// `POST /programs/{program_id}/portfolios` (student): enrolment. The body's `student_uid` must be
-/// the caller's own. Answers 201 with the new portfolio; its id is derived from the command id, so a
-/// retry with the same `Idempotency-Key` answers with the same portfolio.
+/// the caller's own. Answers 201 with the new portfolio. A student has one portfolio per program (its
+/// id is derived from the two): a second open answers 409 `portfolio_exists` with the existing
+/// `portfolio_id`, except a retry with the same `Idempotency-Key`, which answers as the first did.
 #[utoipa::path(
     post,
     path = "/programs/{program_id}/portfolios",
@@ -88,12 +89,12 @@ pub async fn open(
         .with_field("student_uid"));
     }
     let ctx = meta.context(&state.pool, &caller).await?;
-    let portfolio_id = PortfolioId::new(minted_id(&ctx, "portfolio"));
+    let portfolio_id = PortfolioId::of(body.student_uid, path.program_id);
     let today = crate::domain::stockholm_date(ctx.now);
     let command = PortfolioCommand::try_from((body, portfolio_id, today))?;
     let handled = state
         .commands
-        .open_portfolio(path.program_id, portfolio_id, command, &ctx)
+        .open_portfolio(path.program_id, command, &ctx)
         .await?;
     let portfolio = handled
         .state

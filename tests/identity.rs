@@ -1,0 +1,165 @@
+//! Who a student is, over real HTTP against a real PostgreSQL: one portfolio per student and program
+//! (also when twenty opens race), and identity numbers in every written form (see docs/identity.md).
+
+mod support;
+
+use support::auth::{dev_verifier, token};
+
+use chrono::{TimeDelta, Utc};
+use cim::app;
+use cim::domain::ProgramId;
+use cim::http::auth::{AuthLimitSettings, Role};
+use cim::http::{AppState, router};
+use cim::store::EventStore;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+struct App {
+    base: String,
+    http: reqwest::Client,
+    db: support::TestDb,
+    program: ProgramId,
+    other_program: ProgramId,
+}
+
+/// One answer: status and JSON body (`Null` when the body is not JSON).
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    body: Value,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    fn portfolio_id(&self) -> &str {
+        self.body["view"]["portfolio_id"].as_str().unwrap_or("")
+    }
+}
+
+async fn spawn_app() -> App {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let staffed = support::staffed_programs(&store, &["coord-anna", "coord-bert"]).await;
+    let state = AppState::new(db.pool.clone())
+        .with_verifier(dev_verifier())
+        .with_auth_limit(AuthLimitSettings::off());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    App {
+        base: format!("http://{addr}"),
+        // Twenty requests at once must really be twenty connections at once.
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(32)
+            .build()
+            .unwrap(),
+        db,
+        program: staffed[0],
+        other_program: staffed[1],
+    }
+}
+
+fn open_body(uid: &str, identity_number: &str) -> Value {
+    json!({
+        "student_uid": uid,
+        "identity_number": identity_number,
+        "given_names": "Tolvan",
+        "family_name": "Tolvansson",
+        "email": "tolvan@student.example.se",
+        "expected_completion": Utc::now().date_naive() + TimeDelta::days(365),
+    })
+}
+
+impl App {
+    async fn open(&self, program: ProgramId, uid: &str, body: &Value, key: Option<&str>) -> Answer {
+        let mut request = self
+            .http
+            .post(format!("{}/programs/{program}/portfolios", self.base))
+            .bearer_auth(token(Role::Student, uid, &[]))
+            .json(body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let bytes = response.bytes().await.unwrap();
+        Answer {
+            status,
+            content_type,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn opened_events(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'PortfolioOpened'")
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn twenty_racing_opens_give_one_portfolio_and_a_retry_of_the_winner_its_201() {
+    let app = spawn_app().await;
+    let uid = Uuid::now_v7().to_string();
+    let body = open_body(&uid, "19121212-1212");
+    let keys: Vec<String> = (0..20).map(|i| format!("open-{i}")).collect();
+    let answers = futures::future::join_all(
+        keys.iter()
+            .map(|key| app.open(app.program, &uid, &body, Some(key))),
+    )
+    .await;
+
+    let created: Vec<usize> = (0..answers.len())
+        .filter(|&i| answers[i].status == StatusCode::CREATED)
+        .collect();
+    assert_eq!(created.len(), 1, "exactly one 201: {answers:#?}");
+    let winner = created[0];
+    let portfolio = answers[winner].portfolio_id().to_owned();
+    for (i, answer) in answers.iter().enumerate().filter(|(i, _)| *i != winner) {
+        assert_eq!(
+            (answer.status, answer.code()),
+            (StatusCode::CONFLICT, "portfolio_exists"),
+            "open {i}: {}",
+            answer.body
+        );
+        assert_eq!(answer.content_type, "application/problem+json");
+        assert_eq!(answer.body["status"], 409);
+        assert_eq!(answer.body["portfolio_id"], portfolio.as_str());
+        assert!(
+            answer.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("one portfolio per program")
+        );
+    }
+    assert_eq!(app.opened_events().await, 1);
+
+    // The winner's retry (same key, same body) gets its 201 again, with the same portfolio.
+    let retry = app
+        .open(app.program, &uid, &body, Some(&keys[winner]))
+        .await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
+    assert_eq!(retry.portfolio_id(), portfolio);
+    // A later open without a key is told where the portfolio is.
+    let later = app.open(app.program, &uid, &body, None).await;
+    assert_eq!(later.status, StatusCode::CONFLICT, "{}", later.body);
+    assert_eq!(later.body["portfolio_id"], portfolio.as_str());
+    assert_eq!(app.opened_events().await, 1);
+
+    // Another program is another portfolio.
+    let elsewhere = app.open(app.other_program, &uid, &body, None).await;
+    assert_eq!(elsewhere.status, StatusCode::CREATED, "{}", elsewhere.body);
+    assert_ne!(elsewhere.portfolio_id(), portfolio);
+}
