@@ -163,3 +163,96 @@ async fn twenty_racing_opens_give_one_portfolio_and_a_retry_of_the_winner_its_20
     assert_eq!(elsewhere.status, StatusCode::CREATED, "{}", elsewhere.body);
     assert_ne!(elsewhere.portfolio_id(), portfolio);
 }
+
+#[tokio::test]
+async fn one_identity_number_belongs_to_one_student_until_they_are_erased() {
+    let app = spawn_app().await;
+    let first = Uuid::now_v7().to_string();
+    let second = Uuid::now_v7().to_string();
+    let opened = app
+        .open(
+            app.program,
+            &first,
+            &open_body(&first, "19121212-1212"),
+            None,
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+
+    // The same number in another written form (10 digits, `+` for aged 100 or more) is the same number.
+    let taken = app
+        .open(
+            app.program,
+            &second,
+            &open_body(&second, "121212+1212"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (taken.status, taken.code()),
+        (StatusCode::CONFLICT, "identity_number_taken"),
+        "{}",
+        taken.body
+    );
+    assert_eq!(taken.content_type, "application/problem+json");
+    assert_eq!(taken.body["field"], "identity_number");
+    let detail = taken.body["detail"].as_str().unwrap();
+    assert!(
+        !detail.contains("1212") && !detail.contains(&first),
+        "{detail}"
+    );
+    assert_eq!(app.opened_events().await, 1);
+    // The same student may use their number again in another program.
+    let again = app
+        .open(
+            app.other_program,
+            &first,
+            &open_body(&first, "191212121212"),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+
+    // The index holds a keyed hash, never the number.
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT number_hash FROM identity_numbers")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(!String::from_utf8_lossy(&stored[0]).contains("1212"));
+    assert!(!hex(&stored[0]).contains("191212121212"));
+
+    // An erasure forgets it: the number is free again.
+    let erased = app
+        .http
+        .post(format!("{}/students/{first}/erasure", app.base))
+        .bearer_auth(token(Role::Admin, "admin-1", &[]))
+        .json(&json!({"reason": "GDPR case 2026-17"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        erased.status(),
+        StatusCode::OK,
+        "{}",
+        erased.text().await.unwrap()
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM identity_numbers")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+    let now_free = app
+        .open(
+            app.program,
+            &second,
+            &open_body(&second, "121212+1212"),
+            None,
+        )
+        .await;
+    assert_eq!(now_free.status, StatusCode::CREATED, "{}", now_free.body);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -6,8 +6,8 @@ use crate::domain::{
     ProgramCommand, ProgramEvent, ProgramId, ProgramState, StudentUid, portfolio, program,
 };
 use crate::store::{
-    ActorRole, AppendError, AppendOutcome, EventStore, ExpectedVersion, Metadata, NewEvent,
-    RecordedEvent, StoreError,
+    ActorRole, AppendError, AppendOutcome, EventStore, ExpectedVersion, IdentityClaim, Metadata,
+    NewEvent, RecordedEvent, StoreError,
 };
 use chrono::{DateTime, Utc};
 use thiserror::Error;
@@ -26,7 +26,7 @@ pub struct CommandContext {
 }
 
 impl CommandContext {
-    fn metadata(&self) -> Metadata {
+    pub(super) fn metadata(&self) -> Metadata {
         Metadata {
             actor_id: self.actor_id.clone(),
             actor_role: self.role,
@@ -70,6 +70,12 @@ pub enum CommandError {
         "you already have a portfolio in this program ({portfolio_id}); a student has one portfolio per program, so continue in that one"
     )]
     PortfolioExists { portfolio_id: PortfolioId },
+    /// The identity number of the portfolio being opened belongs to another student UID (one number,
+    /// one student, across the service). The message never names the number or the other student.
+    #[error(
+        "this identity number already belongs to another student in this service; if it is yours, contact the registrar's office"
+    )]
+    IdentityNumberTaken,
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A stored event does not fit its type: a bug or a missing upcaster, never the client's fault.
@@ -181,7 +187,7 @@ impl CommandHandler {
                 })
                 .collect();
             match self
-                .commit::<ProgramAggregate>(&stream_id, state, version, events, &new, ctx)
+                .commit::<ProgramAggregate>(&stream_id, state, version, events, &new, ctx, None)
                 .await
             {
                 Err(CommandError::Conflict { .. }) if attempt == 0 => continue,
@@ -299,6 +305,21 @@ impl CommandHandler {
                 (PortfolioCommand::OpenPortfolio { student_uid, .. }, None) => Some(*student_uid),
                 _ => None,
             };
+            // Opening claims the identity number for the student, in the append's transaction.
+            let claim = match (&command, opened) {
+                (
+                    PortfolioCommand::OpenPortfolio {
+                        student_uid,
+                        identity_number,
+                        ..
+                    },
+                    None,
+                ) => Some(IdentityClaim {
+                    digits: identity_number.as_str().to_owned(),
+                    student_uid: *student_uid.as_uuid(),
+                }),
+                _ => None,
+            };
             let (program_state, _) = self
                 .load::<ProgramAggregate>(&program_id.stream_id())
                 .await?;
@@ -323,7 +344,15 @@ impl CommandHandler {
                 })
                 .collect();
             match self
-                .commit::<PortfolioAggregate>(&stream_id, state, version, events, &new, ctx)
+                .commit::<PortfolioAggregate>(
+                    &stream_id,
+                    state,
+                    version,
+                    events,
+                    &new,
+                    ctx,
+                    claim.as_ref(),
+                )
                 .await
             {
                 Err(CommandError::Conflict { .. }) if attempt == 0 => continue,
@@ -348,7 +377,9 @@ impl CommandHandler {
         Ok((state, version))
     }
 
-    /// Appends the decided events and folds them onto the state they were decided against.
+    /// Appends the decided events and folds them onto the state they were decided against. With a
+    /// `claim`, the identity number is claimed for the student in the same transaction.
+    #[allow(clippy::too_many_arguments)]
     async fn commit<A: Aggregate>(
         &self,
         stream_id: &str,
@@ -357,6 +388,7 @@ impl CommandHandler {
         events: Vec<A::Event>,
         new: &[NewEvent],
         ctx: &CommandContext,
+        claim: Option<&IdentityClaim>,
     ) -> Result<Handled<A::State, A::Event>, CommandError> {
         if new.is_empty() {
             return Ok(Handled {
@@ -371,11 +403,18 @@ impl CommandHandler {
         } else {
             ExpectedVersion::Exact(version)
         };
-        match self
-            .store
-            .append(stream_id, expected, new, &ctx.metadata())
-            .await
-        {
+        let appended = match claim {
+            None => {
+                self.store
+                    .append(stream_id, expected, new, &ctx.metadata())
+                    .await
+            }
+            Some(claim) => {
+                super::identity::append_claiming(&self.store, stream_id, expected, new, ctx, claim)
+                    .await?
+            }
+        };
+        match appended {
             Ok(outcome) if outcome.duplicate => {
                 // This command id already took effect (an earlier attempt): answer with the state now.
                 let (state, version) = self.load::<A>(stream_id).await?;

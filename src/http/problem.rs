@@ -227,6 +227,10 @@ impl From<CommandError> for Problem {
                 Self::new(StatusCode::CONFLICT, "portfolio_exists", e.to_string())
                     .with_extension("portfolio_id", portfolio_id.to_string())
             }
+            e @ CommandError::IdentityNumberTaken => {
+                Self::new(StatusCode::CONFLICT, "identity_number_taken", e.to_string())
+                    .with_field("identity_number")
+            }
             e @ (CommandError::Store(_) | CommandError::Corrupt { .. }) => Self::internal(&e),
         }
     }
