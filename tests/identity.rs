@@ -256,3 +256,57 @@ async fn one_identity_number_belongs_to_one_student_until_they_are_erased() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[tokio::test]
+async fn every_written_form_is_stored_as_twelve_digits_and_only_real_mistakes_are_refused() {
+    let app = spawn_app().await;
+    // Five people, each writing their number in another of the accepted forms.
+    for (form, stored) in [
+        ("811218-9876", "198112189876"),
+        ("121212+1212", "191212121212"),
+        ("7010632391", "197010632391"),
+        ("199001011239", "199001011239"),
+        ("20000229\u{2013}1235", "200002291235"),
+    ] {
+        let uid = Uuid::now_v7().to_string();
+        let opened = app
+            .open(app.program, &uid, &open_body(&uid, form), None)
+            .await;
+        assert_eq!(
+            opened.status,
+            StatusCode::CREATED,
+            "{form}: {}",
+            opened.body
+        );
+        assert_eq!(
+            opened.body["personal"]["student"]["identity_number"], stored,
+            "{form}"
+        );
+    }
+    for (form, code) in [
+        ("811218-9873", "identity_number_check_digit"),
+        ("811318-9876", "identity_number_month"),
+        ("811218/9876", "identity_number_separator"),
+        ("811218-98", "identity_number_length"),
+        ("811218-T876", "identity_number_interim"),
+    ] {
+        let uid = Uuid::now_v7().to_string();
+        let refused = app
+            .open(app.program, &uid, &open_body(&uid, form), None)
+            .await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, code),
+            "{form}: {}",
+            refused.body
+        );
+        assert_eq!(refused.content_type, "application/problem+json");
+        assert_eq!(refused.body["field"], "identity_number");
+        let detail = refused.body["detail"].as_str().unwrap();
+        assert!(
+            !detail.contains("9876") && !detail.contains("811218"),
+            "{detail}"
+        );
+    }
+    assert_eq!(app.opened_events().await, 5);
+}
