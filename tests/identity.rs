@@ -1,13 +1,17 @@
 //! Who a student is, over real HTTP against a real PostgreSQL: one portfolio per student and program
-//! (also when twenty opens race), and identity numbers in every written form (see docs/identity.md).
+//! (also when twenty opens race), identity numbers in every written form, and personal details from
+//! the sign-in token and Ladok rather than the request body (see docs/identity.md).
 
 mod support;
 
-use support::auth::{dev_verifier, token};
+use support::auth::{dev_verifier, student_token_with_profile, token};
 
 use chrono::{TimeDelta, Utc};
 use cim::app;
 use cim::domain::ProgramId;
+use cim::export::fake_ladok::FakeLadok;
+use cim::export::worker::WorkerConfig;
+use cim::export::worker::ladok::LadokConfig;
 use cim::http::auth::{AuthLimitSettings, Role};
 use cim::http::{AppState, router};
 use cim::store::EventStore;
@@ -42,12 +46,23 @@ impl Answer {
 }
 
 async fn spawn_app() -> App {
+    spawn_app_with_ladok(None).await
+}
+
+/// The server, asking Ladok at enrolment when `ladok` is given (as `cim serve` does when Ladok
+/// delivery is configured).
+async fn spawn_app_with_ladok(ladok: Option<LadokConfig>) -> App {
     let db = support::fresh().await;
     let store = EventStore::new(db.pool.clone(), app::upcasters());
     let staffed = support::staffed_programs(&store, &["coord-anna", "coord-bert"]).await;
-    let state = AppState::new(db.pool.clone())
+    let mut state = AppState::new(db.pool.clone())
         .with_verifier(dev_verifier())
         .with_auth_limit(AuthLimitSettings::off());
+    if let Some(ladok) = ladok {
+        let mut exports = WorkerConfig::new(std::env::temp_dir().join("cim-identity-test-exports"));
+        exports.ladok = Some(ladok);
+        state = state.with_exports(exports);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
@@ -77,10 +92,21 @@ fn open_body(uid: &str, identity_number: &str) -> Value {
 
 impl App {
     async fn open(&self, program: ProgramId, uid: &str, body: &Value, key: Option<&str>) -> Answer {
+        self.open_as(&token(Role::Student, uid, &[]), program, body, key)
+            .await
+    }
+
+    async fn open_as(
+        &self,
+        bearer: &str,
+        program: ProgramId,
+        body: &Value,
+        key: Option<&str>,
+    ) -> Answer {
         let mut request = self
             .http
             .post(format!("{}/programs/{program}/portfolios", self.base))
-            .bearer_auth(token(Role::Student, uid, &[]))
+            .bearer_auth(bearer)
             .json(body);
         if let Some(key) = key {
             request = request.header("idempotency-key", key);
@@ -309,4 +335,108 @@ async fn every_written_form_is_stored_as_twelve_digits_and_only_real_mistakes_ar
         );
     }
     assert_eq!(app.opened_events().await, 5);
+}
+
+fn expected_completion() -> Value {
+    json!({
+        "expected_completion": Utc::now().date_naive() + TimeDelta::days(365),
+    })
+}
+
+#[tokio::test]
+async fn names_come_from_the_token_and_the_number_from_ladok_and_a_contradiction_is_refused() {
+    let fake = FakeLadok::start().await.unwrap();
+    let app = spawn_app_with_ladok(Some(fake.config())).await;
+    let uid = Uuid::now_v7().to_string();
+    fake.add_student(&uid, "199001011239");
+    let bearer = student_token_with_profile(&uid, "Ada", "Lindqvist", "ada@student.example.se");
+
+    // A body that contradicts a trusted source is refused, field by field, and nothing is stored.
+    for (field, value) in [
+        ("identity_number", "811218-9876"),
+        ("given_names", "Eve"),
+        ("family_name", "Other"),
+        ("email", "eve@example.se"),
+    ] {
+        let mut body = expected_completion();
+        body["student_uid"] = json!(uid);
+        body[field] = json!(value);
+        let refused = app.open_as(&bearer, app.program, &body, None).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "personal_details_mismatch"
+            ),
+            "{field}: {}",
+            refused.body
+        );
+        assert_eq!(refused.content_type, "application/problem+json");
+        assert_eq!(refused.body["field"], field);
+    }
+    assert_eq!(app.opened_events().await, 0);
+
+    // Nothing personal in the body: the token's names and Ladok's number are stored. Agreeing
+    // values (the number in another form) are accepted too.
+    let mut body = expected_completion();
+    body["student_uid"] = json!(uid);
+    body["identity_number"] = json!("900101-1239");
+    let opened = app.open_as(&bearer, app.program, &body, None).await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    let student = &opened.body["personal"]["student"];
+    assert_eq!(student["identity_number"], "199001011239");
+    assert_eq!(student["name"]["given_names"], "Ada");
+    assert_eq!(student["name"]["family_name"], "Lindqvist");
+    assert_eq!(student["email"], "ada@student.example.se");
+
+    // A Ladok record without an identity number: the typed one is needed, and taken.
+    let stranger = Uuid::now_v7().to_string();
+    let mut body = expected_completion();
+    body["student_uid"] = json!(stranger);
+    let bearer = student_token_with_profile(&stranger, "Bo", "Ek", "bo@student.example.se");
+    let refused = app.open_as(&bearer, app.program, &body, None).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "personal_details_missing"),
+        "{}",
+        refused.body
+    );
+    body["identity_number"] = json!("811218-9876");
+    let opened = app.open_as(&bearer, app.program, &body, None).await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+}
+
+#[tokio::test]
+async fn with_ladok_unreachable_the_portfolio_opens_with_the_token_and_the_typed_number() {
+    let fake = FakeLadok::start().await.unwrap();
+    let config = fake.config();
+    drop(fake);
+    let app = spawn_app_with_ladok(Some(config)).await;
+    let uid = Uuid::now_v7().to_string();
+    let bearer = student_token_with_profile(&uid, "Ada", "Lindqvist", "ada@student.example.se");
+    let mut body = expected_completion();
+    body["student_uid"] = json!(uid);
+
+    // Without a number there is nothing to go on.
+    let refused = app.open_as(&bearer, app.program, &body, None).await;
+    assert_eq!(
+        (
+            refused.status,
+            refused.code(),
+            refused.body["field"].as_str()
+        ),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "personal_details_missing",
+            Some("identity_number")
+        ),
+        "{}",
+        refused.body
+    );
+    body["identity_number"] = json!("19900101-1239");
+    let opened = app.open_as(&bearer, app.program, &body, None).await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    let student = &opened.body["personal"]["student"];
+    assert_eq!(student["identity_number"], "199001011239");
+    assert_eq!(student["name"]["family_name"], "Lindqvist");
 }

@@ -380,7 +380,11 @@ impl<'a> Driver<'a> {
         let year = self.today.year() - 20 - rng.below(12) as i32;
         let month = 1 + rng.below(12) as u32;
         let day = 1 + rng.below(28) as u32;
-        let serial = 1 + rng.below(999) as u32;
+        // One identity number belongs to one student: the serial follows the student's index, so
+        // no two demo students share a number (up to 999 of them whatever their dates).
+        // (The draw the serial used to come from is kept, so a seed gives the rest as before.)
+        let _ = rng.below(999);
+        let serial = 1 + (self.student.index % 999) as u32;
         IdentityNumber::with_check_digit(&format!("{year:04}{month:02}{day:02}{serial:03}"))
             .expect("demo identity numbers are valid")
     }

@@ -308,6 +308,7 @@ fn add_problems(operation: &mut Operation, is_command: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn the_document_is_openapi_3_1_with_the_shared_shapes() {
@@ -321,6 +322,18 @@ mod tests {
         assert_eq!(reflection["oneOf"].as_array().map(Vec::len), Some(3));
         let open = &doc["components"]["schemas"]["OpenPortfolio"];
         assert_eq!(open["additionalProperties"], false, "{open}");
+        // Personal details come from the token and Ladok: only the UID and the date are required.
+        let required: Vec<&str> = open["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(required, ["student_uid", "expected_completion"], "{open}");
+        assert!(
+            problem["portfolio_id"].is_object(),
+            "Problem.portfolio_id missing"
+        );
         assert!(doc["paths"]["/healthz"]["get"].is_object());
         let limited = &doc["paths"]["/portfolios/{portfolio_id}"]["get"]["responses"]["429"];
         assert!(limited["headers"]["Retry-After"].is_object(), "{limited}");
