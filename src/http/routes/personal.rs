@@ -59,7 +59,8 @@ pub fn resolve(
         profile.family_name.as_deref(),
         typed.family_name,
     )?;
-    // Names compare as the domain stores them (trimmed, white space collapsed).
+    // Names compare as the domain stores them (trimmed, white space collapsed): a typed part is
+    // parsed as a name of its own and compared with the stored part.
     let name = PersonName::parse(given.value, family.value).map_err(DomainError::from)?;
     for (part, typed_value, stored) in [
         (&given, typed.given_names, name.given_names()),

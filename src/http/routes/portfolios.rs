@@ -63,7 +63,9 @@ async fn ask_ladok(state: &AppState, student_uid: StudentUid) -> LadokAnswer {
     };
     let uid = student_uid.to_string();
     match tokio::time::timeout(LADOK_LOOKUP_TIMEOUT, client.student(&uid)).await {
-        Ok(Ok(student)) if student.uid == uid => LadokAnswer::Student(student.personnummer),
+        Ok(Ok(student)) if student.uid.eq_ignore_ascii_case(&uid) => {
+            LadokAnswer::Student(student.personnummer)
+        }
         Ok(Ok(_)) => {
             tracing::warn!("Ladok answered the enrolment lookup with another student's record");
             LadokAnswer::Unavailable
