@@ -3,6 +3,8 @@
 
 use super::CommandContext;
 use super::handler::CommandError;
+use crate::domain::StudentUid;
+use crate::media::uploads;
 use crate::store::{
     AppendError, AppendOutcome, EventStore, ExpectedVersion, IdentityClaim, NewEvent, StoreError,
 };
@@ -19,6 +21,12 @@ pub(super) async fn append_claiming(
     claim: &IdentityClaim,
 ) -> Result<Result<AppendOutcome, AppendError>, CommandError> {
     let mut tx = store.pool().begin().await.map_err(StoreError::from)?;
+    // The student's erasure lock (`media::uploads`), held until commit: an erasure of this student
+    // runs wholly before this open or wholly after it, never between its claim and its commit, so it
+    // cannot miss the claimed row (docs/erasure.md).
+    uploads::lock_subject(&mut tx, StudentUid::new(claim.student_uid))
+        .await
+        .map_err(StoreError::from)?;
     if store.claim_identity_number(&mut tx, claim).await?.is_some() {
         // A retry of a command that took effect is answered with its outcome, not refused.
         return match store.command_outcome(ctx.command_id).await? {
