@@ -142,7 +142,7 @@ impl App {
                 &student,
                 json!({
                     "student_uid": uid,
-                    "identity_number": "19121212-1212",
+                    "identity_number": support::unique_identity_number(),
                     "given_names": "Tolvan",
                     "family_name": "Tolvansson",
                     "email": "tolvan@student.example.se",

@@ -69,8 +69,8 @@ async fn world() -> World {
 }
 
 async fn open(w: &World) -> (PortfolioId, StudentUid) {
-    let portfolio = PortfolioId::new(Uuid::now_v7());
     let student = StudentUid::new(Uuid::now_v7());
+    let portfolio = PortfolioId::of(student, w.program);
     let command = PortfolioCommand::OpenPortfolio {
         portfolio_id: portfolio,
         student_uid: student,
@@ -82,7 +82,6 @@ async fn open(w: &World) -> (PortfolioId, StudentUid) {
     w.handler
         .open_portfolio(
             w.program,
-            portfolio,
             command,
             &ctx(&student.to_string(), ActorRole::Student),
         )

@@ -126,9 +126,10 @@ struct Person {
 }
 
 async fn open(w: &World, program: usize, n: u32) -> (PortfolioId, Person) {
-    let portfolio = PortfolioId::new(Uuid::now_v7());
+    let uid = StudentUid::new(Uuid::now_v7());
+    let portfolio = PortfolioId::of(uid, w.programs[program]);
     let person = Person {
-        uid: StudentUid::new(Uuid::now_v7()),
+        uid,
         identity_number: personnummer(n),
         family_name: family_name(n),
         email: format!("student{n}@student.example.se"),
@@ -144,7 +145,6 @@ async fn open(w: &World, program: usize, n: u32) -> (PortfolioId, Person) {
     w.handler
         .open_portfolio(
             w.programs[program],
-            portfolio,
             command,
             &ctx(&person.uid.to_string(), ActorRole::Student),
         )

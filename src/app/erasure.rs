@@ -6,7 +6,8 @@
 //! 1. the student's uploads are read, and their files deleted from the media store unless another
 //!    portfolio's row names the same content (checked under that content's lock, so a concurrent
 //!    upload of the same bytes elsewhere cannot lose its file);
-//! 2. the student's subject key is deleted (a tombstone row stays, see `store::keys`), plaintext
+//! 2. the student's subject key is deleted (a tombstone row stays, see `store::keys`), so are their
+//!    identity-number index rows (`store::identity`); plaintext
 //!    personal data from before sealing existed is cleared, their `media_uploads` rows are deleted,
 //!    and a `PersonalDataErased` event (who, why, how many files) is appended to each of their
 //!    portfolios; then it commits.
@@ -211,6 +212,12 @@ async fn erase_in_transaction(
     .await?;
     sqlx::query("DELETE FROM media_uploads WHERE portfolio_id = ANY($1)")
         .bind(portfolios)
+        .execute(&mut *tx)
+        .await?;
+    // The keyed hash of their identity number (store::identity) goes too: it can be tested against
+    // a guessed number by whoever holds the key, and the number is free for a later owner.
+    sqlx::query("DELETE FROM identity_numbers WHERE student_uid = $1")
+        .bind(subject)
         .execute(&mut *tx)
         .await?;
     for &portfolio in portfolios {

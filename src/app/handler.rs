@@ -6,8 +6,8 @@ use crate::domain::{
     ProgramCommand, ProgramEvent, ProgramId, ProgramState, StudentUid, portfolio, program,
 };
 use crate::store::{
-    ActorRole, AppendError, AppendOutcome, EventStore, ExpectedVersion, Metadata, NewEvent,
-    RecordedEvent, StoreError,
+    ActorRole, AppendError, AppendOutcome, EventStore, ExpectedVersion, IdentityClaim, Metadata,
+    NewEvent, RecordedEvent, StoreError,
 };
 use chrono::{DateTime, Utc};
 use thiserror::Error;
@@ -26,7 +26,7 @@ pub struct CommandContext {
 }
 
 impl CommandContext {
-    fn metadata(&self) -> Metadata {
+    pub(super) fn metadata(&self) -> Metadata {
         Metadata {
             actor_id: self.actor_id.clone(),
             actor_role: self.role,
@@ -65,6 +65,17 @@ pub enum CommandError {
         "this resource has changed since version {expected} (it is at version {current}); reload it and decide again"
     )]
     VersionMismatch { expected: i32, current: i32 },
+    /// The student already has a portfolio in this program (one per student and program).
+    #[error(
+        "you already have a portfolio in this program ({portfolio_id}); a student has one portfolio per program, so continue in that one"
+    )]
+    PortfolioExists { portfolio_id: PortfolioId },
+    /// The identity number of the portfolio being opened belongs to another student UID (one number,
+    /// one student, across the service). The message never names the number or the other student.
+    #[error(
+        "this identity number already belongs to another student in this service; if it is yours, contact the registrar's office"
+    )]
+    IdentityNumberTaken,
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A stored event does not fit its type: a bug or a missing upcaster, never the client's fault.
@@ -176,7 +187,7 @@ impl CommandHandler {
                 })
                 .collect();
             match self
-                .commit::<ProgramAggregate>(&stream_id, state, version, events, &new, ctx)
+                .commit::<ProgramAggregate>(&stream_id, state, version, events, &new, ctx, None)
                 .await
             {
                 Err(CommandError::Conflict { .. }) if attempt == 0 => continue,
@@ -186,16 +197,48 @@ impl CommandHandler {
         unreachable!("the loop returns on its second attempt")
     }
 
-    /// Opens a portfolio in `program_id`; other commands go through [`Self::portfolio`].
+    /// Opens the student's portfolio in `program_id`; other commands go through [`Self::portfolio`].
+    ///
+    /// The portfolio's id is [`PortfolioId::of`] the student and the program, whatever id the
+    /// command names: one student, one program, one stream, so the append's "no stream yet" check
+    /// refuses a second portfolio even when many opens race. The loser of such a race (or a later
+    /// open) gets [`CommandError::PortfolioExists`] naming the portfolio that is there, unless it is a
+    /// retry of the command that opened it, which gets that first outcome.
     pub async fn open_portfolio(
         &self,
         program_id: ProgramId,
-        portfolio_id: PortfolioId,
         command: PortfolioCommand,
         ctx: &CommandContext,
     ) -> Result<Handled<PortfolioState, PortfolioEvent>, CommandError> {
-        self.portfolio_command(Some(program_id), portfolio_id, command, ctx, None)
+        let PortfolioCommand::OpenPortfolio {
+            student_uid,
+            identity_number,
+            name,
+            email,
+            expected_completion,
+            ..
+        } = command
+        else {
+            return Err(CommandError::Domain(DomainError::PortfolioNotOpened));
+        };
+        let portfolio_id = PortfolioId::of(student_uid, program_id);
+        let command = PortfolioCommand::OpenPortfolio {
+            portfolio_id,
+            student_uid,
+            identity_number,
+            name,
+            email,
+            expected_completion,
+        };
+        match self
+            .portfolio_command(Some(program_id), portfolio_id, command, ctx, None)
             .await
+        {
+            Err(CommandError::Domain(DomainError::PortfolioAlreadyOpened)) => {
+                Err(CommandError::PortfolioExists { portfolio_id })
+            }
+            other => other,
+        }
     }
 
     /// A command on an existing portfolio (its program is the one it was opened in).
@@ -262,6 +305,21 @@ impl CommandHandler {
                 (PortfolioCommand::OpenPortfolio { student_uid, .. }, None) => Some(*student_uid),
                 _ => None,
             };
+            // Opening claims the identity number for the student, in the append's transaction.
+            let claim = match (&command, opened) {
+                (
+                    PortfolioCommand::OpenPortfolio {
+                        student_uid,
+                        identity_number,
+                        ..
+                    },
+                    None,
+                ) => Some(IdentityClaim {
+                    digits: identity_number.as_str().to_owned(),
+                    student_uid: *student_uid.as_uuid(),
+                }),
+                _ => None,
+            };
             let (program_state, _) = self
                 .load::<ProgramAggregate>(&program_id.stream_id())
                 .await?;
@@ -286,7 +344,15 @@ impl CommandHandler {
                 })
                 .collect();
             match self
-                .commit::<PortfolioAggregate>(&stream_id, state, version, events, &new, ctx)
+                .commit::<PortfolioAggregate>(
+                    &stream_id,
+                    state,
+                    version,
+                    events,
+                    &new,
+                    ctx,
+                    claim.as_ref(),
+                )
                 .await
             {
                 Err(CommandError::Conflict { .. }) if attempt == 0 => continue,
@@ -311,7 +377,9 @@ impl CommandHandler {
         Ok((state, version))
     }
 
-    /// Appends the decided events and folds them onto the state they were decided against.
+    /// Appends the decided events and folds them onto the state they were decided against. With a
+    /// `claim`, the identity number is claimed for the student in the same transaction.
+    #[allow(clippy::too_many_arguments)]
     async fn commit<A: Aggregate>(
         &self,
         stream_id: &str,
@@ -320,6 +388,7 @@ impl CommandHandler {
         events: Vec<A::Event>,
         new: &[NewEvent],
         ctx: &CommandContext,
+        claim: Option<&IdentityClaim>,
     ) -> Result<Handled<A::State, A::Event>, CommandError> {
         if new.is_empty() {
             return Ok(Handled {
@@ -334,11 +403,18 @@ impl CommandHandler {
         } else {
             ExpectedVersion::Exact(version)
         };
-        match self
-            .store
-            .append(stream_id, expected, new, &ctx.metadata())
-            .await
-        {
+        let appended = match claim {
+            None => {
+                self.store
+                    .append(stream_id, expected, new, &ctx.metadata())
+                    .await
+            }
+            Some(claim) => {
+                super::identity::append_claiming(&self.store, stream_id, expected, new, ctx, claim)
+                    .await?
+            }
+        };
+        match appended {
             Ok(outcome) if outcome.duplicate => {
                 // This command id already took effect (an earlier attempt): answer with the state now.
                 let (state, version) = self.load::<A>(stream_id).await?;

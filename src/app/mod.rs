@@ -8,6 +8,7 @@
 mod codec;
 pub mod erasure;
 mod handler;
+mod identity;
 mod seed;
 
 pub use codec::{decode_portfolio, decode_program, encode, upcasters};

@@ -168,19 +168,23 @@ fn print_report(
     secret: &str,
     generated: bool,
 ) -> anyhow::Result<()> {
+    let token_with =
+        |role: Role, subject: &str, programs: Vec<String>, profile: crate::http::auth::Profile| {
+            dev_token(&DevToken {
+                secret,
+                issuer: &args.jwt.jwt_issuer,
+                audience: &args.jwt.jwt_audience,
+                role,
+                subject,
+                programs,
+                now: chrono::Utc::now(),
+                ttl: chrono::Duration::hours(12),
+                profile,
+            })
+            .context("cannot sign a development token")
+        };
     let token = |role: Role, subject: &str, programs: Vec<String>| {
-        dev_token(&DevToken {
-            secret,
-            issuer: &args.jwt.jwt_issuer,
-            audience: &args.jwt.jwt_audience,
-            role,
-            subject,
-            programs,
-            now: chrono::Utc::now(),
-            ttl: chrono::Duration::hours(12),
-            profile: Default::default(),
-        })
-        .context("cannot sign a development token")
+        token_with(role, subject, programs, Default::default())
     };
     let base = format!("http://{}", args.listen);
 
@@ -270,6 +274,35 @@ fn print_report(
         );
     }
     if let Some(program) = summary.programs.first() {
+        // A student who is not in the cohort yet. Their names come from the token (as a university's
+        // identity provider issues them); the identity number from Ladok, typed here because the
+        // demo has no Ladok (docs/identity.md).
+        let newcomer = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("cim demo newcomer {}", args.seed).as_bytes(),
+        );
+        let number = crate::domain::values::IdentityNumber::with_check_digit("19991231998")
+            .context("the demo newcomer's identity number")?;
+        let t = token_with(
+            Role::Student,
+            &newcomer.to_string(),
+            Vec::new(),
+            crate::http::auth::Profile {
+                given_name: Some("Nova".into()),
+                family_name: Some("Nyström".into()),
+                email: Some("nova.nystrom@student.example.se".into()),
+            },
+        )?;
+        let completion = chrono::Utc::now().date_naive() + chrono::Duration::days(400);
+        println!(
+            "  a new student enrolling in {} (names from the token):",
+            program.code
+        );
+        println!(
+            "    curl -X POST -H \"Authorization: Bearer {t}\" -H 'Content-Type: application/json' -d '{{\"student_uid\": \"{newcomer}\", \"identity_number\": \"{}\", \"expected_completion\": \"{completion}\"}}' {base}/programs/{}/portfolios",
+            number.as_str(),
+            program.id
+        );
         println!(
             "  coordinator {} of {} (program {}):",
             program.coordinator, program.code, program.id

@@ -152,6 +152,18 @@ pub struct DataKey {
     bytes: Zeroizing<[u8; KEY_LEN]>,
 }
 
+impl DataKey {
+    /// HMAC-SHA256 of `data` under this key: equal inputs give equal tags (so a table can be
+    /// searched by them), and without the key a tag cannot be tested against guessed inputs.
+    pub fn keyed_hash(&self, data: &[u8]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.bytes.as_slice())
+            .expect("HMAC accepts keys of any length");
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+}
+
 impl fmt::Debug for DataKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("DataKey(..)")

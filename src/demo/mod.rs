@@ -260,14 +260,15 @@ impl<'a> Driver<'a> {
     ) -> Self {
         let id =
             |what: &str| Uuid::new_v5(&DEMO_NAMESPACE, format!("{seed}/{index}/{what}").as_bytes());
+        let student_uid = StudentUid::new(id("student"));
         Self {
             handler,
             program,
             seed,
             student: DemoStudent {
                 index,
-                student_uid: StudentUid::new(id("student")),
-                portfolio_id: PortfolioId::new(id("portfolio")),
+                student_uid,
+                portfolio_id: PortfolioId::of(student_uid, program.id),
                 program_id: program.id,
                 path: path_of(index),
             },
@@ -308,7 +309,7 @@ impl<'a> Driver<'a> {
         let ctx = self.ctx(step, as_student);
         let handled = if matches!(command, PortfolioCommand::OpenPortfolio { .. }) {
             self.handler
-                .open_portfolio(self.program.id, self.student.portfolio_id, command, &ctx)
+                .open_portfolio(self.program.id, command, &ctx)
                 .await?
         } else {
             self.handler
@@ -379,7 +380,11 @@ impl<'a> Driver<'a> {
         let year = self.today.year() - 20 - rng.below(12) as i32;
         let month = 1 + rng.below(12) as u32;
         let day = 1 + rng.below(28) as u32;
-        let serial = 1 + rng.below(999) as u32;
+        // One identity number belongs to one student: the serial follows the student's index, so
+        // no two demo students share a number (up to 999 of them whatever their dates).
+        // (The draw the serial used to come from is kept, so a seed gives the rest as before.)
+        let _ = rng.below(999);
+        let serial = 1 + (self.student.index % 999) as u32;
         IdentityNumber::with_check_digit(&format!("{year:04}{month:02}{day:02}{serial:03}"))
             .expect("demo identity numbers are valid")
     }

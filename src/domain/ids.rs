@@ -66,6 +66,23 @@ uuid_id!(
     /// One student's portfolio in one program.
     PortfolioId, stream = "portfolio"
 );
+/// The UUIDv5 namespace of portfolio ids (a random constant). Changing it would give every student a
+/// second portfolio in each program, so it never changes.
+const PORTFOLIO_NAMESPACE: Uuid = Uuid::from_u128(0x6b1f_0c52_93d4_4e0a_a7c1_52e8_3f90_d1b7);
+
+impl PortfolioId {
+    /// The id of `student`'s portfolio in `program`: derived, not minted, so that a student has one
+    /// portfolio per program by construction. Two opens of the same pair name the same stream, and
+    /// the event store's "stream must not exist yet" check (one unique key, under any concurrency)
+    /// lets exactly one of them in; no separate uniqueness table can disagree with the log.
+    pub fn of(student: StudentUid, program: ProgramId) -> Self {
+        let mut name = [0u8; 32];
+        name[..16].copy_from_slice(student.as_uuid().as_bytes());
+        name[16..].copy_from_slice(program.as_uuid().as_bytes());
+        Self(Uuid::new_v5(&PORTFOLIO_NAMESPACE, &name))
+    }
+}
+
 uuid_id!(
     /// A logged activity inside a portfolio; reflections hang off it.
     ActivityId
@@ -269,6 +286,29 @@ mod tests {
         assert_eq!(json, format!("\"{RAW}\""));
         assert_eq!(serde_json::from_str::<ProgramId>(&json).unwrap(), id);
         assert!("not-a-uuid".parse::<PortfolioId>().is_err());
+    }
+
+    #[test]
+    fn a_portfolio_id_is_one_per_student_and_program() {
+        let student = StudentUid::new(Uuid::from_u128(1));
+        let other = StudentUid::new(Uuid::from_u128(2));
+        let program = ProgramId::new(Uuid::from_u128(3));
+        let second = ProgramId::new(Uuid::from_u128(4));
+        let id = PortfolioId::of(student, program);
+        assert_eq!(id, PortfolioId::of(student, program));
+        assert_ne!(id, PortfolioId::of(other, program));
+        assert_ne!(id, PortfolioId::of(student, second));
+        // Swapping the two uuids must not name the same portfolio.
+        let swapped = PortfolioId::of(
+            StudentUid::new(Uuid::from_u128(3)),
+            ProgramId::new(Uuid::from_u128(1)),
+        );
+        assert_ne!(
+            PortfolioId::of(student, ProgramId::new(Uuid::from_u128(3))),
+            swapped
+        );
+        // Pinned: the derivation must never change, or every student gets a second portfolio.
+        assert_eq!(id.to_string(), "8a799247-98ed-5f71-ac75-70d430f52e48");
     }
 
     #[test]

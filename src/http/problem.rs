@@ -34,6 +34,9 @@ pub struct Problem {
     pub code: Cow<'static, str>,
     pub detail: String,
     pub field: Option<String>,
+    /// Extension members (RFC 9457 §3.2) a client can act on, such as the `portfolio_id` that a
+    /// `portfolio_exists` conflict names. Boxed for the same reason as `extra_header`.
+    extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     /// `WWW-Authenticate` for 401s, `Retry-After` for 429s and 503s.
     /// Boxed: rare, and it would otherwise make every `Result<_, Problem>` large.
     extra_header: Option<Box<(header::HeaderName, HeaderValue)>>,
@@ -49,6 +52,8 @@ struct Body<'a> {
     detail: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    extensions: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Problem {
@@ -62,8 +67,17 @@ impl Problem {
             code: code.into(),
             detail: detail.into(),
             field: None,
+            extensions: None,
             extra_header: None,
         }
+    }
+
+    /// Adds an extension member to the body (its name must not be one of the standard members).
+    pub fn with_extension(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions
+            .get_or_insert_with(Default::default)
+            .insert(name.to_owned(), value.into());
+        self
     }
 
     /// Names the request field at fault.
@@ -158,6 +172,7 @@ impl IntoResponse for Problem {
             code: &self.code,
             detail: &self.detail,
             field: self.field.as_deref(),
+            extensions: self.extensions.as_deref(),
         };
         let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (self.status, json).into_response();
@@ -208,6 +223,14 @@ impl From<CommandError> for Problem {
                 e.to_string(),
             )
             .with_field("If-Match"),
+            e @ CommandError::PortfolioExists { portfolio_id } => {
+                Self::new(StatusCode::CONFLICT, "portfolio_exists", e.to_string())
+                    .with_extension("portfolio_id", portfolio_id.to_string())
+            }
+            e @ CommandError::IdentityNumberTaken => {
+                Self::new(StatusCode::CONFLICT, "identity_number_taken", e.to_string())
+                    .with_field("identity_number")
+            }
             e @ (CommandError::Store(_) | CommandError::Corrupt { .. }) => Self::internal(&e),
         }
     }

@@ -143,13 +143,40 @@ impl EventStore {
     /// unchanged, so appends of them cost nothing extra.
     pub(super) async fn seal(
         &self,
-        mut conn: Option<&mut PgConnection>,
+        conn: Option<&mut PgConnection>,
         events: &[NewEvent],
     ) -> Result<Vec<NewEvent>, StoreError> {
         let subjects = sealed_subjects_of_new(events);
         if subjects.is_empty() {
             return Ok(events.to_vec());
         }
+        let live = self.live_keys(conn, &subjects).await?;
+        events
+            .iter()
+            .map(|event| {
+                let mut event = event.clone();
+                if let (Some(personal), Some(subject)) = (&event.personal, event.data_subject) {
+                    let (generation, key) = live.get(&subject).ok_or(StoreError::KeyRace)?;
+                    let context = SealContext {
+                        event_id: event.event_id,
+                        subject,
+                        generation: *generation,
+                    };
+                    event.personal = Some(key.seal(context, personal));
+                }
+                Ok(event)
+            })
+            .collect()
+    }
+
+    /// A live key for each of `subjects`, created where missing (or erased). `conn` is the caller's
+    /// transaction, else the pool is used. A subject missing from the answer lost a race with an
+    /// erasure three times ([`StoreError::KeyRace`] for its caller).
+    pub(super) async fn live_keys(
+        &self,
+        mut conn: Option<&mut PgConnection>,
+        subjects: &[Uuid],
+    ) -> Result<HashMap<Uuid, LiveKey>, StoreError> {
         let master = crypto::installed()?;
         let mut live: HashMap<Uuid, LiveKey> = HashMap::new();
         // A key created by a concurrent append is invisible to this statement's snapshot; the next
@@ -204,22 +231,7 @@ impl EventStore {
                 live.insert(subject, (generation, unwrap(master, subject, &wrapped)?));
             }
         }
-        events
-            .iter()
-            .map(|event| {
-                let mut event = event.clone();
-                if let (Some(personal), Some(subject)) = (&event.personal, event.data_subject) {
-                    let (generation, key) = live.get(&subject).ok_or(StoreError::KeyRace)?;
-                    let context = SealContext {
-                        event_id: event.event_id,
-                        subject,
-                        generation: *generation,
-                    };
-                    event.personal = Some(key.seal(context, personal));
-                }
-                Ok(event)
-            })
-            .collect()
+        Ok(live)
     }
 }
 

@@ -14,6 +14,7 @@
 mod announce;
 mod append;
 mod error;
+mod identity;
 pub mod keys;
 mod read;
 mod row;
@@ -23,6 +24,7 @@ mod upcast;
 
 pub use announce::CHANNEL;
 pub use error::{AppendError, StoreError};
+pub use identity::{IDENTITY_INDEX_SUBJECT, IdentityClaim};
 pub use types::{
     ActorRole, AppendOutcome, Checkpoint, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
 };

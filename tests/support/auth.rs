@@ -36,3 +36,29 @@ pub fn token(role: Role, subject: &str) -> String {
     })
     .unwrap()
 }
+
+/// A student's token that carries the standard name and e-mail claims, as a university's identity
+/// provider issues them.
+pub fn student_token_with_profile(
+    subject: &str,
+    given_name: &str,
+    family_name: &str,
+    email: &str,
+) -> String {
+    dev_token(&DevToken {
+        secret: SECRET,
+        issuer: DEFAULT_ISSUER,
+        audience: DEFAULT_AUDIENCE,
+        role: Role::Student,
+        subject,
+        programs: Vec::new(),
+        now: Utc::now(),
+        ttl: TimeDelta::minutes(10),
+        profile: cim::http::auth::Profile {
+            given_name: Some(given_name.to_owned()),
+            family_name: Some(family_name.to_owned()),
+            email: Some(email.to_owned()),
+        },
+    })
+    .unwrap()
+}

@@ -217,3 +217,17 @@ pub async fn staffed_programs(
     }
     seeded.into_iter().map(|p| p.id).collect()
 }
+
+/// A valid identity number (12 digits) not handed out before in this test process: one number
+/// belongs to one student across the service, so every new test student needs their own.
+/// Distinct for the first 6 300 calls; apart from [`flow::identity_number`]'s (another year).
+pub fn unique_identity_number() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let eleven = format!("199602{:02}{:03}", 1 + n % 28, 100 + n % 900);
+    cim::domain::values::IdentityNumber::with_check_digit(&eleven)
+        .unwrap()
+        .as_str()
+        .to_owned()
+}

@@ -36,13 +36,12 @@ pub async fn open_portfolio(
     let (code, _) = pilot_programs()[0];
     let program = pilot_program_id(code);
     let student = StudentUid::new(Uuid::new_v4());
-    let portfolio = PortfolioId::new(Uuid::new_v4());
+    let portfolio = PortfolioId::of(student, program);
     let today = now.date_naive();
     let ctx = student_ctx(student, now);
     handler
         .open_portfolio(
             program,
-            portfolio,
             PortfolioCommand::OpenPortfolio {
                 portfolio_id: portfolio,
                 student_uid: student,

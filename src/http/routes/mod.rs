@@ -19,6 +19,7 @@ mod lists;
 mod media;
 pub mod openapi;
 mod paths;
+mod personal;
 mod portfolios;
 mod programs;
 mod reads;

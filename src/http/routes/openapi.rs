@@ -47,6 +47,9 @@ pub struct ProblemDoc {
     detail: String,
     /// The request field at fault, when there is one (dotted for nested fields).
     field: Option<String>,
+    /// With 409 `portfolio_exists`: the student's existing portfolio in the program.
+    #[schema(value_type = Option<Uuid>)]
+    portfolio_id: Option<String>,
 }
 
 #[derive(Debug, OpenApi)]
@@ -164,7 +167,7 @@ const PROBLEMS: &[(&str, &str, bool)] = &[
     ),
     (
         "409",
-        "A concurrent change won twice in a row; reload and try again",
+        "A concurrent change won twice in a row (reload and try again), or what is created exists already (`portfolio_exists`, with its `portfolio_id`)",
         true,
     ),
     ("412", "If-Match names an older version", true),
@@ -305,6 +308,7 @@ fn add_problems(operation: &mut Operation, is_command: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn the_document_is_openapi_3_1_with_the_shared_shapes() {
@@ -318,6 +322,18 @@ mod tests {
         assert_eq!(reflection["oneOf"].as_array().map(Vec::len), Some(3));
         let open = &doc["components"]["schemas"]["OpenPortfolio"];
         assert_eq!(open["additionalProperties"], false, "{open}");
+        // Personal details come from the token and Ladok: only the UID and the date are required.
+        let required: Vec<&str> = open["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(required, ["student_uid", "expected_completion"], "{open}");
+        assert!(
+            problem["portfolio_id"].is_object(),
+            "Problem.portfolio_id missing"
+        );
         assert!(doc["paths"]["/healthz"]["get"].is_object());
         let limited = &doc["paths"]["/portfolios/{portfolio_id}"]["get"]["responses"]["429"];
         assert!(limited["headers"]["Retry-After"].is_object(), "{limited}");

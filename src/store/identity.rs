@@ -1,0 +1,71 @@
+//! One identity number, one student: the `identity_numbers` index (see `docs/identity.md`).
+//!
+//! A student UID claims the identity number of the portfolio it opens, in the same transaction as
+//! the `PortfolioOpened` event, so no portfolio exists whose number another student holds, whatever
+//! runs at the same time. The index stores a keyed hash of the number, never the number: equal
+//! numbers still collide on the primary key, which is the check.
+//!
+//! The hash key is a subject key of its own ([`IDENTITY_INDEX_SUBJECT`] in `subject_keys`), so it
+//! is wrapped by the master key like every other key and a master-key rotation re-wraps it too; it
+//! never changes, so the index stays valid across rotations. No erasure names that subject. An
+//! erasure deletes the student's rows instead (`app::erasure`): the hash is personal data too (it
+//! can be tested against guesses by whoever holds the key).
+
+use super::{EventStore, StoreError};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// The reserved data subject whose key hashes identity numbers (a random constant, no person's
+/// Ladok UID). Changing it would empty the index.
+pub const IDENTITY_INDEX_SUBJECT: Uuid = Uuid::from_u128(0x3c2d_8e41_07aa_4f6b_9d15_c0e2_7b48_a903);
+
+/// A student UID claiming an identity number (the 12 normalised digits).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdentityClaim {
+    pub digits: String,
+    pub student_uid: Uuid,
+}
+
+impl std::fmt::Debug for IdentityClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityClaim")
+            .field("student_uid", &self.student_uid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventStore {
+    /// Records `claim` inside the caller's transaction `conn`, unless the number belongs to another
+    /// student already: then that student's UID is returned and nothing is written. The caller
+    /// refuses the command and rolls back.
+    pub async fn claim_identity_number(
+        &self,
+        conn: &mut PgConnection,
+        claim: &IdentityClaim,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let keys = self
+            .live_keys(Some(&mut *conn), &[IDENTITY_INDEX_SUBJECT])
+            .await?;
+        let (_, key) = keys
+            .get(&IDENTITY_INDEX_SUBJECT)
+            .ok_or(StoreError::KeyRace)?;
+        let tag = key.keyed_hash(claim.digits.as_bytes());
+        // Two statements on purpose: when another transaction claims the same number at the same
+        // moment, this INSERT waits for it, and the SELECT (a statement of its own, so a new
+        // snapshot under READ COMMITTED) then sees its row if it committed.
+        sqlx::query(
+            "INSERT INTO identity_numbers (number_hash, student_uid) VALUES ($1, $2)
+             ON CONFLICT (number_hash) DO NOTHING",
+        )
+        .bind(tag.as_slice())
+        .bind(claim.student_uid)
+        .execute(&mut *conn)
+        .await?;
+        let owner: Uuid =
+            sqlx::query_scalar("SELECT student_uid FROM identity_numbers WHERE number_hash = $1")
+                .bind(tag.as_slice())
+                .fetch_one(&mut *conn)
+                .await?;
+        Ok((owner != claim.student_uid).then_some(owner))
+    }
+}
