@@ -541,8 +541,9 @@ async fn a_command_decided_on_an_old_version_is_refused_however_late_the_change_
     let racers = contexts.iter().enumerate().map(|(i, c)| {
         w.handler.portfolio_if(
             p,
-            PortfolioCommand::ChangeExpectedCompletion {
+            PortfolioCommand::ProposeExpectedCompletion {
                 expected_completion: today() + TimeDelta::days(400 + i as i64),
+                reason: text("Placement moved."),
             },
             c,
             Some(at),

@@ -67,6 +67,10 @@ pub enum DomainError {
     )]
     ExpectedCompletionInPast { date: NaiveDate, today: NaiveDate },
     #[error(
+        "there is no proposed expected completion date waiting for a decision; the student proposes one first"
+    )]
+    NoPendingCompletionProposal,
+    #[error(
         "an application for the certificate is waiting for a decision; nothing can change until it is approved or rejected"
     )]
     ApplicationPending,
@@ -264,6 +268,7 @@ impl DomainError {
             WrongProgram => "wrong_program",
             NotACoordinator => "not_a_coordinator",
             ExpectedCompletionInPast { .. } => "expected_completion_in_past",
+            NoPendingCompletionProposal => "no_pending_proposal",
             ApplicationPending => "application_pending",
             CertificateAlreadyIssued => "certificate_already_issued",
             PortfolioClosed => "portfolio_closed",

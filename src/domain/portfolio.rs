@@ -8,6 +8,7 @@
 mod activities;
 mod application;
 mod commands;
+mod completion;
 mod content;
 mod decide;
 mod events;

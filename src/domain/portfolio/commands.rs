@@ -64,8 +64,24 @@ pub enum PortfolioCommand {
         email: Email,
         expected_completion: NaiveDate,
     },
-    ChangeExpectedCompletion {
+    /// A coordinator sets the date the final deadline is computed from (the trusted source).
+    SetExpectedCompletion {
         expected_completion: NaiveDate,
+        reason: NonEmptyText,
+        by: StaffId,
+    },
+    /// The student asks for another date; a coordinator decides.
+    ProposeExpectedCompletion {
+        expected_completion: NaiveDate,
+        reason: NonEmptyText,
+    },
+    AcceptExpectedCompletion {
+        by: StaffId,
+        reason: NonEmptyText,
+    },
+    DeclineExpectedCompletion {
+        by: StaffId,
+        reason: NonEmptyText,
     },
     LogActivity {
         activity_id: ActivityId,

@@ -53,11 +53,56 @@ pub struct PortfolioOpened {
     pub personal: Option<StudentDetails>,
 }
 
+/// The student moved their own date. No longer decided (a coordinator sets the date now, see
+/// [`ExpectedCompletionSet`]); kept so that logs written before still fold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExpectedCompletionChanged {
     pub expected_completion: NaiveDate,
     /// Kept so the audit can show what the deadline was before the change without replaying.
     pub previous: NaiveDate,
+}
+
+/// A coordinator set the expected completion date, the trusted source of the final deadline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectedCompletionSet {
+    pub expected_completion: NaiveDate,
+    pub previous: NaiveDate,
+    pub by: StaffId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<ReasonPersonal>,
+}
+
+/// The student asked for another date; nothing changes until a coordinator accepts it. A newer
+/// proposal replaces a pending one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectedCompletionProposed {
+    /// 1 for the first proposal of the portfolio, counting up.
+    pub proposal: u32,
+    pub expected_completion: NaiveDate,
+    /// The date in force when proposed.
+    pub current: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<ReasonPersonal>,
+}
+
+/// A coordinator accepted the pending proposal: the date moves to the proposed one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectedCompletionProposalAccepted {
+    pub proposal: u32,
+    pub expected_completion: NaiveDate,
+    pub previous: NaiveDate,
+    pub by: StaffId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<ReasonPersonal>,
+}
+
+/// A coordinator declined the pending proposal: the date stays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectedCompletionProposalDeclined {
+    pub proposal: u32,
+    pub by: StaffId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<ReasonPersonal>,
 }
 
 /// The student's own words about an activity and their evidence.
@@ -175,7 +220,8 @@ pub struct FinalReflectionReturned {
     pub personal: Option<FeedbackPersonal>,
 }
 
-/// A reason written by staff; it may describe the student's circumstances, so it is personal.
+/// A reason written by staff or the student; it may describe the student's circumstances, so it is
+/// personal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReasonPersonal {
     pub reason: NonEmptyText,
@@ -272,6 +318,10 @@ domain_events!(
     PortfolioEvent {
         PortfolioOpened,
         ExpectedCompletionChanged,
+        ExpectedCompletionSet,
+        ExpectedCompletionProposed,
+        ExpectedCompletionProposalAccepted,
+        ExpectedCompletionProposalDeclined,
         ActivityLogged,
         ActivityWithdrawn,
         ReflectionSubmitted,

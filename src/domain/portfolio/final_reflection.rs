@@ -252,8 +252,10 @@ mod tests {
         let later = run(
             state.clone(),
             &prog,
-            PortfolioCommand::ChangeExpectedCompletion {
+            PortfolioCommand::SetExpectedCompletion {
                 expected_completion: date(2026, 7, 8),
+                reason: text("Study plan."),
+                by: coordinator(),
             },
         );
         assert!(decide(&later, &prog, oral_final(300), late).is_ok());
@@ -295,8 +297,10 @@ mod tests {
         let moved = run(
             state,
             &prog,
-            PortfolioCommand::ChangeExpectedCompletion {
+            PortfolioCommand::SetExpectedCompletion {
                 expected_completion: date(2026, 8, 1),
+                reason: text("Study plan."),
+                by: coordinator(),
             },
         );
         let e = submitted(

@@ -295,8 +295,10 @@ fn action(step: &Step, state: &PortfolioState, today: NaiveDate, ids: &mut Ids) 
     use PortfolioCommand as C;
     let cmd = match step {
         Step::Open(d) => open_command_with(days(*d)),
-        Step::ChangeCompletion(d) => C::ChangeExpectedCompletion {
+        Step::ChangeCompletion(d) => C::SetExpectedCompletion {
             expected_completion: days(*d),
+            reason: text("Study plan."),
+            by: coordinator(),
         },
         Step::Log {
             fresh,

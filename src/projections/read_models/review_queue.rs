@@ -193,6 +193,10 @@ impl ReviewQueueProjection {
             }
             E::PortfolioOpened(_)
             | E::ExpectedCompletionChanged(_)
+            | E::ExpectedCompletionSet(_)
+            | E::ExpectedCompletionProposed(_)
+            | E::ExpectedCompletionProposalAccepted(_)
+            | E::ExpectedCompletionProposalDeclined(_)
             | E::ActivityLogged(_)
             | E::ExtensionGranted(_)
             | E::CertificateRevoked(_)

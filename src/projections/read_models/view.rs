@@ -33,7 +33,12 @@ pub struct PortfolioView {
     /// Ladok's UID: the key the student and the registrar are known by, not a name.
     pub student_uid: StudentUid,
     pub phase: PhaseName,
+    /// Set by a coordinator (the trusted source); the deadline is computed from it.
     pub expected_completion: NaiveDate,
+    /// The student's proposal of another date, waiting for a coordinator: `expected_completion` and
+    /// the deadline do not move until it is accepted. Its reason is personal and is not shown here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_proposal: Option<CompletionProposalView>,
     pub deadline: DeadlineView,
     pub requirements: Requirements,
     /// In the order logged, withdrawn ones included (marked), so nothing the student did vanishes.
@@ -97,6 +102,13 @@ pub struct DeadlineView {
     pub extended: bool,
     pub binding: bool,
     pub extensions: Vec<ExtensionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CompletionProposalView {
+    /// Numbered from 1 per portfolio, as in the audit's `ExpectedCompletionProposed` events.
+    pub proposal: u32,
+    pub expected_completion: NaiveDate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -298,6 +310,13 @@ impl PortfolioView {
             student_uid: p.student_uid,
             phase: p.phase.into(),
             expected_completion: p.expected_completion,
+            completion_proposal: p
+                .completion_proposal
+                .as_ref()
+                .map(|c| CompletionProposalView {
+                    proposal: c.proposal,
+                    expected_completion: c.expected_completion,
+                }),
             deadline: DeadlineView {
                 date: deadline.date,
                 regular: deadline.regular,
