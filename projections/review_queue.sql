@@ -32,7 +32,10 @@ CREATE TABLE rm_review_queue (
     -- FALSE: the recording's duration is the student's declaration; the coordinator should check it.
     duration_measured  BOOLEAN,
     link_count         INTEGER,
-    submitted_at       TIMESTAMPTZ NOT NULL
+    submitted_at       TIMESTAMPTZ NOT NULL,
+    -- upload | link | declared: what an oral reflection rests on (NULL for other formats and for
+    -- attempts submitted before it was recorded).
+    recording          TEXT
 );
 
 -- At most one waiting item per (portfolio, kind, activity): the domain allows one open attempt, so a

@@ -257,7 +257,7 @@ async fn a_student_goes_from_enrolment_to_an_approved_certificate_over_http() {
     app.ok(
         &format!("/portfolios/{p}/activities/{}/reflection/resubmit", ids[1]),
         &student,
-        json!({"format": "oral", "duration_s": 170}),
+        json!({"format": "oral", "link": "https://play.ki.se/media/0_resubmitted", "duration_s": 170}),
     )
     .await;
     for id in &ids {
@@ -751,6 +751,132 @@ async fn a_retried_command_answers_the_same_and_a_stale_if_match_is_412() {
         .await;
     assert_eq!(current.status, StatusCode::OK, "{}", current.body);
     assert_eq!(current.etag(), "\"3\"");
+    app.db.drop().await;
+}
+
+#[tokio::test]
+async fn an_oral_reflection_needs_a_recording_unless_the_rules_allow_a_declared_duration() {
+    let app = spawn_app().await;
+    let anna = token(Role::Coordinator, ANNA, &[app.a]);
+    let (p, student) = app.open(app.a).await;
+    let mut acts = Vec::new();
+    for (i, item) in ["tedx", "language-cafe", "student-ambassador"]
+        .iter()
+        .enumerate()
+    {
+        let view = app
+            .ok(
+                &format!("/portfolios/{p}/activities"),
+                &student,
+                activity(item, 10 + i as i64),
+            )
+            .await;
+        acts.push(last_activity_id(&view));
+    }
+    let reflect = |act: &str, body: Value| {
+        let path = format!("/portfolios/{p}/activities/{act}/reflection");
+        let student = student.clone();
+        let app = &app;
+        async move { app.post(&path, &student, body).await }
+    };
+
+    // A duration alone is no recording.
+    let declared = reflect(&acts[0], json!({"format": "oral", "duration_s": 150})).await;
+    assert_eq!(
+        (declared.status, declared.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "recording_required")
+    );
+    assert!(declared.is_problem());
+    assert!(
+        declared.body["detail"].as_str().unwrap().contains("upload"),
+        "{}",
+        declared.body
+    );
+    let final_declared = app
+        .post(
+            &format!("/portfolios/{p}/final-reflection"),
+            &student,
+            json!({"format": "oral", "duration_s": 400}),
+        )
+        .await;
+    assert_ne!(final_declared.status, StatusCode::OK);
+    // A client-typed reference to a file never uploaded to this portfolio is no recording either.
+    let typed = reflect(
+        &acts[0],
+        json!({"format": "oral", "duration_s": 150, "media": {
+        "sha256": "ab".repeat(32), "content_type": "video/mp4", "size_bytes": 4096}}),
+    )
+    .await;
+    assert_eq!(
+        (typed.code(), typed.body["field"].as_str()),
+        ("media_not_uploaded", Some("media"))
+    );
+
+    // Links go to the program's video platform only, over https.
+    for (link, code) in [
+        (
+            "https://www.youtube.com/watch?v=abc",
+            "video_link_host_not_allowed",
+        ),
+        ("http://play.ki.se/media/0_abc", "video_link_not_https"),
+        ("play.ki.se/media", "video_link_invalid"),
+    ] {
+        let answer = reflect(
+            &acts[0],
+            json!({"format": "oral", "link": link, "duration_s": 150}),
+        )
+        .await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, code),
+            "{link}"
+        );
+        assert_eq!(answer.body["field"], "link");
+    }
+    let linked = reflect(
+        &acts[0],
+        json!({"format": "oral", "link": "https://play.ki.se/media/0_abc", "duration_s": 150}),
+    )
+    .await;
+    assert_eq!(linked.status, StatusCode::OK, "{}", linked.body);
+    let attempt = &linked.body["view"]["activities"][0]["attempts"][0];
+    assert_eq!(
+        (
+            attempt["recording"].as_str(),
+            attempt["duration_measured"].as_bool()
+        ),
+        (Some("link"), Some(false))
+    );
+    assert!(
+        linked.body["personal"]
+            .to_string()
+            .contains("https://play.ki.se/media/0_abc"),
+        "{}",
+        linked.body["personal"]
+    );
+
+    // A program that explicitly allows declared durations accepts one, and the coordinator sees it.
+    let rules = app
+        .post(
+            &format!("/programs/{}/rules", app.a),
+            &anna,
+            json!({"rules": {"allow_declared_duration": true}}),
+        )
+        .await;
+    assert_eq!(rules.status, StatusCode::OK, "{}", rules.body);
+    let declared = reflect(&acts[1], json!({"format": "oral", "duration_s": 150})).await;
+    assert_eq!(declared.status, StatusCode::OK, "{}", declared.body);
+    let seen = app.get(&format!("/portfolios/{p}"), &anna).await;
+    let recordings: Vec<&Value> = seen.body["view"]["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["attempts"][0]["recording"])
+        .collect();
+    assert_eq!(
+        recordings,
+        [&json!("link"), &json!("declared"), &Value::Null]
+    );
     app.db.drop().await;
 }
 

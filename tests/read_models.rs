@@ -16,7 +16,7 @@ use cim::domain::portfolio::{
     ReflectionStatus,
 };
 use cim::domain::rules::ProgramRules;
-use cim::domain::values::{Email, IdentityNumber, NonEmptyText, PersonName};
+use cim::domain::values::{Email, IdentityNumber, MediaRef, NonEmptyText, PersonName};
 use cim::domain::{
     ActivityId, CatalogItemId, CertificateId, PortfolioCommand, PortfolioId, PortfolioState,
     ProgramCommand, ProgramId, StaffId, StudentUid, stockholm_date,
@@ -180,9 +180,15 @@ fn written() -> ReflectionContent {
     }
 }
 
+/// A recording as the handler passes an upload on (the domain needs one; nothing is stored here).
+fn recording() -> Option<MediaRef> {
+    Some(MediaRef::new(&"ab".repeat(32), "audio/mpeg", 4096).unwrap())
+}
+
 fn oral() -> ReflectionContent {
     ReflectionContent::Oral {
-        media: None,
+        media: recording(),
+        link: None,
         duration_s: 150,
         duration_measured: false,
     }
@@ -205,7 +211,8 @@ fn final_written() -> FinalContent {
 
 fn final_oral() -> FinalContent {
     FinalContent::Oral {
-        media: None,
+        media: recording(),
+        link: None,
         duration_s: 320,
         duration_measured: false,
     }
@@ -1387,6 +1394,7 @@ async fn queue_registrar_audit_and_statistics_of_a_known_scenario() {
     assert_eq!(queue[0].link_count, Some(3));
     assert_eq!(queue[0].submitted_at, submitted_at(7));
     assert_eq!(queue[1].format.as_deref(), Some("oral"));
+    assert_eq!(queue[1].recording.as_deref(), Some("upload"));
     assert_eq!(queue[1].duration_measured, Some(false));
     assert_eq!(queue[1].submitted_at, resubmitted_at);
     assert_eq!(queue[1].waited_seconds, 3 * 86_400);

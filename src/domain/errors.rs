@@ -12,7 +12,8 @@ use super::ids::{CatalogItemId, SlugError, StaffIdError};
 use super::portfolio::ReflectionFormat;
 use super::rules::{DurationBand, RulesError};
 use super::values::{
-    EmailError, IdentityNumberError, InstagramLinkError, MediaRefError, TextError, language_name,
+    EmailError, IdentityNumberError, InstagramLinkError, MediaRefError, TextError, VideoLinkError,
+    language_name,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,6 +129,14 @@ pub enum DomainError {
     ReflectionDurationOutOfBand { duration_s: u32, band: DurationBand },
     #[error("a duration can only be measured from an uploaded recording; none was attached")]
     DurationMeasuredWithoutMedia,
+    #[error(
+        "an oral reflection needs its recording: upload the file (POST /portfolios/{{portfolio_id}}/media) and send its media_sha256, or send a link to the university's video platform; this program does not accept a declared duration alone"
+    )]
+    RecordingRequired,
+    #[error("send either an uploaded recording or a video platform link, not both")]
+    RecordingTwice,
+    #[error(transparent)]
+    VideoLink(#[from] VideoLinkError),
     #[error("Instagram link {position} {reason}")]
     InstagramLinkInvalid {
         position: usize,
@@ -285,6 +294,9 @@ impl DomainError {
             ReflectionWordCountOutOfBand { .. } => "reflection_word_count_out_of_band",
             ReflectionDurationOutOfBand { .. } => "reflection_duration_out_of_band",
             DurationMeasuredWithoutMedia => "duration_measured_without_media",
+            RecordingRequired => "recording_required",
+            RecordingTwice => "recording_twice",
+            VideoLink(e) => e.code(),
             InstagramLinkInvalid { .. } => "instagram_link_invalid",
             InstagramLinkDuplicate { .. } => "instagram_link_duplicate",
             InstagramTooFewPosts { .. } => "instagram_too_few_posts",
@@ -334,6 +346,8 @@ impl DomainError {
                 Some("duration_s")
             }
             DurationMeasuredWithoutMedia => Some("duration_measured"),
+            RecordingRequired => Some("media_sha256"),
+            RecordingTwice | VideoLink(_) => Some("link"),
             InstagramLinkInvalid { .. }
             | InstagramLinkDuplicate { .. }
             | InstagramTooFewPosts { .. } => Some("links"),

@@ -14,6 +14,7 @@ mod decide;
 mod events;
 mod evolve;
 mod final_reflection;
+mod recording;
 mod state;
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ use crate::domain::ids::{
 };
 use crate::domain::rules::AppliedBand;
 use crate::domain::values::{
-    Email, IdentityNumber, InstagramPostLink, MediaRef, NonEmptyText, PersonName,
+    Email, IdentityNumber, InstagramPostLink, MediaRef, NonEmptyText, PersonName, RecordingKind,
+    VideoLink,
 };
 
 /// The format a student chose for an activity reflection.
@@ -131,13 +132,16 @@ pub struct ActivityWithdrawn {
     pub activity_id: ActivityId,
 }
 
-/// The content of a reflection: the text, normalised Instagram links and any recording.
+/// The content of a reflection: the text, normalised Instagram links and any recording (an upload or
+/// a link to the video platform).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReflectionPersonal {
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<InstagramPostLink>,
     pub media: Option<MediaRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_link: Option<VideoLink>,
 }
 
 /// One attempt at an activity reflection (attempt 1 is the first submission, later ones follow returns).
@@ -154,6 +158,10 @@ pub struct ReflectionSubmitted {
     /// `false` means the server could not measure the recording and kept the declared duration: the
     /// coordinator should check it.
     pub duration_measured: Option<bool>,
+    /// What an oral reflection rests on; `None` for other formats and for events written before it
+    /// was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingKind>,
     pub link_count: Option<u32>,
     pub rules_version: u32,
     pub band: AppliedBand,
@@ -190,6 +198,8 @@ pub struct FinalReflectionSubmitted {
     pub word_count: Option<u32>,
     pub duration_s: Option<u32>,
     pub duration_measured: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingKind>,
     /// ISO 639-3 code whatlang detected for a written text, with its confidence, so that the coordinator
     /// can see how sure the automatic English check was.
     pub language: Option<String>,

@@ -57,6 +57,7 @@ pub(super) fn submit(
         word_count: judged.word_count,
         duration_s: judged.duration_s,
         duration_measured: judged.duration_measured,
+        recording: judged.recording,
         language: judged.language.map(|(lang, _)| lang.to_owned()),
         language_confidence: judged.language.map(|(_, confidence)| confidence),
         rules_version: ctx.program.rules_version,
@@ -142,6 +143,7 @@ mod tests {
         PortfolioCommand::SubmitFinalReflection {
             content: FinalContent::Oral {
                 media: Some(media()),
+                link: None,
                 duration_s,
                 duration_measured: true,
             },

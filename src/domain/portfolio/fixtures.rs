@@ -291,6 +291,7 @@ pub fn history() -> (Vec<PortfolioEvent>, PortfolioState) {
     let mut events = Vec::new();
     let oral = ReflectionContent::Oral {
         media: Some(media()),
+        link: None,
         duration_s: 150,
         duration_measured: true,
     };
@@ -369,6 +370,7 @@ pub fn history() -> (Vec<PortfolioEvent>, PortfolioState) {
         PortfolioCommand::ResubmitFinalReflection {
             content: FinalContent::Oral {
                 media: Some(media()),
+                link: None,
                 duration_s: 420,
                 duration_measured: false,
             },

@@ -20,7 +20,7 @@ use crate::domain::portfolio::{
     Review, StudentDetails,
 };
 use crate::domain::rules::{AppliedBand, ProgramRules};
-use crate::domain::values::NonEmptyText;
+use crate::domain::values::{NonEmptyText, RecordingKind};
 use crate::domain::{
     ActivityId, CatalogItemId, CertificateId, PortfolioId, ProgramId, StaffId, StudentUid,
 };
@@ -184,6 +184,10 @@ pub struct AttemptView {
     pub duration_s: Option<u32>,
     /// `Some(false)`: the server could not measure the recording; the coordinator should check it.
     pub duration_measured: Option<bool>,
+    /// What an oral reflection rests on: `upload`, `link` (to the video platform) or `declared`
+    /// (the duration alone, where the rules allow it). Absent for attempts from before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingKind>,
     pub link_count: Option<u32>,
     pub rules_version: u32,
     pub band: AppliedBand,
@@ -221,6 +225,8 @@ pub struct FinalAttemptView {
     pub word_count: Option<u32>,
     pub duration_s: Option<u32>,
     pub duration_measured: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingKind>,
     /// ISO 639-3 code the language check detected in a written text.
     pub language: Option<String>,
     /// The check's confidence in whole percent. Rounded on purpose: a float would not survive the
@@ -415,6 +421,7 @@ fn attempt_view(t: &ReflectionAttempt) -> AttemptView {
         word_count: s.word_count,
         duration_s: s.duration_s,
         duration_measured: s.duration_measured,
+        recording: s.recording,
         link_count: s.link_count,
         rules_version: s.rules_version,
         band: s.band,
@@ -430,6 +437,7 @@ fn final_attempt_view(t: &FinalAttempt) -> FinalAttemptView {
         word_count: s.word_count,
         duration_s: s.duration_s,
         duration_measured: s.duration_measured,
+        recording: s.recording,
         language: s.language.clone(),
         language_confidence_pct: s
             .language_confidence
@@ -731,6 +739,7 @@ mod tests {
             word_count: Some(1000),
             duration_s: None,
             duration_measured: None,
+            recording: None,
             link_count: None,
             rules_version: 1,
             band: AppliedBand::Words(WordBand {
@@ -758,6 +767,7 @@ mod tests {
             word_count: Some(3000),
             duration_s: None,
             duration_measured: None,
+            recording: None,
             language: Some("eng".into()),
             language_confidence: Some(0.987_654_321),
             rules_version: 1,
