@@ -587,6 +587,30 @@ impl<'a> Driver<'a> {
                     },
                 )
                 .await?;
+            // The student cannot move the date that sets the deadline, only propose another one;
+            // the coordinator declines it (the study plan is unchanged) and extends the deadline.
+            appended += self
+                .run(
+                    "completion/propose",
+                    true,
+                    PortfolioCommand::ProposeExpectedCompletion {
+                        expected_completion: self.today + days(60),
+                        reason: Self::text("My placement abroad ends later than planned."),
+                    },
+                )
+                .await?;
+            appended += self
+                .run(
+                    "completion/decline",
+                    false,
+                    PortfolioCommand::DeclineExpectedCompletion {
+                        by: self.staff(),
+                        reason: Self::text(
+                            "The study plan still ends on the same date; an extension covers the delay.",
+                        ),
+                    },
+                )
+                .await?;
             appended += self
                 .run(
                     "extension",
