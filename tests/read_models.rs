@@ -1358,6 +1358,19 @@ async fn queue_registrar_audit_and_statistics_of_a_known_scenario() {
     // S5 (program B) applies; the application waits.
     let (p5, s5) = open(&w, 1, 5).await;
     complete_and_apply(&w, 1, p5, &s5).await;
+    // ... and proposes a later expected completion date twice: only the newer proposal waits.
+    for days in [400, 420] {
+        student(
+            &w,
+            p5,
+            &s5,
+            PortfolioCommand::ProposeExpectedCompletion {
+                expected_completion: today() + TimeDelta::days(days),
+                reason: text("Placement moved."),
+            },
+        )
+        .await;
+    }
 
     for model in read_models::all() {
         catch_up(&w, model.as_ref(), 50).await;
@@ -1406,10 +1419,16 @@ async fn queue_registrar_audit_and_statistics_of_a_known_scenario() {
     let queue_b = review_queue::review_queue(pool, b, now, None, 100)
         .await
         .unwrap();
-    assert_eq!(queue_b.len(), 1);
+    let waiting_b: Vec<_> = queue_b
+        .iter()
+        .map(|e| (e.portfolio_id, e.kind, e.attempt))
+        .collect();
     assert_eq!(
-        (queue_b[0].portfolio_id, queue_b[0].kind, queue_b[0].attempt),
-        (p5, QueueItemKind::Application, 1)
+        waiting_b,
+        [
+            (p5, QueueItemKind::Application, 1),
+            (p5, QueueItemKind::CompletionProposal, 2)
+        ]
     );
 
     // --- Registrar: approved and revoked certificates, filters, keyset pages.

@@ -31,6 +31,8 @@ pub enum QueueItemKind {
     Reflection,
     FinalReflection,
     Application,
+    /// A proposed expected completion date, waiting for acceptance or decline.
+    CompletionProposal,
 }
 
 impl QueueItemKind {
@@ -39,6 +41,7 @@ impl QueueItemKind {
             QueueItemKind::Reflection => "reflection",
             QueueItemKind::FinalReflection => "final_reflection",
             QueueItemKind::Application => "application",
+            QueueItemKind::CompletionProposal => "completion_proposal",
         }
     }
 
@@ -47,6 +50,7 @@ impl QueueItemKind {
             "reflection" => QueueItemKind::Reflection,
             "final_reflection" => QueueItemKind::FinalReflection,
             "application" => QueueItemKind::Application,
+            "completion_proposal" => QueueItemKind::CompletionProposal,
             _ => return None,
         })
     }
@@ -67,9 +71,10 @@ struct Waiting<'a> {
 }
 
 impl Waiting<'_> {
-    fn application(number: u32) -> Self {
+    /// An application or a completion proposal: a number and nothing measured.
+    fn numbered(kind: QueueItemKind, number: u32) -> Self {
         Waiting {
-            kind: QueueItemKind::Application,
+            kind,
             activity_id: None,
             attempt: number,
             item_name: None,
@@ -190,18 +195,28 @@ impl ReviewQueueProjection {
                 let Some(p) = before.opened() else {
                     return Ok(());
                 };
-                let waiting = Waiting::application(a.application);
+                let waiting = Waiting::numbered(K::Application, a.application);
                 insert(conn, event, p.program_id, portfolio_id, &waiting).await
             }
             E::ApplicationRejected(_) | E::CertificateApproved(_) => {
                 settle(conn, portfolio_id, K::Application, None).await
             }
+            E::ExpectedCompletionProposed(e) => {
+                let before = self.state_before(conn, event).await?;
+                let Some(p) = before.opened() else {
+                    return Ok(());
+                };
+                // A newer proposal replaces the one waiting.
+                settle(conn, portfolio_id, K::CompletionProposal, None).await?;
+                let waiting = Waiting::numbered(K::CompletionProposal, e.proposal);
+                insert(conn, event, p.program_id, portfolio_id, &waiting).await
+            }
+            E::ExpectedCompletionProposalAccepted(_) | E::ExpectedCompletionProposalDeclined(_) => {
+                settle(conn, portfolio_id, K::CompletionProposal, None).await
+            }
             E::PortfolioOpened(_)
             | E::ExpectedCompletionChanged(_)
             | E::ExpectedCompletionSet(_)
-            | E::ExpectedCompletionProposed(_)
-            | E::ExpectedCompletionProposalAccepted(_)
-            | E::ExpectedCompletionProposalDeclined(_)
             | E::ActivityLogged(_)
             | E::ExtensionGranted(_)
             | E::CertificateRevoked(_)
@@ -274,7 +289,7 @@ async fn settle(
 read_model! {
     ReviewQueueProjection {
         name: "review_queue",
-        // 2: the `recording` column (upload, link or declared).
+        // 2: the `recording` column (upload, link or declared) and completion proposals.
         version: 2,
         definition: "review_queue.sql",
         tables: ["rm_review_queue"],
