@@ -4,7 +4,9 @@
 -- One row per item waiting:
 --   * 'reflection':        an activity reflection attempt submitted and not yet reviewed;
 --   * 'final_reflection':  a final reflection attempt submitted and not yet reviewed;
---   * 'application':       an application for the certificate not yet decided.
+--   * 'application':       an application for the certificate not yet decided;
+--   * 'completion_proposal': a student's proposed expected completion date not yet accepted or
+--                          declined (`attempt` is the proposal's number; a newer one replaces it).
 -- A row is inserted by the submitting event and deleted by the event that settles it (approved,
 -- returned, withdrawn, rejected, certificate approved). Nothing personal: the reflection's content is
 -- in `events.personal` and the coordinator opens it through the portfolio.
@@ -18,7 +20,7 @@ CREATE TABLE rm_review_queue (
     program_id         UUID        NOT NULL,
     portfolio_id       UUID        NOT NULL,
     item_kind          TEXT        NOT NULL
-        CHECK (item_kind IN ('reflection', 'final_reflection', 'application')),
+        CHECK (item_kind IN ('reflection', 'final_reflection', 'application', 'completion_proposal')),
     -- The activity a 'reflection' is about; NULL for the other kinds.
     activity_id        UUID,
     -- The attempt number (reflections) or the application number (applications).
@@ -32,7 +34,10 @@ CREATE TABLE rm_review_queue (
     -- FALSE: the recording's duration is the student's declaration; the coordinator should check it.
     duration_measured  BOOLEAN,
     link_count         INTEGER,
-    submitted_at       TIMESTAMPTZ NOT NULL
+    submitted_at       TIMESTAMPTZ NOT NULL,
+    -- upload | link | declared: what an oral reflection rests on (NULL for other formats and for
+    -- attempts submitted before it was recorded).
+    recording          TEXT
 );
 
 -- At most one waiting item per (portfolio, kind, activity): the domain allows one open attempt, so a

@@ -6,7 +6,7 @@ mod support;
 use chrono::{NaiveDate, TimeDelta, Utc};
 use cim::app::{self, CommandContext, CommandError, CommandHandler};
 use cim::domain::portfolio::{FinalContent, Phase, ReflectionContent};
-use cim::domain::values::{Email, IdentityNumber, NonEmptyText, PersonName};
+use cim::domain::values::{Email, IdentityNumber, MediaRef, NonEmptyText, PersonName};
 use cim::domain::{
     ActivityId, CatalogItemId, CertificateId, DomainError, PortfolioCommand, PortfolioEvent,
     PortfolioId, ProgramCommand, ProgramId, StaffId, StudentUid,
@@ -165,7 +165,8 @@ async fn a_student_goes_from_enrolment_to_an_approved_certificate() {
             text: texts::english(1000),
         },
         ReflectionContent::Oral {
-            media: None,
+            media: Some(MediaRef::new(&"ab".repeat(32), "audio/mpeg", 4096).unwrap()),
+            link: None,
             duration_s: 150,
             duration_measured: false,
         },
@@ -211,7 +212,8 @@ async fn a_student_goes_from_enrolment_to_an_approved_certificate() {
         PortfolioCommand::ResubmitReflection {
             activity_id: activities[1],
             content: ReflectionContent::Oral {
-                media: None,
+                media: Some(MediaRef::new(&"ab".repeat(32), "audio/mpeg", 4096).unwrap()),
+                link: None,
                 duration_s: 170,
                 duration_measured: false,
             },
@@ -540,8 +542,9 @@ async fn a_command_decided_on_an_old_version_is_refused_however_late_the_change_
     let racers = contexts.iter().enumerate().map(|(i, c)| {
         w.handler.portfolio_if(
             p,
-            PortfolioCommand::ChangeExpectedCompletion {
+            PortfolioCommand::ProposeExpectedCompletion {
                 expected_completion: today() + TimeDelta::days(400 + i as i64),
+                reason: text("Placement moved."),
             },
             c,
             Some(at),

@@ -75,6 +75,8 @@ async fn the_demo_drives_a_cohort_exports_it_and_can_run_again() {
         "ExtensionGranted",
         "ApplicationRejected",
         "CertificateRevoked",
+        "ExpectedCompletionProposed",
+        "ExpectedCompletionProposalDeclined",
     ] {
         assert!(
             types.iter().any(|t| t == expected),
@@ -88,6 +90,16 @@ async fn the_demo_drives_a_cohort_exports_it_and_can_run_again() {
     .await
     .unwrap();
     assert_eq!(formats, ["instagram", "oral", "written"]);
+    // The demo's oral reflections link to its video platform; none rests on a declared duration.
+    let recordings: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT DISTINCT payload->>'recording' FROM events
+         WHERE event_type IN ('ReflectionSubmitted', 'FinalReflectionSubmitted')
+           AND payload->>'format' = 'oral'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(recordings, [Some("link".to_owned())]);
 
     let before = portfolio_events(&db.pool).await;
     assert!(before > 0);

@@ -288,6 +288,12 @@ async fn an_uploaded_recording_is_measured_and_its_duration_recorded_as_measured
     let (payload, personal) = app.event(&p, "ReflectionSubmitted").await;
     assert_eq!(payload["duration_s"], 150, "{payload}");
     assert_eq!(payload["duration_measured"], true, "{payload}");
+    // The coordinator sees that the reflection rests on an upload.
+    assert_eq!(payload["recording"], "upload", "{payload}");
+    assert_eq!(
+        reflection.body["view"]["activities"][0]["attempts"][0]["recording"],
+        "upload"
+    );
     assert!(personal.to_string().contains(&sha), "{personal}");
     assert!(personal.to_string().contains("audio/wav"), "{personal}");
 

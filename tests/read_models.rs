@@ -12,10 +12,11 @@ mod support;
 use chrono::{NaiveDate, TimeDelta, Utc};
 use cim::app::{self, CommandContext, CommandHandler, Handled};
 use cim::domain::portfolio::{
-    FinalContent, Phase, PortfolioEvent, ReflectionContent, ReflectionStatus,
+    ExpectedCompletionChanged, FinalContent, Phase, PortfolioEvent, ReflectionContent,
+    ReflectionStatus,
 };
 use cim::domain::rules::ProgramRules;
-use cim::domain::values::{Email, IdentityNumber, NonEmptyText, PersonName};
+use cim::domain::values::{Email, IdentityNumber, MediaRef, NonEmptyText, PersonName};
 use cim::domain::{
     ActivityId, CatalogItemId, CertificateId, PortfolioCommand, PortfolioId, PortfolioState,
     ProgramCommand, ProgramId, StaffId, StudentUid, stockholm_date,
@@ -30,7 +31,7 @@ use cim::projections::{
     self, Projection, ProjectionLock, ProjectionRunner, RebuildOptions, RunnerConfig, Scope,
     checkpoint, definition_hash,
 };
-use cim::store::{ActorRole, Checkpoint, EventStore};
+use cim::store::{ActorRole, Checkpoint, EventStore, ExpectedVersion, Metadata};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sqlx::PgPool;
@@ -179,9 +180,15 @@ fn written() -> ReflectionContent {
     }
 }
 
+/// A recording as the handler passes an upload on (the domain needs one; nothing is stored here).
+fn recording() -> Option<MediaRef> {
+    Some(MediaRef::new(&"ab".repeat(32), "audio/mpeg", 4096).unwrap())
+}
+
 fn oral() -> ReflectionContent {
     ReflectionContent::Oral {
-        media: None,
+        media: recording(),
+        link: None,
         duration_s: 150,
         duration_measured: false,
     }
@@ -204,7 +211,8 @@ fn final_written() -> FinalContent {
 
 fn final_oral() -> FinalContent {
     FinalContent::Oral {
-        media: None,
+        media: recording(),
+        link: None,
         duration_s: 320,
         duration_measured: false,
     }
@@ -395,7 +403,8 @@ struct Sim {
     state: PortfolioState,
     commands: usize,
     withdrawn: bool,
-    changed_completion: bool,
+    /// How far the date's set / propose / decide sequence has got.
+    completion_step: u8,
 }
 
 enum Actor {
@@ -440,13 +449,42 @@ impl Sim {
             Phase::Certified | Phase::Revoked => return None,
             Phase::Collecting => {}
         }
-        if self.plan.change_completion && !self.changed_completion {
-            options.push((
-                Actor::Student,
-                PortfolioCommand::ChangeExpectedCompletion {
-                    expected_completion: p.expected_completion + TimeDelta::days(60),
-                },
-            ));
+        // The date: a coordinator sets it, the student proposes another one, a coordinator accepts
+        // (even students) or declines (odd ones).
+        if self.plan.change_completion {
+            let days = |d| p.expected_completion + TimeDelta::days(d);
+            match self.completion_step {
+                0 => options.push((
+                    Actor::Coordinator,
+                    PortfolioCommand::SetExpectedCompletion {
+                        expected_completion: days(60),
+                        reason: text("Study plan prolonged."),
+                        by: staff.clone(),
+                    },
+                )),
+                1 => options.push((
+                    Actor::Student,
+                    PortfolioCommand::ProposeExpectedCompletion {
+                        expected_completion: days(30),
+                        reason: text("Placement moved."),
+                    },
+                )),
+                2 if self.n % 2 == 0 => options.push((
+                    Actor::Coordinator,
+                    PortfolioCommand::AcceptExpectedCompletion {
+                        by: staff.clone(),
+                        reason: text("Confirmed."),
+                    },
+                )),
+                2 => options.push((
+                    Actor::Coordinator,
+                    PortfolioCommand::DeclineExpectedCompletion {
+                        by: staff.clone(),
+                        reason: text("Not in the study plan."),
+                    },
+                )),
+                _ => {}
+            }
         }
         let active: Vec<_> = p.active_activities().collect();
         let wanted = if self.plan.withdraw && !self.withdrawn {
@@ -576,7 +614,10 @@ impl Sim {
         };
         match &cmd {
             PortfolioCommand::WithdrawActivity { .. } => self.withdrawn = true,
-            PortfolioCommand::ChangeExpectedCompletion { .. } => self.changed_completion = true,
+            PortfolioCommand::SetExpectedCompletion { .. }
+            | PortfolioCommand::ProposeExpectedCompletion { .. }
+            | PortfolioCommand::AcceptExpectedCompletion { .. }
+            | PortfolioCommand::DeclineExpectedCompletion { .. } => self.completion_step += 1,
             _ => {}
         }
         let handled = match actor {
@@ -642,7 +683,7 @@ async fn live_projection_under_concurrent_writers_equals_a_rebuild_from_the_star
             state,
             commands: 0,
             withdrawn: false,
-            changed_completion: false,
+            completion_step: 0,
         });
     }
 
@@ -697,6 +738,31 @@ async fn live_projection_under_concurrent_writers_equals_a_rebuild_from_the_star
     )
     .await
     .unwrap();
+
+    // A student's own date change as logs written before coordinators set the date hold it: it must
+    // still fold, live and in the rebuild.
+    let legacy = &sims[1];
+    let (before, version) = w.handler.load_portfolio(legacy.portfolio).await.unwrap();
+    let (event_type, payload) = PortfolioEvent::from(ExpectedCompletionChanged {
+        expected_completion: before.opened().unwrap().expected_completion + TimeDelta::days(7),
+        previous: before.opened().unwrap().expected_completion,
+    })
+    .to_payload();
+    store
+        .append(
+            &format!("portfolio-{}", legacy.portfolio),
+            ExpectedVersion::Exact(version),
+            &[app::encode(event_type, 1, payload, None)],
+            &Metadata {
+                actor_id: legacy.person.uid.to_string(),
+                actor_role: ActorRole::Student,
+                correlation_id: Uuid::now_v7(),
+                causation_id: None,
+                command_id: Uuid::now_v7(),
+            },
+        )
+        .await
+        .unwrap();
 
     // Every event type occurred.
     let types: Vec<String> =
@@ -845,12 +911,14 @@ async fn the_portfolio_as_of_each_event_equals_the_live_view_right_after_it() {
     // Program events between portfolio events: a rules change that moves the deadline (a week
     // later: 21 days before completion instead of 28) re-renders the view ...
     admin(&w, 0, deadline_offset(21)).await;
-    student(
+    staff(
         &w,
+        0,
         p,
-        &s,
-        PortfolioCommand::ChangeExpectedCompletion {
+        PortfolioCommand::SetExpectedCompletion {
             expected_completion: today() + TimeDelta::days(400),
+            reason: text("Study plan prolonged."),
+            by: coordinator(0),
         },
     )
     .await;
@@ -1290,6 +1358,19 @@ async fn queue_registrar_audit_and_statistics_of_a_known_scenario() {
     // S5 (program B) applies; the application waits.
     let (p5, s5) = open(&w, 1, 5).await;
     complete_and_apply(&w, 1, p5, &s5).await;
+    // ... and proposes a later expected completion date twice: only the newer proposal waits.
+    for days in [400, 420] {
+        student(
+            &w,
+            p5,
+            &s5,
+            PortfolioCommand::ProposeExpectedCompletion {
+                expected_completion: today() + TimeDelta::days(days),
+                reason: text("Placement moved."),
+            },
+        )
+        .await;
+    }
 
     for model in read_models::all() {
         catch_up(&w, model.as_ref(), 50).await;
@@ -1326,6 +1407,7 @@ async fn queue_registrar_audit_and_statistics_of_a_known_scenario() {
     assert_eq!(queue[0].link_count, Some(3));
     assert_eq!(queue[0].submitted_at, submitted_at(7));
     assert_eq!(queue[1].format.as_deref(), Some("oral"));
+    assert_eq!(queue[1].recording.as_deref(), Some("upload"));
     assert_eq!(queue[1].duration_measured, Some(false));
     assert_eq!(queue[1].submitted_at, resubmitted_at);
     assert_eq!(queue[1].waited_seconds, 3 * 86_400);
@@ -1337,10 +1419,16 @@ async fn queue_registrar_audit_and_statistics_of_a_known_scenario() {
     let queue_b = review_queue::review_queue(pool, b, now, None, 100)
         .await
         .unwrap();
-    assert_eq!(queue_b.len(), 1);
+    let waiting_b: Vec<_> = queue_b
+        .iter()
+        .map(|e| (e.portfolio_id, e.kind, e.attempt))
+        .collect();
     assert_eq!(
-        (queue_b[0].portfolio_id, queue_b[0].kind, queue_b[0].attempt),
-        (p5, QueueItemKind::Application, 1)
+        waiting_b,
+        [
+            (p5, QueueItemKind::Application, 1),
+            (p5, QueueItemKind::CompletionProposal, 2)
+        ]
     );
 
     // --- Registrar: approved and revoked certificates, filters, keyset pages.

@@ -170,6 +170,7 @@ pub async fn assign_coordinators(
             Ok(_) | Err(CommandError::Domain(_)) => {}
             Err(e) => return Err(e),
         }
+        allow_demo_video_platform(handler, id, &ctx).await?;
         programs.push(DemoProgram {
             id,
             code,
@@ -177,6 +178,51 @@ pub async fn assign_coordinators(
         });
     }
     Ok(programs)
+}
+
+/// The demo's video platform, which its oral reflections link to (they upload nothing).
+pub const DEMO_VIDEO_HOST: &str = "play.ki.se";
+
+fn demo_video_link(rng: &mut XorShift) -> String {
+    format!(
+        "https://{DEMO_VIDEO_HOST}/media/0_{:08x}",
+        rng.next_u64() >> 32
+    )
+}
+
+/// Adds [`DEMO_VIDEO_HOST`] to the program's video platform hosts, keeping the rest of its rules; a
+/// program that lists it already is left alone (so a rerun changes nothing).
+async fn allow_demo_video_platform(
+    handler: &CommandHandler,
+    id: crate::domain::ProgramId,
+    ctx: &CommandContext,
+) -> Result<(), CommandError> {
+    let (program, _) = handler.load_program(id).await?;
+    let Some(program) = program.registered() else {
+        return Ok(());
+    };
+    let mut rules = program.rules.clone();
+    if rules
+        .video_platform_hosts
+        .iter()
+        .any(|h| h == DEMO_VIDEO_HOST)
+    {
+        return Ok(());
+    }
+    rules.video_platform_hosts.push(DEMO_VIDEO_HOST.to_owned());
+    let command_id = Uuid::new_v5(&DEMO_NAMESPACE, format!("video-host/{id}").as_bytes());
+    let ctx = CommandContext {
+        command_id,
+        correlation_id: command_id,
+        ..ctx.clone()
+    };
+    match handler
+        .program(id, ProgramCommand::ChangeRules { rules }, &ctx)
+        .await
+    {
+        Ok(_) | Err(CommandError::Domain(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Drives `students` students through the rules. `programs` comes from [`assign_coordinators`].
@@ -344,6 +390,7 @@ impl<'a> Driver<'a> {
             },
             Format::Oral => ReflectionContent::Oral {
                 media: None,
+                link: Some(demo_video_link(rng)),
                 duration_s: 125 + rng.below(60) as u32,
                 duration_measured: false,
             },
@@ -370,6 +417,7 @@ impl<'a> Driver<'a> {
         } else {
             FinalContent::Oral {
                 media: None,
+                link: Some(demo_video_link(rng)),
                 duration_s: 310 + rng.below(300) as u32,
                 duration_measured: false,
             }
@@ -541,6 +589,30 @@ impl<'a> Driver<'a> {
                     "final/past-deadline",
                     PortfolioCommand::SubmitFinalReflection {
                         content: content.clone(),
+                    },
+                )
+                .await?;
+            // The student cannot move the date that sets the deadline, only propose another one;
+            // the coordinator declines it (the study plan is unchanged) and extends the deadline.
+            appended += self
+                .run(
+                    "completion/propose",
+                    true,
+                    PortfolioCommand::ProposeExpectedCompletion {
+                        expected_completion: self.today + days(60),
+                        reason: Self::text("My placement abroad ends later than planned."),
+                    },
+                )
+                .await?;
+            appended += self
+                .run(
+                    "completion/decline",
+                    false,
+                    PortfolioCommand::DeclineExpectedCompletion {
+                        by: self.staff(),
+                        reason: Self::text(
+                            "The study plan still ends on the same date; an extension covers the delay.",
+                        ),
                     },
                 )
                 .await?;

@@ -12,7 +12,8 @@ use super::ids::{CatalogItemId, SlugError, StaffIdError};
 use super::portfolio::ReflectionFormat;
 use super::rules::{DurationBand, RulesError};
 use super::values::{
-    EmailError, IdentityNumberError, InstagramLinkError, MediaRefError, TextError, language_name,
+    EmailError, IdentityNumberError, InstagramLinkError, MediaRefError, TextError, VideoLinkError,
+    language_name,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +67,10 @@ pub enum DomainError {
         "the expected completion date {date} is in the past (today is {today}); give the date you expect to finish"
     )]
     ExpectedCompletionInPast { date: NaiveDate, today: NaiveDate },
+    #[error(
+        "there is no proposed expected completion date waiting for a decision; the student proposes one first"
+    )]
+    NoPendingCompletionProposal,
     #[error(
         "an application for the certificate is waiting for a decision; nothing can change until it is approved or rejected"
     )]
@@ -124,6 +129,14 @@ pub enum DomainError {
     ReflectionDurationOutOfBand { duration_s: u32, band: DurationBand },
     #[error("a duration can only be measured from an uploaded recording; none was attached")]
     DurationMeasuredWithoutMedia,
+    #[error(
+        "an oral reflection needs its recording: upload the file (POST /portfolios/{{portfolio_id}}/media) and send its media_sha256, or send a link to the university's video platform; this program does not accept a declared duration alone"
+    )]
+    RecordingRequired,
+    #[error("send either an uploaded recording or a video platform link, not both")]
+    RecordingTwice,
+    #[error(transparent)]
+    VideoLink(#[from] VideoLinkError),
     #[error("Instagram link {position} {reason}")]
     InstagramLinkInvalid {
         position: usize,
@@ -264,6 +277,7 @@ impl DomainError {
             WrongProgram => "wrong_program",
             NotACoordinator => "not_a_coordinator",
             ExpectedCompletionInPast { .. } => "expected_completion_in_past",
+            NoPendingCompletionProposal => "no_pending_proposal",
             ApplicationPending => "application_pending",
             CertificateAlreadyIssued => "certificate_already_issued",
             PortfolioClosed => "portfolio_closed",
@@ -280,6 +294,9 @@ impl DomainError {
             ReflectionWordCountOutOfBand { .. } => "reflection_word_count_out_of_band",
             ReflectionDurationOutOfBand { .. } => "reflection_duration_out_of_band",
             DurationMeasuredWithoutMedia => "duration_measured_without_media",
+            RecordingRequired => "recording_required",
+            RecordingTwice => "recording_twice",
+            VideoLink(e) => e.code(),
             InstagramLinkInvalid { .. } => "instagram_link_invalid",
             InstagramLinkDuplicate { .. } => "instagram_link_duplicate",
             InstagramTooFewPosts { .. } => "instagram_too_few_posts",
@@ -329,6 +346,8 @@ impl DomainError {
                 Some("duration_s")
             }
             DurationMeasuredWithoutMedia => Some("duration_measured"),
+            RecordingRequired => Some("media_sha256"),
+            RecordingTwice | VideoLink(_) => Some("link"),
             InstagramLinkInvalid { .. }
             | InstagramLinkDuplicate { .. }
             | InstagramTooFewPosts { .. } => Some("links"),

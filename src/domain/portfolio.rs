@@ -8,11 +8,13 @@
 mod activities;
 mod application;
 mod commands;
+mod completion;
 mod content;
 mod decide;
 mod events;
 mod evolve;
 mod final_reflection;
+mod recording;
 mod state;
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ pub struct InstagramBand {
 ///
 /// `#[serde(default)]` lets rules stored before a field existed load with that field's default, which is
 /// what the program was implicitly using at the time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ProgramRules {
     /// How many activities (each with an approved reflection) a certificate needs.
@@ -71,6 +71,12 @@ pub struct ProgramRules {
     pub final_oral_min_s: u32,
     /// The final reflection is due this many days before the expected completion of studies.
     pub final_deadline_offset_days: u32,
+    /// Whether an oral reflection may rest on the student's declared duration alone, without an
+    /// upload or a video-platform link. Off unless a program explicitly allows it.
+    pub allow_declared_duration: bool,
+    /// Host names of the university's video platform (e.g. `play.ki.se`) that oral reflections may
+    /// link to instead of uploading. Empty: links are not accepted.
+    pub video_platform_hosts: Vec<String>,
 }
 
 impl Default for ProgramRules {
@@ -97,6 +103,8 @@ impl Default for ProgramRules {
             },
             final_oral_min_s: 300,
             final_deadline_offset_days: 28,
+            allow_declared_duration: false,
+            video_platform_hosts: Vec::new(),
         }
     }
 }
@@ -121,6 +129,10 @@ pub enum RulesError {
         "the final reflection deadline is {days} days before completion; at most {MAX_DEADLINE_OFFSET_DAYS} are accepted"
     )]
     DeadlineOffsetTooLarge { days: u32 },
+    #[error(
+        "video platform host {position} is not a host name; give names such as play.ki.se, without https:// or a path"
+    )]
+    VideoHostInvalid { position: usize },
 }
 
 impl RulesError {
@@ -130,6 +142,7 @@ impl RulesError {
             RulesError::BandInverted { .. } => "rules_band_inverted",
             RulesError::ZeroMinimum { .. } => "rules_zero_minimum",
             RulesError::DeadlineOffsetTooLarge { .. } => "rules_deadline_offset_too_large",
+            RulesError::VideoHostInvalid { .. } => "rules_video_host_invalid",
         }
     }
 }
@@ -174,6 +187,13 @@ impl ProgramRules {
             return Err(RulesError::DeadlineOffsetTooLarge {
                 days: self.final_deadline_offset_days,
             });
+        }
+        if let Some(i) = self
+            .video_platform_hosts
+            .iter()
+            .position(|h| !crate::domain::values::recording::is_host_name(h))
+        {
+            return Err(RulesError::VideoHostInvalid { position: i + 1 });
         }
         Ok(())
     }
@@ -256,7 +276,7 @@ mod tests {
             (
                 ProgramRules {
                     required_activities: 0,
-                    ..base
+                    ..base.clone()
                 },
                 RulesError::NoRequiredActivities,
             ),
@@ -266,7 +286,7 @@ mod tests {
                         min: 1200,
                         max: 1100,
                     },
-                    ..base
+                    ..base.clone()
                 },
                 RulesError::BandInverted {
                     band: "written",
@@ -281,7 +301,7 @@ mod tests {
                         max_s: 100,
                         tolerance_s: 0,
                     },
-                    ..base
+                    ..base.clone()
                 },
                 RulesError::BandInverted {
                     band: "oral",
@@ -292,7 +312,7 @@ mod tests {
             (
                 ProgramRules {
                     final_written: WordBand { min: 0, max: 10 },
-                    ..base
+                    ..base.clone()
                 },
                 RulesError::ZeroMinimum {
                     band: "final written",
@@ -304,7 +324,7 @@ mod tests {
                         min_posts: 0,
                         ..base.instagram
                     },
-                    ..base
+                    ..base.clone()
                 },
                 RulesError::ZeroMinimum {
                     band: "Instagram posts",
@@ -313,14 +333,14 @@ mod tests {
             (
                 ProgramRules {
                     final_oral_min_s: 0,
-                    ..base
+                    ..base.clone()
                 },
                 RulesError::ZeroMinimum { band: "final oral" },
             ),
             (
                 ProgramRules {
                     final_deadline_offset_days: 366,
-                    ..base
+                    ..base.clone()
                 },
                 RulesError::DeadlineOffsetTooLarge { days: 366 },
             ),
@@ -336,11 +356,26 @@ mod tests {
             allow_repeat_items: true,
             ..ProgramRules::default()
         };
-        let json = serde_json::to_value(rules).unwrap();
+        let json = serde_json::to_value(&rules).unwrap();
         assert_eq!(serde_json::from_value::<ProgramRules>(json).unwrap(), rules);
         let partial: ProgramRules = serde_json::from_str(r#"{"required_activities": 2}"#).unwrap();
         assert_eq!(partial.required_activities, 2);
         assert_eq!(partial.written, ProgramRules::default().written);
+        // Rules stored before the recording rules existed: declared durations off, no platform.
+        assert!(!partial.allow_declared_duration);
+        assert!(partial.video_platform_hosts.is_empty());
+    }
+
+    #[test]
+    fn video_platform_hosts_must_be_host_names() {
+        let rules = ProgramRules {
+            video_platform_hosts: vec!["play.ki.se".into(), "https://video.ki.se/".into()],
+            ..ProgramRules::default()
+        };
+        assert_eq!(
+            rules.validate(),
+            Err(RulesError::VideoHostInvalid { position: 2 })
+        );
     }
 
     #[test]

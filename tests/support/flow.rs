@@ -327,7 +327,7 @@ pub async fn certify(
     }
     let reflections = [
         json!({"format": "written", "text": texts::english(1000)}),
-        json!({"format": "oral", "duration_s": 170}),
+        json!({"format": "oral", "link": format!("https://{}/media/0_{n}", super::VIDEO_HOST), "duration_s": 170}),
         json!({"format": "written", "text": texts::english(950)}),
     ];
     for (a, reflection) in activities.iter().zip(reflections) {

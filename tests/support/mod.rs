@@ -184,8 +184,12 @@ pub async fn settle(store: &cim::store::EventStore) {
     panic!("the log did not settle within 30 s");
 }
 
+/// The video platform host of the staffed programs' rules.
+pub const VIDEO_HOST: &str = "play.ki.se";
+
 /// The pilot programs, seeded as `cim seed` does, with `coordinators[i]` assigned to the i-th of
-/// them by an admin. Returns every seeded program's id, in seeding order.
+/// them by an admin, and [`VIDEO_HOST`] as their video platform. Returns every seeded program's id,
+/// in seeding order.
 pub async fn staffed_programs(
     store: &cim::store::EventStore,
     coordinators: &[&str],
@@ -212,6 +216,19 @@ pub async fn staffed_programs(
                 ProgramCommand::AssignCoordinator { staff },
                 &ctx,
             )
+            .await
+            .unwrap();
+        // The university's video platform, which oral reflections may link to instead of uploading.
+        let rules = cim::domain::ProgramRules {
+            video_platform_hosts: vec![VIDEO_HOST.to_owned()],
+            ..Default::default()
+        };
+        let ctx = CommandContext {
+            command_id: uuid::Uuid::now_v7(),
+            ..ctx
+        };
+        handler
+            .program(program.id, ProgramCommand::ChangeRules { rules }, &ctx)
             .await
             .unwrap();
     }

@@ -103,6 +103,7 @@ pub(super) fn submit(
         word_count: judged.word_count,
         duration_s: judged.duration_s,
         duration_measured: judged.duration_measured,
+        recording: judged.recording,
         link_count: judged.link_count,
         rules_version: ctx.program.rules_version,
         band: judged.band,
@@ -443,7 +444,12 @@ mod tests {
             },
             ..ProgramRules::default()
         };
-        let prog = program_with(prog, ProgramCommand::ChangeRules { rules: stricter });
+        let prog = program_with(
+            prog,
+            ProgramCommand::ChangeRules {
+                rules: stricter.clone(),
+            },
+        );
         let err = refuse(&state, &prog, submit_cmd(1));
         assert_eq!(
             err.to_string(),
@@ -466,6 +472,7 @@ mod tests {
         let state = run(opened(&prog), &prog, log_cmd(1, 0));
         let oral = ReflectionContent::Oral {
             media: Some(media()),
+            link: None,
             duration_s: 170,
             duration_measured: true,
         };

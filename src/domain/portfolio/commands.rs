@@ -28,8 +28,12 @@ pub enum ReflectionContent {
     },
     /// `duration_measured` says whether the upload service could read the duration from the container;
     /// otherwise `duration_s` is the student's declaration and the event flags it for the coordinator.
+    /// The recording is `media` (an upload) or `link` (to the video platform, checked against the
+    /// rules' hosts in `decide`); neither is accepted only where the rules allow declared durations.
     Oral {
         media: Option<MediaRef>,
+        #[serde(default)]
+        link: Option<String>,
         duration_s: u32,
         duration_measured: bool,
     },
@@ -48,6 +52,8 @@ pub enum FinalContent {
     },
     Oral {
         media: Option<MediaRef>,
+        #[serde(default)]
+        link: Option<String>,
         duration_s: u32,
         duration_measured: bool,
     },
@@ -64,8 +70,24 @@ pub enum PortfolioCommand {
         email: Email,
         expected_completion: NaiveDate,
     },
-    ChangeExpectedCompletion {
+    /// A coordinator sets the date the final deadline is computed from (the trusted source).
+    SetExpectedCompletion {
         expected_completion: NaiveDate,
+        reason: NonEmptyText,
+        by: StaffId,
+    },
+    /// The student asks for another date; a coordinator decides.
+    ProposeExpectedCompletion {
+        expected_completion: NaiveDate,
+        reason: NonEmptyText,
+    },
+    AcceptExpectedCompletion {
+        by: StaffId,
+        reason: NonEmptyText,
+    },
+    DeclineExpectedCompletion {
+        by: StaffId,
+        reason: NonEmptyText,
     },
     LogActivity {
         activity_id: ActivityId,

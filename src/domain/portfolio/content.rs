@@ -6,10 +6,11 @@
 
 use super::commands::{FinalContent, MAX_REFLECTION_TEXT_LEN, ReflectionContent};
 use super::events::{FinalFormat, ReflectionFormat, ReflectionPersonal};
+use super::recording::{check_measured, recording};
 use crate::domain::errors::DomainError;
 use crate::domain::rules::{AppliedBand, ProgramRules, WordBand};
 use crate::domain::values::{
-    EnglishCheck, InstagramPostLink, MediaRef, TextError, is_english, word_count,
+    EnglishCheck, InstagramPostLink, MediaRef, RecordingKind, TextError, is_english, word_count,
 };
 
 /// The facts of an activity reflection, ready to go into `ReflectionSubmitted`.
@@ -19,6 +20,7 @@ pub(super) struct JudgedReflection {
     pub word_count: Option<u32>,
     pub duration_s: Option<u32>,
     pub duration_measured: Option<bool>,
+    pub recording: Option<RecordingKind>,
     pub link_count: Option<u32>,
     pub band: AppliedBand,
     pub personal: ReflectionPersonal,
@@ -31,6 +33,7 @@ pub(super) struct JudgedFinal {
     pub word_count: Option<u32>,
     pub duration_s: Option<u32>,
     pub duration_measured: Option<bool>,
+    pub recording: Option<RecordingKind>,
     pub language: Option<(&'static str, f64)>,
     pub band: AppliedBand,
     pub personal: ReflectionPersonal,
@@ -49,6 +52,7 @@ pub(super) fn judge_reflection(
                 word_count: Some(words),
                 duration_s: None,
                 duration_measured: None,
+                recording: None,
                 link_count: None,
                 band: AppliedBand::Words(rules.written),
                 personal: personal(Some(text), Vec::new(), None),
@@ -56,10 +60,12 @@ pub(super) fn judge_reflection(
         }
         ReflectionContent::Oral {
             media,
+            link,
             duration_s,
             duration_measured,
         } => {
             check_measured(&media, duration_measured)?;
+            let (recording, video_link) = recording(&media, link, rules)?;
             if !rules.oral.contains(duration_s) {
                 return Err(DomainError::ReflectionDurationOutOfBand {
                     duration_s,
@@ -71,9 +77,13 @@ pub(super) fn judge_reflection(
                 word_count: None,
                 duration_s: Some(duration_s),
                 duration_measured: Some(duration_measured),
+                recording: Some(recording),
                 link_count: None,
                 band: AppliedBand::Duration(rules.oral),
-                personal: personal(None, Vec::new(), media),
+                personal: ReflectionPersonal {
+                    video_link,
+                    ..personal(None, Vec::new(), media)
+                },
             })
         }
         ReflectionContent::Instagram { links, text } => {
@@ -92,6 +102,7 @@ pub(super) fn judge_reflection(
                 word_count: Some(words),
                 duration_s: None,
                 duration_measured: None,
+                recording: None,
                 link_count: Some(posts),
                 band: AppliedBand::Instagram(rules.instagram),
                 personal: personal(Some(text), links, None),
@@ -128,6 +139,7 @@ pub(super) fn judge_final(
                 word_count: Some(words),
                 duration_s: None,
                 duration_measured: None,
+                recording: None,
                 language: check.detected(),
                 band: AppliedBand::Words(band),
                 personal: personal(Some(text), Vec::new(), None),
@@ -135,10 +147,12 @@ pub(super) fn judge_final(
         }
         FinalContent::Oral {
             media,
+            link,
             duration_s,
             duration_measured,
         } => {
             check_measured(&media, duration_measured)?;
+            let (recording, video_link) = recording(&media, link, rules)?;
             if duration_s < rules.final_oral_min_s {
                 return Err(DomainError::FinalReflectionTooShort {
                     duration_s,
@@ -150,11 +164,15 @@ pub(super) fn judge_final(
                 word_count: None,
                 duration_s: Some(duration_s),
                 duration_measured: Some(duration_measured),
+                recording: Some(recording),
                 language: None,
                 band: AppliedBand::MinimumDuration {
                     min_s: rules.final_oral_min_s,
                 },
-                personal: personal(None, Vec::new(), media),
+                personal: ReflectionPersonal {
+                    video_link,
+                    ..personal(None, Vec::new(), media)
+                },
             })
         }
     }
@@ -165,7 +183,12 @@ fn personal(
     links: Vec<InstagramPostLink>,
     media: Option<MediaRef>,
 ) -> ReflectionPersonal {
-    ReflectionPersonal { text, links, media }
+    ReflectionPersonal {
+        text,
+        links,
+        media,
+        video_link: None,
+    }
 }
 
 /// The trimmed text and its word count; the length cap only stops abuse, the band is the real rule.
@@ -195,15 +218,6 @@ fn check_words(format: ReflectionFormat, words: u32, band: WordBand) -> Result<(
             max: band.max,
         })
     }
-}
-
-/// A duration can only have been measured from a file; claiming otherwise is a client bug that would
-/// hide the "check this duration" flag from the coordinator.
-fn check_measured(media: &Option<MediaRef>, measured: bool) -> Result<(), DomainError> {
-    if measured && media.is_none() {
-        return Err(DomainError::DurationMeasuredWithoutMedia);
-    }
-    Ok(())
 }
 
 /// Parses every link and refuses the same post twice (judged on the shortcode, so a reel linked as
@@ -247,6 +261,7 @@ mod tests {
     fn oral(duration_s: u32) -> ReflectionContent {
         ReflectionContent::Oral {
             media: Some(crate::domain::portfolio::fixtures::media()),
+            link: None,
             duration_s,
             duration_measured: true,
         }
@@ -311,26 +326,6 @@ mod tests {
                 "reflection_duration_out_of_band"
             );
         }
-    }
-
-    #[test]
-    fn declared_durations_are_kept_and_flagged() {
-        let declared = ReflectionContent::Oral {
-            media: None,
-            duration_s: 150,
-            duration_measured: false,
-        };
-        let judged = judge_reflection(declared, &rules()).unwrap();
-        assert_eq!(judged.duration_measured, Some(false));
-        let impossible = ReflectionContent::Oral {
-            media: None,
-            duration_s: 150,
-            duration_measured: true,
-        };
-        assert_eq!(
-            code(judge_reflection(impossible, &rules())),
-            "duration_measured_without_media"
-        );
     }
 
     fn instagram(links: Vec<String>, words: usize) -> ReflectionContent {
@@ -461,7 +456,8 @@ mod tests {
     #[test]
     fn final_oral_needs_the_minimum_duration_only() {
         let oral = |duration_s| FinalContent::Oral {
-            media: None,
+            media: Some(crate::domain::portfolio::fixtures::media()),
+            link: None,
             duration_s,
             duration_measured: false,
         };
@@ -476,6 +472,7 @@ mod tests {
         );
         let impossible = FinalContent::Oral {
             media: None,
+            link: None,
             duration_s: 400,
             duration_measured: true,
         };

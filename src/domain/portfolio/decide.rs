@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::commands::PortfolioCommand;
 use super::events::*;
 use super::state::{Phase, Portfolio, PortfolioState};
-use super::{activities, application, final_reflection};
+use super::{activities, application, completion, final_reflection};
 use crate::domain::calendar::stockholm_date;
 use crate::domain::errors::DomainError;
 use crate::domain::ids::StaffId;
@@ -60,9 +60,17 @@ pub fn decide(
     use PortfolioCommand as C;
     let event = match cmd {
         C::OpenPortfolio { .. } => return Err(DomainError::PortfolioAlreadyOpened),
-        C::ChangeExpectedCompletion {
+        C::SetExpectedCompletion {
             expected_completion,
-        } => change_expected_completion(&ctx, expected_completion)?,
+            reason,
+            by,
+        } => completion::set(&ctx, expected_completion, reason, by)?,
+        C::ProposeExpectedCompletion {
+            expected_completion,
+            reason,
+        } => completion::propose(&ctx, expected_completion, reason)?,
+        C::AcceptExpectedCompletion { by, reason } => completion::accept(&ctx, by, reason)?,
+        C::DeclineExpectedCompletion { by, reason } => completion::decline(&ctx, by, reason)?,
         C::LogActivity {
             activity_id,
             item,
@@ -116,7 +124,10 @@ pub fn decide(
 fn staff_of(cmd: &PortfolioCommand) -> Option<&StaffId> {
     use PortfolioCommand as C;
     match cmd {
-        C::ApproveReflection { by, .. }
+        C::SetExpectedCompletion { by, .. }
+        | C::AcceptExpectedCompletion { by, .. }
+        | C::DeclineExpectedCompletion { by, .. }
+        | C::ApproveReflection { by, .. }
         | C::ReturnReflection { by, .. }
         | C::ApproveFinalReflection { by }
         | C::ReturnFinalReflection { by, .. }
@@ -159,31 +170,8 @@ fn open(
     .into())
 }
 
-/// Allowed while collecting and while an application is pending (studies may be prolonged at any
-/// time); a decided certificate no longer depends on it.
-fn change_expected_completion(
-    ctx: &Ctx<'_>,
-    expected_completion: NaiveDate,
-) -> Result<PortfolioEvent, DomainError> {
-    match ctx.portfolio.phase {
-        Phase::Collecting | Phase::Applied { .. } => {}
-        Phase::Certified => return Err(DomainError::CertificateAlreadyIssued),
-        Phase::Revoked => return Err(DomainError::PortfolioClosed),
-    }
-    if expected_completion == ctx.portfolio.expected_completion {
-        return Err(DomainError::NoChange {
-            what: "expected completion date",
-        });
-    }
-    check_not_past(expected_completion, ctx.today)?;
-    Ok(ExpectedCompletionChanged {
-        expected_completion,
-        previous: ctx.portfolio.expected_completion,
-    }
-    .into())
-}
-
-fn check_not_past(date: NaiveDate, today: NaiveDate) -> Result<(), DomainError> {
+/// Judged against the Stockholm date: "today" is not in the past.
+pub(super) fn check_not_past(date: NaiveDate, today: NaiveDate) -> Result<(), DomainError> {
     if date < today {
         return Err(DomainError::ExpectedCompletionInPast { date, today });
     }
@@ -332,56 +320,6 @@ mod tests {
         assert!(decide(&state, &prog, approve_cmd(1), now()).is_ok());
     }
 
-    fn change(to: chrono::NaiveDate) -> PortfolioCommand {
-        PortfolioCommand::ChangeExpectedCompletion {
-            expected_completion: to,
-        }
-    }
-
-    #[test]
-    fn expected_completion_changes_are_recorded_with_the_previous_date() {
-        let prog = program();
-        let state = run(opened(&prog), &prog, change(date(2027, 1, 15)));
-        assert_eq!(portfolio(&state).expected_completion, date(2027, 1, 15));
-        let events = decide(&opened(&prog), &prog, change(date(2027, 1, 15)), now()).unwrap();
-        assert_eq!(
-            events,
-            vec![
-                ExpectedCompletionChanged {
-                    expected_completion: date(2027, 1, 15),
-                    previous: completion()
-                }
-                .into()
-            ]
-        );
-        // Today itself is not in the past.
-        assert!(decide(&opened(&prog), &prog, change(today()), now()).is_ok());
-    }
-
-    #[test]
-    fn expected_completion_refuses_the_same_date_and_past_dates() {
-        let prog = program();
-        let state = opened(&prog);
-        assert_eq!(
-            refuse(&state, &prog, change(completion())).code(),
-            "no_change"
-        );
-        assert_eq!(
-            refuse(&state, &prog, change(date(2026, 3, 1))).code(),
-            "expected_completion_in_past"
-        );
-    }
-
-    #[test]
-    fn expected_completion_may_change_while_applied_but_not_after_the_decision() {
-        let prog = program();
-        assert!(decide(&applied(&prog), &prog, change(date(2027, 1, 1)), now()).is_ok());
-        assert_eq!(
-            refuse(&certified(&prog), &prog, change(date(2027, 1, 1))),
-            DomainError::CertificateAlreadyIssued
-        );
-    }
-
     #[test]
     fn the_portfolio_is_frozen_while_applied_and_after_the_decision() {
         let prog = program();
@@ -411,10 +349,12 @@ mod tests {
             refuse(&revoked, &prog, log_cmd(9, 5)),
             DomainError::PortfolioClosed
         );
-        assert_eq!(
-            refuse(&revoked, &prog, change(date(2027, 1, 1))),
-            DomainError::PortfolioClosed
-        );
+        let set = PortfolioCommand::SetExpectedCompletion {
+            expected_completion: date(2027, 1, 1),
+            reason: text("Study plan."),
+            by: coordinator(),
+        };
+        assert_eq!(refuse(&revoked, &prog, set), DomainError::PortfolioClosed);
     }
 
     #[test]

@@ -15,7 +15,8 @@ use crate::domain::ids::{
 };
 use crate::domain::rules::AppliedBand;
 use crate::domain::values::{
-    Email, IdentityNumber, InstagramPostLink, MediaRef, NonEmptyText, PersonName,
+    Email, IdentityNumber, InstagramPostLink, MediaRef, NonEmptyText, PersonName, RecordingKind,
+    VideoLink,
 };
 
 /// The format a student chose for an activity reflection.
@@ -53,11 +54,56 @@ pub struct PortfolioOpened {
     pub personal: Option<StudentDetails>,
 }
 
+/// The student moved their own date. No longer decided (a coordinator sets the date now, see
+/// [`ExpectedCompletionSet`]); kept so that logs written before still fold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExpectedCompletionChanged {
     pub expected_completion: NaiveDate,
     /// Kept so the audit can show what the deadline was before the change without replaying.
     pub previous: NaiveDate,
+}
+
+/// A coordinator set the expected completion date, the trusted source of the final deadline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectedCompletionSet {
+    pub expected_completion: NaiveDate,
+    pub previous: NaiveDate,
+    pub by: StaffId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<ReasonPersonal>,
+}
+
+/// The student asked for another date; nothing changes until a coordinator accepts it. A newer
+/// proposal replaces a pending one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectedCompletionProposed {
+    /// 1 for the first proposal of the portfolio, counting up.
+    pub proposal: u32,
+    pub expected_completion: NaiveDate,
+    /// The date in force when proposed.
+    pub current: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<ReasonPersonal>,
+}
+
+/// A coordinator accepted the pending proposal: the date moves to the proposed one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectedCompletionProposalAccepted {
+    pub proposal: u32,
+    pub expected_completion: NaiveDate,
+    pub previous: NaiveDate,
+    pub by: StaffId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<ReasonPersonal>,
+}
+
+/// A coordinator declined the pending proposal: the date stays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectedCompletionProposalDeclined {
+    pub proposal: u32,
+    pub by: StaffId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<ReasonPersonal>,
 }
 
 /// The student's own words about an activity and their evidence.
@@ -86,13 +132,16 @@ pub struct ActivityWithdrawn {
     pub activity_id: ActivityId,
 }
 
-/// The content of a reflection: the text, normalised Instagram links and any recording.
+/// The content of a reflection: the text, normalised Instagram links and any recording (an upload or
+/// a link to the video platform).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReflectionPersonal {
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<InstagramPostLink>,
     pub media: Option<MediaRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_link: Option<VideoLink>,
 }
 
 /// One attempt at an activity reflection (attempt 1 is the first submission, later ones follow returns).
@@ -109,6 +158,10 @@ pub struct ReflectionSubmitted {
     /// `false` means the server could not measure the recording and kept the declared duration: the
     /// coordinator should check it.
     pub duration_measured: Option<bool>,
+    /// What an oral reflection rests on; `None` for other formats and for events written before it
+    /// was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingKind>,
     pub link_count: Option<u32>,
     pub rules_version: u32,
     pub band: AppliedBand,
@@ -145,6 +198,8 @@ pub struct FinalReflectionSubmitted {
     pub word_count: Option<u32>,
     pub duration_s: Option<u32>,
     pub duration_measured: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingKind>,
     /// ISO 639-3 code whatlang detected for a written text, with its confidence, so that the coordinator
     /// can see how sure the automatic English check was.
     pub language: Option<String>,
@@ -175,7 +230,8 @@ pub struct FinalReflectionReturned {
     pub personal: Option<FeedbackPersonal>,
 }
 
-/// A reason written by staff; it may describe the student's circumstances, so it is personal.
+/// A reason written by staff or the student; it may describe the student's circumstances, so it is
+/// personal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReasonPersonal {
     pub reason: NonEmptyText,
@@ -272,6 +328,10 @@ domain_events!(
     PortfolioEvent {
         PortfolioOpened,
         ExpectedCompletionChanged,
+        ExpectedCompletionSet,
+        ExpectedCompletionProposed,
+        ExpectedCompletionProposalAccepted,
+        ExpectedCompletionProposalDeclined,
         ActivityLogged,
         ActivityWithdrawn,
         ReflectionSubmitted,

@@ -15,6 +15,8 @@ pub fn evolve(state: PortfolioState, event: &PortfolioEvent) -> PortfolioState {
                 student_uid: e.student_uid,
                 student: e.personal.clone(),
                 expected_completion: e.expected_completion,
+                completion_proposal: None,
+                completion_proposals: 0,
                 activities: Vec::new(),
                 final_attempts: Vec::new(),
                 extensions: Vec::new(),
@@ -32,6 +34,20 @@ pub fn evolve(state: PortfolioState, event: &PortfolioEvent) -> PortfolioState {
         PortfolioEvent::PortfolioOpened(_) => {}
         PortfolioEvent::ExpectedCompletionChanged(e) => {
             p.expected_completion = e.expected_completion;
+        }
+        PortfolioEvent::ExpectedCompletionSet(e) => {
+            p.expected_completion = e.expected_completion;
+        }
+        PortfolioEvent::ExpectedCompletionProposed(e) => {
+            p.completion_proposals = e.proposal;
+            p.completion_proposal = Some(e.clone());
+        }
+        PortfolioEvent::ExpectedCompletionProposalAccepted(e) => {
+            p.expected_completion = e.expected_completion;
+            p.completion_proposal = None;
+        }
+        PortfolioEvent::ExpectedCompletionProposalDeclined(_) => {
+            p.completion_proposal = None;
         }
         PortfolioEvent::ActivityLogged(e) => p.activities.push(Activity {
             logged: e.clone(),

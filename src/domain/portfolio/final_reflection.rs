@@ -57,6 +57,7 @@ pub(super) fn submit(
         word_count: judged.word_count,
         duration_s: judged.duration_s,
         duration_measured: judged.duration_measured,
+        recording: judged.recording,
         language: judged.language.map(|(lang, _)| lang.to_owned()),
         language_confidence: judged.language.map(|(_, confidence)| confidence),
         rules_version: ctx.program.rules_version,
@@ -142,6 +143,7 @@ mod tests {
         PortfolioCommand::SubmitFinalReflection {
             content: FinalContent::Oral {
                 media: Some(media()),
+                link: None,
                 duration_s,
                 duration_measured: true,
             },
@@ -252,8 +254,10 @@ mod tests {
         let later = run(
             state.clone(),
             &prog,
-            PortfolioCommand::ChangeExpectedCompletion {
+            PortfolioCommand::SetExpectedCompletion {
                 expected_completion: date(2026, 7, 8),
+                reason: text("Study plan."),
+                by: coordinator(),
             },
         );
         assert!(decide(&later, &prog, oral_final(300), late).is_ok());
@@ -295,8 +299,10 @@ mod tests {
         let moved = run(
             state,
             &prog,
-            PortfolioCommand::ChangeExpectedCompletion {
+            PortfolioCommand::SetExpectedCompletion {
                 expected_completion: date(2026, 8, 1),
+                reason: text("Study plan."),
+                by: coordinator(),
             },
         );
         let e = submitted(

@@ -291,6 +291,7 @@ pub fn history() -> (Vec<PortfolioEvent>, PortfolioState) {
     let mut events = Vec::new();
     let oral = ReflectionContent::Oral {
         media: Some(media()),
+        link: None,
         duration_s: 150,
         duration_measured: true,
     };
@@ -300,8 +301,26 @@ pub fn history() -> (Vec<PortfolioEvent>, PortfolioState) {
     };
     let mut commands = vec![
         open_command(),
-        PortfolioCommand::ChangeExpectedCompletion {
+        PortfolioCommand::SetExpectedCompletion {
             expected_completion: date(2026, 7, 15),
+            reason: text(REASON),
+            by: coordinator(),
+        },
+        PortfolioCommand::ProposeExpectedCompletion {
+            expected_completion: date(2026, 8, 1),
+            reason: text(REASON),
+        },
+        PortfolioCommand::DeclineExpectedCompletion {
+            by: coordinator(),
+            reason: text(REASON),
+        },
+        PortfolioCommand::ProposeExpectedCompletion {
+            expected_completion: date(2026, 7, 20),
+            reason: text(REASON),
+        },
+        PortfolioCommand::AcceptExpectedCompletion {
+            by: coordinator(),
+            reason: text(REASON),
         },
         PortfolioCommand::LogActivity {
             activity_id: aid(1),
@@ -351,6 +370,7 @@ pub fn history() -> (Vec<PortfolioEvent>, PortfolioState) {
         PortfolioCommand::ResubmitFinalReflection {
             content: FinalContent::Oral {
                 media: Some(media()),
+                link: None,
                 duration_s: 420,
                 duration_measured: false,
             },
@@ -377,6 +397,13 @@ pub fn history() -> (Vec<PortfolioEvent>, PortfolioState) {
         state = new.iter().fold(state, evolve);
         events.extend(new);
     }
+    // No longer decided (students set their own date before coordinators did), but still in old logs.
+    let legacy = PortfolioEvent::from(ExpectedCompletionChanged {
+        expected_completion: date(2026, 7, 20),
+        previous: date(2026, 7, 20),
+    });
+    state = evolve(state, &legacy);
+    events.push(legacy);
     // Not decided by the rules: the erasure service appends it (src/app/erasure.rs).
     let erased = PortfolioEvent::from(PersonalDataErased {
         student_uid: state.opened().unwrap().student_uid,

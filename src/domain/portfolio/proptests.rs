@@ -216,6 +216,7 @@ fn reflection(c: &Content) -> ReflectionContent {
             media: with_media,
         } => ReflectionContent::Oral {
             media: with_media.then(media),
+            link: None,
             duration_s,
             duration_measured: measured,
         },
@@ -251,7 +252,8 @@ fn final_reflection(f: &Final) -> FinalContent {
             text: swedish_text(words),
         },
         Final::Oral(duration_s) => FinalContent::Oral {
-            media: None,
+            media: Some(media()),
+            link: None,
             duration_s,
             duration_measured: false,
         },
@@ -295,8 +297,10 @@ fn action(step: &Step, state: &PortfolioState, today: NaiveDate, ids: &mut Ids) 
     use PortfolioCommand as C;
     let cmd = match step {
         Step::Open(d) => open_command_with(days(*d)),
-        Step::ChangeCompletion(d) => C::ChangeExpectedCompletion {
+        Step::ChangeCompletion(d) => C::SetExpectedCompletion {
             expected_completion: days(*d),
+            reason: text("Study plan."),
+            by: coordinator(),
         },
         Step::Log {
             fresh,
@@ -613,7 +617,8 @@ fn due_on(deadline: NaiveDate, extended: bool) -> (PortfolioState, ProgramState)
         let submit = PortfolioCommand::SubmitReflection {
             activity_id: aid(n),
             content: ReflectionContent::Oral {
-                media: None,
+                media: Some(media()),
+                link: None,
                 duration_s: 150,
                 duration_measured: false,
             },
@@ -645,7 +650,7 @@ proptest! {
     fn deadlines_hold_at_the_stockholm_day_boundary(deadline in deadline_day(), extended in any::<bool>()) {
         let (state, prog) = due_on(deadline, extended);
         let submit = PortfolioCommand::SubmitFinalReflection {
-            content: FinalContent::Oral { media: None, duration_s: 300, duration_measured: false },
+            content: FinalContent::Oral { media: Some(media()), link: None, duration_s: 300, duration_measured: false },
         };
         for ok in [at(deadline, 0, 0, 0), at(deadline, 23, 59, 0), at(deadline, 23, 59, 59)] {
             let events = decide(&state, &prog, submit.clone(), ok);

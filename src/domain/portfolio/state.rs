@@ -51,6 +51,10 @@ pub struct Portfolio {
     /// `None` once erased.
     pub student: Option<StudentDetails>,
     pub expected_completion: NaiveDate,
+    /// The student's proposal of another date, waiting for a coordinator (it changes nothing yet).
+    pub completion_proposal: Option<ExpectedCompletionProposed>,
+    /// Proposals made so far, to number the next one.
+    pub completion_proposals: u32,
     /// In the order logged, withdrawn ones included.
     pub activities: Vec<Activity>,
     pub final_attempts: Vec<FinalAttempt>,

@@ -205,7 +205,7 @@ mod tests {
         let [ProgramEvent::ProgramRegistered(e)] = events.as_slice() else {
             panic!()
         };
-        assert_eq!((e.rules, e.rules_version), (ProgramRules::default(), 1));
+        assert_eq!((&e.rules, e.rules_version), (&ProgramRules::default(), 1));
         let p = registered();
         assert_eq!(program(&p).code.as_str(), "dentistry");
         assert_eq!(program(&p).catalog.len(), 2);
@@ -357,10 +357,15 @@ mod tests {
             },
             ..ProgramRules::default()
         };
-        let changed = run(state.clone(), ProgramCommand::ChangeRules { rules });
+        let changed = run(
+            state.clone(),
+            ProgramCommand::ChangeRules {
+                rules: rules.clone(),
+            },
+        );
         assert_eq!(
-            (program(&changed).rules, program(&changed).rules_version),
-            (rules, 2)
+            (&program(&changed).rules, program(&changed).rules_version),
+            (&rules, 2)
         );
         let again = ProgramCommand::ChangeRules { rules };
         assert_eq!(refuse(&changed, again).code(), "no_change");

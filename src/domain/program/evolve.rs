@@ -13,7 +13,7 @@ pub fn evolve(state: ProgramState, event: &ProgramEvent) -> ProgramState {
                 name: e.name.clone(),
                 code: e.code.clone(),
                 catalog: Vec::new(),
-                rules: e.rules,
+                rules: e.rules.clone(),
                 rules_version: e.rules_version,
                 coordinators: Vec::new(),
             });
@@ -39,7 +39,7 @@ pub fn evolve(state: ProgramState, event: &ProgramEvent) -> ProgramState {
             }
         }
         ProgramEvent::RulesChanged(e) => {
-            program.rules = e.rules;
+            program.rules = e.rules.clone();
             program.rules_version = e.rules_version;
         }
         ProgramEvent::CoordinatorAssigned(e) => program.coordinators.push(e.staff.clone()),

@@ -4,6 +4,7 @@ pub mod email;
 pub mod identity_number;
 pub mod measures;
 pub mod media;
+pub mod recording;
 pub mod text;
 
 pub use email::{Email, EmailError};
@@ -13,4 +14,5 @@ pub use measures::{
     RELIABLE_LANGUAGE_CONFIDENCE, detect_language, is_english, language_name, word_count,
 };
 pub use media::{MediaRef, MediaRefError};
+pub use recording::{RecordingKind, VideoLink, VideoLinkError};
 pub use text::{NonEmptyText, PersonName, TextError};

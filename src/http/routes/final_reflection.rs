@@ -21,8 +21,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 /// `{"format": "written", "text": "…"}`, `{"format": "oral", "media_sha256": "…"}` (an upload of
-/// this portfolio, whose measured duration is used) or `{"format": "oral", "duration_s": 320,
-/// "media": {…}}` (declared, recorded as not measured).
+/// this portfolio, whose measured duration is used) or `{"format": "oral", "link": "https://…",
+/// "duration_s": 320}` (a link to the program's video platform, duration declared). Without an
+/// upload or a link: 422 `recording_required`, unless the rules allow declared durations.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"format": "oral", "media_sha256": "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"}))]
 #[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
@@ -40,13 +41,20 @@ pub enum FinalBody {
         media: Option<MediaRef>,
         #[serde(default)]
         duration_s: Option<u32>,
+        /// A link to the university's video platform; excludes an upload.
+        #[serde(default)]
+        link: Option<String>,
     },
 }
 
 impl FinalBody {
-    fn media_sha256(&self) -> Option<&str> {
+    fn media_sha256(&self) -> Option<(&str, &'static str)> {
         match self {
-            FinalBody::Oral { media_sha256, .. } => media_sha256.as_deref(),
+            FinalBody::Oral {
+                media_sha256,
+                media,
+                ..
+            } => media::recording_hash(media_sha256.as_deref(), media.as_ref()),
             FinalBody::Written { .. } => None,
         }
     }
@@ -56,12 +64,16 @@ impl FinalBody {
         Ok(match self {
             FinalBody::Written { text } => FinalContent::Written { text },
             FinalBody::Oral {
-                media, duration_s, ..
+                media_sha256,
+                media,
+                duration_s,
+                link,
             } => {
                 let (media, duration_s, duration_measured) =
-                    media::oral(upload, media, duration_s)?;
+                    media::oral_recording(upload, media_sha256.is_some(), media, duration_s)?;
                 FinalContent::Oral {
                     media,
+                    link,
                     duration_s,
                     duration_measured,
                 }

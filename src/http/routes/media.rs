@@ -338,6 +338,35 @@ fn required(declared: Option<u32>) -> Result<u32, Problem> {
     })
 }
 
+/// The hash of an oral submission to look up among the portfolio's uploads, with the field it came
+/// from: `media_sha256`, or else the hash inside a client-typed `media`, which must name an upload of
+/// the portfolio as well (a reference to a file never uploaded is no recording).
+pub fn recording_hash<'a>(
+    media_sha256: Option<&'a str>,
+    media: Option<&'a MediaRef>,
+) -> Option<(&'a str, &'static str)> {
+    match (media_sha256, media) {
+        (Some(sha), _) => Some((sha, "media_sha256")),
+        (None, Some(m)) => Some((m.sha256(), "media")),
+        (None, None) => None,
+    }
+}
+
+/// [`oral`] for a body that may carry `media_sha256`, a client-typed `media` (looked up by its hash,
+/// see [`recording_hash`], and then standing for that upload with the declared duration) and a
+/// video platform `link` (checked by the rules in `decide`).
+pub fn oral_recording(
+    upload: Option<Upload>,
+    by_hash: bool,
+    media: Option<MediaRef>,
+    declared: Option<u32>,
+) -> Result<(Option<MediaRef>, u32, bool), Problem> {
+    match (by_hash, media, upload) {
+        (false, Some(_), Some(upload)) => oral(None, Some(upload.media), declared),
+        (_, media, upload) => oral(upload, media, declared),
+    }
+}
+
 /// The evidence of an activity: an upload by hash, or a client-typed reference (not both).
 pub fn evidence(
     upload: Option<Upload>,

@@ -10,6 +10,7 @@ mod activities;
 mod application;
 mod audit;
 mod certificates;
+mod completion;
 mod docs;
 mod erasure;
 mod exports;
@@ -106,10 +107,26 @@ pub fn all() -> Vec<Route> {
             post(portfolios::open),
         ),
         r(M::GET, "/portfolios/{portfolio_id}", get(portfolios::show)),
+        // The expected completion date: set by a coordinator, proposed by the student.
         r(
             M::POST,
             "/portfolios/{portfolio_id}/expected-completion",
-            post(portfolios::change_expected_completion),
+            post(completion::set),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/expected-completion/proposal",
+            post(completion::propose),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/expected-completion/proposal/accept",
+            post(completion::accept),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/expected-completion/proposal/decline",
+            post(completion::decline),
         ),
         // Activities and their reflections.
         r(

@@ -8,8 +8,9 @@
 //! missing from the document.
 
 use super::{
-    activities, application, audit, certificates, erasure, exports, extensions, final_reflection,
-    lists, media, portfolios, programs, reflections, review, revocation, statistics, view,
+    activities, application, audit, certificates, completion, erasure, exports, extensions,
+    final_reflection, lists, media, portfolios, programs, reflections, review, revocation,
+    statistics, view,
 };
 use crate::http::metrics;
 use axum::Json;
@@ -73,7 +74,10 @@ pub struct ProblemDoc {
         programs::change_rules,
         portfolios::open,
         portfolios::show,
-        portfolios::change_expected_completion,
+        completion::set,
+        completion::propose,
+        completion::accept,
+        completion::decline,
         activities::log,
         activities::withdraw,
         reflections::submit,

@@ -1,12 +1,12 @@
-//! Portfolios: a student opens their own, reads it, and keeps the expected completion date current;
-//! their program's coordinators read it.
+//! Portfolios: a student opens their own and reads it; their program's coordinators read it. The
+//! expected completion date is kept current in `completion.rs`.
 
 use super::access::{self, PortfolioActor};
-use super::docs::{CommandHeaders, CreateHeaders, PortfolioAnswer, PortfolioCreated};
+use super::docs::{CreateHeaders, PortfolioAnswer, PortfolioCreated};
 use super::paths::{PortfolioPath, ProgramPath};
 use super::personal::{self, LadokAnswer, Typed};
+use super::rules_of;
 use super::view::PortfolioView;
-use super::{portfolio_command, rules_of};
 use crate::domain::{PortfolioCommand, PortfolioId, StudentUid};
 use crate::export::worker::ladok::{LadokClient, LadokError};
 use crate::http::AppState;
@@ -81,13 +81,6 @@ async fn ask_ladok(state: &AppState, student_uid: StudentUid) -> LadokAnswer {
             LadokAnswer::Unavailable
         }
     }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"expected_completion": "2027-06-10"}))]
-#[serde(deny_unknown_fields)]
-pub struct ChangeExpectedCompletion {
-    pub expected_completion: NaiveDate,
 }
 
 /// `POST /programs/{program_id}/portfolios` (student): enrolment. The body's `student_uid` must be
@@ -182,40 +175,4 @@ pub async fn show(
             crate::domain::stockholm_date(chrono::Utc::now()),
         ),
     ))
-}
-
-/// `POST /portfolios/{portfolio_id}/expected-completion` (student): `{"expected_completion":
-/// "2027-06-15"}`. Moves the final reflection's deadline with it.
-#[utoipa::path(
-    post,
-    path = "/portfolios/{portfolio_id}/expected-completion",
-    tag = "portfolios",
-    params(
-        PortfolioPath,
-        CommandHeaders,
-    ),
-    request_body = ChangeExpectedCompletion,
-    responses(PortfolioAnswer)
-)]
-pub async fn change_expected_completion(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<PortfolioPath>,
-    body: Result<ApiJson<ChangeExpectedCompletion>, Problem>,
-) -> Result<Versioned<PortfolioView>, Problem> {
-    portfolio_command(
-        &state,
-        &caller,
-        &meta,
-        path.portfolio_id,
-        PortfolioActor::Owner,
-        |_| {
-            let ApiJson(body) = body?;
-            Ok(PortfolioCommand::ChangeExpectedCompletion {
-                expected_completion: body.expected_completion,
-            })
-        },
-    )
-    .await
 }

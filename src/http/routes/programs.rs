@@ -75,7 +75,7 @@ pub struct RenameItem {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"rules": {"required_activities": 3, "allow_repeat_items": false, "written": {"min": 900, "max": 1100}, "oral": {"min_s": 120, "max_s": 180, "tolerance_s": 15}, "instagram": {"min_posts": 3, "words": {"min": 450, "max": 550}}, "final_written": {"min": 2700, "max": 3300}, "final_oral_min_s": 300, "final_deadline_offset_days": 28}}))]
+#[schema(example = json!({"rules": {"required_activities": 3, "allow_repeat_items": false, "written": {"min": 900, "max": 1100}, "oral": {"min_s": 120, "max_s": 180, "tolerance_s": 15}, "instagram": {"min_posts": 3, "words": {"min": 450, "max": 550}}, "final_written": {"min": 2700, "max": 3300}, "final_oral_min_s": 300, "final_deadline_offset_days": 28, "allow_declared_duration": false, "video_platform_hosts": ["play.ki.se"]}}))]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRules {
     /// The complete rules; fields left out take their defaults.

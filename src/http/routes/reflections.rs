@@ -21,8 +21,10 @@ use utoipa::ToSchema;
 
 /// A reflection as a client sends it: `{"format": "written", "text": "…"}`,
 /// `{"format": "oral", "media_sha256": "…"}` (an upload of this portfolio, see
-/// `POST /portfolios/{id}/media`), `{"format": "oral", "duration_s": 150, "media": {…}}` or
-/// `{"format": "instagram", "links": […], "text": "…"}`. Word counts are computed by the server.
+/// `POST /portfolios/{id}/media`), `{"format": "oral", "link": "https://…", "duration_s": 150}` (a
+/// link to the program's video platform) or `{"format": "instagram", "links": […], "text": "…"}`.
+/// Word counts are computed by the server. An oral reflection without an upload or a link is 422
+/// `recording_required` unless the program's rules allow declared durations.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"format": "written", "text": "Hosting the language café made me notice how much of my own communication relies on shared references …"}))]
 #[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
@@ -42,6 +44,10 @@ pub enum ReflectionBody {
         media: Option<MediaRef>,
         #[serde(default)]
         duration_s: Option<u32>,
+        /// A link to the university's video platform (a host listed in the program's rules);
+        /// excludes an upload. Its duration is the declared `duration_s`.
+        #[serde(default)]
+        link: Option<String>,
     },
     Instagram {
         links: Vec<String>,
@@ -50,10 +56,14 @@ pub enum ReflectionBody {
 }
 
 impl ReflectionBody {
-    /// The `media_sha256` of an oral reflection, when it has one.
-    fn media_sha256(&self) -> Option<&str> {
+    /// The upload an oral reflection names, and the field naming it (see [`media::recording_hash`]).
+    fn media_sha256(&self) -> Option<(&str, &'static str)> {
         match self {
-            ReflectionBody::Oral { media_sha256, .. } => media_sha256.as_deref(),
+            ReflectionBody::Oral {
+                media_sha256,
+                media,
+                ..
+            } => media::recording_hash(media_sha256.as_deref(), media.as_ref()),
             _ => None,
         }
     }
@@ -63,12 +73,16 @@ impl ReflectionBody {
         Ok(match self {
             ReflectionBody::Written { text } => ReflectionContent::Written { text },
             ReflectionBody::Oral {
-                media, duration_s, ..
+                media_sha256,
+                media,
+                duration_s,
+                link,
             } => {
                 let (media, duration_s, duration_measured) =
-                    media::oral(upload, media, duration_s)?;
+                    media::oral_recording(upload, media_sha256.is_some(), media, duration_s)?;
                 ReflectionContent::Oral {
                     media,
+                    link,
                     duration_s,
                     duration_measured,
                 }
@@ -85,9 +99,12 @@ impl ReflectionBody {
 pub(super) async fn upload_of(
     state: &AppState,
     portfolio: PortfolioId,
-    sha256: Option<&str>,
+    sha256: Option<(&str, &'static str)>,
 ) -> Result<Option<Upload>, Problem> {
-    media::resolve_optional(state, portfolio, sha256, "media_sha256").await
+    match sha256 {
+        Some((sha, field)) => media::resolve_optional(state, portfolio, Some(sha), field).await,
+        None => Ok(None),
+    }
 }
 
 /// Feedback or a reason from staff: `{"feedback": "…"}`.

@@ -50,7 +50,7 @@ impl ProgramView {
                     retired: i.retired,
                 })
                 .collect(),
-            rules: program.rules,
+            rules: program.rules.clone(),
             rules_version: program.rules_version,
             coordinators: program.coordinators.clone(),
             version,

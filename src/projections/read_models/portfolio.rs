@@ -263,7 +263,8 @@ impl PortfolioProjection {
 read_model! {
     PortfolioProjection {
         name: "portfolio",
-        version: 1,
+        // 2: the view shows a pending proposal of another expected completion date.
+        version: 2,
         definition: "portfolio.sql",
         tables: ["rm_portfolios"],
     }

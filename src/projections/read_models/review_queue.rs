@@ -9,6 +9,7 @@ use super::stream::{PortfolioFolds, StreamKind, decode_portfolio_event, stream_k
 use super::{ReadError, clamp_limit, serde_name, undecodable};
 use crate::app;
 use crate::domain::portfolio::PortfolioEvent;
+use crate::domain::values::RecordingKind;
 use crate::domain::{ActivityId, PortfolioId, PortfolioState, ProgramId};
 use crate::store::{RecordedEvent, Upcasters};
 use chrono::{DateTime, Utc};
@@ -30,6 +31,8 @@ pub enum QueueItemKind {
     Reflection,
     FinalReflection,
     Application,
+    /// A proposed expected completion date, waiting for acceptance or decline.
+    CompletionProposal,
 }
 
 impl QueueItemKind {
@@ -38,6 +41,7 @@ impl QueueItemKind {
             QueueItemKind::Reflection => "reflection",
             QueueItemKind::FinalReflection => "final_reflection",
             QueueItemKind::Application => "application",
+            QueueItemKind::CompletionProposal => "completion_proposal",
         }
     }
 
@@ -46,6 +50,7 @@ impl QueueItemKind {
             "reflection" => QueueItemKind::Reflection,
             "final_reflection" => QueueItemKind::FinalReflection,
             "application" => QueueItemKind::Application,
+            "completion_proposal" => QueueItemKind::CompletionProposal,
             _ => return None,
         })
     }
@@ -61,13 +66,15 @@ struct Waiting<'a> {
     word_count: Option<u32>,
     duration_s: Option<u32>,
     duration_measured: Option<bool>,
+    recording: Option<RecordingKind>,
     link_count: Option<u32>,
 }
 
 impl Waiting<'_> {
-    fn application(number: u32) -> Self {
+    /// An application or a completion proposal: a number and nothing measured.
+    fn numbered(kind: QueueItemKind, number: u32) -> Self {
         Waiting {
-            kind: QueueItemKind::Application,
+            kind,
             activity_id: None,
             attempt: number,
             item_name: None,
@@ -75,6 +82,7 @@ impl Waiting<'_> {
             word_count: None,
             duration_s: None,
             duration_measured: None,
+            recording: None,
             link_count: None,
         }
     }
@@ -146,6 +154,7 @@ impl ReviewQueueProjection {
                     word_count: s.word_count,
                     duration_s: s.duration_s,
                     duration_measured: s.duration_measured,
+                    recording: s.recording,
                     link_count: s.link_count,
                 };
                 insert(conn, event, p.program_id, portfolio_id, &waiting).await
@@ -173,6 +182,7 @@ impl ReviewQueueProjection {
                     word_count: s.word_count,
                     duration_s: s.duration_s,
                     duration_measured: s.duration_measured,
+                    recording: s.recording,
                     link_count: None,
                 };
                 insert(conn, event, p.program_id, portfolio_id, &waiting).await
@@ -185,14 +195,28 @@ impl ReviewQueueProjection {
                 let Some(p) = before.opened() else {
                     return Ok(());
                 };
-                let waiting = Waiting::application(a.application);
+                let waiting = Waiting::numbered(K::Application, a.application);
                 insert(conn, event, p.program_id, portfolio_id, &waiting).await
             }
             E::ApplicationRejected(_) | E::CertificateApproved(_) => {
                 settle(conn, portfolio_id, K::Application, None).await
             }
+            E::ExpectedCompletionProposed(e) => {
+                let before = self.state_before(conn, event).await?;
+                let Some(p) = before.opened() else {
+                    return Ok(());
+                };
+                // A newer proposal replaces the one waiting.
+                settle(conn, portfolio_id, K::CompletionProposal, None).await?;
+                let waiting = Waiting::numbered(K::CompletionProposal, e.proposal);
+                insert(conn, event, p.program_id, portfolio_id, &waiting).await
+            }
+            E::ExpectedCompletionProposalAccepted(_) | E::ExpectedCompletionProposalDeclined(_) => {
+                settle(conn, portfolio_id, K::CompletionProposal, None).await
+            }
             E::PortfolioOpened(_)
             | E::ExpectedCompletionChanged(_)
+            | E::ExpectedCompletionSet(_)
             | E::ActivityLogged(_)
             | E::ExtensionGranted(_)
             | E::CertificateRevoked(_)
@@ -211,8 +235,9 @@ async fn insert(
     sqlx::query(
         "INSERT INTO rm_review_queue
              (position, program_id, portfolio_id, item_kind, activity_id, attempt, item_name,
-              format, word_count, duration_s, duration_measured, link_count, submitted_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+              format, word_count, duration_s, duration_measured, link_count, submitted_at,
+              recording)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(event.position())
     .bind(program_id.as_uuid())
@@ -227,6 +252,7 @@ async fn insert(
     .bind(w.duration_measured)
     .bind(int(w.link_count))
     .bind(event.recorded_at)
+    .bind(w.recording.map(serde_name))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -263,7 +289,8 @@ async fn settle(
 read_model! {
     ReviewQueueProjection {
         name: "review_queue",
-        version: 1,
+        // 2: the `recording` column (upload, link or declared) and completion proposals.
+        version: 2,
         definition: "review_queue.sql",
         tables: ["rm_review_queue"],
     }
@@ -285,6 +312,8 @@ pub struct QueueEntry {
     pub word_count: Option<u32>,
     pub duration_s: Option<u32>,
     pub duration_measured: Option<bool>,
+    /// `upload`, `link` or `declared` for oral reflections: whether there is a recording to check.
+    pub recording: Option<String>,
     pub link_count: Option<u32>,
     pub submitted_at: DateTime<Utc>,
     /// How long it has waited at the `now` of the query, in whole seconds (never negative).
@@ -314,6 +343,7 @@ type QueueRow = (
     Option<bool>,
     Option<i32>,
     DateTime<Utc>,
+    Option<String>,
 );
 
 fn uint(n: Option<i32>) -> Option<u32> {
@@ -332,7 +362,8 @@ pub async fn review_queue(
     // The row comparison walks `rm_review_queue_program_idx` in its own order.
     let rows: Vec<QueueRow> = sqlx::query_as(
         "SELECT position, program_id, portfolio_id, item_kind, activity_id, attempt, item_name,
-                format, word_count, duration_s, duration_measured, link_count, submitted_at
+                format, word_count, duration_s, duration_measured, link_count, submitted_at,
+                recording
          FROM rm_review_queue
          WHERE program_id = $1
            AND ($2::timestamptz IS NULL OR (submitted_at, position) > ($2, $3))
@@ -365,6 +396,7 @@ pub async fn review_queue(
                 word_count: uint(row.8),
                 duration_s: uint(row.9),
                 duration_measured: row.10,
+                recording: row.13,
                 link_count: uint(row.11),
                 submitted_at: row.12,
                 waited_seconds,

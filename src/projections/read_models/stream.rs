@@ -478,7 +478,7 @@ impl ProgramFolds {
         if let Some(read_up_to) = events.last().map(|e| e.version)
             && usize::try_from(read_up_to).ok() == Some(events.len())
         {
-            self.cache.put(&stream_id, read_up_to, rules);
+            self.cache.put(&stream_id, read_up_to, rules.clone());
         }
         Ok(rules)
     }
@@ -487,7 +487,10 @@ impl ProgramFolds {
 /// The rules a program's state holds; the defaults when the program is not (yet) registered, which
 /// `decide` never lets happen for a portfolio, so it only guards against a damaged log.
 pub(super) fn rules_in_force(program: &ProgramState) -> ProgramRules {
-    program.registered().map(|p| p.rules).unwrap_or_default()
+    program
+        .registered()
+        .map(|p| p.rules.clone())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

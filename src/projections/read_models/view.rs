@@ -20,7 +20,7 @@ use crate::domain::portfolio::{
     Review, StudentDetails,
 };
 use crate::domain::rules::{AppliedBand, ProgramRules};
-use crate::domain::values::NonEmptyText;
+use crate::domain::values::{NonEmptyText, RecordingKind};
 use crate::domain::{
     ActivityId, CatalogItemId, CertificateId, PortfolioId, ProgramId, StaffId, StudentUid,
 };
@@ -33,7 +33,12 @@ pub struct PortfolioView {
     /// Ladok's UID: the key the student and the registrar are known by, not a name.
     pub student_uid: StudentUid,
     pub phase: PhaseName,
+    /// Set by a coordinator (the trusted source); the deadline is computed from it.
     pub expected_completion: NaiveDate,
+    /// The student's proposal of another date, waiting for a coordinator: `expected_completion` and
+    /// the deadline do not move until it is accepted. Its reason is personal and is not shown here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_proposal: Option<CompletionProposalView>,
     pub deadline: DeadlineView,
     pub requirements: Requirements,
     /// In the order logged, withdrawn ones included (marked), so nothing the student did vanishes.
@@ -97,6 +102,13 @@ pub struct DeadlineView {
     pub extended: bool,
     pub binding: bool,
     pub extensions: Vec<ExtensionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CompletionProposalView {
+    /// Numbered from 1 per portfolio, as in the audit's `ExpectedCompletionProposed` events.
+    pub proposal: u32,
+    pub expected_completion: NaiveDate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -172,6 +184,10 @@ pub struct AttemptView {
     pub duration_s: Option<u32>,
     /// `Some(false)`: the server could not measure the recording; the coordinator should check it.
     pub duration_measured: Option<bool>,
+    /// What an oral reflection rests on: `upload`, `link` (to the video platform) or `declared`
+    /// (the duration alone, where the rules allow it). Absent for attempts from before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingKind>,
     pub link_count: Option<u32>,
     pub rules_version: u32,
     pub band: AppliedBand,
@@ -209,6 +225,8 @@ pub struct FinalAttemptView {
     pub word_count: Option<u32>,
     pub duration_s: Option<u32>,
     pub duration_measured: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingKind>,
     /// ISO 639-3 code the language check detected in a written text.
     pub language: Option<String>,
     /// The check's confidence in whole percent. Rounded on purpose: a float would not survive the
@@ -298,6 +316,13 @@ impl PortfolioView {
             student_uid: p.student_uid,
             phase: p.phase.into(),
             expected_completion: p.expected_completion,
+            completion_proposal: p
+                .completion_proposal
+                .as_ref()
+                .map(|c| CompletionProposalView {
+                    proposal: c.proposal,
+                    expected_completion: c.expected_completion,
+                }),
             deadline: DeadlineView {
                 date: deadline.date,
                 regular: deadline.regular,
@@ -396,6 +421,7 @@ fn attempt_view(t: &ReflectionAttempt) -> AttemptView {
         word_count: s.word_count,
         duration_s: s.duration_s,
         duration_measured: s.duration_measured,
+        recording: s.recording,
         link_count: s.link_count,
         rules_version: s.rules_version,
         band: s.band,
@@ -411,6 +437,7 @@ fn final_attempt_view(t: &FinalAttempt) -> FinalAttemptView {
         word_count: s.word_count,
         duration_s: s.duration_s,
         duration_measured: s.duration_measured,
+        recording: s.recording,
         language: s.language.clone(),
         language_confidence_pct: s
             .language_confidence
@@ -712,6 +739,7 @@ mod tests {
             word_count: Some(1000),
             duration_s: None,
             duration_measured: None,
+            recording: None,
             link_count: None,
             rules_version: 1,
             band: AppliedBand::Words(WordBand {
@@ -739,6 +767,7 @@ mod tests {
             word_count: Some(3000),
             duration_s: None,
             duration_measured: None,
+            recording: None,
             language: Some("eng".into()),
             language_confidence: Some(0.987_654_321),
             rules_version: 1,
