@@ -167,7 +167,7 @@ async fn every_request_and_answer_validates_against_ladoks_schema_and_unknown_fi
         (3, 0)
     );
     let revoked = &approved[0];
-    support::certificates::revoke(&store, &revoked).await;
+    support::certificates::revoke(&store, revoked).await;
     support::settle(&store).await;
     assert_eq!(
         run(&mut worker(&store, out.path(), Some(fake.config()))).await,
