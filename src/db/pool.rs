@@ -18,7 +18,12 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
     let options = PgConnectOptions::from_str(url)?
         // Statement logging would print bound values (personal data) at debug level.
         .disable_statement_logging()
-        .application_name("cim");
+        .application_name("cim")
+        // A future dropped inside a transaction (a client that hung up, an aborted task) returns
+        // its connection with the ROLLBACK only queued; until that connection is used again the
+        // transaction stays open and holds its locks and the log's snapshot horizon. The server
+        // ends such a session after this long, so nothing waits on it for good.
+        .options([("idle_in_transaction_session_timeout", "30s")]);
     PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)

@@ -31,6 +31,8 @@ const CONFLICT_RETRIES: usize = 3;
 
 #[derive(Debug, Default)]
 struct Counters {
+    /// Students enrolled so far: the next one's identity number (one number per student).
+    enrolled: AtomicUsize,
     portfolios_opened: AtomicUsize,
     certificates: AtomicUsize,
     reviews: AtomicUsize,
@@ -56,6 +58,21 @@ pub struct Traffic {
     reflection: String,
     short_reflection: String,
     final_reflection: String,
+}
+
+/// A distinct valid identity number for the `n`-th student of a soak (a service holds one number per
+/// student): birth dates from 1 January 1970 on, serials 001 to 999 on each day.
+fn soak_identity_number(n: usize) -> String {
+    let day = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("a real date")
+        + TimeDelta::days((n / 999) as i64);
+    let serial = 1 + n % 999;
+    crate::domain::values::IdentityNumber::with_check_digit(&format!(
+        "{}{serial:03}",
+        day.format("%Y%m%d")
+    ))
+    .expect("a real date and a serial from 001")
+    .as_str()
+    .to_owned()
 }
 
 impl Traffic {
@@ -270,9 +287,10 @@ impl Traffic {
         let uid = Uuid::new_v4().to_string();
         let token = self.token(Role::Student, &uid, Vec::new())?;
         let today = Utc::now().date_naive();
+        let n = self.counters.enrolled.fetch_add(1, Ordering::Relaxed);
         let open = json!({
             "student_uid": uid,
-            "identity_number": "19121212-1212",
+            "identity_number": soak_identity_number(n),
             "given_names": "Tolvan",
             "family_name": "Tolvansson",
             "email": "tolvan@student.example.se",
