@@ -153,3 +153,48 @@ pub fn withdrawal_decision(certificate: &ExportCertificate) -> Option<Value> {
         "BeslutsfattareNamn": revoked_by.to_string(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::MeritNames;
+    use crate::export::certificate::tests::approved;
+
+    #[test]
+    fn a_program_of_its_own_names_the_merit_in_swedish_and_english_and_the_marker_is_in_ursprung() {
+        let approval = approved();
+        let certificate = ExportCertificate::new(&approval, None).unwrap();
+        let mut settings = ExportSettings::default();
+        let content = MeritContent::new(&certificate, &settings);
+        assert_eq!(content.benamning, "Certifikat för internationella meriter");
+        assert_eq!(
+            content.alternativ_benamning,
+            "Certificate of International Merits"
+        );
+        settings.programs.insert(
+            approval.program_code.to_string(),
+            MeritNames {
+                sv: "Internationellt certifikat i tandvård".to_owned(),
+                en: "International Certificate in Dentistry".to_owned(),
+            },
+        );
+        let content = MeritContent::new(&certificate, &settings);
+        let body = content.create_body();
+        assert_eq!(body["Benamning"], "Internationellt certifikat i tandvård");
+        assert_eq!(
+            body["AlternativBenamning"],
+            "International Certificate in Dentistry"
+        );
+        assert!(is_ours(&body, approval.certificate_id));
+        assert!(!is_ours(
+            &body,
+            crate::domain::ids::CertificateId::new(uuid::Uuid::nil())
+        ));
+        crate::export::worker::ladok::schema::check(
+            &crate::export::worker::ladok::schema::ANNAN_MERIT,
+            &body,
+        )
+        .unwrap();
+        assert!(!content.differs_from(&body));
+    }
+}
