@@ -59,6 +59,28 @@ fn assert_valid(root: Root, xml: &str) {
     );
 }
 
+/// A fresh database with `n` approved certificates, an export folder and a fake Ladok.
+struct Env {
+    db: support::TestDb,
+    store: EventStore,
+    out: tempfile::TempDir,
+    fake: FakeLadok,
+    approved: Vec<CertificateApproved>,
+}
+
+async fn env(n: usize) -> Env {
+    let db = support::fresh().await;
+    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let approved = cohort(&store, n).await;
+    Env {
+        db,
+        store,
+        out: tempfile::tempdir().unwrap(),
+        fake: FakeLadok::start().await.unwrap(),
+        approved,
+    }
+}
+
 /// Every body the fake received validates against Ladok's XSD.
 fn assert_all_valid(fake: &FakeLadok) {
     for r in fake.received() {
@@ -156,11 +178,13 @@ async fn dead_worker_created(
 
 #[tokio::test]
 async fn every_request_and_answer_validates_against_ladoks_schema_and_unknown_fields_are_refused() {
-    let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
-    let out = tempfile::tempdir().unwrap();
-    let fake = FakeLadok::start().await.unwrap();
-    let approved = cohort(&store, 3).await;
+    let Env {
+        db,
+        store,
+        out,
+        fake,
+        approved,
+    } = env(3).await;
     // Creations and attestations; then a withdrawal and a correction.
     assert_eq!(
         run(&mut worker(&store, out.path(), Some(fake.config()))).await,
@@ -276,11 +300,13 @@ async fn every_request_and_answer_validates_against_ladoks_schema_and_unknown_fi
 
 #[tokio::test]
 async fn a_lost_answer_is_found_by_its_marker_on_the_students_last_page() {
-    let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
-    let out = tempfile::tempdir().unwrap();
-    let fake = FakeLadok::start().await.unwrap();
-    let approved = cohort(&store, 2).await;
+    let Env {
+        db,
+        store,
+        out,
+        fake,
+        approved,
+    } = env(2).await;
     worker(&store, out.path(), None).run_once().await.unwrap();
     // The student already has 35 other merits in Ladok; a dead worker's creation is a 36th.
     let student = approved[0].student_uid.to_string();
@@ -320,11 +346,13 @@ async fn a_lost_answer_is_found_by_its_marker_on_the_students_last_page() {
 
 #[tokio::test]
 async fn a_write_that_may_still_be_in_flight_is_left_alone_until_it_cannot_be() {
-    let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
-    let out = tempfile::tempdir().unwrap();
-    let fake = FakeLadok::start().await.unwrap();
-    let approved = cohort(&store, 2).await;
+    let Env {
+        db,
+        store,
+        out,
+        fake,
+        approved,
+    } = env(2).await;
     worker(&store, out.path(), None).run_once().await.unwrap();
     // A worker died while its creation was on the wire: no outcome was ever recorded, and its
     // request may be in flight for 8 s.
@@ -356,11 +384,13 @@ async fn a_write_that_may_still_be_in_flight_is_left_alone_until_it_cannot_be() 
 
 #[tokio::test]
 async fn an_attested_merit_that_says_something_else_is_corrected_under_ladoks_lock() {
-    let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
-    let out = tempfile::tempdir().unwrap();
-    let fake = FakeLadok::start().await.unwrap();
-    let approved = cohort(&store, 1).await;
+    let Env {
+        db,
+        store,
+        out,
+        fake,
+        approved,
+    } = env(1).await;
     let config = fake.config();
     // Student, merits (none), creation, then the attestation's answer is lost (Ladok attested it).
     fake.push_faults([
@@ -399,11 +429,13 @@ async fn an_attested_merit_that_says_something_else_is_corrected_under_ladoks_lo
 
 #[tokio::test]
 async fn a_student_record_that_is_not_the_portfolios_student_is_never_written_to() {
-    let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
-    let out = tempfile::tempdir().unwrap();
-    let fake = FakeLadok::start().await.unwrap();
-    let approved = cohort(&store, 3).await;
+    let Env {
+        db,
+        store,
+        out,
+        fake,
+        approved,
+    } = env(3).await;
     // Ladok answers another person's record for the first student, and another identity number
     // for the second.
     fake.answer_student_as(
@@ -527,11 +559,13 @@ async fn until_complete(worker: &mut ExportWorker, lock: &mut ExportLock) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_lost_its_lock_sends_no_write() {
-    let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
-    let out = tempfile::tempdir().unwrap();
-    let fake = FakeLadok::start().await.unwrap();
-    let approved = cohort(&store, 2).await;
+    let Env {
+        db,
+        store,
+        out,
+        fake,
+        approved,
+    } = env(2).await;
     let mut lock = ExportLock::try_acquire(&db.pool).await.unwrap().unwrap();
     let mut first = worker(&store, out.path(), Some(fake.config()));
     until_complete(&mut first, &mut lock).await;
@@ -669,11 +703,13 @@ async fn a_postgresql_crash_in_the_middle_of_a_delivery_leaves_one_merit_per_cer
 
 #[tokio::test]
 async fn a_merit_whose_read_answers_404_is_found_by_its_marker_not_created_again() {
-    let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
-    let out = tempfile::tempdir().unwrap();
-    let fake = FakeLadok::start().await.unwrap();
-    let approved = cohort(&store, 1).await;
+    let Env {
+        db,
+        store,
+        out,
+        fake,
+        approved,
+    } = env(1).await;
     worker(&store, out.path(), None).run_once().await.unwrap();
     // A worker created the merit, recorded Ladok's UID, and died before attesting it.
     let uid = dead_worker_created(&store, &fake, &approved[0], true, 0).await;
@@ -713,11 +749,13 @@ async fn a_merit_whose_read_answers_404_is_found_by_its_marker_not_created_again
 
 #[tokio::test]
 async fn an_approval_revoked_before_its_merit_existed_is_not_created_on_redelivery() {
-    let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
-    let out = tempfile::tempdir().unwrap();
-    let fake = FakeLadok::start().await.unwrap();
-    let approved = cohort(&store, 2).await;
+    let Env {
+        db,
+        store,
+        out,
+        fake,
+        approved,
+    } = env(2).await;
     // Ladok refuses the first merit by a rule; the other is delivered.
     fake.rule_error_for(
         &approved[0].certificate_id.to_string(),
