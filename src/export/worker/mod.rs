@@ -32,7 +32,7 @@
 //!   sent, and a write in doubt is looked for in Ladok, by the merit's marker, before it is sent
 //!   again; see `delivery.rs`.
 //!
-//! The phases live apart: `files.rs` (1 and 2), `delivery.rs` (3), `lock.rs` (the lock).
+//! The phases live apart: `files.rs` (1 and 2), `delivery.rs` (3) with `merit_writes.rs` (one certificate's Ladok writes), `lock.rs` (the lock).
 //!
 //! Nothing personal is logged: certificates are named by id only.
 
@@ -42,6 +42,7 @@ pub mod events;
 mod files;
 pub mod ladok;
 mod lock;
+mod merit_writes;
 pub mod schedule;
 
 pub use lock::{ExportLock, lock_key};
