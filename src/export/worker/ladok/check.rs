@@ -10,6 +10,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use super::client::text;
 use super::operations::{Evidence, Operation};
 use super::{LadokClient, LadokError};
 
@@ -117,7 +118,6 @@ fn learn(
     pnr: &mut Option<String>,
     merit_uid: &mut Option<String>,
 ) {
-    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
     match operation {
         Operation::StudentByPnr | Operation::StudentByUid => {
             *student_uid = student_uid.take().or_else(|| text(body, "Uid"));

@@ -48,7 +48,8 @@ impl LadokMerit {
     }
 }
 
-fn text(value: &Value, name: &str) -> Option<String> {
+/// A string element of an answer, by its schema name.
+pub(super) fn text(value: &Value, name: &str) -> Option<String> {
     value.get(name).and_then(Value::as_str).map(str::to_owned)
 }
 

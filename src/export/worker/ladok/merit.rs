@@ -12,9 +12,12 @@ use serde_json::{Value, json};
 use crate::domain::ids::CertificateId;
 use crate::export::{CertificateStatus, ExportCertificate, ExportSettings};
 
+/// What a marker starts with; the certificate id follows.
+pub const MARKER_PREFIX: &str = "cim:";
+
 /// The marker of a certificate's merit.
 pub fn marker(certificate_id: CertificateId) -> String {
-    format!("cim:{certificate_id}")
+    format!("{MARKER_PREFIX}{certificate_id}")
 }
 
 /// The field carrying the marker.
@@ -110,19 +113,29 @@ impl MeritContent {
     }
 }
 
-/// The decision behind an attestation: the program's approval. `Beslutsfattare` names a Ladok user
-/// by UID, which the approving coordinator need not be, so it is left out; the coordinator's staff id
-/// is the decision maker's name, and the note says which program decided.
-pub fn approval_decision(certificate: &ExportCertificate) -> Value {
+/// A `Beslut` of the program's: its date, the coordinator's staff id as the decision maker's name,
+/// and a note naming the program and the marker. `Beslutsfattare` names a Ladok user by UID, which
+/// the coordinator need not be, so it is left out.
+fn decision(certificate: &ExportCertificate, what: &str, on: String, by: String) -> Value {
     json!({
         "Anteckning": format!(
-            "Approved by the educational program {} ({})",
+            "{what} by the educational program {} ({})",
             certificate.program_name(),
             marker(certificate.certificate_id())
         ),
-        "Beslutsdatum": certificate.decided_on().to_string(),
-        "BeslutsfattareNamn": certificate.decided_by().to_string(),
+        "Beslutsdatum": on,
+        "BeslutsfattareNamn": by,
     })
+}
+
+/// The decision behind an attestation: the program's approval.
+pub fn approval_decision(certificate: &ExportCertificate) -> Value {
+    decision(
+        certificate,
+        "Approved",
+        certificate.decided_on().to_string(),
+        certificate.decided_by().to_string(),
+    )
 }
 
 /// The `AttesteraAndraMeriter` of one merit.
@@ -143,15 +156,12 @@ pub fn withdrawal_decision(certificate: &ExportCertificate) -> Option<Value> {
     else {
         return None;
     };
-    Some(json!({
-        "Anteckning": format!(
-            "Certificate revoked by the educational program {} ({})",
-            certificate.program_name(),
-            marker(certificate.certificate_id())
-        ),
-        "Beslutsdatum": revoked_on.to_string(),
-        "BeslutsfattareNamn": revoked_by.to_string(),
-    }))
+    Some(decision(
+        certificate,
+        "Certificate revoked",
+        revoked_on.to_string(),
+        revoked_by.to_string(),
+    ))
 }
 
 #[cfg(test)]
