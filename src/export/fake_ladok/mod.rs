@@ -323,11 +323,10 @@ impl FakeLadok {
 
     /// The certificate id in a merit's marker, if it carries one.
     pub fn certificate_of(merit: &Value) -> Option<String> {
-        let origin = merit
-            .get(crate::export::worker::ladok::merit::MARKER_FIELD)?
-            .as_str()?;
-        let at = origin.find("cim:")?;
-        Some(origin[at + 4..].chars().take(36).collect())
+        use crate::export::worker::ladok::merit::{MARKER_FIELD, MARKER_PREFIX};
+        let origin = merit.get(MARKER_FIELD)?.as_str()?;
+        let at = origin.find(MARKER_PREFIX)? + MARKER_PREFIX.len();
+        Some(origin[at..].chars().take(36).collect())
     }
 
     /// Creating the merit whose marker names `certificate_id` fails with this `Felgrupp`.
