@@ -31,6 +31,10 @@
 //! `export_status` is `exported`: the late outcome of an earlier batch never overwrites the state of
 //! a revocation that is still pending or was taken by a newer batch.
 
+mod wait;
+use wait::ladok_wait;
+pub use wait::{LadokWait, NextAttempt};
+
 use super::stream::{StreamKind, decode_portfolio_event, stream_kind};
 use super::{ReadError, clamp_limit, from_serde_name, serde_name, undecodable};
 use crate::domain::portfolio::{
@@ -342,54 +346,6 @@ pub struct CertificateRecord {
     /// What the registrar's office must still do by hand in Ladok for it (e.g. allow the merit in
     /// the degree certificate, which Ladok leaves to an administrator).
     pub ladok_manual_steps: Vec<crate::export::manual::ManualStep>,
-}
-
-/// A certificate waiting for Ladok: e.g. "unavailable since 02:00, 3 runs, next attempt with the
-/// next run".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct LadokWait {
-    /// The last failure's code, as in `delivery_error`: `unavailable`, `authentication`,
-    /// `rule_error:<Felgrupp>`, ….
-    pub reason: String,
-    /// When the first run that failed to deliver it recorded the failure.
-    pub since: DateTime<Utc>,
-    /// Export runs that failed to deliver it: tried it and failed, or did not try it because Ladok
-    /// as a whole had already failed in that run.
-    pub attempts: u32,
-    pub next_attempt: NextAttempt,
-}
-
-/// What happens next to a waiting certificate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum NextAttempt {
-    /// The next export run (the nightly schedule, `POST /exports/run` or `cim export run`) tries
-    /// again by itself.
-    NextRun,
-    /// A Ladok rule refused it: only `POST /exports/batches/{id}/redeliver` queues it again, once
-    /// the data in Ladok is fixed.
-    RedeliveryRequest,
-}
-
-/// The wait of a row: there is one while a run failed it and it is neither delivered nor queued.
-fn ladok_wait(row: &PgRow) -> Result<Option<LadokWait>, ReadError> {
-    let since: Option<DateTime<Utc>> = row.try_get("ladok_waiting_since")?;
-    let status: String = row.try_get("ladok_status")?;
-    let reason: Option<String> = row.try_get("delivery_error")?;
-    let (Some(since), Some(reason)) = (since, reason) else {
-        return Ok(None);
-    };
-    let next_attempt = match status.as_str() {
-        "retrying" => NextAttempt::NextRun,
-        "failed" => NextAttempt::RedeliveryRequest,
-        _ => return Ok(None),
-    };
-    Ok(Some(LadokWait {
-        reason,
-        since,
-        attempts: u32::try_from(row.try_get::<i32, _>("delivery_attempts")?).unwrap_or(0),
-        next_attempt,
-    }))
 }
 
 fn staff(s: String) -> Result<StaffId, ReadError> {
