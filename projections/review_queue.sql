@@ -6,7 +6,9 @@
 --   * 'final_reflection':  a final reflection attempt submitted and not yet reviewed;
 --   * 'application':       an application for the certificate not yet decided;
 --   * 'completion_proposal': a student's proposed expected completion date not yet accepted or
---                          declined (`attempt` is the proposal's number; a newer one replaces it).
+--                          declined (`attempt` is the proposal's number; a newer one replaces it);
+--   * 'completion_confirmation': the expected completion date given at enrolment, not yet confirmed or
+--                          set by a coordinator (`attempt` is 1; the first final reflection waits for it).
 -- A row is inserted by the submitting event and deleted by the event that settles it (approved,
 -- returned, withdrawn, rejected, certificate approved). Nothing personal: the reflection's content is
 -- in `events.personal` and the coordinator opens it through the portfolio.
@@ -20,7 +22,8 @@ CREATE TABLE rm_review_queue (
     program_id         UUID        NOT NULL,
     portfolio_id       UUID        NOT NULL,
     item_kind          TEXT        NOT NULL
-        CHECK (item_kind IN ('reflection', 'final_reflection', 'application', 'completion_proposal')),
+        CHECK (item_kind IN ('reflection', 'final_reflection', 'application', 'completion_proposal',
+                              'completion_confirmation')),
     -- The activity a 'reflection' is about; NULL for the other kinds.
     activity_id        UUID,
     -- The attempt number (reflections) or the application number (applications).

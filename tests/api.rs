@@ -269,6 +269,13 @@ async fn a_student_goes_from_enrolment_to_an_approved_certificate_over_http() {
         .await;
     }
 
+    // The final reflection waits for a coordinator to confirm the expected completion.
+    app.ok(
+        &format!("/portfolios/{p}/expected-completion/confirm"),
+        &anna,
+        json!({}),
+    )
+    .await;
     app.ok(
         &format!("/portfolios/{p}/final-reflection"),
         &student,
@@ -881,6 +888,107 @@ async fn an_oral_reflection_needs_a_recording_unless_the_rules_allow_a_declared_
 }
 
 #[tokio::test]
+async fn the_date_given_at_enrolment_binds_the_final_reflection_only_once_a_coordinator_confirms_it()
+ {
+    let app = spawn_app().await;
+    let anna = token(Role::Coordinator, ANNA);
+    let (p, student) = app.open(app.a).await;
+    for (i, item) in ["tedx", "language-cafe", "student-ambassador"]
+        .iter()
+        .enumerate()
+    {
+        let view = app
+            .ok(
+                &format!("/portfolios/{p}/activities"),
+                &student,
+                activity(item, 10 + i as i64),
+            )
+            .await;
+        let act = last_activity_id(&view);
+        app.ok(
+            &format!("/portfolios/{p}/activities/{act}/reflection"),
+            &student,
+            json!({"format": "written", "text": texts::english(1000)}),
+        )
+        .await;
+    }
+    let before = app.get(&format!("/portfolios/{p}"), &student).await.body;
+    assert_eq!(before["view"]["expected_completion_confirmed"], false);
+    assert_eq!(
+        before["view"]["next_steps"][0]["code"],
+        "await_completion_confirmation"
+    );
+    let final_reflection = json!({"format": "written", "text": texts::english(3000)});
+    let early = app
+        .post(
+            &format!("/portfolios/{p}/final-reflection"),
+            &student,
+            final_reflection.clone(),
+        )
+        .await;
+    assert_eq!(
+        (early.status, early.code()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "expected_completion_unconfirmed"
+        ),
+        "{}",
+        early.body
+    );
+    assert!(early.is_problem());
+
+    // The student cannot confirm their own date; the program's coordinator can, once.
+    let path = format!("/portfolios/{p}/expected-completion/confirm");
+    let own = app.post(&path, &student, json!({})).await;
+    assert_eq!(
+        (own.status, own.code()),
+        (
+            StatusCode::FORBIDDEN,
+            "expected_completion_set_by_coordinator"
+        )
+    );
+    let bert = app
+        .post(&path, &token(Role::Coordinator, BERT), json!({}))
+        .await;
+    // A coordinator of another program does not see the portfolio at all.
+    assert_eq!(bert.status, StatusCode::NOT_FOUND, "{}", bert.body);
+    let confirmed = app.ok(&path, &anna, json!({})).await;
+    assert_eq!(confirmed["view"]["expected_completion_confirmed"], true);
+    assert_eq!(
+        confirmed["view"]["expected_completion"],
+        before["view"]["expected_completion"]
+    );
+    let again = app.post(&path, &anna, json!({})).await;
+    assert_eq!(
+        (again.status, again.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "no_change")
+    );
+    app.ok(
+        &format!("/portfolios/{p}/final-reflection"),
+        &student,
+        final_reflection,
+    )
+    .await;
+    // The log says who confirmed which date.
+    let (by, date): (String, String) = sqlx::query_as(
+        "SELECT payload->>'by', payload->>'expected_completion' FROM events
+         WHERE stream_id = $1 AND event_type = 'ExpectedCompletionConfirmed'",
+    )
+    .bind(format!("portfolio-{p}"))
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (by.as_str(), date.as_str()),
+        (
+            ANNA,
+            before["view"]["expected_completion"].as_str().unwrap()
+        )
+    );
+    app.db.drop().await;
+}
+
+#[tokio::test]
 async fn the_expected_completion_is_set_by_a_coordinator_and_only_proposed_by_the_student() {
     let app = spawn_app().await;
     let anna = token(Role::Coordinator, ANNA);
@@ -1103,6 +1211,12 @@ const TABLE: &[(&str, &str, bool, [E; 7])] = &[
         "POST",
         "/portfolios/{portfolio_id}/expected-completion",
         true,
+        [F, F, A, H, F, F, U],
+    ),
+    (
+        "POST",
+        "/portfolios/{portfolio_id}/expected-completion/confirm",
+        false,
         [F, F, A, H, F, F, U],
     ),
     (

@@ -146,6 +146,15 @@ impl App {
             )
             .await;
         let id = body["view"]["portfolio_id"].as_str().unwrap().to_owned();
+        // The program's coordinator confirms the date at once (the usual path), so that the queue
+        // holds only what a test puts there.
+        let coordinator = if program == self.a { ANNA } else { BERT };
+        self.ok(
+            &format!("/portfolios/{id}/expected-completion/confirm"),
+            &token(Role::Coordinator, coordinator),
+            json!({}),
+        )
+        .await;
         (id, uid, student)
     }
 
@@ -235,6 +244,49 @@ fn csv_rows(answer: &Answer) -> Vec<csv::StringRecord> {
     assert_eq!(&header[0], "position");
     assert_eq!(&header[2], "event_type");
     reader.records().map(Result::unwrap).collect()
+}
+
+#[tokio::test]
+async fn a_date_given_at_enrolment_waits_in_the_queue_until_a_coordinator_confirms_it() {
+    let app = spawn_app().await;
+    let anna = token(Role::Coordinator, ANNA);
+    let uid = Uuid::now_v7().to_string();
+    let student = token(Role::Student, &uid);
+    let opened = app
+        .ok(
+            &format!("/programs/{}/portfolios", app.a),
+            &student,
+            json!({
+                "student_uid": uid,
+                "identity_number": support::unique_identity_number(),
+                "given_names": "Tolvan",
+                "family_name": "Tolvansson",
+                "email": "tolvan@student.example.se",
+                "expected_completion": today() + TimeDelta::days(365),
+            }),
+        )
+        .await;
+    let p = opened["view"]["portfolio_id"].as_str().unwrap().to_owned();
+    app.settle().await;
+    let path = format!("/programs/{}/review-queue", app.a);
+    let queue = app.read(&path, &anna).await;
+    let items = queue.items();
+    assert_eq!(items.len(), 1, "{}", queue.text);
+    assert_eq!(
+        (items[0]["kind"].as_str(), items[0]["portfolio_id"].as_str()),
+        (Some("completion_confirmation"), Some(p.as_str())),
+        "{}",
+        queue.text
+    );
+    app.ok(
+        &format!("/portfolios/{p}/expected-completion/confirm"),
+        &anna,
+        json!({}),
+    )
+    .await;
+    app.settle().await;
+    assert!(app.read(&path, &anna).await.items().is_empty());
+    app.server.db.drop().await;
 }
 
 #[tokio::test]

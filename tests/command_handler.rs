@@ -78,6 +78,7 @@ async fn open(w: &World) -> (PortfolioId, StudentUid) {
         name: PersonName::parse("Tolvan", "Tolvansson").unwrap(),
         email: Email::parse("tolvan@student.example.se").unwrap(),
         expected_completion: today() + TimeDelta::days(365),
+        identity_check: None,
     };
     w.handler
         .open_portfolio(
@@ -87,6 +88,14 @@ async fn open(w: &World) -> (PortfolioId, StudentUid) {
         )
         .await
         .unwrap();
+    // The coordinator confirms the date at once, as the usual path does before the final reflection.
+    as_coordinator(
+        w,
+        portfolio,
+        PortfolioCommand::ConfirmExpectedCompletion { by: staff() },
+    )
+    .await
+    .unwrap();
     (portfolio, student)
 }
 
@@ -374,7 +383,8 @@ async fn a_coordinator_and_the_student_racing_on_one_portfolio_both_land_in_orde
 
     let (state, version) = w.handler.load_portfolio(p).await.unwrap();
     let portfolio = state.opened().unwrap();
-    assert_eq!(version, 5);
+    // Open, the date's confirmation, two activities, a reflection and its approval.
+    assert_eq!(version, 6);
     assert!(portfolio.activity(b).is_some());
     assert_eq!(
         portfolio.activity(a).unwrap().status(),
@@ -428,7 +438,11 @@ async fn a_retried_command_is_applied_once_and_answers_like_the_first_time() {
         .read_stream(&p.stream_id(), 0)
         .await
         .unwrap();
-    assert_eq!(stored.len(), 3, "open + two activities, each once");
+    assert_eq!(
+        stored.len(),
+        4,
+        "open + the date's confirmation + two activities, each once"
+    );
 
     // Seeding again changes nothing.
     let before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")

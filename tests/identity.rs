@@ -12,6 +12,7 @@ use cim::domain::ProgramId;
 use cim::export::fake_ladok::FakeLadok;
 use cim::export::worker::WorkerConfig;
 use cim::export::worker::ladok::LadokConfig;
+use cim::export::worker::schedule::run_export;
 use cim::http::auth::{AuthLimitSettings, Role};
 use cim::http::{AppState, router};
 use cim::store::EventStore;
@@ -439,4 +440,97 @@ async fn with_ladok_unreachable_the_portfolio_opens_with_the_token_and_the_typed
     let student = &opened.body["personal"]["student"];
     assert_eq!(student["identity_number"], "199001011239");
     assert_eq!(student["name"]["family_name"], "Lindqvist");
+}
+
+#[tokio::test]
+async fn a_typed_number_is_checked_against_ladok_by_the_next_export_run() {
+    // Ladok is down at enrolment: every number below is the one typed.
+    let down = FakeLadok::start().await.unwrap();
+    let config = down.config();
+    drop(down);
+    let app = spawn_app_with_ladok(Some(config)).await;
+    let number = || support::unique_identity_number();
+    let (wrong, right, same, unknown, other, held) =
+        (number(), number(), number(), number(), number(), number());
+    let uids: Vec<String> = (0..5).map(|_| Uuid::now_v7().to_string()).collect();
+    // (student, typed number): corrected, confirmed, not in Ladok, Ladok's number held by the
+    // fifth student, who holds it rightly.
+    let typed = [
+        (&uids[0], &wrong),
+        (&uids[1], &same),
+        (&uids[2], &unknown),
+        (&uids[3], &other),
+        (&uids[4], &held),
+    ];
+    let opens = typed.iter().map(|(uid, n)| async {
+        let answer = app.open(app.program, uid, &open_body(uid, n), None).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        answer.portfolio_id().to_owned()
+    });
+    let portfolios = futures::future::join_all(opens).await;
+
+    let ladok = FakeLadok::start().await.unwrap();
+    ladok.add_student(&uids[0], &right);
+    ladok.add_student(&uids[1], &same);
+    ladok.add_student(&uids[3], &held);
+    ladok.add_student(&uids[4], &held);
+    ladok.forget_student(&uids[2]);
+    let mut worker = WorkerConfig::new(tempfile::tempdir().unwrap().keep());
+    worker.ladok = Some(ladok.config());
+    let store = EventStore::new(app.db.pool.clone(), app::upcasters());
+    run_export(&store, &worker).await.unwrap();
+
+    let expected = [
+        ("corrected", &right),
+        ("confirmed", &same),
+        ("not_in_ladok", &unknown),
+        ("number_held_by_another", &other),
+        ("confirmed", &held),
+    ];
+    for ((uid, portfolio), (outcome, number)) in uids.iter().zip(&portfolios).zip(expected) {
+        let body: Value = app
+            .http
+            .get(format!("{}/portfolios/{portfolio}", app.base))
+            .bearer_auth(token(Role::Student, uid))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["view"]["identity_check"], outcome, "{body}");
+        assert_eq!(
+            body["personal"]["student"]["identity_number"], **number,
+            "{body}"
+        );
+    }
+
+    // The corrected typed number is free again; Ladok's is the student's now.
+    let newcomer = Uuid::now_v7().to_string();
+    let freed = app
+        .open(app.program, &newcomer, &open_body(&newcomer, &wrong), None)
+        .await;
+    assert_eq!(freed.status, StatusCode::CREATED, "{}", freed.body);
+    let late = Uuid::now_v7().to_string();
+    let taken = app
+        .open(app.program, &late, &open_body(&late, &right), None)
+        .await;
+    assert_eq!(
+        (taken.status, taken.code()),
+        (StatusCode::CONFLICT, "identity_number_taken")
+    );
+
+    // Asked once: the next run leaves the five alone and checks only the newcomer.
+    let checks = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM events WHERE event_type = 'IdentityCheckedInLadok'",
+        )
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(checks().await, 5);
+    run_export(&store, &worker).await.unwrap();
+    assert_eq!(checks().await, 6);
+    app.db.drop().await;
 }

@@ -274,6 +274,13 @@ async fn a_whole_flow_at_debug_logs_no_personal_value() {
         )
         .await;
     }
+    // The final reflection waits for a coordinator to confirm the expected completion.
+    api.ok(
+        &format!("/portfolios/{p}/expected-completion/confirm"),
+        &coordinator,
+        json!({}),
+    )
+    .await;
     api.ok(
         &format!("/portfolios/{p}/final-reflection"),
         &student,

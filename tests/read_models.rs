@@ -12,7 +12,7 @@ mod support;
 use chrono::{NaiveDate, TimeDelta, Utc};
 use cim::app::{self, CommandContext, CommandHandler, Handled};
 use cim::domain::portfolio::{
-    ExpectedCompletionChanged, FinalContent, Phase, PortfolioEvent, ReflectionContent,
+    ExpectedCompletionChanged, FinalContent, LadokRecord, Phase, PortfolioEvent, ReflectionContent,
     ReflectionStatus,
 };
 use cim::domain::rules::ProgramRules;
@@ -142,6 +142,7 @@ async fn open(w: &World, program: usize, n: u32) -> (PortfolioId, Person) {
         name: PersonName::parse("Kim", &person.family_name).unwrap(),
         email: Email::parse(&person.email).unwrap(),
         expected_completion: today() + TimeDelta::days(200 + i64::from(n % 200)),
+        identity_check: None,
     };
     w.handler
         .open_portfolio(
@@ -151,6 +152,16 @@ async fn open(w: &World, program: usize, n: u32) -> (PortfolioId, Person) {
         )
         .await
         .unwrap();
+    // The coordinator confirms the date at once, as the usual path does before the final reflection.
+    staff(
+        w,
+        program,
+        portfolio,
+        PortfolioCommand::ConfirmExpectedCompletion {
+            by: coordinator(program),
+        },
+    )
+    .await;
     (portfolio, person)
 }
 
@@ -389,6 +400,7 @@ struct Plan {
     return_final: bool,
     extension: bool,
     change_completion: bool,
+    check_identity: bool,
     reject: bool,
     revoke: bool,
 }
@@ -410,6 +422,8 @@ struct Sim {
 enum Actor {
     Student,
     Coordinator,
+    /// The export run's identity check against Ladok.
+    System,
 }
 
 impl Sim {
@@ -448,6 +462,18 @@ impl Sim {
             }
             Phase::Certified | Phase::Revoked => return None,
             Phase::Collecting => {}
+        }
+        // Ladok answers the identity check: the number corrected (odd students, to a number of
+        // their own) or none in Ladok (even ones).
+        if self.plan.check_identity && p.identity_check.is_none() {
+            let identity_number = (self.n % 2 == 1)
+                .then(|| IdentityNumber::parse(&personnummer(self.n + 5_000), today()).unwrap());
+            options.push((
+                Actor::System,
+                PortfolioCommand::CheckIdentityInLadok {
+                    record: LadokRecord::Student { identity_number },
+                },
+            ));
         }
         // The date: a coordinator sets it, the student proposes another one, a coordinator accepts
         // (even students) or declines (odd ones).
@@ -623,6 +649,15 @@ impl Sim {
         let handled = match actor {
             Actor::Student => student(w, self.portfolio, &self.person, cmd).await,
             Actor::Coordinator => staff(w, self.program, self.portfolio, cmd).await,
+            Actor::System => w
+                .handler
+                .portfolio(
+                    self.portfolio,
+                    cmd,
+                    &ctx("identity-check", ActorRole::System),
+                )
+                .await
+                .unwrap(),
         };
         self.state = handled.state;
         self.commands += 1;
@@ -638,6 +673,7 @@ fn plan(rng: &mut StdRng) -> Plan {
         return_final: rng.random_bool(0.2),
         extension: rng.random_bool(0.15),
         change_completion: rng.random_bool(0.2),
+        check_identity: rng.random_bool(0.3),
         reject: rng.random_bool(0.15),
         revoke: rng.random_bool(0.15),
     }
@@ -1091,7 +1127,7 @@ async fn the_portfolio_as_of_each_event_equals_the_live_view_right_after_it() {
         .iter()
         .filter(|(e, _)| e.stream_id == p.stream_id())
         .collect();
-    assert_eq!(own.len(), 23);
+    assert_eq!(own.len(), 24);
     let rules_changes: Vec<usize> = (0..captured.len())
         .filter(|&i| captured[i].0.event_type == "RulesChanged")
         .collect();
@@ -1156,7 +1192,7 @@ async fn the_portfolio_as_of_each_event_equals_the_live_view_right_after_it() {
         );
     }
     // The as-of page carries the personal content of the time, from the log.
-    let mid = audit::portfolio_as_of(pool, p, own[9].0.recorded_at)
+    let mid = audit::portfolio_as_of(pool, p, own[10].0.recorded_at)
         .await
         .unwrap()
         .unwrap();
@@ -1405,7 +1441,7 @@ async fn queue_registrar_audit_and_statistics_of_a_known_scenario() {
     assert_eq!(queue[0].item_name.as_deref(), Some("Student ambassador"));
     assert_eq!(queue[0].format.as_deref(), Some("instagram"));
     assert_eq!(queue[0].link_count, Some(3));
-    assert_eq!(queue[0].submitted_at, submitted_at(7));
+    assert_eq!(queue[0].submitted_at, submitted_at(8));
     assert_eq!(queue[1].format.as_deref(), Some("oral"));
     assert_eq!(queue[1].recording.as_deref(), Some("upload"));
     assert_eq!(queue[1].duration_measured, Some(false));
@@ -1414,7 +1450,7 @@ async fn queue_registrar_audit_and_statistics_of_a_known_scenario() {
     assert_eq!(queue[1].waited_days, 3);
     assert_eq!(
         queue[0].waited_seconds,
-        (now - submitted_at(7)).num_seconds()
+        (now - submitted_at(8)).num_seconds()
     );
     let queue_b = review_queue::review_queue(pool, b, now, None, 100)
         .await
@@ -1555,7 +1591,7 @@ async fn queue_registrar_audit_and_statistics_of_a_known_scenario() {
     assert_eq!(mine[0].next_steps, [NextStepCode::AwaitDecision]);
 
     // --- Audit: history with content, a filtered program log in pages, CSV.
-    assert_eq!(history1.len(), 10);
+    assert_eq!(history1.len(), 11);
     assert_eq!(history1[0].event_type, "PortfolioOpened");
     assert_eq!(history1[0].actor_role, ActorRole::Student);
     assert_eq!(history1[0].program_id, Some(a));
@@ -1582,8 +1618,8 @@ async fn queue_registrar_audit_and_statistics_of_a_known_scenario() {
         .await
         .unwrap();
     // Program A's own events (registration, 13 catalog items, coordinator) and its four
-    // portfolios' (S1 10, S2 14, S3 15, S4 4).
-    assert_eq!(everything.entries.len(), 15 + 10 + 14 + 15 + 4);
+    // portfolios' (S1 11, S2 15, S3 16, S4 5: each with the date's confirmation).
+    assert_eq!(everything.entries.len(), 15 + 11 + 15 + 16 + 5);
     let mut paged = Vec::new();
     let mut after = None;
     loop {

@@ -1,13 +1,14 @@
 //! The thin command handler: load, decide, append with the expected version.
 
 use super::codec::{decode_portfolio, decode_program, encode};
+use super::identity::NumberChange;
 use crate::domain::{
     DomainError, PayloadError, PortfolioCommand, PortfolioEvent, PortfolioId, PortfolioState,
     ProgramCommand, ProgramEvent, ProgramId, ProgramState, StudentUid, portfolio, program,
 };
 use crate::store::{
-    ActorRole, AppendError, AppendOutcome, EventStore, ExpectedVersion, IdentityClaim, Metadata,
-    NewEvent, RecordedEvent, StoreError,
+    ActorRole, AppendError, AppendOutcome, EventStore, ExpectedVersion, Metadata, NewEvent,
+    RecordedEvent, StoreError,
 };
 use chrono::{DateTime, Utc};
 use thiserror::Error;
@@ -216,6 +217,7 @@ impl CommandHandler {
             name,
             email,
             expected_completion,
+            identity_check,
             ..
         } = command
         else {
@@ -229,6 +231,7 @@ impl CommandHandler {
             name,
             email,
             expected_completion,
+            identity_check,
         };
         match self
             .portfolio_command(Some(program_id), portfolio_id, command, ctx, None)
@@ -305,21 +308,6 @@ impl CommandHandler {
                 (PortfolioCommand::OpenPortfolio { student_uid, .. }, None) => Some(*student_uid),
                 _ => None,
             };
-            // Opening claims the identity number for the student, in the append's transaction.
-            let claim = match (&command, opened) {
-                (
-                    PortfolioCommand::OpenPortfolio {
-                        student_uid,
-                        identity_number,
-                        ..
-                    },
-                    None,
-                ) => Some(IdentityClaim {
-                    digits: identity_number.as_str().to_owned(),
-                    student_uid: *student_uid.as_uuid(),
-                }),
-                _ => None,
-            };
             let (program_state, _) = self
                 .load::<ProgramAggregate>(&program_id.stream_id())
                 .await?;
@@ -331,6 +319,9 @@ impl CommandHandler {
                         .await;
                 }
             };
+            // A number that enters the portfolio (at opening, or Ladok's correcting the typed one) is
+            // claimed for the student in the append's transaction.
+            let claim = super::identity::claim_of(opened, &events);
             let new: Vec<NewEvent> = events
                 .iter()
                 .map(|e| {
@@ -388,7 +379,7 @@ impl CommandHandler {
         events: Vec<A::Event>,
         new: &[NewEvent],
         ctx: &CommandContext,
-        claim: Option<&IdentityClaim>,
+        claim: Option<&NumberChange>,
     ) -> Result<Handled<A::State, A::Event>, CommandError> {
         if new.is_empty() {
             return Ok(Handled {

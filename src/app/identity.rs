@@ -1,13 +1,60 @@
 //! Opening a portfolio claims the student's identity number (`store::identity`, one number, one
-//! student across the service) in the transaction that appends the opening event.
+//! student across the service) in the transaction that appends the opening event. Ladok's
+//! correcting a typed number claims Ladok's and frees the typed one, the same way.
 
 use super::CommandContext;
 use super::handler::CommandError;
 use crate::domain::StudentUid;
+use crate::domain::portfolio::{IdentityCheck, Portfolio, PortfolioEvent};
 use crate::media::uploads;
 use crate::store::{
     AppendError, AppendOutcome, EventStore, ExpectedVersion, IdentityClaim, NewEvent, StoreError,
 };
+
+/// A number entering a portfolio: claimed for its student, and the number it replaces (if any)
+/// freed from them.
+#[derive(Debug)]
+pub(super) struct NumberChange {
+    pub claim: IdentityClaim,
+    pub release: Option<IdentityClaim>,
+}
+
+/// The number that `events`, decided against the portfolio `before`, bring in: the opening's, or
+/// Ladok's correction of the typed one.
+pub(super) fn claim_of(
+    before: Option<&Portfolio>,
+    events: &[PortfolioEvent],
+) -> Option<NumberChange> {
+    events.iter().find_map(|event| match (event, before) {
+        (PortfolioEvent::PortfolioOpened(e), None) => {
+            let student = e.personal.as_ref()?;
+            Some(NumberChange {
+                claim: IdentityClaim {
+                    digits: student.identity_number.as_str().to_owned(),
+                    student_uid: *e.student_uid.as_uuid(),
+                },
+                release: None,
+            })
+        }
+        (PortfolioEvent::IdentityCheckedInLadok(e), Some(p))
+            if e.outcome == IdentityCheck::Corrected =>
+        {
+            let ladok = e.personal.as_ref()?;
+            let uid = *p.student_uid.as_uuid();
+            Some(NumberChange {
+                claim: IdentityClaim {
+                    digits: ladok.identity_number.as_str().to_owned(),
+                    student_uid: uid,
+                },
+                release: p.student.as_ref().map(|s| IdentityClaim {
+                    digits: s.identity_number.as_str().to_owned(),
+                    student_uid: uid,
+                }),
+            })
+        }
+        _ => None,
+    })
+}
 
 /// Claims the identity number and appends, in one transaction: a portfolio never exists whose
 /// number another student holds, and a refused claim leaves nothing behind. The outer `Result`
@@ -18,8 +65,9 @@ pub(super) async fn append_claiming(
     expected: ExpectedVersion,
     new: &[NewEvent],
     ctx: &CommandContext,
-    claim: &IdentityClaim,
+    change: &NumberChange,
 ) -> Result<Result<AppendOutcome, AppendError>, CommandError> {
+    let claim = &change.claim;
     let mut tx = store.pool().begin().await.map_err(StoreError::from)?;
     // The student's erasure lock (`media::uploads`), held until commit: an erasure of this student
     // runs wholly before this open or wholly after it, never between its claim and its commit, so it
@@ -33,6 +81,10 @@ pub(super) async fn append_claiming(
             Some(outcome) => Ok(Ok(outcome)),
             None => Err(CommandError::IdentityNumberTaken),
         };
+    }
+    // The typed number Ladok replaced is no longer this student's (it may be another's).
+    if let Some(release) = &change.release {
+        store.release_identity_number(&mut tx, release).await?;
     }
     let appended = store
         .append_in(&mut tx, stream_id, expected, new, &ctx.metadata())

@@ -222,8 +222,19 @@ impl<'a> Driver<'a> {
             ))
             .expect("demo addresses are valid"),
             expected_completion,
+            // The demo has no Ladok: the numbers are typed and stay unchecked.
+            identity_check: None,
         };
         appended += self.run("open", true, open).await?;
+        // The date is the student's own until a coordinator confirms it (the first final
+        // reflection waits for that).
+        appended += self
+            .run(
+                "completion/confirm",
+                false,
+                PortfolioCommand::ConfirmExpectedCompletion { by: self.staff() },
+            )
+            .await?;
 
         // Three distinct catalog items (a partial shuffle), each reflected on in a different format.
         let mut catalog: Vec<_> = default_catalog().into_iter().map(|(id, _)| id).collect();

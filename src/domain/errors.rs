@@ -68,6 +68,10 @@ pub enum DomainError {
     )]
     ExpectedCompletionInPast { date: NaiveDate, today: NaiveDate },
     #[error(
+        "your expected completion date ({expected_completion}) has not been confirmed by a coordinator of your program yet; the final reflection's deadline is computed from it, so it can be submitted once they confirm it or set the right date"
+    )]
+    ExpectedCompletionUnconfirmed { expected_completion: NaiveDate },
+    #[error(
         "there is no proposed expected completion date waiting for a decision; the student proposes one first"
     )]
     NoPendingCompletionProposal,
@@ -277,6 +281,7 @@ impl DomainError {
             WrongProgram => "wrong_program",
             NotACoordinator => "not_a_coordinator",
             ExpectedCompletionInPast { .. } => "expected_completion_in_past",
+            ExpectedCompletionUnconfirmed { .. } => "expected_completion_unconfirmed",
             NoPendingCompletionProposal => "no_pending_proposal",
             ApplicationPending => "application_pending",
             CertificateAlreadyIssued => "certificate_already_issued",

@@ -14,6 +14,7 @@ mod decide;
 mod events;
 mod evolve;
 mod final_reflection;
+mod identity;
 mod recording;
 mod state;
 
@@ -23,7 +24,7 @@ pub(crate) mod fixtures;
 mod proptests;
 
 pub use commands::{
-    FinalContent, MAX_DESCRIPTION_LEN, MAX_REFLECTION_TEXT_LEN, MAX_STAFF_TEXT_LEN,
+    FinalContent, LadokRecord, MAX_DESCRIPTION_LEN, MAX_REFLECTION_TEXT_LEN, MAX_STAFF_TEXT_LEN,
     PortfolioCommand, ReflectionContent,
 };
 pub use decide::decide;

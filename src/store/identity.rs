@@ -35,6 +35,21 @@ impl std::fmt::Debug for IdentityClaim {
 }
 
 impl EventStore {
+    /// The index's keyed hash of a number (the 12 digits).
+    async fn number_tag(
+        &self,
+        conn: &mut PgConnection,
+        digits: &str,
+    ) -> Result<Vec<u8>, StoreError> {
+        let keys = self
+            .live_keys(Some(&mut *conn), &[IDENTITY_INDEX_SUBJECT])
+            .await?;
+        let (_, key) = keys
+            .get(&IDENTITY_INDEX_SUBJECT)
+            .ok_or(StoreError::KeyRace)?;
+        Ok(key.keyed_hash(digits.as_bytes()).to_vec())
+    }
+
     /// Records `claim` inside the caller's transaction `conn`, unless the number belongs to another
     /// student already: then that student's UID is returned and nothing is written. The caller
     /// refuses the command and rolls back.
@@ -43,13 +58,7 @@ impl EventStore {
         conn: &mut PgConnection,
         claim: &IdentityClaim,
     ) -> Result<Option<Uuid>, StoreError> {
-        let keys = self
-            .live_keys(Some(&mut *conn), &[IDENTITY_INDEX_SUBJECT])
-            .await?;
-        let (_, key) = keys
-            .get(&IDENTITY_INDEX_SUBJECT)
-            .ok_or(StoreError::KeyRace)?;
-        let tag = key.keyed_hash(claim.digits.as_bytes());
+        let tag = self.number_tag(conn, &claim.digits).await?;
         // Two statements on purpose: when another transaction claims the same number at the same
         // moment, this INSERT waits for it, and the SELECT (a statement of its own, so a new
         // snapshot under READ COMMITTED) then sees its row if it committed.
@@ -67,5 +76,21 @@ impl EventStore {
                 .fetch_one(&mut *conn)
                 .await?;
         Ok((owner != claim.student_uid).then_some(owner))
+    }
+
+    /// Frees `claim`'s number from its student inside the caller's transaction (Ladok corrected it);
+    /// a number held by another student is left alone.
+    pub async fn release_identity_number(
+        &self,
+        conn: &mut PgConnection,
+        claim: &IdentityClaim,
+    ) -> Result<(), StoreError> {
+        let tag = self.number_tag(conn, &claim.digits).await?;
+        sqlx::query("DELETE FROM identity_numbers WHERE number_hash = $1 AND student_uid = $2")
+            .bind(tag.as_slice())
+            .bind(claim.student_uid)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
     }
 }

@@ -297,8 +297,9 @@ pub async fn open<'a>(
 }
 
 /// A new student's whole path to an approved certificate in `program`, with `coordinator`'s
-/// decisions in between: 14 commands (open, three activities, three reflections of three formats,
-/// their approvals, the final reflection and its approval, the application and its approval).
+/// decisions in between: 15 commands (open, the date's confirmation, three activities, three
+/// reflections of three formats, their approvals, the final reflection and its approval, the
+/// application and its approval).
 /// Stops at the first command that got no answer. Returns the certificate id.
 pub async fn certify(
     api: &Api,
@@ -309,6 +310,8 @@ pub async fn certify(
     let uid = Uuid::now_v7().to_string();
     let student = Caller::student(&uid);
     let mut p = open(api, n as usize, program, &uid, n).await?;
+    p.step("/expected-completion/confirm", coordinator, json!({}))
+        .await?;
     let mut activities = Vec::new();
     for (i, item) in ["language-cafe", "tedx", "course-in-global-health"]
         .iter()

@@ -49,6 +49,7 @@ pub async fn open_portfolio(
                 name: PersonName::parse("Tolvan", "Tolvansson")?,
                 email: Email::parse("tolvan@student.example.se")?,
                 expected_completion: today + TimeDelta::days(400),
+                identity_check: None,
             },
             &ctx,
         )

@@ -12,6 +12,21 @@ use crate::domain::ids::{
 };
 use crate::domain::values::{Email, IdentityNumber, MediaRef, NonEmptyText, PersonName};
 
+use super::events::IdentityCheck;
+
+/// What Ladok answered when asked for the portfolio's student, as the identity check reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LadokRecord {
+    /// Ladok's record of the portfolio's Ladok UID, with its identity number if it has one.
+    Student {
+        identity_number: Option<IdentityNumber>,
+    },
+    /// Ladok has no student with the portfolio's Ladok UID.
+    NoSuchStudent,
+    /// Ladok's number is held by another student of this service (found when claiming it).
+    NumberHeldByAnother,
+}
+
 /// Longest activity description accepted.
 pub const MAX_DESCRIPTION_LEN: usize = 2_000;
 /// Longest feedback or reason accepted from staff.
@@ -69,11 +84,21 @@ pub enum PortfolioCommand {
         name: PersonName,
         email: Email,
         expected_completion: NaiveDate,
+        /// What Ladok said of `identity_number`; `None` when Ladok could not be asked.
+        identity_check: Option<IdentityCheck>,
+    },
+    /// The system checks a typed identity number against Ladok's record of the student.
+    CheckIdentityInLadok {
+        record: LadokRecord,
     },
     /// A coordinator sets the date the final deadline is computed from (the trusted source).
     SetExpectedCompletion {
         expected_completion: NaiveDate,
         reason: NonEmptyText,
+        by: StaffId,
+    },
+    /// A coordinator confirms the date given at enrolment as the trusted one.
+    ConfirmExpectedCompletion {
         by: StaffId,
     },
     /// The student asks for another date; a coordinator decides.

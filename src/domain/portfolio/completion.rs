@@ -59,6 +59,23 @@ pub(super) fn set(
     .into())
 }
 
+/// A coordinator confirms the date the student gave at enrolment. A date already confirmed (or set
+/// by a coordinator) is refused as no change; a past date must be set anew, not confirmed.
+pub(super) fn confirm(ctx: &Ctx<'_>, by: StaffId) -> Result<PortfolioEvent, DomainError> {
+    require_undecided(ctx)?;
+    if ctx.portfolio.completion_confirmed {
+        return Err(DomainError::NoChange {
+            what: "confirmation of the expected completion date (it is already confirmed)",
+        });
+    }
+    check_not_past(ctx.portfolio.expected_completion, ctx.today)?;
+    Ok(ExpectedCompletionConfirmed {
+        expected_completion: ctx.portfolio.expected_completion,
+        by,
+    }
+    .into())
+}
+
 pub(super) fn propose(
     ctx: &Ctx<'_>,
     expected_completion: NaiveDate,
@@ -174,6 +191,68 @@ mod tests {
         assert_eq!(p(&state).expected_completion, date(2027, 1, 15));
         // Today itself is not in the past.
         assert!(decide(&opened(&prog), &prog, set_cmd(today()), now()).is_ok());
+    }
+
+    #[test]
+    fn the_date_given_at_enrolment_binds_only_once_a_coordinator_confirms_it() {
+        let prog = program();
+        let mut state = opened_unconfirmed(&prog);
+        for n in 1..=3u128 {
+            state = run(state, &prog, log_cmd(n, n as usize - 1));
+            state = run(state, &prog, submit_cmd(n));
+        }
+        assert!(!p(&state).completion_confirmed);
+        // The student's own date does not yet set a deadline they could have chosen themselves.
+        assert_eq!(
+            refuse(&state, &prog, final_written()),
+            DomainError::ExpectedCompletionUnconfirmed {
+                expected_completion: completion()
+            }
+        );
+        assert_eq!(
+            refuse(&state, &prog, confirm_cmd_by(stranger())),
+            DomainError::NotACoordinator
+        );
+        let events = decide(&state, &prog, confirm_cmd(), now()).unwrap();
+        let [PortfolioEvent::ExpectedCompletionConfirmed(e)] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        assert_eq!(
+            (e.expected_completion, &e.by),
+            (completion(), &coordinator())
+        );
+        let confirmed = run(state.clone(), &prog, confirm_cmd());
+        assert!(p(&confirmed).completion_confirmed);
+        assert!(decide(&confirmed, &prog, final_written(), now()).is_ok());
+        assert!(matches!(
+            refuse(&confirmed, &prog, confirm_cmd()),
+            DomainError::NoChange { .. }
+        ));
+        // Setting another date, or accepting a proposal, confirms too.
+        let set = run(state.clone(), &prog, set_cmd(date(2027, 1, 15)));
+        assert!(p(&set).completion_confirmed);
+        let proposed = run(state, &prog, propose_cmd(date(2027, 1, 15)));
+        assert!(!p(&proposed).completion_confirmed);
+        assert!(p(&run(proposed, &prog, accept_cmd())).completion_confirmed);
+    }
+
+    #[test]
+    fn a_past_date_is_set_anew_not_confirmed() {
+        let prog = program();
+        let state = run(
+            PortfolioState::default(),
+            &prog,
+            open_command_with(date(2026, 4, 1)),
+        );
+        let later = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 5, 1, 10, 0, 0).unwrap();
+        assert!(matches!(
+            decide(&state, &prog, confirm_cmd(), later).unwrap_err(),
+            DomainError::ExpectedCompletionInPast { .. }
+        ));
+    }
+
+    fn confirm_cmd_by(by: StaffId) -> PortfolioCommand {
+        PortfolioCommand::ConfirmExpectedCompletion { by }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::commands::PortfolioCommand;
 use super::events::*;
 use super::state::{Phase, Portfolio, PortfolioState};
-use super::{activities, application, completion, final_reflection};
+use super::{activities, application, completion, final_reflection, identity};
 use crate::domain::calendar::stockholm_date;
 use crate::domain::errors::DomainError;
 use crate::domain::ids::StaffId;
@@ -69,6 +69,8 @@ pub fn decide(
             expected_completion,
             reason,
         } => completion::propose(&ctx, expected_completion, reason)?,
+        C::CheckIdentityInLadok { record } => identity::check(&ctx, record)?,
+        C::ConfirmExpectedCompletion { by } => completion::confirm(&ctx, by)?,
         C::AcceptExpectedCompletion { by, reason } => completion::accept(&ctx, by, reason)?,
         C::DeclineExpectedCompletion { by, reason } => completion::decline(&ctx, by, reason)?,
         C::LogActivity {
@@ -125,6 +127,7 @@ fn staff_of(cmd: &PortfolioCommand) -> Option<&StaffId> {
     use PortfolioCommand as C;
     match cmd {
         C::SetExpectedCompletion { by, .. }
+        | C::ConfirmExpectedCompletion { by }
         | C::AcceptExpectedCompletion { by, .. }
         | C::DeclineExpectedCompletion { by, .. }
         | C::ApproveReflection { by, .. }
@@ -151,6 +154,7 @@ fn open(
         name,
         email,
         expected_completion,
+        identity_check,
     } = cmd
     else {
         return Err(DomainError::PortfolioNotOpened);
@@ -161,6 +165,7 @@ fn open(
         program_id: program.id,
         student_uid,
         expected_completion,
+        identity_check,
         personal: Some(StudentDetails {
             identity_number,
             name,
@@ -255,6 +260,7 @@ mod tests {
             name,
             email,
             expected_completion: date(2026, 3, 1),
+            identity_check: None,
         };
         assert_eq!(
             refuse(&PortfolioState::default(), &program(), past),

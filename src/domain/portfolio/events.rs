@@ -50,8 +50,45 @@ pub struct PortfolioOpened {
     pub program_id: ProgramId,
     pub student_uid: StudentUid,
     pub expected_completion: NaiveDate,
+    /// What Ladok said of the identity number at enrolment; absent when Ladok could not be asked
+    /// (the number is then the typed one, checked later: [`IdentityCheckedInLadok`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_check: Option<IdentityCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub personal: Option<StudentDetails>,
+}
+
+/// What Ladok said of a student's identity number (`docs/identity.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityCheck {
+    /// Ladok gave the number, or has the same one as was typed.
+    Confirmed,
+    /// Ladok has another number than the one typed; the portfolio carries Ladok's from then on.
+    Corrected,
+    /// Ladok knows the student but has no number for them: the typed one stays.
+    NoNumberInLadok,
+    /// Ladok has no student with the portfolio's Ladok UID.
+    NotInLadok,
+    /// Ladok's number belongs to another student of this service: nothing was changed, and the
+    /// registrar's office sorts it out.
+    NumberHeldByAnother,
+}
+
+/// The identity number typed at enrolment, while Ladok could not be asked, checked against Ladok
+/// afterwards (by the export run, `export::identity_check`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentityCheckedInLadok {
+    pub outcome: IdentityCheck,
+    /// Ladok's number when `outcome` is `corrected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<LadokIdentityNumber>,
+}
+
+/// The number Ladok has for the student. Erasable like every personal value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LadokIdentityNumber {
+    pub identity_number: IdentityNumber,
 }
 
 /// The student moved their own date. No longer decided (a coordinator sets the date now, see
@@ -71,6 +108,14 @@ pub struct ExpectedCompletionSet {
     pub by: StaffId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub personal: Option<ReasonPersonal>,
+}
+
+/// A coordinator confirmed the date in force (given by the student at enrolment) as the one the final
+/// deadline is computed from. Nothing personal: confirming is not a change, so it needs no reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectedCompletionConfirmed {
+    pub expected_completion: NaiveDate,
+    pub by: StaffId,
 }
 
 /// The student asked for another date; nothing changes until a coordinator accepts it. A newer
@@ -327,8 +372,10 @@ domain_events!(
     /// Events of the `portfolio-{id}` stream.
     PortfolioEvent {
         PortfolioOpened,
+        IdentityCheckedInLadok,
         ExpectedCompletionChanged,
         ExpectedCompletionSet,
+        ExpectedCompletionConfirmed,
         ExpectedCompletionProposed,
         ExpectedCompletionProposalAccepted,
         ExpectedCompletionProposalDeclined,
@@ -350,135 +397,4 @@ domain_events!(
 );
 
 #[cfg(test)]
-mod tests {
-    use super::super::evolve;
-    use super::super::fixtures::{FEEDBACK, REASON, history};
-    use super::super::state::PortfolioState;
-    use super::*;
-    use crate::domain::event_payload::{PERSONAL_FIELD, PayloadError};
-    use std::collections::BTreeSet;
-
-    #[test]
-    fn the_history_fixture_covers_every_event_type() {
-        let (events, _) = history();
-        let seen: BTreeSet<_> = events.iter().map(PortfolioEvent::event_type).collect();
-        let all: BTreeSet<_> = PortfolioEvent::EVENT_TYPES.iter().copied().collect();
-        assert_eq!(seen, all);
-    }
-
-    #[test]
-    fn payloads_round_trip_and_carry_the_stable_type_name() {
-        for event in history().0 {
-            let (event_type, payload) = event.to_payload();
-            assert_eq!(event_type, event.event_type());
-            assert_eq!(event.schema_version(), 1);
-            assert!(
-                payload.get("type").is_none(),
-                "the type lives in its own column"
-            );
-            let back = PortfolioEvent::from_payload(event_type, payload).unwrap();
-            assert_eq!(back, event);
-            // The serde form is internally tagged with the same name.
-            let tagged = serde_json::to_value(&event).unwrap();
-            assert_eq!(tagged["type"], event_type);
-            assert_eq!(
-                serde_json::from_value::<PortfolioEvent>(tagged).unwrap(),
-                event
-            );
-        }
-    }
-
-    #[test]
-    fn personal_data_is_one_json_object_and_nothing_personal_is_outside_it() {
-        let secrets = [
-            "198112189876",
-            "anna.berg@stud.ki.se",
-            "Berg",
-            "Exchange semester",
-            "Post0_x",
-            "hospital",
-            FEEDBACK,
-            REASON,
-            &"ab".repeat(32),
-        ];
-        let mut with_personal = 0;
-        for event in history().0 {
-            let (event_type, mut payload) = event.to_payload();
-            if let Some(personal) = payload.as_object_mut().unwrap().remove(PERSONAL_FIELD) {
-                assert!(
-                    personal.is_object(),
-                    "{event_type}: personal must be an object"
-                );
-                with_personal += 1;
-            }
-            let rest = payload.to_string();
-            for secret in secrets {
-                assert!(
-                    !rest.contains(secret),
-                    "{event_type} leaks {secret:?} outside personal: {rest}"
-                );
-            }
-        }
-        assert!(with_personal >= 10);
-    }
-
-    #[test]
-    fn erased_payloads_still_load_and_replay() {
-        let (events, full) = history();
-        let mut erased_state = PortfolioState::default();
-        for event in &events {
-            let (event_type, payload) = event.to_payload();
-            let mut removed = payload.clone();
-            removed.as_object_mut().unwrap().remove(PERSONAL_FIELD);
-            let mut nulled = payload;
-            if nulled.get(PERSONAL_FIELD).is_some() {
-                nulled[PERSONAL_FIELD] = serde_json::Value::Null;
-            }
-            let a = PortfolioEvent::from_payload(event_type, removed).unwrap();
-            let b = PortfolioEvent::from_payload(event_type, nulled).unwrap();
-            assert_eq!(a, b);
-            erased_state = evolve(erased_state, &a);
-        }
-        let (erased, full) = (erased_state.opened().unwrap(), full.opened().unwrap());
-        assert_eq!(erased.student, None);
-        assert!(
-            erased
-                .activities
-                .iter()
-                .all(|a| a.logged.personal.is_none())
-        );
-        // Every non-personal fact survives.
-        assert_eq!(erased.phase, full.phase);
-        assert_eq!(erased.activities.len(), full.activities.len());
-        assert_eq!(erased.final_attempts.len(), full.final_attempts.len());
-        let words = |p: &super::super::state::Portfolio| -> Vec<_> {
-            p.activities
-                .iter()
-                .flat_map(|a| a.attempts.iter().map(|t| t.submitted.word_count))
-                .collect()
-        };
-        assert_eq!(words(erased), words(full));
-        assert_eq!(
-            erased.certificate.as_ref().map(|c| c.activities.clone()),
-            full.certificate.as_ref().map(|c| c.activities.clone())
-        );
-    }
-
-    #[test]
-    fn unknown_types_and_broken_payloads_are_errors() {
-        assert!(matches!(
-            PortfolioEvent::from_payload("PortfolioExploded", serde_json::json!({})),
-            Err(PayloadError::UnknownEventType(t)) if t == "PortfolioExploded"
-        ));
-        assert!(matches!(
-            PortfolioEvent::from_payload(
-                "ActivityWithdrawn",
-                serde_json::json!({"activity_id": 5})
-            ),
-            Err(PayloadError::Invalid {
-                event_type: "ActivityWithdrawn",
-                ..
-            })
-        ));
-    }
-}
+mod tests;

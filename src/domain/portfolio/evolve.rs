@@ -14,7 +14,9 @@ pub fn evolve(state: PortfolioState, event: &PortfolioEvent) -> PortfolioState {
                 program_id: e.program_id,
                 student_uid: e.student_uid,
                 student: e.personal.clone(),
+                identity_check: e.identity_check,
                 expected_completion: e.expected_completion,
+                completion_confirmed: false,
                 completion_proposal: None,
                 completion_proposals: 0,
                 activities: Vec::new(),
@@ -32,11 +34,23 @@ pub fn evolve(state: PortfolioState, event: &PortfolioEvent) -> PortfolioState {
     };
     match event {
         PortfolioEvent::PortfolioOpened(_) => {}
+        PortfolioEvent::IdentityCheckedInLadok(e) => {
+            p.identity_check = Some(e.outcome);
+            if let (Some(student), Some(ladok)) = (p.student.as_mut(), e.personal.as_ref()) {
+                student.identity_number = ladok.identity_number.clone();
+            }
+        }
+        // Logs from before the rule: the student moved the date, so it is theirs again.
         PortfolioEvent::ExpectedCompletionChanged(e) => {
             p.expected_completion = e.expected_completion;
+            p.completion_confirmed = false;
         }
         PortfolioEvent::ExpectedCompletionSet(e) => {
             p.expected_completion = e.expected_completion;
+            p.completion_confirmed = true;
+        }
+        PortfolioEvent::ExpectedCompletionConfirmed(_) => {
+            p.completion_confirmed = true;
         }
         PortfolioEvent::ExpectedCompletionProposed(e) => {
             p.completion_proposals = e.proposal;
@@ -44,6 +58,7 @@ pub fn evolve(state: PortfolioState, event: &PortfolioEvent) -> PortfolioState {
         }
         PortfolioEvent::ExpectedCompletionProposalAccepted(e) => {
             p.expected_completion = e.expected_completion;
+            p.completion_confirmed = true;
             p.completion_proposal = None;
         }
         PortfolioEvent::ExpectedCompletionProposalDeclined(_) => {

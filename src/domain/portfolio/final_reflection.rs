@@ -38,6 +38,12 @@ pub(super) fn submit(
                 required,
             });
         }
+        // The deadline binds only once its date comes from a trusted source (docs/rules.md).
+        if !p.completion_confirmed {
+            return Err(DomainError::ExpectedCompletionUnconfirmed {
+                expected_completion: p.expected_completion,
+            });
+        }
         let due = p.deadline(rules);
         if ctx.today > due.date {
             return Err(DomainError::FinalReflectionPastDeadline {

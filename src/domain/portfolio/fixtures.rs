@@ -98,6 +98,7 @@ pub fn open_command_with(expected_completion: NaiveDate) -> PortfolioCommand {
         name: PersonName::parse("Anna", "Berg").unwrap(),
         email: Email::parse("anna.berg@stud.ki.se").unwrap(),
         expected_completion,
+        identity_check: None,
     }
 }
 
@@ -135,8 +136,18 @@ pub fn refuse_at(
     }
 }
 
+/// Opened, with the expected completion date confirmed by the coordinator (the usual path: the
+/// first final reflection waits for it). `opened_unconfirmed` stops before the confirmation.
 pub fn opened(prog: &ProgramState) -> PortfolioState {
+    run(opened_unconfirmed(prog), prog, confirm_cmd())
+}
+
+pub fn opened_unconfirmed(prog: &ProgramState) -> PortfolioState {
     run(PortfolioState::default(), prog, open_command())
+}
+
+pub fn confirm_cmd() -> PortfolioCommand {
+    PortfolioCommand::ConfirmExpectedCompletion { by: coordinator() }
 }
 
 pub fn log_cmd(n: u128, item_index: usize) -> PortfolioCommand {
@@ -301,6 +312,13 @@ pub fn history() -> (Vec<PortfolioEvent>, PortfolioState) {
     };
     let mut commands = vec![
         open_command(),
+        confirm_cmd(),
+        // Ladok corrects the typed number.
+        PortfolioCommand::CheckIdentityInLadok {
+            record: LadokRecord::Student {
+                identity_number: Some(IdentityNumber::parse("19900101-0017", today()).unwrap()),
+            },
+        },
         PortfolioCommand::SetExpectedCompletion {
             expected_completion: date(2026, 7, 15),
             reason: text(REASON),

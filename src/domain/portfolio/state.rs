@@ -50,7 +50,12 @@ pub struct Portfolio {
     pub student_uid: StudentUid,
     /// `None` once erased.
     pub student: Option<StudentDetails>,
+    /// What Ladok said of the identity number; `None` while it is the typed one, not yet checked.
+    pub identity_check: Option<IdentityCheck>,
     pub expected_completion: NaiveDate,
+    /// Whether a coordinator has set or confirmed `expected_completion`. The date given at enrolment
+    /// is the student's own, so the first final reflection waits for this (`docs/rules.md`).
+    pub completion_confirmed: bool,
     /// The student's proposal of another date, waiting for a coordinator (it changes nothing yet).
     pub completion_proposal: Option<ExpectedCompletionProposed>,
     /// Proposals made so far, to number the next one.

@@ -117,6 +117,8 @@ struct FakeState {
     students: HashMap<String, String>,
     /// Ladok UID → the UID whose record a lookup answers instead.
     impostors: HashMap<String, String>,
+    /// Ladok UIDs Ladok has no student for (every other UID is a student, with a number if added).
+    strangers: std::collections::HashSet<String>,
     /// Every body that passed the schema check.
     received: Vec<ReceivedBody>,
     /// The most merits a list page serves.
@@ -268,6 +270,11 @@ impl FakeLadok {
         self.lock()
             .students
             .insert(uid.to_owned(), identity_number.to_owned());
+    }
+
+    /// Ladok has no student with `uid`: its lookup answers 404.
+    pub fn forget_student(&self, uid: &str) {
+        self.lock().strangers.insert(uid.to_owned());
     }
 
     /// A lookup of `uid` answers the record of `other_uid` instead (Ladok's record of another

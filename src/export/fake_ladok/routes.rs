@@ -143,6 +143,9 @@ fn route(state: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: 
         }
         (Method::GET, ["studentinformation", "student", uid]) => {
             let s = shared(state);
+            if s.strangers.contains(*uid) {
+                return ladok_error(StatusCode::NOT_FOUND, "commons.fel.grupp.hittades_inte");
+            }
             let uid = s.impostors.get(*uid).cloned().unwrap_or((*uid).to_owned());
             let number = s.students.get(&uid).cloned();
             ok(service, student(&uid, number.as_deref()))

@@ -40,6 +40,7 @@ pub mod batch;
 mod delivery;
 pub mod events;
 mod files;
+pub mod identity_check;
 pub mod ladok;
 mod lock;
 mod merit_writes;

@@ -13,6 +13,8 @@ use std::str::FromStr;
 
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
+use super::identity_check::check_typed_numbers;
+use super::ladok::LadokClient;
 use super::{ExportWorker, RunOutcome, WorkerConfig, WorkerError};
 use crate::store::EventStore;
 
@@ -45,11 +47,33 @@ impl Schedule {
     }
 }
 
-/// One export run: what the scheduled job, `cim export run` and the tests all call.
+/// One export run: what the scheduled job, `cim export run` and the tests all call. With Ladok
+/// delivery switched on, identity numbers typed while Ladok was unreachable are checked first
+/// (`identity_check`), so that a certificate approved since carries Ladok's number.
 pub async fn run_export(
     store: &EventStore,
     config: &WorkerConfig,
 ) -> Result<RunOutcome, WorkerError> {
+    if let Some(ladok) = &config.ladok {
+        // A failure here never holds the export back: the delivery checks identities anyway.
+        match LadokClient::new(ladok.clone()) {
+            Ok(client) => match check_typed_numbers(store, &client).await {
+                Ok(pass) if pass.recorded > 0 || pass.interrupted => {
+                    tracing::info!(
+                        recorded = pass.recorded,
+                        interrupted = pass.interrupted,
+                        "identity check against Ladok"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "identity check against Ladok failed"),
+            },
+            Err(e) => tracing::warn!(
+                error = e.reason_code(),
+                "no Ladok client for the identity check"
+            ),
+        }
+    }
     ExportWorker::new(store.clone(), config.clone())
         .run_once()
         .await

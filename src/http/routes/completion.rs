@@ -1,6 +1,6 @@
 //! The expected completion date, from which the final reflection's deadline is computed.
 //!
-//! A coordinator of the program sets it; the student, whom the deadline binds, may only propose
+//! The student gives it at enrolment; a coordinator of the program confirms it or sets another; the student, whom the deadline binds, may only propose
 //! another date with a reason, which a coordinator accepts or declines with a reason (see
 //! `domain/portfolio/completion.rs`). A proposal changes nothing until it is accepted.
 
@@ -88,6 +88,39 @@ pub async fn set(
             Ok(PortfolioCommand::SetExpectedCompletion {
                 expected_completion: body.expected_completion,
                 reason: reason(&body.reason)?,
+                by: staff(&caller)?,
+            })
+        },
+    )
+    .await
+}
+
+/// `POST /portfolios/{portfolio_id}/expected-completion/confirm` (coordinator), no body or `{}`:
+/// confirms the date the student gave at enrolment, so that the final reflection can be submitted
+/// against it. 422 `no_change` when it is already confirmed (or was set by a coordinator),
+/// `expected_completion_in_past` when it has passed (set the right date instead).
+#[utoipa::path(
+    post,
+    path = "/portfolios/{portfolio_id}/expected-completion/confirm",
+    tag = "portfolios",
+    params(PortfolioPath, CommandHeaders,),
+    responses(PortfolioAnswer)
+)]
+pub async fn confirm(
+    caller: Caller,
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(path): ApiPath<PortfolioPath>,
+) -> Result<Versioned<PortfolioView>, Problem> {
+    not_for_students(&caller)?;
+    portfolio_command(
+        &state,
+        &caller,
+        &meta,
+        path.portfolio_id,
+        PortfolioActor::Coordinator,
+        |_| {
+            Ok(PortfolioCommand::ConfirmExpectedCompletion {
                 by: staff(&caller)?,
             })
         },

@@ -107,11 +107,17 @@ pub fn all() -> Vec<Route> {
             post(portfolios::open),
         ),
         r(M::GET, "/portfolios/{portfolio_id}", get(portfolios::show)),
-        // The expected completion date: set by a coordinator, proposed by the student.
+        // The expected completion date: given at enrolment, confirmed or set by a coordinator,
+        // proposed by the student.
         r(
             M::POST,
             "/portfolios/{portfolio_id}/expected-completion",
             post(completion::set),
+        ),
+        r(
+            M::POST,
+            "/portfolios/{portfolio_id}/expected-completion/confirm",
+            post(completion::confirm),
         ),
         r(
             M::POST,

@@ -75,6 +75,7 @@ pub struct ProblemDoc {
         portfolios::open,
         portfolios::show,
         completion::set,
+        completion::confirm,
         completion::propose,
         completion::accept,
         completion::decline,

@@ -7,6 +7,7 @@
 //! Deciding is pure ([`resolve`]): the handler asks Ladok first and passes its answer in.
 
 use crate::domain::DomainError;
+use crate::domain::portfolio::IdentityCheck;
 use crate::domain::values::{Email, IdentityNumber, PersonName};
 use crate::http::auth::Profile;
 use crate::http::problem::Problem;
@@ -36,6 +37,8 @@ pub struct Typed<'a> {
 #[derive(Debug)]
 pub struct Resolved {
     pub identity_number: IdentityNumber,
+    /// What Ladok said of the number; `None` when Ladok could not be asked (checked later).
+    pub identity_check: Option<IdentityCheck>,
     pub name: PersonName,
     pub email: Email,
 }
@@ -86,6 +89,11 @@ pub fn resolve(
         .map(|n| IdentityNumber::parse(n, today))
         .transpose()
         .map_err(DomainError::from)?;
+    let identity_check = match ladok {
+        LadokAnswer::Student(Some(_)) => Some(IdentityCheck::Confirmed),
+        LadokAnswer::Student(None) => Some(IdentityCheck::NoNumberInLadok),
+        LadokAnswer::NoSuchStudent | LadokAnswer::Unavailable => None,
+    };
     let identity_number = match ladok {
         LadokAnswer::Student(Some(digits)) => {
             let from_ladok = IdentityNumber::from_normalized(&digits).map_err(|_| {
@@ -110,6 +118,7 @@ pub fn resolve(
     };
     Ok(Resolved {
         identity_number,
+        identity_check,
         name,
         email: stored_email,
     })

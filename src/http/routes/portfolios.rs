@@ -131,6 +131,7 @@ pub async fn open(
         name: details.name,
         email: details.email,
         expected_completion: body.expected_completion,
+        identity_check: details.identity_check,
     };
     let handled = state
         .commands

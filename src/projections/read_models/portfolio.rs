@@ -264,7 +264,9 @@ read_model! {
     PortfolioProjection {
         name: "portfolio",
         // 2: the view shows a pending proposal of another expected completion date.
-        version: 2,
+        // 3: the view says whether a coordinator confirmed the date (the next step waits for it) and
+        //    what Ladok said of the identity number.
+        version: 3,
         definition: "portfolio.sql",
         tables: ["rm_portfolios"],
     }

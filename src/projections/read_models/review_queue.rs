@@ -33,6 +33,8 @@ pub enum QueueItemKind {
     Application,
     /// A proposed expected completion date, waiting for acceptance or decline.
     CompletionProposal,
+    /// The date the student gave at enrolment, waiting for a coordinator to confirm or set it.
+    CompletionConfirmation,
 }
 
 impl QueueItemKind {
@@ -42,6 +44,7 @@ impl QueueItemKind {
             QueueItemKind::FinalReflection => "final_reflection",
             QueueItemKind::Application => "application",
             QueueItemKind::CompletionProposal => "completion_proposal",
+            QueueItemKind::CompletionConfirmation => "completion_confirmation",
         }
     }
 
@@ -51,6 +54,7 @@ impl QueueItemKind {
             "final_reflection" => QueueItemKind::FinalReflection,
             "application" => QueueItemKind::Application,
             "completion_proposal" => QueueItemKind::CompletionProposal,
+            "completion_confirmation" => QueueItemKind::CompletionConfirmation,
             _ => return None,
         })
     }
@@ -71,7 +75,7 @@ struct Waiting<'a> {
 }
 
 impl Waiting<'_> {
-    /// An application or a completion proposal: a number and nothing measured.
+    /// An application, a completion proposal or confirmation: a number and nothing measured.
     fn numbered(kind: QueueItemKind, number: u32) -> Self {
         Waiting {
             kind,
@@ -198,8 +202,22 @@ impl ReviewQueueProjection {
                 let waiting = Waiting::numbered(K::Application, a.application);
                 insert(conn, event, p.program_id, portfolio_id, &waiting).await
             }
-            E::ApplicationRejected(_) | E::CertificateApproved(_) => {
-                settle(conn, portfolio_id, K::Application, None).await
+            E::ApplicationRejected(_) => settle(conn, portfolio_id, K::Application, None).await,
+            // A portfolio decided or erased no longer needs its date (logs from before the rule
+            // can reach a certificate with the date unconfirmed).
+            E::CertificateApproved(_) => {
+                settle(conn, portfolio_id, K::Application, None).await?;
+                settle(conn, portfolio_id, K::CompletionConfirmation, None).await
+            }
+            E::CertificateRevoked(_) | E::PersonalDataErased(_) => {
+                settle(conn, portfolio_id, K::CompletionConfirmation, None).await
+            }
+            E::PortfolioOpened(e) => {
+                let waiting = Waiting::numbered(K::CompletionConfirmation, 1);
+                insert(conn, event, e.program_id, portfolio_id, &waiting).await
+            }
+            E::ExpectedCompletionSet(_) | E::ExpectedCompletionConfirmed(_) => {
+                settle(conn, portfolio_id, K::CompletionConfirmation, None).await
             }
             E::ExpectedCompletionProposed(e) => {
                 let before = self.state_before(conn, event).await?;
@@ -211,16 +229,17 @@ impl ReviewQueueProjection {
                 let waiting = Waiting::numbered(K::CompletionProposal, e.proposal);
                 insert(conn, event, p.program_id, portfolio_id, &waiting).await
             }
-            E::ExpectedCompletionProposalAccepted(_) | E::ExpectedCompletionProposalDeclined(_) => {
+            E::ExpectedCompletionProposalAccepted(_) => {
+                settle(conn, portfolio_id, K::CompletionProposal, None).await?;
+                settle(conn, portfolio_id, K::CompletionConfirmation, None).await
+            }
+            E::ExpectedCompletionProposalDeclined(_) => {
                 settle(conn, portfolio_id, K::CompletionProposal, None).await
             }
-            E::PortfolioOpened(_)
-            | E::ExpectedCompletionChanged(_)
-            | E::ExpectedCompletionSet(_)
+            E::ExpectedCompletionChanged(_)
+            | E::IdentityCheckedInLadok(_)
             | E::ActivityLogged(_)
-            | E::ExtensionGranted(_)
-            | E::CertificateRevoked(_)
-            | E::PersonalDataErased(_) => Ok(()),
+            | E::ExtensionGranted(_) => Ok(()),
         }
     }
 }

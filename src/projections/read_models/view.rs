@@ -15,12 +15,11 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::portfolio::{
-    Activity, ActivityPersonal, CertifiedActivity, FinalAttempt, FinalFormat, Phase, Portfolio,
-    PortfolioState, ReflectionAttempt, ReflectionFormat, ReflectionPersonal, ReflectionStatus,
-    Review, StudentDetails,
+    Activity, CertifiedActivity, FinalAttempt, FinalFormat, IdentityCheck, Phase, Portfolio,
+    PortfolioState, ReflectionAttempt, ReflectionFormat, ReflectionStatus, Review,
 };
 use crate::domain::rules::{AppliedBand, ProgramRules};
-use crate::domain::values::{NonEmptyText, RecordingKind};
+use crate::domain::values::RecordingKind;
 use crate::domain::{
     ActivityId, CatalogItemId, CertificateId, PortfolioId, ProgramId, StaffId, StudentUid,
 };
@@ -32,9 +31,18 @@ pub struct PortfolioView {
     pub program_id: ProgramId,
     /// Ladok's UID: the key the student and the registrar are known by, not a name.
     pub student_uid: StudentUid,
+    /// What Ladok said of the identity number (`docs/identity.md`); `null` while it is the number
+    /// typed at enrolment, not yet checked.
+    #[serde(default)]
+    pub identity_check: Option<IdentityCheck>,
     pub phase: PhaseName,
-    /// Set by a coordinator (the trusted source); the deadline is computed from it.
+    /// Given by the student at enrolment, confirmed or set by a coordinator (the trusted source); the
+    /// deadline is computed from it.
     pub expected_completion: NaiveDate,
+    /// Whether a coordinator has confirmed or set `expected_completion`; until then the first final
+    /// reflection cannot be submitted (`docs/rules.md`).
+    #[serde(default)]
+    pub expected_completion_confirmed: bool,
     /// The student's proposal of another date, waiting for a coordinator: `expected_completion` and
     /// the deadline do not move until it is accepted. Its reason is personal and is not shown here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -275,35 +283,6 @@ pub struct RevocationView {
     pub by: StaffId,
 }
 
-/// Something the student must do (or wait for), with a stable code for the client and an English
-/// sentence for display.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct NextStep {
-    pub code: NextStepCode,
-    pub sentence: String,
-    /// The activity the step is about, for `submit_reflection` and `revise_reflection`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activity_id: Option<ActivityId>,
-    /// The last day for it, for `submit_final_reflection`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub due: Option<NaiveDate>,
-}
-
-/// Stable codes of [`NextStep`]s; clients switch on these, never on the sentence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum NextStepCode {
-    ReviseReflection,
-    SubmitReflection,
-    LogActivity,
-    ReviseFinalReflection,
-    SubmitFinalReflection,
-    Apply,
-    AwaitReview,
-    AwaitDecision,
-    None,
-}
-
 impl PortfolioView {
     /// The view of an opened portfolio under the program's rules in force. Pure.
     pub fn build(p: &Portfolio, rules: &ProgramRules) -> Self {
@@ -314,8 +293,10 @@ impl PortfolioView {
             portfolio_id: p.id,
             program_id: p.program_id,
             student_uid: p.student_uid,
+            identity_check: p.identity_check,
             phase: p.phase.into(),
             expected_completion: p.expected_completion,
+            expected_completion_confirmed: p.completion_confirmed,
             completion_proposal: p
                 .completion_proposal
                 .as_ref()
@@ -451,471 +432,12 @@ fn final_attempt_view(t: &FinalAttempt) -> FinalAttemptView {
     }
 }
 
-fn step(code: NextStepCode, sentence: String) -> NextStep {
-    NextStep {
-        code,
-        sentence,
-        activity_id: None,
-        due: None,
-    }
-}
+mod next_steps;
+mod personal;
 
-/// What the student must do next, most urgent first. Mirrors the rules of `domain::portfolio`
-/// (what `decide` would accept now), so a step shown is a command that will not be refused for
-/// being out of order.
-fn next_steps(
-    p: &Portfolio,
-    rules: &ProgramRules,
-    deadline: NaiveDate,
-    extended: bool,
-) -> Vec<NextStep> {
-    use NextStepCode as C;
-    match p.phase {
-        Phase::Applied { .. } => {
-            return vec![step(
-                C::AwaitDecision,
-                "Your application waits for the program's decision.".into(),
-            )];
-        }
-        Phase::Certified => {
-            let on = p.certificate.as_ref().map(|c| c.decided_on);
-            let sentence = match on {
-                Some(on) => format!("Nothing: your certificate was approved on {on}."),
-                None => "Nothing: your certificate was approved.".into(),
-            };
-            return vec![step(C::None, sentence)];
-        }
-        Phase::Revoked => {
-            let on = p.revocation.as_ref().map(|r| r.revoked_on);
-            let sentence = match on {
-                Some(on) => {
-                    format!(
-                        "Nothing: the certificate was revoked on {on} and this portfolio is closed."
-                    )
-                }
-                None => "Nothing: the certificate was revoked and this portfolio is closed.".into(),
-            };
-            return vec![step(C::None, sentence)];
-        }
-        Phase::Collecting => {}
-    }
-    let required = u32::from(rules.required_activities);
-    let mut steps = Vec::new();
-    for wanted in [ReflectionStatus::Returned, ReflectionStatus::NotSubmitted] {
-        for a in p.active_activities().filter(|a| a.status() == wanted) {
-            let (code, sentence) = if wanted == ReflectionStatus::Returned {
-                (
-                    C::ReviseReflection,
-                    format!(
-                        "Revise your reflection on \u{201c}{}\u{201d} as your coordinator asked, and submit it again.",
-                        a.logged.item_name
-                    ),
-                )
-            } else {
-                (
-                    C::SubmitReflection,
-                    format!(
-                        "Submit a reflection on \u{201c}{}\u{201d}.",
-                        a.logged.item_name
-                    ),
-                )
-            };
-            steps.push(NextStep {
-                activity_id: Some(a.id()),
-                ..step(code, sentence)
-            });
-        }
-    }
-    let counted = p.count_counting(rules, |_| true);
-    if counted < required {
-        let missing = required - counted;
-        let noun = if missing == 1 {
-            "activity"
-        } else {
-            "activities"
-        };
-        let distinct = match (rules.allow_repeat_items, counted) {
-            (true, _) => "",
-            (false, 0) => ", each a different item",
-            (false, _) => ", each a different item from the ones you have logged",
-        };
-        steps.push(step(
-            C::LogActivity,
-            format!("Log {missing} more {noun} from your program's catalog{distinct}."),
-        ));
-    }
-    let final_status = p.final_status();
-    match final_status {
-        ReflectionStatus::Returned => steps.push(step(
-            C::ReviseFinalReflection,
-            "Revise your final reflection as your coordinator asked, and submit it again.".into(),
-        )),
-        ReflectionStatus::NotSubmitted if p.reflected_count(rules) >= required => {
-            let extension = if extended { " (extended)" } else { "" };
-            steps.push(NextStep {
-                due: Some(deadline),
-                ..step(
-                    C::SubmitFinalReflection,
-                    format!("Submit your final reflection, in English, by {deadline}{extension}."),
-                )
-            });
-        }
-        _ => {}
-    }
-    if final_status == ReflectionStatus::Approved && p.approved_count(rules) >= required {
-        let sentence = if p.rejections.is_empty() {
-            "Apply for the certificate."
-        } else {
-            "Make the changes your coordinator asked for, then apply for the certificate again."
-        };
-        steps.push(step(C::Apply, sentence.into()));
-    }
-    let awaiting = p
-        .active_activities()
-        .filter(|a| a.status() == ReflectionStatus::AwaitingReview)
-        .count()
-        + usize::from(final_status == ReflectionStatus::AwaitingReview);
-    if awaiting > 0 {
-        let sentence = if awaiting == 1 {
-            "One reflection waits for your coordinator's review.".to_owned()
-        } else {
-            format!("{awaiting} reflections wait for your coordinator's review.")
-        };
-        steps.push(step(C::AwaitReview, sentence));
-    }
-    if steps.is_empty() {
-        steps.push(step(C::None, "Nothing to do right now.".into()));
-    }
-    steps
-}
-
-/// The personal content of a portfolio, for the student themself and their coordinators. Built
-/// from a state folded *with* the personal column; every field is `None`/empty once erased.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct PortfolioPersonal {
-    pub student: Option<StudentDetails>,
-    pub activities: Vec<ActivityPersonalView>,
-    pub final_attempts: Vec<AttemptPersonal>,
-    /// In the order of [`DeadlineView::extensions`].
-    pub extension_reasons: Vec<Option<NonEmptyText>>,
-    pub rejection_reasons: Vec<RejectionReason>,
-    pub revocation_reason: Option<NonEmptyText>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ActivityPersonalView {
-    pub activity_id: ActivityId,
-    pub details: Option<ActivityPersonal>,
-    pub attempts: Vec<AttemptPersonal>,
-}
-
-/// What the student handed in for one attempt, and the feedback they got on it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AttemptPersonal {
-    pub attempt: u32,
-    pub content: Option<ReflectionPersonal>,
-    pub feedback: Option<NonEmptyText>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RejectionReason {
-    pub application: u32,
-    pub reason: Option<NonEmptyText>,
-}
-
-fn feedback_of(review: Option<&Review>) -> Option<NonEmptyText> {
-    match review {
-        Some(Review::Returned {
-            personal: Some(p), ..
-        }) => Some(p.feedback.clone()),
-        _ => None,
-    }
-}
-
-impl PortfolioPersonal {
-    /// Pure, like [`PortfolioView::build`].
-    pub fn build(p: &Portfolio) -> Self {
-        PortfolioPersonal {
-            student: p.student.clone(),
-            activities: p
-                .activities
-                .iter()
-                .map(|a| ActivityPersonalView {
-                    activity_id: a.id(),
-                    details: a.logged.personal.clone(),
-                    attempts: a
-                        .attempts
-                        .iter()
-                        .map(|t| AttemptPersonal {
-                            attempt: t.submitted.attempt,
-                            content: t.submitted.personal.clone(),
-                            feedback: feedback_of(t.review.as_ref()),
-                        })
-                        .collect(),
-                })
-                .collect(),
-            final_attempts: p
-                .final_attempts
-                .iter()
-                .map(|t| AttemptPersonal {
-                    attempt: t.submitted.attempt,
-                    content: t.submitted.personal.clone(),
-                    feedback: feedback_of(t.review.as_ref()),
-                })
-                .collect(),
-            extension_reasons: p
-                .extensions
-                .iter()
-                .map(|e| e.personal.as_ref().map(|r| r.reason.clone()))
-                .collect(),
-            rejection_reasons: p
-                .rejections
-                .iter()
-                .map(|r| RejectionReason {
-                    application: r.application,
-                    reason: r.personal.as_ref().map(|p| p.reason.clone()),
-                })
-                .collect(),
-            revocation_reason: p
-                .revocation
-                .as_ref()
-                .and_then(|r| r.personal.as_ref().map(|p| p.reason.clone())),
-        }
-    }
-}
+use next_steps::next_steps;
+pub use next_steps::{NextStep, NextStepCode};
+pub use personal::{ActivityPersonalView, AttemptPersonal, PortfolioPersonal, RejectionReason};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::portfolio::{
-        ActivityLogged, ApplicationRejected, ApplicationSubmitted, FinalReflectionApproved,
-        FinalReflectionSubmitted, PortfolioEvent, PortfolioOpened, ReflectionApproved,
-        ReflectionReturned, ReflectionSubmitted, evolve,
-    };
-    use crate::domain::rules::WordBand;
-    use uuid::Uuid;
-
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap()
-    }
-
-    fn aid(n: u128) -> ActivityId {
-        ActivityId::new(Uuid::from_u128(n))
-    }
-
-    fn staff() -> StaffId {
-        StaffId::parse("coord-1").unwrap()
-    }
-
-    fn opened() -> PortfolioEvent {
-        PortfolioOpened {
-            portfolio_id: PortfolioId::new(Uuid::from_u128(1)),
-            program_id: ProgramId::new(Uuid::from_u128(2)),
-            student_uid: StudentUid::new(Uuid::from_u128(3)),
-            expected_completion: date(2026, 6, 30),
-            personal: None,
-        }
-        .into()
-    }
-
-    fn logged(n: u128, item: &str) -> PortfolioEvent {
-        ActivityLogged {
-            activity_id: aid(n),
-            item: CatalogItemId::parse(item).unwrap(),
-            item_name: format!("Item {item}"),
-            started_on: date(2025, 9, 1),
-            ended_on: date(2025, 9, 2),
-            has_evidence: false,
-            personal: None,
-        }
-        .into()
-    }
-
-    fn submitted(n: u128, attempt: u32) -> PortfolioEvent {
-        ReflectionSubmitted {
-            activity_id: aid(n),
-            attempt,
-            format: ReflectionFormat::Written,
-            word_count: Some(1000),
-            duration_s: None,
-            duration_measured: None,
-            recording: None,
-            link_count: None,
-            rules_version: 1,
-            band: AppliedBand::Words(WordBand {
-                min: 900,
-                max: 1100,
-            }),
-            personal: None,
-        }
-        .into()
-    }
-
-    fn approved(n: u128, attempt: u32) -> PortfolioEvent {
-        ReflectionApproved {
-            activity_id: aid(n),
-            attempt,
-            by: staff(),
-        }
-        .into()
-    }
-
-    fn final_submitted(attempt: u32) -> PortfolioEvent {
-        FinalReflectionSubmitted {
-            attempt,
-            format: FinalFormat::Written,
-            word_count: Some(3000),
-            duration_s: None,
-            duration_measured: None,
-            recording: None,
-            language: Some("eng".into()),
-            language_confidence: Some(0.987_654_321),
-            rules_version: 1,
-            band: AppliedBand::Words(WordBand {
-                min: 2700,
-                max: 3300,
-            }),
-            submitted_on: date(2026, 5, 1),
-            deadline: Some(date(2026, 6, 2)),
-            extended: false,
-            personal: None,
-        }
-        .into()
-    }
-
-    fn view(events: &[PortfolioEvent]) -> PortfolioView {
-        let state = events.iter().fold(PortfolioState::default(), evolve);
-        PortfolioView::from_state(&state, &ProgramRules::default()).unwrap()
-    }
-
-    fn codes(v: &PortfolioView) -> Vec<NextStepCode> {
-        v.next_steps.iter().map(|s| s.code).collect()
-    }
-
-    #[test]
-    fn a_new_portfolio_asks_for_three_different_activities() {
-        let v = view(&[opened()]);
-        assert_eq!(codes(&v), [NextStepCode::LogActivity]);
-        assert_eq!(
-            v.next_steps[0].sentence,
-            "Log 3 more activities from your program's catalog, each a different item."
-        );
-        assert_eq!(v.deadline.date, date(2026, 6, 2));
-        assert!(v.deadline.binding);
-        assert_eq!(v.days_left(date(2026, 5, 31)), Some(2));
-        assert_eq!(v.days_left(date(2026, 6, 3)), Some(-1));
-        assert_eq!(
-            PortfolioView::from_state(&PortfolioState::default(), &ProgramRules::default()),
-            None
-        );
-    }
-
-    #[test]
-    fn steps_follow_the_path_to_the_application() {
-        let mut events = vec![opened(), logged(1, "tedx")];
-        let v = view(&events);
-        assert_eq!(
-            codes(&v),
-            [NextStepCode::SubmitReflection, NextStepCode::LogActivity]
-        );
-        assert_eq!(v.next_steps[0].activity_id, Some(aid(1)));
-        assert_eq!(
-            v.next_steps[0].sentence,
-            "Submit a reflection on \u{201c}Item tedx\u{201d}."
-        );
-
-        events.extend([logged(2, "language-cafe"), logged(3, "student-ambassador")]);
-        events.extend([submitted(1, 1), submitted(2, 1), submitted(3, 1)]);
-        let v = view(&events);
-        assert_eq!(
-            codes(&v),
-            [
-                NextStepCode::SubmitFinalReflection,
-                NextStepCode::AwaitReview
-            ]
-        );
-        assert_eq!(v.next_steps[0].due, Some(date(2026, 6, 2)));
-        assert_eq!(
-            v.next_steps[1].sentence,
-            "3 reflections wait for your coordinator's review."
-        );
-
-        events.push(
-            ReflectionReturned {
-                activity_id: aid(2),
-                attempt: 1,
-                by: staff(),
-                personal: None,
-            }
-            .into(),
-        );
-        let v = view(&events);
-        assert_eq!(
-            codes(&v),
-            [
-                NextStepCode::ReviseReflection,
-                NextStepCode::SubmitFinalReflection,
-                NextStepCode::AwaitReview
-            ]
-        );
-        events.extend([
-            submitted(2, 2),
-            approved(1, 1),
-            approved(2, 2),
-            approved(3, 1),
-        ]);
-        events.push(final_submitted(1));
-        let v = view(&events);
-        assert_eq!(codes(&v), [NextStepCode::AwaitReview]);
-        assert!(!v.deadline.binding);
-        assert_eq!(v.days_left(date(2026, 5, 1)), None);
-        assert_eq!(v.activities[1].attempts.len(), 2, "every attempt is kept");
-        assert_eq!(
-            v.final_reflection.attempts[0].language_confidence_pct,
-            Some(99)
-        );
-
-        events.push(
-            FinalReflectionApproved {
-                attempt: 1,
-                by: staff(),
-            }
-            .into(),
-        );
-        assert_eq!(codes(&view(&events)), [NextStepCode::Apply]);
-        events.push(
-            ApplicationSubmitted {
-                application: 1,
-                activity_ids: vec![aid(1), aid(2), aid(3)],
-            }
-            .into(),
-        );
-        let v = view(&events);
-        assert_eq!(codes(&v), [NextStepCode::AwaitDecision]);
-        assert_eq!(v.phase, PhaseName::Applied);
-        assert_eq!(v.application.pending, Some(1));
-        events.push(
-            ApplicationRejected {
-                application: 1,
-                by: staff(),
-                personal: None,
-            }
-            .into(),
-        );
-        let v = view(&events);
-        assert_eq!(codes(&v), [NextStepCode::Apply]);
-        assert!(v.next_steps[0].sentence.contains("again"));
-    }
-
-    #[test]
-    fn the_view_round_trips_through_json() {
-        let v = view(&[
-            opened(),
-            logged(1, "tedx"),
-            submitted(1, 1),
-            final_submitted(1),
-        ]);
-        let json = serde_json::to_value(&v).unwrap();
-        assert_eq!(serde_json::from_value::<PortfolioView>(json).unwrap(), v);
-    }
-}
+mod tests;

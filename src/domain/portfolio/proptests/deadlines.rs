@@ -53,6 +53,7 @@ fn due_on(deadline: NaiveDate, extended: bool) -> (PortfolioState, ProgramState)
         open_command_with(completion),
         opened_at,
     );
+    state = run_at(state, &prog, confirm_cmd(), opened_at);
     for n in 1..=3u128 {
         let log = PortfolioCommand::LogActivity {
             activity_id: aid(n),

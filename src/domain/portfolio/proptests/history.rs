@@ -41,6 +41,7 @@ pub(super) enum Final {
 pub(super) enum Step {
     Open(i64),
     ChangeCompletion(i64),
+    ConfirmCompletion(Who),
     /// `fresh`: a new activity id; otherwise one already used (refused as taken, if any exists).
     Log {
         fresh: bool,
@@ -110,6 +111,7 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         2 => (-5i64..400).prop_map(Step::Open),
         1 => (-5i64..400).prop_map(Step::ChangeCompletion),
+        2 => who().prop_map(Step::ConfirmCompletion),
         8 => (
             prop::bool::weighted(0.9),
             act(),
@@ -143,7 +145,7 @@ fn step() -> impl Strategy<Value = Step> {
 
 /// The straight path to a certificate, as steps.
 fn happy_path() -> Vec<Step> {
-    let mut steps = vec![Step::Open(200)];
+    let mut steps = vec![Step::Open(200), Step::ConfirmCompletion(Who::Coordinator)];
     for i in 0..3u8 {
         steps.push(Step::Log {
             fresh: true,
@@ -292,6 +294,7 @@ pub(super) fn action(
     use PortfolioCommand as C;
     let cmd = match step {
         Step::Open(d) => open_command_with(days(*d)),
+        Step::ConfirmCompletion(w) => C::ConfirmExpectedCompletion { by: staff(*w) },
         Step::ChangeCompletion(d) => C::SetExpectedCompletion {
             expected_completion: days(*d),
             reason: text("Study plan."),

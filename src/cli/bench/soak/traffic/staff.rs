@@ -53,7 +53,7 @@ impl Traffic {
         }
     }
 
-    /// Looks at the portfolio, then approves the queue entry.
+    /// Looks at the portfolio, then approves (or confirms) the queue entry.
     async fn review(&self, entry: &Value, token: &str) -> Option<()> {
         let portfolio = format!("/portfolios/{}", entry["portfolio_id"].as_str()?);
         self.read(&portfolio, token).await?;
@@ -68,6 +68,11 @@ impl Traffic {
             "final_reflection" => (
                 "/portfolios/{id}/final-reflection/approve",
                 format!("{portfolio}/final-reflection/approve"),
+            ),
+            // The date the student gave at enrolment: confirmed as it is.
+            "completion_confirmation" => (
+                "/portfolios/{id}/expected-completion/confirm",
+                format!("{portfolio}/expected-completion/confirm"),
             ),
             _ => (
                 "/portfolios/{id}/application/approve",

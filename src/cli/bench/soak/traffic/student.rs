@@ -92,10 +92,12 @@ impl Traffic {
             .await?;
             self.read(&portfolio, &token).await?;
         }
+        // The final reflection also waits for a coordinator to confirm the expected completion.
         self.wait_for(&portfolio, &token, |view| {
-            view["activities"]
-                .as_array()
-                .is_some_and(|a| a.iter().all(|a| a["status"] == "approved"))
+            view["expected_completion_confirmed"] == true
+                && view["activities"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(|a| a["status"] == "approved"))
         })
         .await?;
         self.post(
