@@ -13,6 +13,7 @@ pub mod ladok;
 pub mod log_checks;
 pub mod process;
 pub mod recordings;
+pub mod routes;
 pub mod server;
 pub mod texts;
 
