@@ -21,9 +21,11 @@
 //! certificate (its id, program, decision date, activities and the Ladok UID); export batch folders
 //! already written are not touched.
 
+mod reason;
+
 use super::CommandContext;
 use super::codec::encode;
-use crate::domain::portfolio::PersonalDataErased;
+use crate::domain::portfolio::{PersonalDataErased, StudentDetails};
 use crate::domain::values::NonEmptyText;
 use crate::domain::{PortfolioEvent, PortfolioId, StaffId, StudentUid};
 use crate::media::uploads::{self, UploadError};
@@ -68,6 +70,12 @@ pub enum ErasureError {
     /// No portfolio of this student and no key: there is nothing of theirs.
     #[error("there is no data of this student")]
     NotFound,
+    /// The reason names the student; it would be kept for good, so nothing is erased.
+    #[error(
+        "the reason contains the student's {}; it is kept for good after the erasure, so give a case reference instead of personal details",
+        .0.what()
+    )]
+    ReasonPersonal(reason::Named),
     #[error("the student's portfolios kept changing during the erasure; try again")]
     Conflict,
     #[error(transparent)]
@@ -109,6 +117,12 @@ pub async fn erase(
     if portfolios.is_empty() && key.is_none() {
         return Err(ErasureError::NotFound);
     }
+    // Both the route and `cim erase` come through here: checked before anything changes.
+    for student in student_details(store, &portfolios).await? {
+        if let Some(named) = reason::names_the_student(request.reason.as_str(), &student) {
+            return Err(ErasureError::ReasonPersonal(named));
+        }
+    }
     // Counted over the attempts: a file deleted by an attempt that then conflicted is gone for good.
     let mut files_deleted = 0;
     for _ in 0..3 {
@@ -148,6 +162,29 @@ pub async fn erase(
         }
     }
     Err(ErasureError::Conflict)
+}
+
+/// The student as each portfolio's opening recorded them, as far as still readable (nothing once
+/// erased: then there is nothing left that a reason could repeat).
+async fn student_details(
+    store: &EventStore,
+    portfolios: &[Uuid],
+) -> Result<Vec<StudentDetails>, ErasureError> {
+    let mut details = Vec::new();
+    for &portfolio in portfolios {
+        let events = store
+            .read_stream(&PortfolioId::new(portfolio).stream_id(), 0)
+            .await?;
+        let opened = events
+            .into_iter()
+            .find(|e| e.event_type == "PortfolioOpened");
+        if let Some(personal) = opened.and_then(|e| e.personal)
+            && let Ok(student) = serde_json::from_value(personal)
+        {
+            details.push(student);
+        }
+    }
+    Ok(details)
 }
 
 /// What one attempt did.

@@ -405,7 +405,8 @@ pub fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
-fn activity(item: &str, days_ago: i64) -> Value {
+/// A valid activity of catalog `item` that ended `days_ago` days ago.
+pub fn activity(item: &str, days_ago: i64) -> Value {
     json!({
         "item": item,
         "started_on": today() - TimeDelta::days(days_ago + 2),

@@ -8,11 +8,14 @@
 
 pub mod auth;
 pub mod certificates;
+pub mod cohort;
 pub mod flow;
 pub mod ladok;
 pub mod log_checks;
 pub mod process;
 pub mod recordings;
+pub mod routes;
+pub mod scan;
 pub mod server;
 pub mod texts;
 

@@ -28,6 +28,12 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with(|state| state).await
+    }
+
+    /// As [`start`](Self::start), with `configure` applied to the state last (e.g. to turn the
+    /// limit of failed authentications off for a test that fails many on purpose).
+    pub async fn start_with(configure: impl FnOnce(AppState) -> AppState) -> Self {
         let db = super::fresh().await;
         let store = EventStore::new(db.pool.clone(), app::upcasters());
         let staffed = super::staffed_programs(&store, &COORDINATORS).await;
@@ -38,6 +44,7 @@ impl TestServer {
             .with_verifier(dev_verifier())
             .with_media(MediaStore::new(media_dir.path().to_owned(), 1024 * 1024))
             .with_exports(WorkerConfig::new(export_dir.path()));
+        let state = configure(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });

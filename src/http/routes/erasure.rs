@@ -34,6 +34,7 @@ pub struct StudentPath {
     responses(
         (status = 200, description = "The student's personal data is erased", body = ErasureOutcome),
         (status = 404, description = "No data of this student (`student_not_found`)"),
+        (status = 422, description = "The reason names the student (`erasure_reason_personal`): it is kept for good, so give a case reference"),
     )
 )]
 pub async fn erase(
@@ -62,6 +63,11 @@ pub async fn erase(
             );
             Ok(Json(outcome))
         }
+        Err(e @ ErasureError::ReasonPersonal(_)) => Err(Problem::unprocessable(
+            "erasure_reason_personal",
+            e.to_string(),
+        )
+        .with_field("reason")),
         Err(ErasureError::NotFound) => Err(Problem::not_found(
             "student_not_found",
             "there is no data of this student",
