@@ -127,8 +127,23 @@ impl App {
         body
     }
 
-    /// Opens a portfolio in `program` for a new student; returns (portfolio id, student uid, token).
+    /// Opens a portfolio in `program` for a new student and has the program's coordinator confirm
+    /// its date at once (the usual path), so that the queue holds only what a test puts there;
+    /// returns (portfolio id, student uid, token).
     async fn open(&self, program: ProgramId) -> (String, String, String) {
+        let (id, uid, student) = self.open_unconfirmed(program).await;
+        let coordinator = if program == self.a { ANNA } else { BERT };
+        self.ok(
+            &format!("/portfolios/{id}/expected-completion/confirm"),
+            &token(Role::Coordinator, coordinator),
+            json!({}),
+        )
+        .await;
+        (id, uid, student)
+    }
+
+    /// [`Self::open`] without the confirmation.
+    async fn open_unconfirmed(&self, program: ProgramId) -> (String, String, String) {
         let uid = Uuid::now_v7().to_string();
         let student = token(Role::Student, &uid);
         let body = self
@@ -146,15 +161,6 @@ impl App {
             )
             .await;
         let id = body["view"]["portfolio_id"].as_str().unwrap().to_owned();
-        // The program's coordinator confirms the date at once (the usual path), so that the queue
-        // holds only what a test puts there.
-        let coordinator = if program == self.a { ANNA } else { BERT };
-        self.ok(
-            &format!("/portfolios/{id}/expected-completion/confirm"),
-            &token(Role::Coordinator, coordinator),
-            json!({}),
-        )
-        .await;
         (id, uid, student)
     }
 
@@ -250,23 +256,7 @@ fn csv_rows(answer: &Answer) -> Vec<csv::StringRecord> {
 async fn a_date_given_at_enrolment_waits_in_the_queue_until_a_coordinator_confirms_it() {
     let app = spawn_app().await;
     let anna = token(Role::Coordinator, ANNA);
-    let uid = Uuid::now_v7().to_string();
-    let student = token(Role::Student, &uid);
-    let opened = app
-        .ok(
-            &format!("/programs/{}/portfolios", app.a),
-            &student,
-            json!({
-                "student_uid": uid,
-                "identity_number": support::unique_identity_number(),
-                "given_names": "Tolvan",
-                "family_name": "Tolvansson",
-                "email": "tolvan@student.example.se",
-                "expected_completion": today() + TimeDelta::days(365),
-            }),
-        )
-        .await;
-    let p = opened["view"]["portfolio_id"].as_str().unwrap().to_owned();
+    let (p, _, _) = app.open_unconfirmed(app.a).await;
     app.settle().await;
     let path = format!("/programs/{}/review-queue", app.a);
     let queue = app.read(&path, &anna).await;
