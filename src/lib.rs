@@ -1,13 +1,18 @@
 //! `cim`: the Certificate of International Merits backend.
 //!
-//! The tree shows the architecture (see the README's "Architecture" section):
-//! - [`app`]: the command handler that drives the domain into the store.
+//! The tree shows the architecture (see the README's "Architecture" section), roughly bottom layer
+//! first (the domain imports nothing; a few helpers still cross between neighbours, which issue 21's
+//! redesign removes):
 //! - [`domain`]: the CIM rules as pure functions; depends on nothing else in this crate.
-//! - [`store`]: the append-only event log in PostgreSQL.
 //! - [`crypto`]: keys and cipher of the personal data sealed in the log (crypto-shredding).
+//! - [`store`]: the append-only event log in PostgreSQL.
 //! - [`db`]: connecting, migrating, and the embedded default PostgreSQL cluster.
+//! - [`media`]: uploaded recordings and evidence on disk, measured and ordered with erasure.
+//! - [`app`]: the command handler that drives the domain into the store, and erasure.
+//! - [`projections`]: the read models kept from the log, and their runner.
+//! - [`export`]: the registrar's export formats, the export worker and Ladok delivery.
 //! - [`http`]: the web API.
-//! - [`cli`]: the `cim` binary's subcommands.
+//! - [`cli`]: the `cim` binary's subcommands; [`demo`]: the demonstration data `cim demo` drives.
 pub mod app;
 pub mod cli;
 pub mod crypto;

@@ -1,8 +1,8 @@
 //! The export formats: what the registrar receives for an approved or revoked certificate.
 //!
-//! Everything here is pure rendering (data in, bytes out, no I/O, no clock): the export worker decides
-//! *which* certificates go into a batch and writes the files; this module only decides what the files
-//! say. The format definitions live in the repository's top-level `exports/` folder and are compiled in
+//! The formats are pure rendering (data in, bytes out, no I/O, no clock); the I/O is in [`worker`]
+//! (which certificates go into a batch, writing the files, Ladok delivery) and [`fake_ladok`] (a Ladok
+//! for tests and `cim demo`). The formats only decide what the files say. The format definitions live in the repository's top-level `exports/` folder and are compiled in
 //! with `include_str!`, so the registrar can read (and review changes to) the exact header, template and
 //! issuer settings without reading Rust. `exports/README.md` documents every file.
 //!
