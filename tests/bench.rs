@@ -7,8 +7,15 @@ mod support;
 use serde_json::Value;
 use std::process::Command;
 
+/// Held by each test here for its whole run: the tests of one binary run in parallel, and the
+/// quick bench saturates the database server on purpose (bulk inserts, `COPY`, rebuilds), which on a
+/// small machine holds the soak's requests past the pool's acquire timeout (503). The soak proves
+/// the service free of errors under its own traffic, not under a benchmark's.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_quick_bench_reports_every_section_with_sane_figures() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let server = support::server_url().await.to_owned();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_cim"))
@@ -139,6 +146,7 @@ fn number_after(line: &str, label: &str) -> f64 {
 /// longer by hand (see "Soak" in docs/performance.md).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_short_soak_prints_every_window_and_the_closing_figures_without_errors() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let server = support::server_url().await.to_owned();
     let seconds: u64 = std::env::var("CIM_SOAK_SECONDS")
         .ok()
