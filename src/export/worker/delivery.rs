@@ -13,6 +13,33 @@ use super::{ExportLock, ExportWorker, Step, WorkerError, step_id};
 use crate::domain::ids::CertificateId;
 use crate::export::BatchId;
 
+/// Marks `batch_id`'s deliveries settled (off the worker's list) after the worker read its stream at
+/// `read_version` and found nothing left to deliver. Returns whether it did.
+///
+/// On the lock's own session, so a worker that lost its lock changes nothing
+/// ([`WorkerError::LockLost`]); and only while the stream is as read: a re-delivery request appended
+/// since (it sets the column back to NULL with its event) must not be overwritten. Public only so
+/// that `tests/safety_nets.rs` can put a registrar's request between the read and this update.
+#[doc(hidden)]
+pub async fn settle_deliveries(
+    lock: &mut ExportLock,
+    batch_id: BatchId,
+    read_version: i32,
+) -> Result<bool, WorkerError> {
+    let settled = sqlx::query(
+        "UPDATE export_batches SET deliveries_settled_at = now() \
+         WHERE batch_id = $1 AND NOT EXISTS \
+           (SELECT 1 FROM events WHERE stream_id = $2 AND version > $3)",
+    )
+    .bind(batch_id.as_uuid())
+    .bind(events::stream_id(batch_id))
+    .bind(read_version)
+    .execute(lock.connection())
+    .await
+    .map_err(|_| WorkerError::LockLost)?;
+    Ok(settled.rows_affected() == 1)
+}
+
 impl ExportWorker {
     /// Complete batches with deliveries still open, oldest first.
     async fn unsettled_batches(&self) -> Result<Vec<BatchId>, WorkerError> {
@@ -52,21 +79,8 @@ impl ExportWorker {
             let Some(certificate_id) = open.iter().copied().find(|id| !self.attempted.contains(id))
             else {
                 if open.is_empty() {
-                    // Everything delivered or refused by a rule: nothing left for the worker. On
-                    // the lock's own session (a worker that lost its lock changes nothing), and only
-                    // while the stream is as read: a re-delivery request appended since (it sets the
-                    // column back to NULL with its event) must not be overwritten.
-                    sqlx::query(
-                        "UPDATE export_batches SET deliveries_settled_at = now() \
-                         WHERE batch_id = $1 AND NOT EXISTS \
-                           (SELECT 1 FROM events WHERE stream_id = $2 AND version > $3)",
-                    )
-                    .bind(batch_id.as_uuid())
-                    .bind(events::stream_id(batch_id))
-                    .bind(state.version)
-                    .execute(lock.connection())
-                    .await
-                    .map_err(|_| WorkerError::LockLost)?;
+                    // Everything delivered or refused by a rule: nothing left for the worker.
+                    settle_deliveries(lock, batch_id, state.version).await?;
                 }
                 continue;
             };

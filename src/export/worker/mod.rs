@@ -46,6 +46,7 @@ mod lock;
 mod merit_writes;
 pub mod schedule;
 
+pub use delivery::settle_deliveries;
 pub use lock::{ExportLock, lock_key};
 
 use std::collections::HashSet;
