@@ -5,9 +5,14 @@
 
 mod support;
 
+use chrono::Utc;
+use cim::app::{CommandContext, CommandHandler};
+use cim::domain::portfolio::{LadokRecord, PortfolioCommand};
+use cim::domain::values::IdentityNumber;
 use cim::http::auth::Role;
 use cim::http::{AppState, router};
 use cim::media::MediaStore;
+use cim::store::ActorRole;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::auth::{dev_verifier, token};
@@ -41,6 +46,26 @@ async fn a_reason_naming_the_student_is_refused_and_nothing_is_erased() {
     let given = text(&details["name"]["given_names"]);
     let family = text(&details["name"]["family_name"]);
     let given_first = given.split_whitespace().next().unwrap().to_owned();
+    // Ladok corrected the typed number: its number is the student's too.
+    let ladok_number = support::unique_identity_number();
+    let check = PortfolioCommand::CheckIdentityInLadok {
+        record: LadokRecord::Student {
+            identity_number: Some(
+                IdentityNumber::parse(&ladok_number, Utc::now().date_naive()).unwrap(),
+            ),
+        },
+    };
+    let system = CommandContext {
+        actor_id: "identity-check".into(),
+        role: ActorRole::System,
+        correlation_id: uuid::Uuid::now_v7(),
+        command_id: uuid::Uuid::now_v7(),
+        now: Utc::now(),
+    };
+    CommandHandler::new(store.clone())
+        .portfolio(student.portfolio_id, check, &system)
+        .await
+        .unwrap();
 
     let media_dir = tempfile::tempdir().unwrap();
     let app = AppState::new(db.pool.clone())
@@ -75,6 +100,7 @@ async fn a_reason_naming_the_student_is_refused_and_nothing_is_erased() {
     assert!(before.1, "the student has a key");
     let refused = [
         (format!("case 17: {twelve}"), "identity number"),
+        (format!("case 17: {ladok_number}"), "identity number"),
         (
             format!("case 17: {}-{}", &twelve[..8], &twelve[8..]),
             "identity number",

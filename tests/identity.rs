@@ -7,15 +7,17 @@ mod support;
 use support::auth::{dev_verifier, student_token_with_profile, token};
 
 use chrono::{TimeDelta, Utc};
-use cim::app;
-use cim::domain::ProgramId;
+use cim::app::{self, CommandContext, CommandHandler};
+use cim::domain::portfolio::{LadokRecord, PortfolioCommand};
+use cim::domain::values::IdentityNumber;
+use cim::domain::{PortfolioId, ProgramId};
 use cim::export::fake_ladok::FakeLadok;
 use cim::export::worker::WorkerConfig;
 use cim::export::worker::ladok::LadokConfig;
 use cim::export::worker::schedule::run_export;
 use cim::http::auth::{AuthLimitSettings, Role};
 use cim::http::{AppState, router};
-use cim::store::EventStore;
+use cim::store::{ActorRole, EventStore};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -532,5 +534,68 @@ async fn a_typed_number_is_checked_against_ladok_by_the_next_export_run() {
     assert_eq!(checks().await, 5);
     run_export(&store, &worker).await.unwrap();
     assert_eq!(checks().await, 6);
+    app.db.drop().await;
+}
+
+#[tokio::test]
+async fn a_corrected_number_is_freed_only_once_no_portfolio_of_the_student_carries_it() {
+    let app = spawn_app().await;
+    let store = EventStore::new(app.db.pool.clone(), app::upcasters());
+    let handler = CommandHandler::new(store.clone());
+    let (typed, ladoks) = (
+        support::unique_identity_number(),
+        support::unique_identity_number(),
+    );
+    // One student, two programs, the same typed number in both (Ladok was down each time).
+    let uid = Uuid::now_v7().to_string();
+    let mut portfolios = Vec::new();
+    for program in [app.program, app.other_program] {
+        let opened = app
+            .open(program, &uid, &open_body(&uid, &typed), None)
+            .await;
+        assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+        portfolios.push(PortfolioId::new(
+            Uuid::parse_str(opened.portfolio_id()).unwrap(),
+        ));
+    }
+    let correct = async |portfolio: PortfolioId| {
+        let system = CommandContext {
+            actor_id: "identity-check".into(),
+            role: ActorRole::System,
+            correlation_id: Uuid::now_v7(),
+            command_id: Uuid::now_v7(),
+            now: Utc::now(),
+        };
+        let number = IdentityNumber::parse(&ladoks, Utc::now().date_naive()).unwrap();
+        let record = LadokRecord::Student {
+            identity_number: Some(number),
+        };
+        handler
+            .portfolio(
+                portfolio,
+                PortfolioCommand::CheckIdentityInLadok { record },
+                &system,
+            )
+            .await
+            .unwrap();
+    };
+    let someone_else_opens_with_the_typed_number = async || {
+        let other = Uuid::now_v7().to_string();
+        app.open(app.program, &other, &open_body(&other, &typed), None)
+            .await
+    };
+
+    // The first portfolio is corrected; the second still carries the typed number, so it stays
+    // the student's.
+    correct(portfolios[0]).await;
+    let refused = someone_else_opens_with_the_typed_number().await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::CONFLICT, "identity_number_taken")
+    );
+    // Once the second is corrected too, nothing of the student's carries it: it is free.
+    correct(portfolios[1]).await;
+    let freed = someone_else_opens_with_the_typed_number().await;
+    assert_eq!(freed.status, StatusCode::CREATED, "{}", freed.body);
     app.db.drop().await;
 }

@@ -126,7 +126,23 @@ struct Person {
     email: String,
 }
 
+/// Opens and has the coordinator confirm the date at once, as the usual path does before the final
+/// reflection.
 async fn open(w: &World, program: usize, n: u32) -> (PortfolioId, Person) {
+    let (portfolio, person) = open_unconfirmed(w, program, n).await;
+    staff(
+        w,
+        program,
+        portfolio,
+        PortfolioCommand::ConfirmExpectedCompletion {
+            by: coordinator(program),
+        },
+    )
+    .await;
+    (portfolio, person)
+}
+
+async fn open_unconfirmed(w: &World, program: usize, n: u32) -> (PortfolioId, Person) {
     let uid = StudentUid::new(Uuid::now_v7());
     let portfolio = PortfolioId::of(uid, w.programs[program]);
     let person = Person {
@@ -152,16 +168,6 @@ async fn open(w: &World, program: usize, n: u32) -> (PortfolioId, Person) {
         )
         .await
         .unwrap();
-    // The coordinator confirms the date at once, as the usual path does before the final reflection.
-    staff(
-        w,
-        program,
-        portfolio,
-        PortfolioCommand::ConfirmExpectedCompletion {
-            by: coordinator(program),
-        },
-    )
-    .await;
     (portfolio, person)
 }
 
@@ -584,7 +590,15 @@ impl Sim {
         } else {
             final_oral()
         };
+        if !p.completion_confirmed {
+            options.push((
+                Actor::Coordinator,
+                PortfolioCommand::ConfirmExpectedCompletion { by: staff.clone() },
+            ));
+        }
         match p.final_status() {
+            // The first final reflection waits for the date's confirmation.
+            ReflectionStatus::NotSubmitted if !p.completion_confirmed => {}
             ReflectionStatus::NotSubmitted if p.reflected_count(&rules) >= 3 => {
                 if self.plan.extension && p.extensions.is_empty() {
                     options.push((
@@ -707,7 +721,8 @@ async fn live_projection_under_concurrent_writers_equals_a_rebuild_from_the_star
     let mut sims = Vec::new();
     for n in 0..STUDENTS {
         let program = (n % 4) as usize;
-        let (portfolio, person) = open(&w, program, n).await;
+        // The date is confirmed (or set) by a step of the simulation, so some stay pending.
+        let (portfolio, person) = open_unconfirmed(&w, program, n).await;
         let (state, _) = w.handler.load_portfolio(portfolio).await.unwrap();
         sims.push(Sim {
             n,

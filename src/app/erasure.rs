@@ -25,7 +25,7 @@ mod reason;
 
 use super::CommandContext;
 use super::codec::encode;
-use crate::domain::portfolio::{PersonalDataErased, StudentDetails};
+use crate::domain::portfolio::{LadokIdentityNumber, PersonalDataErased, StudentDetails};
 use crate::domain::values::NonEmptyText;
 use crate::domain::{PortfolioEvent, PortfolioId, StaffId, StudentUid};
 use crate::media::uploads::{self, UploadError};
@@ -164,8 +164,9 @@ pub async fn erase(
     Err(ErasureError::Conflict)
 }
 
-/// The student as each portfolio's opening recorded them, as far as still readable (nothing once
-/// erased: then there is nothing left that a reason could repeat).
+/// The student as each portfolio recorded them, as far as still readable (nothing once erased:
+/// then there is nothing left that a reason could repeat): the opening's details, and again with
+/// every number Ladok corrected the typed one to.
 async fn student_details(
     store: &EventStore,
     portfolios: &[Uuid],
@@ -175,14 +176,28 @@ async fn student_details(
         let events = store
             .read_stream(&PortfolioId::new(portfolio).stream_id(), 0)
             .await?;
-        let opened = events
-            .into_iter()
-            .find(|e| e.event_type == "PortfolioOpened");
-        if let Some(personal) = opened.and_then(|e| e.personal)
-            && let Ok(student) = serde_json::from_value(personal)
-        {
-            details.push(student);
+        let mut opened: Option<StudentDetails> = None;
+        for event in events {
+            let Some(personal) = event.personal else {
+                continue;
+            };
+            match event.event_type.as_str() {
+                "PortfolioOpened" => opened = serde_json::from_value(personal).ok(),
+                "IdentityCheckedInLadok" => {
+                    if let (Some(student), Ok(ladok)) = (
+                        opened.as_ref(),
+                        serde_json::from_value::<LadokIdentityNumber>(personal),
+                    ) {
+                        details.push(StudentDetails {
+                            identity_number: ladok.identity_number,
+                            ..student.clone()
+                        });
+                    }
+                }
+                _ => {}
+            }
         }
+        details.extend(opened);
     }
     Ok(details)
 }

@@ -82,8 +82,13 @@ pub(super) async fn append_claiming(
             None => Err(CommandError::IdentityNumberTaken),
         };
     }
-    // The typed number Ladok replaced is no longer this student's (it may be another's).
-    if let Some(release) = &change.release {
+    // The typed number Ladok replaced is no longer this student's (it may be another's), unless
+    // another of their portfolios still carries it as typed: that one's own correction frees it.
+    if let Some(release) = &change.release
+        && !store
+            .typed_elsewhere(&mut tx, release.student_uid, stream_id)
+            .await?
+    {
         store.release_identity_number(&mut tx, release).await?;
     }
     let appended = store

@@ -93,4 +93,33 @@ impl EventStore {
             .await?;
         Ok(())
     }
+
+    /// Whether another portfolio of the student than `stream_id` may still carry a typed number:
+    /// opened without Ladok's confirmation, and neither corrected by Ladok nor erased since.
+    pub async fn typed_elsewhere(
+        &self,
+        conn: &mut PgConnection,
+        student_uid: Uuid,
+        stream_id: &str,
+    ) -> Result<bool, StoreError> {
+        let typed: bool = sqlx::query_scalar(
+            "SELECT EXISTS (
+                 SELECT 1 FROM events o
+                 WHERE o.event_type = 'PortfolioOpened'
+                   AND o.payload->>'student_uid' = $1::text
+                   AND o.stream_id <> $2
+                   AND o.payload->>'identity_check' IS DISTINCT FROM 'confirmed'
+                   AND NOT EXISTS (
+                       SELECT 1 FROM events c
+                       WHERE c.stream_id = o.stream_id
+                         AND (c.event_type = 'PersonalDataErased'
+                              OR (c.event_type = 'IdentityCheckedInLadok'
+                                  AND c.payload->>'outcome' = 'corrected'))))",
+        )
+        .bind(student_uid)
+        .bind(stream_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(typed)
+    }
 }

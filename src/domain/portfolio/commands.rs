@@ -25,6 +25,8 @@ pub enum LadokRecord {
     NoSuchStudent,
     /// Ladok's number is held by another student of this service (found when claiming it).
     NumberHeldByAnother,
+    /// A record this service cannot use: another student's, or a number it cannot read.
+    Unusable,
 }
 
 /// Longest activity description accepted.

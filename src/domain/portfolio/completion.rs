@@ -1,9 +1,11 @@
 //! The expected completion date, from which the final reflection's deadline is computed.
 //!
-//! The deadline binds the student, so the student cannot move the date: a coordinator sets it (Ladok's
-//! student information carries no planned end of studies, so the program is the trusted source), and
-//! the student may only propose another date with a reason, which a coordinator accepts or declines
-//! with a reason. Every step is an event with who and why, so the audit shows how the deadline moved.
+//! The deadline binds the student, so the student cannot move the date: the date they give at
+//! enrolment binds nothing until a coordinator confirms it or sets another (Ladok's student
+//! information carries no planned end of studies, so the program is the trusted source); the first
+//! final reflection waits for that. After it, the student may only propose another date with a reason,
+//! which a coordinator accepts or declines with a reason. Every step is an event with who (and, for a
+//! change, why), so the audit shows how the deadline moved.
 
 use chrono::NaiveDate;
 

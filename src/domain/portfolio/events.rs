@@ -70,9 +70,12 @@ pub enum IdentityCheck {
     NoNumberInLadok,
     /// Ladok has no student with the portfolio's Ladok UID.
     NotInLadok,
-    /// Ladok's number belongs to another student of this service: nothing was changed, and the
-    /// registrar's office sorts it out.
+    /// Ladok's number belongs to another student of this service: nothing was changed; the
+    /// delivery's identity check stops the certificate for the registrar.
     NumberHeldByAnother,
+    /// Ladok answered with a record this service cannot use (another student's, or a number it
+    /// cannot read): nothing was changed; the delivery's identity check stops the certificate.
+    Unusable,
 }
 
 /// The identity number typed at enrolment, while Ladok could not be asked, checked against Ladok

@@ -39,6 +39,7 @@ pub(super) fn check(ctx: &Ctx<'_>, record: LadokRecord) -> Result<PortfolioEvent
         } => (IdentityCheck::NoNumberInLadok, None),
         LadokRecord::NoSuchStudent => (IdentityCheck::NotInLadok, None),
         LadokRecord::NumberHeldByAnother => (IdentityCheck::NumberHeldByAnother, None),
+        LadokRecord::Unusable => (IdentityCheck::Unusable, None),
     };
     Ok(IdentityCheckedInLadok { outcome, personal }.into())
 }
@@ -114,6 +115,7 @@ mod tests {
                 LadokRecord::NumberHeldByAnother,
                 IdentityCheck::NumberHeldByAnother,
             ),
+            (LadokRecord::Unusable, IdentityCheck::Unusable),
         ] {
             let state = run(opened(&prog), &prog, check_cmd(record));
             let p = portfolio(&state);

@@ -44,19 +44,27 @@ pub async fn check_typed_numbers(
     for (portfolio, student) in unchecked(store).await? {
         let record = match client.student(&student.to_string()).await {
             Ok(found) if found.uid.eq_ignore_ascii_case(&student.to_string()) => {
-                LadokRecord::Student {
-                    // A number this service cannot read is no answer: asked again next run.
-                    identity_number: match found.personnummer {
-                        None => None,
-                        Some(digits) => match IdentityNumber::from_normalized(&digits) {
-                            Ok(number) => Some(number),
-                            Err(_) => continue,
-                        },
+                match found
+                    .personnummer
+                    .map(|d| IdentityNumber::from_normalized(&d))
+                {
+                    None => LadokRecord::Student {
+                        identity_number: None,
                     },
+                    Some(Ok(number)) => LadokRecord::Student {
+                        identity_number: Some(number),
+                    },
+                    Some(Err(_)) => {
+                        tracing::warn!(%portfolio, "Ladok's identity number for the student cannot be read");
+                        LadokRecord::Unusable
+                    }
                 }
             }
-            // Another record than the one asked for: no answer to rely on.
-            Ok(_) => continue,
+            // Recorded, not skipped: a record asked again every run would hold back the ones after.
+            Ok(_) => {
+                tracing::warn!(%portfolio, "Ladok answered the identity check with another student's record");
+                LadokRecord::Unusable
+            }
             Err(LadokError::StudentNotFound) => LadokRecord::NoSuchStudent,
             Err(e) => {
                 tracing::warn!(

@@ -189,7 +189,10 @@ impl ReviewQueueProjection {
                     recording: s.recording,
                     link_count: None,
                 };
-                insert(conn, event, p.program_id, portfolio_id, &waiting).await
+                insert(conn, event, p.program_id, portfolio_id, &waiting).await?;
+                // The date no longer matters once the final reflection is in (logs from before the
+                // rule hold such portfolios with the date unconfirmed).
+                settle(conn, portfolio_id, K::CompletionConfirmation, None).await
             }
             E::FinalReflectionApproved(_) | E::FinalReflectionReturned(_) => {
                 settle(conn, portfolio_id, K::FinalReflection, None).await
@@ -309,7 +312,8 @@ read_model! {
     ReviewQueueProjection {
         name: "review_queue",
         // 2: the `recording` column (upload, link or declared) and completion proposals.
-        version: 2,
+        // 3: dates given at enrolment wait for confirmation (`completion_confirmation`).
+        version: 3,
         definition: "review_queue.sql",
         tables: ["rm_review_queue"],
     }
