@@ -248,10 +248,13 @@ async fn cim_serve_rides_out_a_database_restart_under_load_and_recovers_by_itsel
     wait_applied(&pool, "before-restart").await;
     assert_eq!(readyz(&base).await.0, 200);
 
-    // The database goes away: the API answers 503 with Retry-After, not 500 and not a hang.
-    // (The test's own pool goes too; the service keeps its own and must cope.)
+    // The database crashes (`pg_ctl stop -m immediate`: no checkpoint, every session cut, crash
+    // recovery at the next start) while commands, projections and the export schedule run: the
+    // API answers 503 with Retry-After, not 500 and not a hang. (The test's own pool goes too;
+    // the service keeps its own and must cope.)
     pool.close().await;
-    cluster.stop().await.unwrap();
+    support::process::crash_postgres(&config.data_dir).await;
+    drop(cluster);
     let admin_token = support::auth::token(Role::Admin, "admin-1");
     let program_url = format!("{base}/programs/{program}");
     let http = reqwest::Client::new();

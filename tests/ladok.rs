@@ -609,23 +609,6 @@ async fn a_worker_that_lost_its_lock_sends_no_write() {
     db.drop().await;
 }
 
-/// Sends SIGQUIT to the cluster's postmaster: what `pg_ctl stop -m immediate` does (no checkpoint,
-/// every session cut, crash recovery at the next start). Waits until it is gone.
-async fn crash(data_dir: &std::path::Path) {
-    let pid_file = data_dir.join("pgdata/postmaster.pid");
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
-    let pid = pid.lines().next().unwrap().trim().to_owned();
-    let status = Command::new("kill").args(["-QUIT", &pid]).status().unwrap();
-    assert!(status.success());
-    for _ in 0..300 {
-        if !pid_file.exists() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("PostgreSQL did not stop");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_crash_in_the_middle_of_a_delivery_leaves_one_merit_per_certificate() {
     support::install_master_key();
@@ -670,7 +653,7 @@ async fn a_postgresql_crash_in_the_middle_of_a_delivery_leaves_one_merit_per_cer
             == 2
     })
     .await;
-    crash(&config.data_dir).await;
+    support::process::crash_postgres(&config.data_dir).await;
     assert!(running.await.unwrap().is_err(), "the run cannot go on");
     pool.close().await;
     drop(cluster);

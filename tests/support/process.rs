@@ -248,3 +248,23 @@ pub async fn wait_ready(base: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Sends SIGQUIT to the cluster's postmaster: what `pg_ctl stop -m immediate` does (no checkpoint,
+/// every session cut, crash recovery at the next start). Waits until it is gone.
+pub async fn crash_postgres(data_dir: &std::path::Path) {
+    let pid_file = data_dir.join("pgdata/postmaster.pid");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let pid = pid.lines().next().unwrap().trim().to_owned();
+    let status = std::process::Command::new("kill")
+        .args(["-QUIT", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for _ in 0..300 {
+        if !pid_file.exists() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("PostgreSQL did not stop");
+}
