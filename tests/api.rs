@@ -132,6 +132,25 @@ impl App {
         answer.body
     }
 
+    /// Logs three activities on different catalog items; returns their ids.
+    async fn log_three(&self, p: &str, student: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        for (i, item) in ["tedx", "language-cafe", "student-ambassador"]
+            .iter()
+            .enumerate()
+        {
+            let view = self
+                .ok(
+                    &format!("/portfolios/{p}/activities"),
+                    student,
+                    activity(item, 10 + i as i64),
+                )
+                .await;
+            ids.push(last_activity_id(&view));
+        }
+        ids
+    }
+
     /// Opens a portfolio in `program` for a new student; returns (portfolio id, student token).
     async fn open(&self, program: ProgramId) -> (String, String) {
         let uid = Uuid::now_v7().to_string();
@@ -766,20 +785,7 @@ async fn an_oral_reflection_needs_a_recording_unless_the_rules_allow_a_declared_
     let app = spawn_app().await;
     let anna = token(Role::Coordinator, ANNA);
     let (p, student) = app.open(app.a).await;
-    let mut acts = Vec::new();
-    for (i, item) in ["tedx", "language-cafe", "student-ambassador"]
-        .iter()
-        .enumerate()
-    {
-        let view = app
-            .ok(
-                &format!("/portfolios/{p}/activities"),
-                &student,
-                activity(item, 10 + i as i64),
-            )
-            .await;
-        acts.push(last_activity_id(&view));
-    }
+    let acts = app.log_three(&p, &student).await;
     let reflect = |act: &str, body: Value| {
         let path = format!("/portfolios/{p}/activities/{act}/reflection");
         let student = student.clone();
@@ -893,18 +899,7 @@ async fn the_date_given_at_enrolment_binds_the_final_reflection_only_once_a_coor
     let app = spawn_app().await;
     let anna = token(Role::Coordinator, ANNA);
     let (p, student) = app.open(app.a).await;
-    for (i, item) in ["tedx", "language-cafe", "student-ambassador"]
-        .iter()
-        .enumerate()
-    {
-        let view = app
-            .ok(
-                &format!("/portfolios/{p}/activities"),
-                &student,
-                activity(item, 10 + i as i64),
-            )
-            .await;
-        let act = last_activity_id(&view);
+    for act in app.log_three(&p, &student).await {
         app.ok(
             &format!("/portfolios/{p}/activities/{act}/reflection"),
             &student,

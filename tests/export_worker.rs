@@ -6,6 +6,7 @@
 mod support;
 
 use support::certificates::{approval, approve, cohort, record, revoke};
+use support::ladok::{run, worker as ladok_worker};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -436,22 +437,7 @@ async fn workers_aborted_at_random_moments_still_export_everything_once() {
 // Delivery to Ladok, against the fake Ladok (a real HTTPS server with mutual TLS).
 
 use cim::export::fake_ladok::{FakeLadok, Fault};
-use cim::export::worker::ladok::{LadokClient, LadokConfig, LadokError};
-
-fn ladok_worker(store: &EventStore, dir: &Path, ladok: LadokConfig) -> ExportWorker {
-    let mut config = WorkerConfig::new(dir);
-    config.ladok = Some(ladok);
-    ExportWorker::new(store.clone(), config)
-}
-
-async fn run(worker: &mut ExportWorker) -> (usize, usize) {
-    match worker.run_once().await.unwrap() {
-        RunOutcome::Ran {
-            delivered, failed, ..
-        } => (delivered, failed),
-        RunOutcome::Busy => panic!("the only worker got the lock"),
-    }
-}
+use cim::export::worker::ladok::{LadokClient, LadokError};
 
 /// The merits the fake holds (withdrawn ones too), by the certificate id in their marker.
 fn merits_by_reference(fake: &FakeLadok) -> HashMap<String, Vec<serde_json::Value>> {
@@ -490,7 +476,7 @@ async fn every_certificate_becomes_one_attested_merit_and_a_second_run_adds_none
     let fake = FakeLadok::start().await.unwrap();
     let approved = cohort(&store, 4).await;
 
-    let mut worker = ladok_worker(&store, out.path(), fake.config());
+    let mut worker = ladok_worker(&store, out.path(), Some(fake.config()));
     assert_eq!(run(&mut worker).await, (4, 0));
     let merits = merits_by_reference(&fake);
     assert_eq!(merits.len(), 4);
@@ -528,7 +514,7 @@ async fn every_certificate_becomes_one_attested_merit_and_a_second_run_adds_none
     // A second run (and a fresh worker) creates nothing.
     assert_eq!(run(&mut worker).await, (0, 0));
     assert_eq!(
-        run(&mut ladok_worker(&store, out.path(), fake.config())).await,
+        run(&mut ladok_worker(&store, out.path(), Some(fake.config()))).await,
         (0, 0)
     );
     assert_eq!(fake.merits().len(), 4);
@@ -558,7 +544,7 @@ async fn server_errors_and_a_timeout_are_retried_and_then_succeed() {
         Fault::ServerError,
     ]);
     assert_eq!(
-        run(&mut ladok_worker(&store, out.path(), config)).await,
+        run(&mut ladok_worker(&store, out.path(), Some(config))).await,
         (3, 0)
     );
     let merits = merits_by_reference(&fake);
@@ -580,7 +566,7 @@ async fn a_ladok_that_keeps_timing_out_fails_the_run_retryably_and_the_next_run_
     fake.push_faults([Fault::Hang(std::time::Duration::from_secs(2)); 2]);
     // One certificate fails after its retries; Ladok is down, so the others wait for the next run.
     assert_eq!(
-        run(&mut ladok_worker(&store, out.path(), config.clone())).await,
+        run(&mut ladok_worker(&store, out.path(), Some(config.clone()))).await,
         (0, 1)
     );
     let failures = deliveries(&store).await;
@@ -589,7 +575,7 @@ async fn a_ladok_that_keeps_timing_out_fails_the_run_retryably_and_the_next_run_
     };
     assert_eq!((f.reason.as_str(), f.retryable), ("unavailable", true));
     assert_eq!(
-        run(&mut ladok_worker(&store, out.path(), config)).await,
+        run(&mut ladok_worker(&store, out.path(), Some(config))).await,
         (3, 0)
     );
     assert_eq!(fake.merits().len(), 3);
@@ -606,7 +592,7 @@ async fn a_rule_error_is_recorded_on_its_row_and_the_others_are_delivered() {
     let refused = approved[1].certificate_id;
     fake.rule_error_for(&refused.to_string(), "commons.fel.grupp.domanregel");
 
-    let mut worker = ladok_worker(&store, out.path(), fake.config());
+    let mut worker = ladok_worker(&store, out.path(), Some(fake.config()));
     assert_eq!(run(&mut worker).await, (3, 1));
     let failure = deliveries(&store)
         .await
@@ -639,7 +625,7 @@ async fn an_html_login_page_is_an_authentication_failure_and_stops_the_deliverie
     let fake = FakeLadok::start().await.unwrap();
     cohort(&store, 3).await;
     fake.push_faults([Fault::HtmlLoginPage]);
-    let mut worker = ladok_worker(&store, out.path(), fake.config());
+    let mut worker = ladok_worker(&store, out.path(), Some(fake.config()));
     assert_eq!(run(&mut worker).await, (0, 1));
     let failures = deliveries(&store).await;
     let [BatchEvent::DeliveryFailed(f)] = failures.as_slice() else {
@@ -669,7 +655,7 @@ async fn a_merit_whose_answer_was_lost_is_found_by_its_marker_not_created_again(
         Fault::LoseAnswer(config.timeout * 2),
     ]);
     assert_eq!(
-        run(&mut ladok_worker(&store, out.path(), config.clone())).await,
+        run(&mut ladok_worker(&store, out.path(), Some(config.clone()))).await,
         (0, 1)
     );
     assert_eq!(fake.merits().len(), 1, "Ladok created the merit");
@@ -677,7 +663,7 @@ async fn a_merit_whose_answer_was_lost_is_found_by_its_marker_not_created_again(
     // its marker, finds it, and attests it.
     tokio::time::sleep(config.in_flight_bound()).await;
     assert_eq!(
-        run(&mut ladok_worker(&store, out.path(), config)).await,
+        run(&mut ladok_worker(&store, out.path(), Some(config))).await,
         (3, 0)
     );
     let merits = merits_by_reference(&fake);
@@ -715,13 +701,13 @@ async fn two_workers_with_ladok_at_once_deliver_every_certificate_exactly_once()
     cohort(&store, 6).await;
     let (a, b) = tokio::join!(
         async {
-            ladok_worker(&store, out.path(), fake.config())
+            ladok_worker(&store, out.path(), Some(fake.config()))
                 .run_once()
                 .await
                 .unwrap()
         },
         async {
-            ladok_worker(&store, out.path(), fake.config())
+            ladok_worker(&store, out.path(), Some(fake.config()))
                 .run_once()
                 .await
                 .unwrap()
@@ -729,7 +715,7 @@ async fn two_workers_with_ladok_at_once_deliver_every_certificate_exactly_once()
     );
     // Whoever did not get the lock, or came second, delivers the rest (nothing).
     let _ = (a, b);
-    run(&mut ladok_worker(&store, out.path(), fake.config())).await;
+    run(&mut ladok_worker(&store, out.path(), Some(fake.config()))).await;
     let merits = merits_by_reference(&fake);
     assert_eq!(merits.len(), 6);
     assert!(merits.values().all(|m| m.len() == 1));
@@ -745,7 +731,7 @@ async fn a_revocation_after_delivery_is_a_correction_row_and_a_withdrawal_in_lad
     let out = tempfile::tempdir().unwrap();
     let fake = FakeLadok::start().await.unwrap();
     let approved = cohort(&store, 2).await;
-    let mut worker = ladok_worker(&store, out.path(), fake.config());
+    let mut worker = ladok_worker(&store, out.path(), Some(fake.config()));
     assert_eq!(run(&mut worker).await, (2, 0));
 
     revoke(&store, &approved[0]).await;

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::certificates::cohort;
+use support::ladok::{run, worker};
 
 use cim::app;
 use cim::db::embedded::{EmbeddedConfig, EmbeddedPostgres};
@@ -29,10 +30,8 @@ use cim::export::fake_ladok::{FakeLadok, Fault};
 use cim::export::worker::events::{BatchEvent, DeliveryFailed, DeliveryStarted, stream_id};
 use cim::export::worker::ladok::merit::{MeritContent, marker};
 use cim::export::worker::ladok::schema::{self, Root};
-use cim::export::worker::ladok::{
-    Endpoint, Evidence, LadokClient, LadokConfig, LadokError, Operation,
-};
-use cim::export::worker::{ExportLock, ExportWorker, RunOutcome, Step, WorkerConfig, WorkerError};
+use cim::export::worker::ladok::{Endpoint, Evidence, LadokClient, LadokError, Operation};
+use cim::export::worker::{ExportLock, ExportWorker, Step, WorkerError};
 use cim::export::{BatchId, ExportCertificate, ExportSettings};
 use cim::store::{EventStore, ExpectedVersion};
 
@@ -85,21 +84,6 @@ async fn env(n: usize) -> Env {
 fn assert_all_valid(fake: &FakeLadok) {
     for r in fake.received() {
         assert_valid(r.root, &schema::to_xml(r.root, &r.body).unwrap());
-    }
-}
-
-fn worker(store: &EventStore, dir: &std::path::Path, ladok: Option<LadokConfig>) -> ExportWorker {
-    let mut config = WorkerConfig::new(dir);
-    config.ladok = ladok;
-    ExportWorker::new(store.clone(), config)
-}
-
-async fn run(worker: &mut ExportWorker) -> (usize, usize) {
-    match worker.run_once().await.unwrap() {
-        RunOutcome::Ran {
-            delivered, failed, ..
-        } => (delivered, failed),
-        RunOutcome::Busy => panic!("the only worker got the lock"),
     }
 }
 

@@ -17,9 +17,7 @@ use cim::app;
 use cim::export::BatchId;
 use cim::export::fake_ladok::FakeLadok;
 use cim::export::worker::events::{BatchEvent, DeliveryFailed, stream_id};
-use cim::export::worker::{
-    ExportLock, ExportWorker, RunOutcome, Step, WorkerConfig, WorkerError, settle_deliveries,
-};
+use cim::export::worker::{ExportLock, Step, WorkerConfig, WorkerError, settle_deliveries};
 use cim::http::auth::Role;
 use cim::http::{AppState, router};
 use cim::projections::{ProjectionRunner, read_models};
@@ -27,6 +25,7 @@ use cim::store::{Checkpoint, EventStore, ExpectedVersion, NewEvent};
 use sqlx::PgPool;
 use support::certificates::{cohort, metadata};
 use support::eventually;
+use support::ladok::{run, worker};
 use uuid::Uuid;
 
 /// Waits until a statement containing `prefix` waits for a lock held by another session.
@@ -171,21 +170,6 @@ async fn a_runner_whose_checkpoint_another_moved_applies_nothing_twice_and_carri
 // The export worker.
 // ---------------------------------------------------------------------------------------------
 
-fn worker(store: &EventStore, dir: &std::path::Path, fake: &FakeLadok) -> ExportWorker {
-    let mut config = WorkerConfig::new(dir);
-    config.ladok = Some(fake.config());
-    ExportWorker::new(store.clone(), config)
-}
-
-async fn run(worker: &mut ExportWorker) -> (usize, usize) {
-    match worker.run_once().await.unwrap() {
-        RunOutcome::Ran {
-            delivered, failed, ..
-        } => (delivered, failed),
-        RunOutcome::Busy => panic!("the only worker got the lock"),
-    }
-}
-
 async fn only_batch(pool: &PgPool) -> BatchId {
     BatchId::new(
         sqlx::query_scalar("SELECT batch_id FROM export_batches")
@@ -223,7 +207,7 @@ async fn an_overtaken_worker_sends_no_write_and_the_next_run_delivers_once() {
         FakeLadok::start().await.unwrap(),
     );
     let mut lock = ExportLock::try_acquire(&db.pool).await.unwrap().unwrap();
-    let mut first = worker(&store, out.path(), &fake);
+    let mut first = worker(&store, out.path(), Some(fake.config()));
     while !matches!(first.step(&mut lock).await.unwrap(), Step::Completed { .. }) {}
     let batch = only_batch(&db.pool).await;
 
@@ -272,7 +256,10 @@ async fn an_overtaken_worker_sends_no_write_and_the_next_run_delivers_once() {
     lock.release().await;
 
     // The next run delivers every certificate, once.
-    assert_eq!(run(&mut worker(&store, out.path(), &fake)).await, (2, 0));
+    assert_eq!(
+        run(&mut worker(&store, out.path(), Some(fake.config()))).await,
+        (2, 0)
+    );
     let merits = merits_per_certificate(&fake);
     for a in &approved {
         assert_eq!(merits.get(&a.certificate_id.to_string()), Some(&1));
@@ -316,7 +303,7 @@ async fn a_redelivery_requested_between_the_workers_read_and_its_settle_is_not_l
     // The worker delivers two certificates and records Ladok's refusal of the third: nothing is
     // left for it, so its next step reads the batch and marks it settled.
     let mut lock = ExportLock::try_acquire(&db.pool).await.unwrap().unwrap();
-    let mut first = worker(&store, out.path(), &fake);
+    let mut first = worker(&store, out.path(), Some(fake.config()));
     let mut outcomes = 0;
     while outcomes < approved.len() {
         match first.step(&mut lock).await.unwrap() {
@@ -366,7 +353,10 @@ async fn a_redelivery_requested_between_the_workers_read_and_its_settle_is_not_l
     drop(lock);
 
     // The re-delivery gets done by the next run, once; then the batch is settled.
-    assert_eq!(run(&mut worker(&store, out.path(), &fake)).await, (1, 0));
+    assert_eq!(
+        run(&mut worker(&store, out.path(), Some(fake.config()))).await,
+        (1, 0)
+    );
     let merits = merits_per_certificate(&fake);
     for a in &approved {
         assert_eq!(merits.get(&a.certificate_id.to_string()), Some(&1));

@@ -41,3 +41,24 @@ impl LadokFiles {
         ]
     }
 }
+
+/// An export worker writing batches to `dir`, delivering to Ladok when `ladok` is given.
+pub fn worker(
+    store: &cim::store::EventStore,
+    dir: &std::path::Path,
+    ladok: Option<cim::export::worker::ladok::LadokConfig>,
+) -> cim::export::worker::ExportWorker {
+    let mut config = cim::export::worker::WorkerConfig::new(dir);
+    config.ladok = ladok;
+    cim::export::worker::ExportWorker::new(store.clone(), config)
+}
+
+/// One run of `worker`, the only one: (delivered, failed).
+pub async fn run(worker: &mut cim::export::worker::ExportWorker) -> (usize, usize) {
+    match worker.run_once().await.unwrap() {
+        cim::export::worker::RunOutcome::Ran {
+            delivered, failed, ..
+        } => (delivered, failed),
+        cim::export::worker::RunOutcome::Busy => panic!("the only worker got the lock"),
+    }
+}
