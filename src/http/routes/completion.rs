@@ -11,7 +11,7 @@ use super::view::PortfolioView;
 use super::{portfolio_command, staff};
 use crate::domain::portfolio::MAX_STAFF_TEXT_LEN;
 use crate::domain::values::NonEmptyText;
-use crate::domain::{DomainError, PortfolioCommand};
+use crate::domain::{DomainError, PortfolioCommand, StaffId};
 use crate::http::AppState;
 use crate::http::auth::{Caller, Role};
 use crate::http::command::{CommandMeta, Versioned};
@@ -181,21 +181,8 @@ pub async fn accept(
     ApiPath(path): ApiPath<PortfolioPath>,
     body: Result<ApiJson<Decision>, Problem>,
 ) -> Result<Versioned<PortfolioView>, Problem> {
-    portfolio_command(
-        &state,
-        &caller,
-        &meta,
-        path.portfolio_id,
-        PortfolioActor::Coordinator,
-        |_| {
-            let ApiJson(body) = body?;
-            Ok(PortfolioCommand::AcceptExpectedCompletion {
-                by: staff(&caller)?,
-                reason: reason(&body.reason)?,
-            })
-        },
-    )
-    .await
+    let command = |by, reason| PortfolioCommand::AcceptExpectedCompletion { by, reason };
+    decide_proposal(caller, state, meta, path, body, command).await
 }
 
 /// `POST /portfolios/{portfolio_id}/expected-completion/proposal/decline` (coordinator):
@@ -215,6 +202,20 @@ pub async fn decline(
     ApiPath(path): ApiPath<PortfolioPath>,
     body: Result<ApiJson<Decision>, Problem>,
 ) -> Result<Versioned<PortfolioView>, Problem> {
+    let command = |by, reason| PortfolioCommand::DeclineExpectedCompletion { by, reason };
+    decide_proposal(caller, state, meta, path, body, command).await
+}
+
+/// Accepting and declining a proposal: a coordinator's decision with a reason, told apart only by
+/// the command it becomes.
+async fn decide_proposal(
+    caller: Caller,
+    state: AppState,
+    meta: CommandMeta,
+    path: PortfolioPath,
+    body: Result<ApiJson<Decision>, Problem>,
+    command: impl FnOnce(StaffId, NonEmptyText) -> PortfolioCommand,
+) -> Result<Versioned<PortfolioView>, Problem> {
     portfolio_command(
         &state,
         &caller,
@@ -223,10 +224,7 @@ pub async fn decline(
         PortfolioActor::Coordinator,
         |_| {
             let ApiJson(body) = body?;
-            Ok(PortfolioCommand::DeclineExpectedCompletion {
-                by: staff(&caller)?,
-                reason: reason(&body.reason)?,
-            })
+            Ok(command(staff(&caller)?, reason(&body.reason)?))
         },
     )
     .await
