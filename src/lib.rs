@@ -21,6 +21,7 @@ pub mod demo;
 pub mod domain;
 pub mod export;
 pub mod http;
+pub mod log;
 pub mod media;
 pub mod projections;
 pub mod store;

@@ -3,10 +3,10 @@
 
 mod support;
 
+use cim::log;
 use support::auth::{SECRET, dev_verifier, token};
 
 use chrono::{NaiveDate, TimeDelta, Utc};
-use cim::app::{self};
 use cim::domain::ProgramId;
 use cim::http::auth::{
     AuthLimitSettings, AuthSettings, DEFAULT_AUDIENCE, DEFAULT_ISSUER, Role, Verifier,
@@ -41,7 +41,7 @@ async fn spawn_app() -> App {
 
 async fn spawn_app_with(verifier: Verifier) -> App {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let staffed = support::staffed_programs(&store, &[ANNA, BERT]).await;
     let (a, b) = (staffed[0], staffed[1]);
     // Off: the tests of bad tokens fail more often from one address than the limit allows. The

@@ -11,9 +11,9 @@
 
 mod support;
 
-use cim::app;
 use cim::domain::ProgramId;
 use cim::export::fake_ladok::{FakeLadok, Fault};
+use cim::log;
 use cim::store::{EventStore, ExpectedVersion, NewEvent};
 use serde_json::json;
 use std::collections::HashMap;
@@ -101,7 +101,7 @@ async fn unrecorded_merits(pool: &sqlx::PgPool, fake: &FakeLadok) -> Vec<String>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_in_the_middle_of_an_export_batch_leaves_one_merit_per_certificate() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let programs = support::staffed_programs(&store, &[ANNA, BERT]).await;
     // Enough certificates that delivering them takes seconds, not milliseconds.
     let cohort = support::certificates::cohort(&store, 150).await;
@@ -288,7 +288,7 @@ async fn reset_at(pool: &sqlx::PgPool) -> chrono::DateTime<chrono::Utc> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_in_the_middle_of_a_rebuild_is_resumed_by_the_next_process() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let programs = support::staffed_programs(&store, &[ANNA, BERT]).await;
     support::certificates::cohort(&store, 20).await;
     bulk_log(&store, 60_000).await;

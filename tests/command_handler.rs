@@ -11,6 +11,7 @@ use cim::domain::{
     ActivityId, CatalogItemId, CertificateId, DomainError, PortfolioCommand, PortfolioEvent,
     PortfolioId, ProgramCommand, ProgramId, StaffId, StudentUid,
 };
+use cim::log;
 use cim::store::{ActorRole, EventStore};
 use support::texts;
 use uuid::Uuid;
@@ -47,7 +48,7 @@ fn today() -> NaiveDate {
 
 async fn world() -> World {
     let db = support::fresh().await;
-    let handler = CommandHandler::new(EventStore::new(db.pool.clone(), app::upcasters()));
+    let handler = CommandHandler::new(EventStore::new(db.pool.clone(), log::upcasters()));
     let seeded = app::seed_pilot_programs(&handler, "admin-1", Utc::now())
         .await
         .unwrap();

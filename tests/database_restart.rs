@@ -12,6 +12,7 @@ use cim::db::{self, scratch};
 use cim::domain::{ProgramCommand, ProgramId, StaffId};
 use cim::http::auth::Role;
 use cim::http::{self, AppState};
+use cim::log;
 use cim::projections::read_models;
 use cim::store::{ActorRole, EventStore};
 use std::os::unix::fs::PermissionsExt;
@@ -206,7 +207,7 @@ async fn cim_serve_rides_out_a_database_restart_under_load_and_recovers_by_itsel
     let pool = db::connect(&url, 8).await.unwrap();
     db::migrate(&pool).await.unwrap();
 
-    let store = EventStore::new(pool.clone(), app::upcasters());
+    let store = EventStore::new(pool.clone(), log::upcasters());
     let handler = CommandHandler::new(store.clone());
     let seeded = app::seed_pilot_programs(&handler, "admin-1", Utc::now())
         .await
@@ -299,7 +300,7 @@ async fn cim_serve_rides_out_a_database_restart_under_load_and_recovers_by_itsel
     // the export schedule reconnect by themselves.
     let cluster = EmbeddedPostgres::start(config).await.unwrap();
     let pool = db::connect(&url, 8).await.unwrap();
-    let store = EventStore::new(pool.clone(), app::upcasters());
+    let store = EventStore::new(pool.clone(), log::upcasters());
     eventually("/readyz is ready again", async || {
         readyz(&base).await.0 == 200
     })

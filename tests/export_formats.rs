@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use cim::domain::BatchId;
 use cim::domain::ids::{
     ActivityId, CatalogItemId, CertificateId, PortfolioId, ProgramCode, ProgramId, StaffId,
     StudentUid,
@@ -20,8 +21,7 @@ use cim::domain::portfolio::{
 };
 use cim::domain::values::{IdentityNumber, PersonName};
 use cim::export::{
-    self, BatchId, ExportCertificate, ExportError, ExportSettings, FileKind, Manifest,
-    file_name_for,
+    self, ExportCertificate, ExportError, ExportSettings, FileKind, Manifest, file_name_for,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;

@@ -5,6 +5,7 @@
 
 mod support;
 
+use cim::log;
 use support::certificates::{approval, approve, metadata};
 
 use std::path::Path;
@@ -14,8 +15,7 @@ use cim::domain::PortfolioEvent;
 use cim::domain::ids::StaffId;
 use cim::domain::portfolio::CertificateApproved;
 use cim::domain::values::NonEmptyText;
-use cim::export::worker::batch::{self, BatchState};
-use cim::export::worker::events::stream_id;
+use cim::export::worker::batch;
 use cim::export::worker::{ExportLock, ExportWorker, RunOutcome, Step, WorkerConfig};
 use cim::export::{ExportSettings, LADOK_CSV_FILE_NAME, MANIFEST_FILE_NAME};
 use cim::media::MediaStore;
@@ -29,7 +29,7 @@ async fn approve_erasable(store: &EventStore, i: usize) -> CertificateApproved {
     let a = approval(i);
     let event = PortfolioEvent::CertificateApproved(a.clone());
     let (event_type, payload) = event.to_payload();
-    let new = app::encode(event_type, 1, payload, Some(*a.student_uid.as_uuid()));
+    let new = log::encode(event_type, 1, payload, Some(*a.student_uid.as_uuid()));
     store
         .append(
             &a.portfolio_id.stream_id(),
@@ -111,7 +111,7 @@ fn csv_rows(dir: &Path) -> Vec<(String, String, String, String)> {
 #[tokio::test]
 async fn a_holder_erased_mid_batch_does_not_stop_this_batch_or_the_next() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let media_dir = tempfile::tempdir().unwrap();
     let media = MediaStore::new(media_dir.path(), 1 << 20);
@@ -226,7 +226,7 @@ async fn a_holder_erased_mid_batch_does_not_stop_this_batch_or_the_next() {
 #[tokio::test]
 async fn a_resumed_batch_renders_the_same_manifest_after_an_erasure() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let media_dir = tempfile::tempdir().unwrap();
     let media = MediaStore::new(media_dir.path(), 1 << 20);
@@ -256,8 +256,8 @@ async fn a_resumed_batch_renders_the_same_manifest_after_an_erasure() {
 
     // Rendering the batch again from its stream, as a run resumed at any later moment would (say
     // one that died before recording the manifest), gives the very bytes on disk.
-    let recorded = store.read_stream(&stream_id(batch_id), 0).await.unwrap();
-    let state = BatchState::load(&recorded).unwrap();
+    let commands = cim::app::CommandHandler::new(store.clone());
+    let (state, _) = commands.load_batch(batch_id).await.unwrap();
     let created = state.created.as_ref().unwrap();
     let loaded = batch::load_batch(&store, created).await.unwrap();
     let files =
@@ -292,7 +292,7 @@ async fn a_resumed_batch_renders_the_same_manifest_after_an_erasure() {
 #[tokio::test]
 async fn a_certificate_that_cannot_be_read_is_withheld_and_the_batch_finished() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let broken = approve(&store, 0).await;
     let fine = approve(&store, 1).await;

@@ -5,6 +5,7 @@
 
 mod support;
 
+use cim::log;
 use support::certificates::{approval, approve, cohort, record, revoke};
 use support::ladok::{run, worker as ladok_worker};
 
@@ -12,12 +13,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cim::app;
+use cim::domain::BatchId;
 use cim::domain::PortfolioEvent;
+use cim::domain::batch::BatchEvent;
 use cim::domain::ids::CertificateId;
-use cim::export::worker::events::{BatchEvent, stream_id};
 use cim::export::worker::{ExportLock, ExportWorker, RunOutcome, WorkerConfig, batch_folders};
-use cim::export::{BatchId, LADOK_CSV_FILE_NAME, MANIFEST_FILE_NAME};
+use cim::export::{LADOK_CSV_FILE_NAME, MANIFEST_FILE_NAME};
 use cim::store::EventStore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -37,12 +38,12 @@ async fn batch_events(store: &EventStore) -> BTreeMap<BatchId, Vec<BatchEvent>> 
     let mut out = BTreeMap::new();
     for id in ids {
         let id = BatchId::new(id);
-        let events = store.read_stream(&stream_id(id), 0).await.unwrap();
+        let events = store.read_stream(&id.stream_id(), 0).await.unwrap();
         out.insert(
             id,
             events
                 .iter()
-                .map(|e| BatchEvent::from_recorded(e).unwrap())
+                .map(|e| cim::log::decode_batch(e).unwrap())
                 .collect(),
         );
     }
@@ -126,7 +127,7 @@ fn xmllint(file: &Path) -> std::process::Output {
 #[tokio::test]
 async fn a_batch_holds_every_new_certificate_with_complete_files_and_nothing_twice() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let mut approved = Vec::new();
     for i in 0..12 {
@@ -259,7 +260,7 @@ async fn a_batch_holds_every_new_certificate_with_complete_files_and_nothing_twi
 #[tokio::test]
 async fn an_approval_revoked_before_any_export_is_never_exported() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let kept = approve(&store, 1).await;
     let gone = approve(&store, 2).await;
@@ -275,7 +276,7 @@ async fn an_approval_revoked_before_any_export_is_never_exported() {
 #[tokio::test]
 async fn two_workers_at_once_export_every_certificate_exactly_once() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let mut ids = Vec::new();
     for round in 0..4 {
@@ -330,7 +331,7 @@ async fn two_workers_at_once_export_every_certificate_exactly_once() {
 #[tokio::test]
 async fn a_worker_stopped_between_files_is_finished_by_the_next_run_without_duplicates() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     for i in 0..6 {
         approve(&store, i).await;
@@ -389,7 +390,7 @@ async fn a_worker_stopped_between_files_is_finished_by_the_next_run_without_dupl
 #[tokio::test]
 async fn workers_aborted_at_random_moments_still_export_everything_once() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let mut count = 0;
     for round in 0..3u64 {
@@ -471,7 +472,7 @@ async fn deliveries(store: &EventStore) -> Vec<BatchEvent> {
 #[tokio::test]
 async fn every_certificate_becomes_one_attested_merit_and_a_second_run_adds_none() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let fake = FakeLadok::start().await.unwrap();
     let approved = cohort(&store, 4).await;
@@ -531,7 +532,7 @@ async fn every_certificate_becomes_one_attested_merit_and_a_second_run_adds_none
 #[tokio::test]
 async fn server_errors_and_a_timeout_are_retried_and_then_succeed() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let fake = FakeLadok::start().await.unwrap();
     cohort(&store, 3).await;
@@ -556,7 +557,7 @@ async fn server_errors_and_a_timeout_are_retried_and_then_succeed() {
 #[tokio::test]
 async fn a_ladok_that_keeps_timing_out_fails_the_run_retryably_and_the_next_run_delivers() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let fake = FakeLadok::start().await.unwrap();
     cohort(&store, 3).await;
@@ -585,7 +586,7 @@ async fn a_ladok_that_keeps_timing_out_fails_the_run_retryably_and_the_next_run_
 #[tokio::test]
 async fn a_rule_error_is_recorded_on_its_row_and_the_others_are_delivered() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let fake = FakeLadok::start().await.unwrap();
     let approved = cohort(&store, 4).await;
@@ -620,7 +621,7 @@ async fn a_rule_error_is_recorded_on_its_row_and_the_others_are_delivered() {
 #[tokio::test]
 async fn an_html_login_page_is_an_authentication_failure_and_stops_the_deliveries() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let fake = FakeLadok::start().await.unwrap();
     cohort(&store, 3).await;
@@ -641,7 +642,7 @@ async fn an_html_login_page_is_an_authentication_failure_and_stops_the_deliverie
 #[tokio::test]
 async fn a_merit_whose_answer_was_lost_is_found_by_its_marker_not_created_again() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let fake = FakeLadok::start().await.unwrap();
     let approved = cohort(&store, 3).await;
@@ -695,7 +696,7 @@ async fn a_merit_whose_answer_was_lost_is_found_by_its_marker_not_created_again(
 #[tokio::test]
 async fn two_workers_with_ladok_at_once_deliver_every_certificate_exactly_once() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let fake = FakeLadok::start().await.unwrap();
     cohort(&store, 6).await;
@@ -727,7 +728,7 @@ async fn two_workers_with_ladok_at_once_deliver_every_certificate_exactly_once()
 #[tokio::test]
 async fn a_revocation_after_delivery_is_a_correction_row_and_a_withdrawal_in_ladok() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let fake = FakeLadok::start().await.unwrap();
     let approved = cohort(&store, 2).await;
@@ -826,7 +827,7 @@ use cim::export::worker::schedule::{ExportScheduler, Schedule, run_export};
 #[tokio::test]
 async fn the_scheduler_fires_the_export_run() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     // The plain job body, called directly, does what a scheduled run does.
     assert_eq!(
@@ -883,7 +884,7 @@ fn export_run(db: &support::TestDb, dir: &Path) -> Command {
 #[tokio::test]
 async fn cim_export_run_killed_mid_batch_is_finished_by_the_next_run() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let approved = cohort(&store, 120).await;
 
@@ -961,7 +962,7 @@ async fn cim_export_run_killed_mid_batch_is_finished_by_the_next_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cim_export_run_killed_mid_delivery_delivers_every_certificate_once_on_the_next_run() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let fake = FakeLadok::start().await.unwrap();
     let approved = cohort(&store, 40).await;

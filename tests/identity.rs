@@ -4,10 +4,11 @@
 
 mod support;
 
+use cim::log;
 use support::auth::{dev_verifier, student_token_with_profile, token};
 
 use chrono::{TimeDelta, Utc};
-use cim::app::{self, CommandContext, CommandHandler};
+use cim::app::{CommandContext, CommandHandler};
 use cim::domain::portfolio::{LadokRecord, PortfolioCommand};
 use cim::domain::values::IdentityNumber;
 use cim::domain::{PortfolioId, ProgramId};
@@ -56,7 +57,7 @@ async fn spawn_app() -> App {
 /// delivery is configured).
 async fn spawn_app_with_ladok(ladok: Option<LadokConfig>) -> App {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let staffed = support::staffed_programs(&store, &["coord-anna", "coord-bert"]).await;
     let mut state = AppState::new(db.pool.clone())
         .with_verifier(dev_verifier())
@@ -479,7 +480,7 @@ async fn a_typed_number_is_checked_against_ladok_by_the_next_export_run() {
     ladok.forget_student(&uids[2]);
     let mut worker = WorkerConfig::new(tempfile::tempdir().unwrap().keep());
     worker.ladok = Some(ladok.config());
-    let store = EventStore::new(app.db.pool.clone(), app::upcasters());
+    let store = EventStore::new(app.db.pool.clone(), log::upcasters());
     run_export(&store, &worker).await.unwrap();
 
     let expected = [
@@ -540,7 +541,7 @@ async fn a_typed_number_is_checked_against_ladok_by_the_next_export_run() {
 #[tokio::test]
 async fn a_corrected_number_is_freed_only_once_no_portfolio_of_the_student_carries_it() {
     let app = spawn_app().await;
-    let store = EventStore::new(app.db.pool.clone(), app::upcasters());
+    let store = EventStore::new(app.db.pool.clone(), log::upcasters());
     let handler = CommandHandler::new(store.clone());
     let (typed, ladoks) = (
         support::unique_identity_number(),

@@ -7,9 +7,9 @@
 
 mod support;
 
-use cim::app::{self};
 use cim::domain::ProgramId;
 use cim::export::fake_ladok::FakeLadok;
+use cim::log;
 use cim::store::EventStore;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -149,7 +149,7 @@ async fn assert_delivered_once(pool: &sqlx::PgPool, fake: &FakeLadok, export_dir
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_the_work_and_one_carries_on_alone_when_the_other_is_killed() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let program = support::staffed_programs(&store, &[ANNA]).await[0];
     let fake = FakeLadok::start().await.unwrap();
     let ladok = LadokFiles::write(&fake);

@@ -13,6 +13,7 @@
 
 mod support;
 
+use cim::log;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
@@ -22,17 +23,17 @@ use serde_json::{Value, json};
 use support::certificates::cohort;
 use support::ladok::{run, worker};
 
-use cim::app;
 use cim::db::embedded::{EmbeddedConfig, EmbeddedPostgres};
 use cim::db::{self, scratch};
+use cim::domain::BatchId;
+use cim::domain::batch::{BatchEvent, DeliveryFailed, DeliveryStarted};
 use cim::domain::portfolio::CertificateApproved;
 use cim::export::fake_ladok::{FakeLadok, Fault};
-use cim::export::worker::events::{BatchEvent, DeliveryFailed, DeliveryStarted, stream_id};
 use cim::export::worker::ladok::merit::{MeritContent, marker};
 use cim::export::worker::ladok::schema::{self, Root};
 use cim::export::worker::ladok::{Endpoint, Evidence, LadokClient, LadokError, Operation};
 use cim::export::worker::{ExportLock, ExportWorker, Step, WorkerError};
-use cim::export::{BatchId, ExportCertificate, ExportSettings};
+use cim::export::{ExportCertificate, ExportSettings};
 use cim::store::{EventStore, ExpectedVersion};
 
 const LADOK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/formats/ladok");
@@ -69,7 +70,7 @@ struct Env {
 
 async fn env(n: usize) -> Env {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let approved = cohort(&store, n).await;
     Env {
         db,
@@ -110,9 +111,9 @@ async fn only_batch(store: &EventStore) -> BatchId {
 async fn append(store: &EventStore, batch: BatchId, event: BatchEvent) {
     store
         .append(
-            &stream_id(batch),
+            &batch.stream_id(),
             ExpectedVersion::Any,
-            &[event.to_new_event()],
+            &[cim::log::encode_batch(&event)],
             &support::certificates::metadata(),
         )
         .await
@@ -610,7 +611,7 @@ async fn a_postgresql_crash_in_the_middle_of_a_delivery_leaves_one_merit_per_cer
     scratch::create_database(&url, "cim").await.unwrap();
     let pool = db::connect(&url, 8).await.unwrap();
     db::migrate(&pool).await.unwrap();
-    let store = EventStore::new(pool.clone(), app::upcasters());
+    let store = EventStore::new(pool.clone(), log::upcasters());
     let approved = cohort(&store, 3).await;
     let out = tempfile::tempdir().unwrap();
     let fake = FakeLadok::start().await.unwrap();
@@ -644,7 +645,7 @@ async fn a_postgresql_crash_in_the_middle_of_a_delivery_leaves_one_merit_per_cer
 
     let cluster = EmbeddedPostgres::start(config).await.unwrap();
     let pool = db::connect(&url, 8).await.unwrap();
-    let store = EventStore::new(pool.clone(), app::upcasters());
+    let store = EventStore::new(pool.clone(), log::upcasters());
     // The write in flight at the crash waits for its bound, then is found by its marker.
     run(&mut worker(&store, out.path(), Some(ladok.clone()))).await;
     tokio::time::sleep(ladok.in_flight_bound()).await;
@@ -683,7 +684,7 @@ async fn a_merit_whose_read_answers_404_is_found_by_its_marker_not_created_again
     append(
         &store,
         only_batch(&store).await,
-        BatchEvent::MeritCreated(cim::export::worker::events::MeritCreated {
+        BatchEvent::MeritCreated(cim::domain::batch::MeritCreated {
             certificate_id: approved[0].certificate_id,
             ladok_merit_uid: uid.clone(),
         }),
@@ -745,7 +746,7 @@ async fn an_approval_revoked_before_its_merit_existed_is_not_created_on_redelive
     append(
         &store,
         first_batch,
-        BatchEvent::RedeliveryRequested(cim::export::worker::events::RedeliveryRequested {
+        BatchEvent::RedeliveryRequested(cim::domain::batch::RedeliveryRequested {
             by: "registrar-1".to_owned(),
             certificate_ids: vec![approved[0].certificate_id],
         }),

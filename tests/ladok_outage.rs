@@ -7,11 +7,11 @@
 
 mod support;
 
+use cim::log;
 use support::auth::{dev_verifier, token};
 use support::certificates::approve;
 
 use chrono::{DateTime, Utc};
-use cim::app;
 use cim::domain::ids::CertificateId;
 use cim::export::fake_ladok::{FakeLadok, Outage};
 use cim::export::worker::{WorkerConfig, batch_folders};
@@ -37,7 +37,7 @@ struct Registrar {
 
 impl Registrar {
     async fn start(db: &support::TestDb, dir: &Path, fake: &FakeLadok) -> Self {
-        let store = EventStore::new(db.pool.clone(), app::upcasters());
+        let store = EventStore::new(db.pool.clone(), log::upcasters());
         let runner =
             ProjectionRunner::start(store.clone(), db.pool.clone(), &db.url, projections::all());
         let mut exports = WorkerConfig::new(dir);

@@ -4,6 +4,7 @@
 
 mod support;
 
+use cim::log;
 use support::auth::{dev_verifier, token};
 use support::recordings::{mp3, mp4, ogg_opus, wav};
 
@@ -56,7 +57,7 @@ fn today() -> NaiveDate {
 
 async fn spawn_app() -> App {
     let db = support::fresh().await;
-    let handler = CommandHandler::new(EventStore::new(db.pool.clone(), app::upcasters()));
+    let handler = CommandHandler::new(EventStore::new(db.pool.clone(), log::upcasters()));
     let seeded = app::seed_pilot_programs(&handler, "admin-1", Utc::now())
         .await
         .unwrap();
@@ -215,7 +216,7 @@ impl App {
 
     /// The last event of this type, read through the store (which opens the sealed personal part).
     async fn event(&self, portfolio: &str, event_type: &str) -> (Value, Value) {
-        let store = EventStore::new(self.db.pool.clone(), app::upcasters());
+        let store = EventStore::new(self.db.pool.clone(), log::upcasters());
         let events = store
             .read_stream(&format!("portfolio-{portfolio}"), 0)
             .await

@@ -5,6 +5,7 @@
 
 mod support;
 
+use cim::log;
 use support::auth::{dev_verifier, token};
 
 use chrono::{TimeDelta, Utc};
@@ -35,7 +36,7 @@ struct App {
 
 async fn spawn_app(durability: Option<Arc<dyn Durability>>) -> App {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let handler = CommandHandler::new(store.clone());
     let seeded = app::seed_pilot_programs(&handler, "admin-1", Utc::now())
         .await

@@ -10,8 +10,8 @@
 
 mod support;
 
-use cim::app::{self};
 use cim::domain::ProgramId;
+use cim::log;
 use cim::store::EventStore;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -44,7 +44,7 @@ async fn programs(store: &EventStore) -> (ProgramId, ProgramId) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_no_answered_command_and_stores_none_in_part() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let (a, b) = programs(&store).await;
     let first = serve(&db.url);
     wait_ready(&first.base).await;

@@ -21,6 +21,7 @@ use cim::domain::{
     ActivityId, CatalogItemId, CertificateId, PortfolioCommand, PortfolioId, PortfolioState,
     ProgramCommand, ProgramId, StaffId, StudentUid, stockholm_date,
 };
+use cim::log;
 use cim::projections::read_models::audit::{self, AuditFilter};
 use cim::projections::read_models::registrar::{self, CertificateFilter, CertificateStatus};
 use cim::projections::read_models::review_queue::{self, QueueItemKind};
@@ -75,7 +76,7 @@ fn today() -> NaiveDate {
 
 async fn world() -> World {
     let db = support::fresh().await;
-    let handler = CommandHandler::new(EventStore::new(db.pool.clone(), app::upcasters()));
+    let handler = CommandHandler::new(EventStore::new(db.pool.clone(), log::upcasters()));
     let seeded = app::seed_pilot_programs(&handler, "admin-1", Utc::now())
         .await
         .unwrap();
@@ -673,7 +674,7 @@ impl Sim {
                 .await
                 .unwrap(),
         };
-        self.state = handled.state;
+        self.state = (*handled.state).clone();
         self.commands += 1;
         true
     }
@@ -731,7 +732,7 @@ async fn live_projection_under_concurrent_writers_equals_a_rebuild_from_the_star
             person,
             plan: plan(&mut seed),
             rng: StdRng::seed_from_u64(u64::from(n)),
-            state,
+            state: (*state).clone(),
             commands: 0,
             withdrawn: false,
             completion_step: 0,
@@ -803,7 +804,7 @@ async fn live_projection_under_concurrent_writers_equals_a_rebuild_from_the_star
         .append(
             &format!("portfolio-{}", legacy.portfolio),
             ExpectedVersion::Exact(version),
-            &[app::encode(event_type, 1, payload, None)],
+            &[log::encode(event_type, 1, payload, None)],
             &Metadata {
                 actor_id: legacy.person.uid.to_string(),
                 actor_role: ActorRole::Student,

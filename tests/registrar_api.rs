@@ -5,9 +5,9 @@
 
 mod support;
 
+use cim::log;
 use support::auth::{dev_verifier, token};
 
-use cim::app;
 use cim::domain::ids::CertificateId;
 use cim::export::MANIFEST_FILE_NAME;
 use cim::export::fake_ladok::FakeLadok;
@@ -92,7 +92,7 @@ fn hex_sha256(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn run_list_read_download_acknowledge_and_refuse_path_tricks() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let fake = FakeLadok::start().await.unwrap();
     let base = serve(db.pool.clone(), config(out.path(), &fake)).await;
@@ -317,7 +317,7 @@ async fn run_list_read_download_acknowledge_and_refuse_path_tricks() {
 #[tokio::test]
 async fn a_rule_error_is_redelivered_on_request_once_ladok_accepts_it() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let out = tempfile::tempdir().unwrap();
     let refusing = FakeLadok::start().await.unwrap();
     let base = serve(db.pool.clone(), config(out.path(), &refusing)).await;

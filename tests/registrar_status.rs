@@ -6,16 +6,16 @@
 
 mod support;
 
+use cim::log;
 use support::certificates::{approval, date, metadata, record};
 
 use std::sync::atomic::AtomicBool;
 
-use cim::app;
 use cim::domain::PortfolioEvent;
+use cim::domain::batch::{BatchEvent, RedeliveryRequested};
 use cim::domain::ids::{CertificateId, StaffId};
 use cim::domain::portfolio::CertificateRevoked;
 use cim::export::fake_ladok::FakeLadok;
-use cim::export::worker::events::{BatchEvent, RedeliveryRequested};
 use cim::export::worker::schedule::run_export;
 use cim::export::worker::{RunOutcome, WorkerConfig};
 use cim::projections::read_models::RegistrarProjection;
@@ -83,7 +83,7 @@ async fn run(store: &EventStore, config: &WorkerConfig) -> (usize, usize) {
 async fn the_registrar_view_shows_export_and_ladok_outcomes_and_rebuild_equals_live() {
     let db = support::fresh().await;
     let pool = db.pool.clone();
-    let store = EventStore::new(pool.clone(), app::upcasters());
+    let store = EventStore::new(pool.clone(), log::upcasters());
     let projection = RegistrarProjection::new();
     assert_eq!(projection.version(), 3);
     let out = tempfile::tempdir().unwrap();
@@ -181,7 +181,7 @@ async fn the_registrar_view_shows_export_and_ladok_outcomes_and_rebuild_equals_l
 
     // The registrar asks for the rule error to be delivered again (as `POST
     // /exports/batches/{id}/redeliver` records it): pending, then delivered by a Ladok that accepts it.
-    let stream = cim::export::worker::events::stream_id(cim::export::BatchId::new(batch));
+    let stream = cim::domain::BatchId::new(batch).stream_id();
     let request = BatchEvent::RedeliveryRequested(RedeliveryRequested {
         by: "registrar-1".to_owned(),
         certificate_ids: vec![bad],
@@ -190,7 +190,7 @@ async fn the_registrar_view_shows_export_and_ladok_outcomes_and_rebuild_equals_l
         .append(
             &stream,
             ExpectedVersion::Any,
-            &[request.to_new_event()],
+            &[cim::log::encode_batch(&request)],
             &metadata(),
         )
         .await

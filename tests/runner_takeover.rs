@@ -7,6 +7,7 @@ use chrono::Utc;
 use cim::app::{self, CommandContext, CommandHandler};
 use cim::domain::values::NonEmptyText;
 use cim::domain::{CatalogItemId, ProgramCommand};
+use cim::log;
 use cim::projections::{ProjectionRunner, Scope, read_models};
 use cim::store::{ActorRole, EventStore};
 use std::time::Duration;
@@ -26,7 +27,7 @@ async fn a_killed_owner_is_replaced_by_another_process() {
     let db = support::fresh().await;
     let names: Vec<&str> = read_models::all().iter().map(|p| p.name()).collect();
 
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let handler = CommandHandler::new(store.clone());
     let seeded = app::seed_pilot_programs(&handler, "admin-1", Utc::now())
         .await

@@ -13,13 +13,13 @@
 
 mod support;
 
-use cim::app;
-use cim::export::BatchId;
+use cim::domain::BatchId;
+use cim::domain::batch::{BatchEvent, DeliveryFailed};
 use cim::export::fake_ladok::FakeLadok;
-use cim::export::worker::events::{BatchEvent, DeliveryFailed, stream_id};
 use cim::export::worker::{ExportLock, Step, WorkerConfig, WorkerError, settle_deliveries};
 use cim::http::auth::Role;
 use cim::http::{AppState, router};
+use cim::log;
 use cim::projections::{ProjectionRunner, read_models};
 use cim::store::{Checkpoint, EventStore, ExpectedVersion, NewEvent};
 use sqlx::PgPool;
@@ -99,7 +99,7 @@ async fn notes(store: &EventStore, stream: &str, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_whose_checkpoint_another_moved_applies_nothing_twice_and_carries_on() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     cohort(&store, 2).await;
     let registrar = read_models::all()
         .into_iter()
@@ -181,7 +181,7 @@ async fn only_batch(pool: &PgPool) -> BatchId {
 
 async fn stream_version(pool: &PgPool, batch: BatchId) -> i32 {
     sqlx::query_scalar("SELECT max(version) FROM events WHERE stream_id = $1")
-        .bind(stream_id(batch))
+        .bind(batch.stream_id())
         .fetch_one(pool)
         .await
         .unwrap()
@@ -200,7 +200,7 @@ fn merits_per_certificate(fake: &FakeLadok) -> std::collections::HashMap<String,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overtaken_worker_sends_no_write_and_the_next_run_delivers_once() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let approved = cohort(&store, 2).await;
     let (out, fake) = (
         tempfile::tempdir().unwrap(),
@@ -226,9 +226,9 @@ async fn an_overtaken_worker_sends_no_write_and_the_next_run_delivers_once() {
     store
         .append_in(
             &mut other,
-            &stream_id(batch),
+            &batch.stream_id(),
             ExpectedVersion::Exact(version),
-            &[attempt.to_new_event()],
+            &[cim::log::encode_batch(&attempt)],
             &metadata(),
         )
         .await
@@ -291,7 +291,7 @@ async fn settled(pool: &PgPool, batch: BatchId) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivery_requested_between_the_workers_read_and_its_settle_is_not_lost() {
     let db = support::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let approved = cohort(&store, 3).await;
     let bad = approved[1].certificate_id.to_string();
     let (out, fake) = (

@@ -24,13 +24,13 @@
 mod reason;
 
 use super::CommandContext;
-use super::codec::encode;
 use crate::domain::portfolio::{LadokIdentityNumber, PersonalDataErased, StudentDetails};
 use crate::domain::values::NonEmptyText;
 use crate::domain::{PortfolioEvent, PortfolioId, StaffId, StudentUid};
+use crate::log::encode;
 use crate::media::uploads::{self, UploadError};
 use crate::media::{self, MediaStore};
-use crate::store::{AppendError, EventStore, ExpectedVersion, Metadata, StoreError};
+use crate::store::{AppendError, EventStore, ExpectedVersion, StoreError};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use uuid::Uuid;
@@ -293,13 +293,11 @@ async fn erase_in_transaction(
         });
         let (event_type, payload) = event.to_payload();
         let new = encode(event_type, event.schema_version(), payload, None);
-        let metadata = Metadata {
-            actor_id: ctx.actor_id.clone(),
-            actor_role: ctx.role,
-            correlation_id: ctx.correlation_id,
-            causation_id: None,
+        let metadata = CommandContext {
             command_id,
-        };
+            ..ctx.clone()
+        }
+        .metadata();
         match store
             .append_in(
                 &mut tx,

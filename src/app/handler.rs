@@ -1,15 +1,19 @@
-//! The thin command handler: load, decide, append with the expected version.
+//! The command handler: one pipeline for every command of every aggregate. Load the stream's state
+//! (from the fold cache, reading only the events after it), decide, and commit with the version that
+//! was loaded as the expected one (`commit.rs`). A lost race is retried once against the new state;
+//! a retried command id returns the first outcome.
 
-use super::codec::{decode_portfolio, decode_program, encode};
-use super::identity::NumberChange;
+use std::sync::Arc;
+
+use super::aggregate::{Aggregate, BatchAggregate, PortfolioAggregate, ProgramAggregate};
+use super::commit::Write;
+use crate::domain::batch::{BatchCommand, BatchEvent, BatchState};
 use crate::domain::{
-    DomainError, PayloadError, PortfolioCommand, PortfolioEvent, PortfolioId, PortfolioState,
-    ProgramCommand, ProgramEvent, ProgramId, ProgramState, StudentUid, portfolio, program,
+    BatchId, DomainError, PortfolioCommand, PortfolioEvent, PortfolioId, PortfolioState,
+    ProgramCommand, ProgramEvent, ProgramId, ProgramState,
 };
-use crate::store::{
-    ActorRole, AppendError, AppendOutcome, EventStore, ExpectedVersion, Metadata, NewEvent,
-    RecordedEvent, StoreError,
-};
+use crate::log::FoldCache;
+use crate::store::{ActorRole, AppendOutcome, EventStore, Metadata, RecordedEvent, StoreError};
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 use uuid::Uuid;
@@ -27,7 +31,20 @@ pub struct CommandContext {
 }
 
 impl CommandContext {
-    pub(super) fn metadata(&self) -> Metadata {
+    /// A command of the service itself (the export worker, the Ladok identity check), by `actor`,
+    /// as part of the run `correlation_id`. `command_id` makes a repeated step one command.
+    pub fn system(actor: &str, correlation_id: Uuid, command_id: Uuid) -> Self {
+        Self {
+            actor_id: actor.to_owned(),
+            role: ActorRole::System,
+            correlation_id,
+            command_id,
+            now: Utc::now(),
+        }
+    }
+
+    /// The metadata every event of the command carries: the one place it is made.
+    pub fn metadata(&self) -> Metadata {
         Metadata {
             actor_id: self.actor_id.clone(),
             actor_role: self.role,
@@ -42,7 +59,8 @@ impl CommandContext {
 /// the log (`None` when the command changed nothing).
 #[derive(Debug, Clone)]
 pub struct Handled<S, E> {
-    pub state: S,
+    /// Shared with the fold cache: reading it costs no copy.
+    pub state: Arc<S>,
     pub events: Vec<E>,
     pub outcome: Option<AppendOutcome>,
     /// The stream's version after the command (the portfolio's ETag).
@@ -86,47 +104,38 @@ pub enum CommandError {
     Corrupt { position: i64, reason: String },
 }
 
-/// One aggregate type as the handler sees it.
-trait Aggregate {
-    type State: Default + Clone;
-    type Event;
-    fn decode(event: &RecordedEvent) -> Result<Self::Event, PayloadError>;
-    fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+/// How many streams of each kind the handler keeps folded. A portfolio's state is a few KiB; the
+/// streams a service advances at one time are far fewer than this.
+const CACHED_PORTFOLIOS: usize = 4_000;
+const CACHED_PROGRAMS: usize = 256;
+/// A batch's state lists every certificate it took; the worker works on one at a time.
+const CACHED_BATCHES: usize = 16;
+
+/// The handler's folds, one cache per aggregate (see `log::fold_cache`).
+#[derive(Debug)]
+pub(super) struct Caches {
+    pub programs: FoldCache<Arc<ProgramState>>,
+    pub portfolios: FoldCache<Arc<PortfolioState>>,
+    pub batches: FoldCache<Arc<BatchState>>,
 }
 
-struct ProgramAggregate;
-impl Aggregate for ProgramAggregate {
-    type State = ProgramState;
-    type Event = ProgramEvent;
-    fn decode(event: &RecordedEvent) -> Result<ProgramEvent, PayloadError> {
-        decode_program(event)
-    }
-    fn evolve(state: ProgramState, event: &ProgramEvent) -> ProgramState {
-        program::evolve(state, event)
-    }
-}
-
-struct PortfolioAggregate;
-impl Aggregate for PortfolioAggregate {
-    type State = PortfolioState;
-    type Event = PortfolioEvent;
-    fn decode(event: &RecordedEvent) -> Result<PortfolioEvent, PayloadError> {
-        decode_portfolio(event)
-    }
-    fn evolve(state: PortfolioState, event: &PortfolioEvent) -> PortfolioState {
-        portfolio::evolve(state, event)
-    }
-}
-
-/// Runs commands. Cheap to clone.
+/// Runs commands. Cheap to clone: the clones share the store and the fold caches.
 #[derive(Debug, Clone)]
 pub struct CommandHandler {
     store: EventStore,
+    caches: Arc<Caches>,
 }
 
 impl CommandHandler {
     pub fn new(store: EventStore) -> Self {
-        Self { store }
+        Self {
+            store,
+            caches: Arc::new(Caches {
+                programs: FoldCache::new(CACHED_PROGRAMS),
+                portfolios: FoldCache::new(CACHED_PORTFOLIOS),
+                batches: FoldCache::new(CACHED_BATCHES),
+            }),
+        }
     }
 
     pub fn store(&self) -> &EventStore {
@@ -134,7 +143,10 @@ impl CommandHandler {
     }
 
     /// The current state of a program and its stream version.
-    pub async fn load_program(&self, id: ProgramId) -> Result<(ProgramState, i32), CommandError> {
+    pub async fn load_program(
+        &self,
+        id: ProgramId,
+    ) -> Result<(Arc<ProgramState>, i32), CommandError> {
         self.load::<ProgramAggregate>(&id.stream_id()).await
     }
 
@@ -142,8 +154,13 @@ impl CommandHandler {
     pub async fn load_portfolio(
         &self,
         id: PortfolioId,
-    ) -> Result<(PortfolioState, i32), CommandError> {
+    ) -> Result<(Arc<PortfolioState>, i32), CommandError> {
         self.load::<PortfolioAggregate>(&id.stream_id()).await
+    }
+
+    /// The current state of an export batch and its stream version.
+    pub async fn load_batch(&self, id: BatchId) -> Result<(Arc<BatchState>, i32), CommandError> {
+        self.load::<BatchAggregate>(&id.stream_id()).await
     }
 
     pub async fn program(
@@ -164,38 +181,12 @@ impl CommandHandler {
         ctx: &CommandContext,
         if_version: Option<i32>,
     ) -> Result<Handled<ProgramState, ProgramEvent>, CommandError> {
-        let stream_id = id.stream_id();
-        for attempt in 0..2 {
-            let (state, version) = self.load::<ProgramAggregate>(&stream_id).await?;
-            if let Some(expected) = if_version.filter(|v| *v != version) {
-                return self
-                    .stale::<ProgramAggregate>(&stream_id, expected, version, ctx)
-                    .await;
-            }
-            let events = match program::decide(&state, command.clone(), ctx.now) {
-                Ok(events) => events,
-                Err(refusal) => {
-                    return self
-                        .refused::<ProgramAggregate>(&stream_id, refusal, ctx)
-                        .await;
-                }
-            };
-            let new: Vec<NewEvent> = events
-                .iter()
-                .map(|e| {
-                    let (kind, payload) = e.to_payload();
-                    encode(kind, e.schema_version(), payload, None)
-                })
-                .collect();
-            match self
-                .commit::<ProgramAggregate>(&stream_id, state, version, events, &new, ctx, None)
-                .await
-            {
-                Err(CommandError::Conflict { .. }) if attempt == 0 => continue,
-                other => return other,
-            }
-        }
-        unreachable!("the loop returns on its second attempt")
+        let write = Write {
+            if_version,
+            ..Write::default()
+        };
+        self.execute::<ProgramAggregate>(&id.stream_id(), None, command, ctx, write)
+            .await
     }
 
     /// Opens the student's portfolio in `program_id`; other commands go through [`Self::portfolio`].
@@ -233,8 +224,10 @@ impl CommandHandler {
             expected_completion,
             identity_check,
         };
+        let stream_id = portfolio_id.stream_id();
+        let write = Write::default();
         match self
-            .portfolio_command(Some(program_id), portfolio_id, command, ctx, None)
+            .execute::<PortfolioAggregate>(&stream_id, Some(program_id), command, ctx, write)
             .await
         {
             Err(CommandError::Domain(DomainError::PortfolioAlreadyOpened)) => {
@@ -251,8 +244,7 @@ impl CommandHandler {
         command: PortfolioCommand,
         ctx: &CommandContext,
     ) -> Result<Handled<PortfolioState, PortfolioEvent>, CommandError> {
-        self.portfolio_command(None, portfolio_id, command, ctx, None)
-            .await
+        self.portfolio_if(portfolio_id, command, ctx, None).await
     }
 
     /// [`Self::portfolio`], decided only if the stream is still at `if_version` (the client's
@@ -268,84 +260,49 @@ impl CommandHandler {
         ctx: &CommandContext,
         if_version: Option<i32>,
     ) -> Result<Handled<PortfolioState, PortfolioEvent>, CommandError> {
-        self.portfolio_command(None, portfolio_id, command, ctx, if_version)
+        let write = Write {
+            if_version,
+            ..Write::default()
+        };
+        self.execute::<PortfolioAggregate>(&portfolio_id.stream_id(), None, command, ctx, write)
             .await
     }
 
-    async fn portfolio_command(
+    /// A command on an export batch: the export worker's steps and the registrar's actions.
+    pub async fn batch(
         &self,
-        program_id: Option<ProgramId>,
-        portfolio_id: PortfolioId,
-        command: PortfolioCommand,
+        batch_id: BatchId,
+        command: BatchCommand,
         ctx: &CommandContext,
-        if_version: Option<i32>,
-    ) -> Result<Handled<PortfolioState, PortfolioEvent>, CommandError> {
-        let stream_id = portfolio_id.stream_id();
+        write: Write<'_>,
+    ) -> Result<Handled<BatchState, BatchEvent>, CommandError> {
+        self.execute::<BatchAggregate>(&batch_id.stream_id(), None, command, ctx, write)
+            .await
+    }
+
+    /// The pipeline. `program` is the program an opening command names.
+    async fn execute<A: Aggregate>(
+        &self,
+        stream_id: &str,
+        program: Option<ProgramId>,
+        command: A::Command,
+        ctx: &CommandContext,
+        mut write: Write<'_>,
+    ) -> Result<Handled<A::State, A::Event>, CommandError> {
         for attempt in 0..2 {
-            let (state, version) = self.load::<PortfolioAggregate>(&stream_id).await?;
-            if let Some(expected) = if_version.filter(|v| *v != version) {
-                return self
-                    .stale::<PortfolioAggregate>(&stream_id, expected, version, ctx)
-                    .await;
-            }
-            let opened = state.opened();
-            // The program is the portfolio's own once it exists; only opening names one.
-            let program_id = match (opened, program_id) {
-                (Some(p), _) => p.program_id,
-                (None, Some(id)) => id,
-                (None, None) => {
-                    return self
-                        .refused::<PortfolioAggregate>(
-                            &stream_id,
-                            DomainError::PortfolioNotOpened,
-                            ctx,
-                        )
-                        .await;
-                }
-            };
-            let subject: Option<StudentUid> = match (&command, opened) {
-                (_, Some(p)) => Some(p.student_uid),
-                (PortfolioCommand::OpenPortfolio { student_uid, .. }, None) => Some(*student_uid),
-                _ => None,
-            };
-            let (program_state, _) = self
-                .load::<ProgramAggregate>(&program_id.stream_id())
-                .await?;
-            let events = match portfolio::decide(&state, &program_state, command.clone(), ctx.now) {
-                Ok(events) => events,
-                Err(refusal) => {
-                    return self
-                        .refused::<PortfolioAggregate>(&stream_id, refusal, ctx)
-                        .await;
-                }
-            };
-            // A number that enters the portfolio (at opening, or Ladok's correcting the typed one) is
-            // claimed for the student in the append's transaction.
-            let claim = super::identity::claim_of(opened, &events);
-            let new: Vec<NewEvent> = events
-                .iter()
-                .map(|e| {
-                    let (kind, payload) = e.to_payload();
-                    encode(
-                        kind,
-                        e.schema_version(),
-                        payload,
-                        subject.map(|s| *s.as_uuid()),
-                    )
-                })
-                .collect();
-            match self
-                .commit::<PortfolioAggregate>(
-                    &stream_id,
+            let (state, version) = self.fold::<A>(stream_id).await?;
+            let outcome = self
+                .attempt::<A>(
+                    stream_id,
                     state,
                     version,
-                    events,
-                    &new,
+                    program,
+                    command.clone(),
                     ctx,
-                    claim.as_ref(),
+                    &mut write,
                 )
-                .await
-            {
+                .await;
+            match outcome {
                 Err(CommandError::Conflict { .. }) if attempt == 0 => continue,
                 other => return other,
             }
@@ -353,35 +310,40 @@ impl CommandHandler {
         unreachable!("the loop returns on its second attempt")
     }
 
-    async fn load<A: Aggregate>(&self, stream_id: &str) -> Result<(A::State, i32), CommandError> {
-        let recorded = self.store.read_stream(stream_id, 0).await?;
-        let mut state = A::State::default();
-        let mut version = 0;
-        for event in &recorded {
-            let decoded = A::decode(event).map_err(|e| CommandError::Corrupt {
-                position: event.position(),
-                reason: e.to_string(),
-            })?;
-            state = A::evolve(state, &decoded);
-            version = event.version;
-        }
-        Ok((state, version))
-    }
-
-    /// Appends the decided events and folds them onto the state they were decided against. With a
-    /// `claim`, the identity number is claimed for the student in the same transaction.
+    /// Decides `command` against `state` (the stream folded to `version`, taken out of the fold
+    /// cache) and commits the outcome. Whatever happens, the cache gets a fold back.
     #[allow(clippy::too_many_arguments)]
-    async fn commit<A: Aggregate>(
+    async fn attempt<A: Aggregate>(
         &self,
         stream_id: &str,
         state: A::State,
         version: i32,
-        events: Vec<A::Event>,
-        new: &[NewEvent],
+        program: Option<ProgramId>,
+        command: A::Command,
         ctx: &CommandContext,
-        claim: Option<&NumberChange>,
+        write: &mut Write<'_>,
     ) -> Result<Handled<A::State, A::Event>, CommandError> {
-        if new.is_empty() {
+        let cache = A::cache(&self.caches);
+        let state = Arc::new(state);
+        cache.put(stream_id, version, state.clone());
+        if let Some(expected) = write.if_version.filter(|v| *v != version) {
+            let stale = CommandError::VersionMismatch {
+                expected,
+                current: version,
+            };
+            return self.refused::<A>(stream_id, stale, ctx).await;
+        }
+        let program_state = match A::program_of(&state, program) {
+            Ok(Some(id)) => Some(self.load::<ProgramAggregate>(&id.stream_id()).await?.0),
+            Ok(None) => None,
+            Err(refusal) => return self.refused::<A>(stream_id, refusal, ctx).await,
+        };
+        let subject = A::subject(&state, &command);
+        let events = match A::decide(&state, program_state.as_deref(), command, ctx.now) {
+            Ok(events) => events,
+            Err(refusal) => return self.refused::<A>(stream_id, refusal, ctx).await,
+        };
+        if events.is_empty() {
             return Ok(Handled {
                 state,
                 events,
@@ -389,65 +351,75 @@ impl CommandHandler {
                 version,
             });
         }
-        let expected = if version == 0 {
-            ExpectedVersion::NoStream
-        } else {
-            ExpectedVersion::Exact(version)
-        };
-        let appended = match claim {
-            None => {
-                self.store
-                    .append(stream_id, expected, new, &ctx.metadata())
-                    .await
-            }
-            Some(claim) => {
-                super::identity::append_claiming(&self.store, stream_id, expected, new, ctx, claim)
-                    .await?
-            }
-        };
-        match appended {
-            Ok(outcome) if outcome.duplicate => {
-                // This command id already took effect (an earlier attempt): answer with the state now.
-                let (state, version) = self.load::<A>(stream_id).await?;
-                Ok(Handled {
-                    state,
-                    events: Vec::new(),
-                    outcome: Some(outcome),
-                    version,
-                })
-            }
-            Ok(outcome) => {
-                let state = events.iter().fold(state, A::evolve);
-                Ok(Handled {
-                    state,
-                    events,
-                    outcome: Some(outcome),
-                    version: outcome.last_version,
-                })
-            }
-            Err(AppendError::Conflict { .. }) => Err(CommandError::Conflict {
-                stream_id: stream_id.to_owned(),
-            }),
-            Err(AppendError::Store(e)) => Err(e.into()),
-            Err(AppendError::Empty) => unreachable!("checked above"),
+        let companion = A::companion(stream_id, &state, &events);
+        let new: Vec<_> = events.iter().map(|e| A::encode(e, subject)).collect();
+        let outcome = self
+            .commit(stream_id, version, &new, ctx, companion, write)
+            .await?;
+        if outcome.duplicate || A::FOLDS_RECORDING_TIME {
+            // A retry that already took effect answers with the state now; a state that folds the
+            // recording time reads the events back as stored.
+            let (state, version) = self.load::<A>(stream_id).await?;
+            let events = if outcome.duplicate {
+                Vec::new()
+            } else {
+                events
+            };
+            return Ok(Handled {
+                state,
+                events,
+                outcome: Some(outcome),
+                version,
+            });
         }
+        // The state decided on is now only in the cache, under the old version: take it back
+        // (no copy), unless a concurrent reader holds it.
+        let before = match cache.take(stream_id, version) {
+            Some(cached) => {
+                drop(state);
+                Arc::unwrap_or_clone(cached)
+            }
+            None => Arc::unwrap_or_clone(state),
+        };
+        let after = events.iter().fold(before, |s, e| {
+            A::evolve(s, e, outcome.last_version, ctx.now)
+        });
+        let after = Arc::new(after);
+        cache.put(stream_id, outcome.last_version, after.clone());
+        Ok(Handled {
+            state: after,
+            events,
+            outcome: Some(outcome),
+            version: outcome.last_version,
+        })
     }
 
-    /// The stream moved past the client's `If-Match`: the outcome of this command when it already
-    /// took effect (a retry), a version mismatch otherwise.
-    async fn stale<A: Aggregate>(
+    /// The stream's state now, left in the fold cache.
+    async fn load<A: Aggregate>(
         &self,
         stream_id: &str,
-        expected: i32,
-        current: i32,
-        ctx: &CommandContext,
-    ) -> Result<Handled<A::State, A::Event>, CommandError> {
-        self.refused::<A>(
-            stream_id,
-            CommandError::VersionMismatch { expected, current },
-            ctx,
-        )
-        .await
+    ) -> Result<(Arc<A::State>, i32), CommandError> {
+        let (state, version) = self.fold::<A>(stream_id).await?;
+        let state = Arc::new(state);
+        A::cache(&self.caches).put(stream_id, version, state.clone());
+        Ok((state, version))
+    }
+
+    /// The stream folded to its end: the cached fold and the events after it, or (on a miss, or
+    /// after an erasure that a fold in memory would not know of) every event. Taken out of the
+    /// cache: the caller puts back what it has.
+    async fn fold<A: Aggregate>(&self, stream_id: &str) -> Result<(A::State, i32), CommandError> {
+        if let Some((version, cached)) = A::cache(&self.caches).take_latest(stream_id) {
+            let newer = self.store.read_stream(stream_id, version).await?;
+            let decoded = decode_all::<A>(&newer)?;
+            if !decoded.iter().any(A::forgets) {
+                let state = Arc::unwrap_or_clone(cached);
+                return Ok(apply::<A>(state, version, &newer, decoded));
+            }
+        }
+        let all = self.store.read_stream(stream_id, 0).await?;
+        let decoded = decode_all::<A>(&all)?;
+        Ok(apply::<A>(A::State::default(), 0, &all, decoded))
     }
 
     /// A refusal may be the rules seeing the effect of this very command's first attempt (a retried
@@ -472,4 +444,30 @@ impl CommandHandler {
             None => Err(refusal.into()),
         }
     }
+}
+
+fn decode_all<A: Aggregate>(recorded: &[RecordedEvent]) -> Result<Vec<A::Event>, CommandError> {
+    recorded
+        .iter()
+        .map(|event| {
+            A::decode(event).map_err(|e| CommandError::Corrupt {
+                position: event.position(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn apply<A: Aggregate>(
+    state: A::State,
+    version: i32,
+    recorded: &[RecordedEvent],
+    decoded: Vec<A::Event>,
+) -> (A::State, i32) {
+    recorded
+        .iter()
+        .zip(decoded)
+        .fold((state, version), |(state, _), (r, e)| {
+            (A::evolve(state, &e, r.version, r.recorded_at), r.version)
+        })
 }

@@ -2,14 +2,12 @@
 //! student across the service) in the transaction that appends the opening event. Ladok's
 //! correcting a typed number claims Ladok's and frees the typed one, the same way.
 
-use super::CommandContext;
-use super::handler::CommandError;
+use sqlx::PgConnection;
+
 use crate::domain::StudentUid;
 use crate::domain::portfolio::{IdentityCheck, Portfolio, PortfolioEvent};
 use crate::media::uploads;
-use crate::store::{
-    AppendError, AppendOutcome, EventStore, ExpectedVersion, IdentityClaim, NewEvent, StoreError,
-};
+use crate::store::{EventStore, IdentityClaim, StoreError};
 
 /// A number entering a portfolio: claimed for its student, and the number it replaces (if any)
 /// freed from them.
@@ -56,50 +54,35 @@ pub(super) fn claim_of(
     })
 }
 
-/// Claims the identity number and appends, in one transaction: a portfolio never exists whose
-/// number another student holds, and a refused claim leaves nothing behind. The outer `Result`
-/// is the refusal (or a failure of the claim), the inner one the append's answer.
-pub(super) async fn append_claiming(
+/// Claims the identity number inside the transaction that appends the events: a portfolio never
+/// exists whose number another student holds, and a refused claim leaves nothing behind. Returns
+/// whether the number was free for the student (`false`: another student holds it).
+pub(super) async fn claim_in(
+    tx: &mut PgConnection,
     store: &EventStore,
     stream_id: &str,
-    expected: ExpectedVersion,
-    new: &[NewEvent],
-    ctx: &CommandContext,
     change: &NumberChange,
-) -> Result<Result<AppendOutcome, AppendError>, CommandError> {
+) -> Result<bool, StoreError> {
     let claim = &change.claim;
-    let mut tx = store.pool().begin().await.map_err(StoreError::from)?;
     // The student's erasure lock (`media::uploads`), held until commit: an erasure of this student
     // runs wholly before this open or wholly after it, never between its claim and its commit, so it
     // cannot miss the claimed row (docs/erasure.md).
-    uploads::lock_subject(&mut tx, StudentUid::new(claim.student_uid))
-        .await
-        .map_err(StoreError::from)?;
-    if store.claim_identity_number(&mut tx, claim).await?.is_some() {
-        // A retry of a command that took effect is answered with its outcome, not refused.
-        return match store.command_outcome(ctx.command_id).await? {
-            Some(outcome) => Ok(Ok(outcome)),
-            None => Err(CommandError::IdentityNumberTaken),
-        };
+    uploads::lock_subject(&mut *tx, StudentUid::new(claim.student_uid)).await?;
+    if store
+        .claim_identity_number(&mut *tx, claim)
+        .await?
+        .is_some()
+    {
+        return Ok(false);
     }
     // The typed number Ladok replaced is no longer this student's (it may be another's), unless
     // another of their portfolios still carries it as typed: that one's own correction frees it.
     if let Some(release) = &change.release
         && !store
-            .typed_elsewhere(&mut tx, release.student_uid, stream_id)
+            .typed_elsewhere(&mut *tx, release.student_uid, stream_id)
             .await?
     {
-        store.release_identity_number(&mut tx, release).await?;
+        store.release_identity_number(&mut *tx, release).await?;
     }
-    let appended = store
-        .append_in(&mut tx, stream_id, expected, new, &ctx.metadata())
-        .await;
-    // A conflict or a duplicate leaves nothing of this attempt: the transaction rolls back.
-    if let Ok(outcome) = &appended
-        && !outcome.duplicate
-    {
-        tx.commit().await.map_err(StoreError::from)?;
-        store.announce();
-    }
-    Ok(appended)
+    Ok(true)
 }

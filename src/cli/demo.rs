@@ -11,6 +11,7 @@ use crate::export::fake_ladok::FakeLadok;
 use crate::export::worker::schedule;
 use crate::export::worker::{RunOutcome, WorkerConfig};
 use crate::http::auth::{DevToken, MIN_SECRET_LEN, Role, dev_token};
+use crate::log;
 use crate::store::EventStore;
 use anyhow::{Context, bail};
 use clap::Args;
@@ -97,7 +98,7 @@ async fn drive(
     args: &DemoArgs,
     export_dir: &std::path::Path,
 ) -> anyhow::Result<(CohortSummary, ExportReport, Counts)> {
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let handler = CommandHandler::new(store.clone());
     let now = chrono::Utc::now();
     app::seed_pilot_programs(&handler, demo::DEMO_ADMIN, now)

@@ -4,6 +4,7 @@ use super::DatabaseArgs;
 use crate::app::{self, CommandContext, ErasureRequest};
 use crate::domain::values::NonEmptyText;
 use crate::domain::{StaffId, StudentUid};
+use crate::log;
 use crate::media::MediaStore;
 use crate::store::{ActorRole, EventStore};
 use anyhow::Context;
@@ -31,7 +32,7 @@ pub async fn run(db_args: &DatabaseArgs, args: EraseArgs) -> anyhow::Result<()> 
             .map_err(|e| anyhow::anyhow!("--reason: {e}"))?,
     };
     let db = super::open_database(db_args).await?;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let ctx = CommandContext {
         actor_id: request.by.as_str().to_owned(),
         role: ActorRole::Admin,

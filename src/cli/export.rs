@@ -1,11 +1,11 @@
 //! `cim export run`, and the export configuration shared with `cim serve` (see src/export/worker/).
 
 use super::DatabaseArgs;
-use crate::app;
 use crate::db::embedded;
 use crate::export::worker::ladok::{LadokConfig, LadokOperations};
 use crate::export::worker::schedule::{self, DEFAULT_SCHEDULE, DEFAULT_TIMEZONE, Schedule};
 use crate::export::worker::{RunOutcome, WorkerConfig};
+use crate::log;
 use crate::store::EventStore;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -131,7 +131,7 @@ pub async fn run(db_args: &DatabaseArgs, command: ExportCommand) -> anyhow::Resu
     let ExportCommand::Run(args) = command;
     let config = args.worker_config(db_args)?;
     let db = super::open_database(db_args).await?;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let result = schedule::run_export(&store, &config).await;
     // Stop the embedded cluster (if we started it) also after a failure.
     let closed = db.close().await;

@@ -1,8 +1,8 @@
 //! `cim projections status|rebuild`: look at and rebuild the read models (see src/projections/).
 
 use super::DatabaseArgs;
-use crate::app;
 use crate::db::Database;
+use crate::log;
 use crate::projections::{
     self, Projection, ProjectionLock, ProjectionReport, RebuildOptions, RebuildOutcome,
     RebuildProgress,
@@ -135,7 +135,7 @@ async fn rebuild(db: &Database, args: &RebuildArgs) -> anyhow::Result<()> {
     }
     let stop = interrupt_flag();
     // The same upcasters as `cim serve`, so a rebuild equals the live model.
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     for projection in chosen {
         rebuild_one(db, &store, projection.as_ref(), args.restart, &stop).await?;
     }

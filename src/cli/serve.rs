@@ -1,10 +1,10 @@
 //! `cim serve`: the HTTP API and the background workers in one process.
 
 use super::DatabaseArgs;
-use crate::app;
 use crate::export::worker::schedule::ExportScheduler;
 use crate::http::auth::{AuthLimitSettings, Verifier, limit};
 use crate::http::{self, AppState};
+use crate::log;
 use crate::projections::{self, ProjectionRunner};
 use crate::store::EventStore;
 use anyhow::Context;
@@ -93,7 +93,7 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
     let local = listener.local_addr()?;
     // The read models, started once nothing can fail before the shutdown below. They read the log
     // with the same upcasters as every other reader.
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let runner =
         ProjectionRunner::start(store.clone(), db.pool.clone(), &db.url, projections::all());
     // The nightly export run (src/export/worker/schedule.rs).

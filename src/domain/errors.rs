@@ -207,6 +207,22 @@ pub enum DomainError {
     NoApplicationPending,
     #[error("there is no issued certificate to revoke")]
     NoCertificate,
+
+    // Export batches (decided for the export worker and the registrar).
+    #[error("there is no such export batch")]
+    BatchNotCreated,
+    #[error("this export batch exists already")]
+    BatchAlreadyCreated,
+    #[error("this export batch's folder is complete; no file can be added to it")]
+    BatchAlreadyComplete,
+    #[error(
+        "this export batch's folder is not complete yet; its certificates go to Ladok once it is"
+    )]
+    BatchIncomplete,
+    #[error("certificate {certificate_id} is not in this export batch")]
+    CertificateNotInBatch {
+        certificate_id: crate::domain::CertificateId,
+    },
 }
 
 fn word_subject(format: ReflectionFormat) -> &'static str {
@@ -319,6 +335,11 @@ impl DomainError {
             FinalReflectionNotApproved => "final_reflection_not_approved",
             NoApplicationPending => "no_application_pending",
             NoCertificate => "no_certificate",
+            BatchNotCreated => "batch_not_found",
+            BatchAlreadyCreated => "batch_exists",
+            BatchAlreadyComplete => "batch_complete",
+            BatchIncomplete => "batch_incomplete",
+            CertificateNotInBatch { .. } => "certificate_not_in_batch",
         }
     }
 

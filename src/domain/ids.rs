@@ -84,6 +84,11 @@ impl PortfolioId {
 }
 
 uuid_id!(
+    /// One export batch: the registrar's folder and the Ladok deliveries of the certificates it took.
+    /// Minted by the export worker (v7, so batch ids sort by creation time).
+    BatchId, stream = "export-batch"
+);
+uuid_id!(
     /// A logged activity inside a portfolio; reflections hang off it.
     ActivityId
 );

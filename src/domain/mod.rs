@@ -7,12 +7,15 @@
 //!
 //! - [`program`]: a program's activity catalog, rules and coordinators (stream `program-{id}`).
 //! - [`portfolio`]: one student's portfolio (stream `portfolio-{id}`).
+//! - [`batch`]: one export batch: what it took, its files, its Ladok deliveries (stream
+//!   `export-batch-{id}`).
 //! - [`values`]: validated values (identity numbers, e-mail, names, text, media, measurements).
 //! - [`rules`]: per-program configurable rules with the defaults from `docs/domain.md`.
 //! - [`event_payload`]: how events become `(event_type, JSON)` for the store, with personal data in a
 //!   separable `personal` field.
 //! - [`errors`]: why a command was refused, with stable codes.
 
+pub mod batch;
 pub mod calendar;
 pub mod errors;
 pub mod event_payload;
@@ -26,8 +29,8 @@ pub use calendar::stockholm_date;
 pub use errors::DomainError;
 pub use event_payload::{PERSONAL_FIELD, PayloadError};
 pub use ids::{
-    ActivityId, CatalogItemId, CertificateId, PortfolioId, ProgramCode, ProgramId, StaffId,
-    StudentUid,
+    ActivityId, BatchId, CatalogItemId, CertificateId, PortfolioId, ProgramCode, ProgramId,
+    StaffId, StudentUid,
 };
 pub use portfolio::{PortfolioCommand, PortfolioEvent, PortfolioState};
 pub use program::{ProgramCommand, ProgramEvent, ProgramState};

@@ -5,12 +5,11 @@
 //! The manifest does not list itself (it cannot contain its own hash).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
+use crate::domain::BatchId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use super::certificate::ExportError;
 use crate::domain::ids::CertificateId;
@@ -19,27 +18,6 @@ use crate::domain::ids::CertificateId;
 pub const MANIFEST_FILE_NAME: &str = "manifest.json";
 /// The Ladok entry CSV's file name in a batch folder.
 pub const LADOK_CSV_FILE_NAME: &str = "ladok-entry.csv";
-
-/// One export batch. Minted by the worker (v7, so batch ids sort by creation time).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct BatchId(Uuid);
-
-impl BatchId {
-    pub const fn new(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
-
-impl fmt::Display for BatchId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
 
 /// The per-certificate files of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,6 +212,7 @@ impl Manifest {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use uuid::Uuid;
 
     fn batch() -> (BatchId, DateTime<Utc>) {
         (

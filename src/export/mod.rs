@@ -38,8 +38,8 @@ pub use certificate::{
     ExportSettings, IdentityNumberKind, IssuerIdentifier, IssuerSettings, MeritNames,
 };
 pub use manifest::{
-    BatchCounts, BatchId, FileKind, LADOK_CSV_FILE_NAME, MANIFEST_FILE_NAME, Manifest,
-    ManifestCounts, ManifestFile, WithheldCertificate, file_name_for,
+    BatchCounts, FileKind, LADOK_CSV_FILE_NAME, MANIFEST_FILE_NAME, Manifest, ManifestCounts,
+    ManifestFile, WithheldCertificate, file_name_for,
 };
 
 use chrono::{DateTime, Utc};

@@ -24,7 +24,8 @@ pub mod metrics;
 pub mod problem;
 pub mod routes;
 
-use crate::app::{self, CommandHandler};
+use crate::app::CommandHandler;
+use crate::log;
 use crate::projections::RunnerHandle;
 use crate::store::EventStore;
 use auth::{AuthLimitSettings, AuthLimiter, Verifier};
@@ -139,7 +140,7 @@ impl AppState {
         exports: Option<Arc<crate::export::worker::WorkerConfig>>,
         auth_limit: Arc<AuthLimiter>,
     ) -> Self {
-        let commands = CommandHandler::new(EventStore::new(pool.clone(), app::upcasters()));
+        let commands = CommandHandler::new(EventStore::new(pool.clone(), log::upcasters()));
         Self(Arc::new(App {
             pool,
             projections,

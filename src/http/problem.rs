@@ -190,9 +190,9 @@ impl From<DomainError> for Problem {
     fn from(e: DomainError) -> Self {
         let status = match e {
             // Unknown objects: the command names something that does not exist.
-            DomainError::PortfolioNotOpened | DomainError::ProgramNotRegistered => {
-                StatusCode::NOT_FOUND
-            }
+            DomainError::PortfolioNotOpened
+            | DomainError::ProgramNotRegistered
+            | DomainError::BatchNotCreated => StatusCode::NOT_FOUND,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         let code = match e {

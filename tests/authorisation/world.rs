@@ -118,7 +118,7 @@ impl World {
         let certified = world.portfolio(Stage::Certified).await;
         world.certificate = certified.certificate.unwrap();
         let store =
-            cim::store::EventStore::new(world.server.db.pool.clone(), cim::app::upcasters());
+            cim::store::EventStore::new(world.server.db.pool.clone(), cim::log::upcasters());
         support::settle(&store).await;
         let run = world.ok("/exports/run", &world.registrar, json!({})).await;
         assert_eq!(run["completed"].as_array().map(Vec::len), Some(1), "{run}");

@@ -4,7 +4,6 @@
 //! elsewhere; here a cohort of any size is one call.
 
 use chrono::NaiveDate;
-use cim::app;
 use cim::domain::PortfolioEvent;
 use cim::domain::ids::{
     ActivityId, CatalogItemId, CertificateId, PortfolioId, ProgramCode, ProgramId, StaffId,
@@ -14,6 +13,7 @@ use cim::domain::portfolio::{
     CertificateApproved, CertificateHolder, CertifiedActivity, FinalFormat, ReflectionFormat,
 };
 use cim::domain::values::{IdentityNumber, PersonName};
+use cim::log;
 use cim::store::{ActorRole, EventStore, ExpectedVersion, Metadata};
 use uuid::Uuid;
 
@@ -85,7 +85,7 @@ pub fn metadata() -> Metadata {
 /// Appends a portfolio event to its stream as the command handler would (personal part split off).
 pub async fn record(store: &EventStore, portfolio: PortfolioId, event: PortfolioEvent) {
     let (event_type, payload) = event.to_payload();
-    let new = app::encode(event_type, 1, payload, Some(Uuid::now_v7()));
+    let new = log::encode(event_type, 1, payload, Some(Uuid::now_v7()));
     store
         .append(
             &portfolio.stream_id(),

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use cim::app::{self, CommandHandler};
 use cim::demo;
+use cim::log;
 use cim::store::EventStore;
 use std::process::Command;
 
@@ -30,7 +31,7 @@ pub async fn with_cohort(
     DateTime<Utc>,
 ) {
     let db = super::fresh().await;
-    let store = EventStore::new(db.pool.clone(), app::upcasters());
+    let store = EventStore::new(db.pool.clone(), log::upcasters());
     let handler = CommandHandler::new(store.clone());
     let now = Utc::now();
     app::seed_pilot_programs(&handler, demo::DEMO_ADMIN, now)

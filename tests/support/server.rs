@@ -4,10 +4,10 @@
 
 use super::TestDb;
 use super::auth::dev_verifier;
-use cim::app::{self};
 use cim::domain::ProgramId;
 use cim::export::worker::WorkerConfig;
 use cim::http::{AppState, router};
+use cim::log;
 use cim::media::MediaStore;
 use cim::projections::{self, ProjectionRunner, RunnerHandle};
 use cim::store::EventStore;
@@ -35,7 +35,7 @@ impl TestServer {
     /// limit of failed authentications off for a test that fails many on purpose).
     pub async fn start_with(configure: impl FnOnce(AppState) -> AppState) -> Self {
         let db = super::fresh().await;
-        let store = EventStore::new(db.pool.clone(), app::upcasters());
+        let store = EventStore::new(db.pool.clone(), log::upcasters());
         let staffed = super::staffed_programs(&store, &COORDINATORS).await;
         let programs = [staffed[0], staffed[1]];
         let runner = ProjectionRunner::start(store, db.pool.clone(), &db.url, projections::all());

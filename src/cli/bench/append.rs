@@ -5,8 +5,8 @@
 use super::load::{OpError, closed_loop};
 use super::report::AppendFigure;
 use super::stats::{rate, ratio};
-use crate::app;
 use crate::db;
+use crate::log;
 use crate::store::{ActorRole, AppendError, EventStore, ExpectedVersion, Metadata, NewEvent};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -31,7 +31,7 @@ pub async fn append(
     baseline_rows_per_s: f64,
 ) -> anyhow::Result<AppendFigure> {
     let pool = db::connect(url, writers as u32).await?;
-    let store = EventStore::new(pool.clone(), app::upcasters());
+    let store = EventStore::new(pool.clone(), log::upcasters());
     let run = Uuid::new_v4().simple().to_string();
     let stream_count = match streams {
         Streams::Distinct => writers,

@@ -9,9 +9,9 @@
 use super::corpus::Template;
 use super::report::{ExportFigure, ExportPhase};
 use super::stats::rate;
-use crate::app;
 use crate::export::fake_ladok::FakeLadok;
 use crate::export::worker::{ExportLock, ExportWorker, Step, WorkerConfig};
+use crate::log;
 use crate::store::EventStore;
 use anyhow::Context;
 use sqlx::PgPool;
@@ -28,7 +28,7 @@ pub async fn run(
     budget: Duration,
 ) -> anyhow::Result<ExportFigure> {
     approvals.copy_into(pool, 1, certificates).await?;
-    let store = EventStore::new(pool.clone(), app::upcasters());
+    let store = EventStore::new(pool.clone(), log::upcasters());
     let mut config = WorkerConfig::new(export_dir);
     config.max_events_per_batch = certificates + 1;
     // A record file and an ELMO document per certificate, the Ladok CSV and the manifest.

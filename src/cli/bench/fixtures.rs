@@ -6,6 +6,7 @@ use crate::domain::portfolio::ReflectionContent;
 use crate::domain::program::{default_catalog, pilot_programs};
 use crate::domain::values::{Email, IdentityNumber, NonEmptyText, PersonName};
 use crate::domain::{ActivityId, PortfolioCommand, PortfolioId, StudentUid};
+use crate::log;
 use crate::store::{ActorRole, EventStore, NewEvent};
 use anyhow::Context;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -24,7 +25,7 @@ pub struct OpenPortfolio {
 }
 
 pub fn handler(pool: &PgPool) -> CommandHandler {
-    CommandHandler::new(EventStore::new(pool.clone(), app::upcasters()))
+    CommandHandler::new(EventStore::new(pool.clone(), log::upcasters()))
 }
 
 /// Seeds the pilot programs and opens one portfolio in the first, with an activity on every item.

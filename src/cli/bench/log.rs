@@ -7,6 +7,7 @@ use super::report::{LogFigure, RebuildFigure};
 use super::stats::{rate, ratio};
 use crate::app::{self, CommandHandler};
 use crate::demo;
+use crate::log;
 use crate::projections::{self, ProjectionLock, RebuildOptions, RebuildOutcome};
 use crate::store::EventStore;
 use anyhow::Context;
@@ -24,7 +25,7 @@ pub async fn generate(
     students: usize,
 ) -> anyhow::Result<(Template, LogFigure)> {
     let start = Instant::now();
-    let store = EventStore::new(pool.clone(), app::upcasters());
+    let store = EventStore::new(pool.clone(), log::upcasters());
     let handler = CommandHandler::new(store);
     let now = chrono::Utc::now();
     app::seed_pilot_programs(&handler, demo::DEMO_ADMIN, now).await?;
@@ -121,7 +122,7 @@ pub async fn rebuild_all(
     scan_events_per_s: f64,
     budget: Duration,
 ) -> anyhow::Result<RebuildFigure> {
-    let store = EventStore::new(pool.clone(), app::upcasters());
+    let store = EventStore::new(pool.clone(), log::upcasters());
     let start = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let timer = {

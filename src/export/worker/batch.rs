@@ -1,17 +1,16 @@
-//! A batch: which certificates it takes (selection from the log), what its stream says so far
-//! (state), what its files contain (rendering, deterministic), and how a file reaches the disk.
+//! A batch's content: which certificates it takes (selection from the log), what its files contain
+//! (rendering, deterministic), and how a file reaches the disk. What its stream says so far is
+//! `domain::batch::BatchState`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::WorkerError;
-use super::events::{BatchCreated, BatchEvent, BatchItem, DeliveryFailed};
-use crate::app;
 use crate::domain::PortfolioEvent;
+use crate::domain::batch::{BatchCreated, BatchItem};
 use crate::domain::ids::CertificateId;
 use crate::domain::portfolio::{CertificateApproved, CertificateRevoked};
 use crate::export::{
@@ -114,145 +113,10 @@ fn is_certificate_event(event: &RecordedEvent) -> bool {
 }
 
 fn decode(event: &RecordedEvent) -> Result<PortfolioEvent, WorkerError> {
-    app::decode_portfolio(event).map_err(|_| WorkerError::UnreadableEvent {
+    crate::log::decode_portfolio(event).map_err(|_| WorkerError::UnreadableEvent {
         event_id: event.event_id,
         event_type: event.event_type.clone(),
     })
-}
-
-/// A batch as its stream tells it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BatchState {
-    pub created: Option<BatchCreated>,
-    /// File name → (sha256, size), for every BatchFileWritten.
-    pub written: BTreeMap<String, (String, u64)>,
-    pub completed: bool,
-    /// Certificate → Ladok's merit uid, for every CertificateDelivered.
-    pub delivered: BTreeMap<CertificateId, String>,
-    /// The last failure of each certificate not delivered since.
-    pub failed: BTreeMap<CertificateId, DeliveryFailed>,
-    /// Certificates that runs tried and failed to deliver, or deferred because Ladok had failed:
-    /// why, since when, how many runs. Until delivered or queued again by the registrar.
-    pub waiting: BTreeMap<CertificateId, Waiting>,
-    /// Ladok's merit of each certificate whose merit was created (MeritCreated), delivered or not.
-    pub merits: BTreeMap<CertificateId, String>,
-    /// Certificates for which a Ladok write was started (DeliveryStarted) whose effect no later
-    /// event settled: a successor looks in Ladok before it writes again.
-    pub in_doubt: BTreeMap<CertificateId, WriteStarted>,
-    /// Who acknowledged the batch (the first acknowledgement), if anyone did.
-    pub acknowledged_by: Option<String>,
-    /// The stream's version: the next append expects exactly this.
-    pub version: i32,
-}
-
-/// A Ladok write recorded as about to be sent, not settled since by Ladok's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriteStarted {
-    pub operation: String,
-    /// Until when the request may still be in flight (whatever was recorded about it meanwhile: a
-    /// request whose answer the writer gave up on may still be carried out by Ladok).
-    pub in_flight_until: DateTime<Utc>,
-}
-
-/// Why a certificate of the batch is still not in Ladok.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Waiting {
-    /// The reason code of the last failed or deferred attempt.
-    pub reason: String,
-    /// When the first of them was recorded.
-    pub since: DateTime<Utc>,
-    /// Runs that failed to deliver it (tried it, or deferred it because Ladok had failed).
-    pub attempts: u32,
-}
-
-impl BatchState {
-    /// Applies the event recorded at `at` as the stream's `version`.
-    pub fn evolve(&mut self, event: BatchEvent, version: i32, at: DateTime<Utc>) {
-        self.version = version;
-        let wait =
-            |waiting: &mut BTreeMap<CertificateId, Waiting>, id: CertificateId, reason: &str| {
-                let entry = waiting.entry(id).or_insert_with(|| Waiting {
-                    reason: String::new(),
-                    since: at,
-                    attempts: 0,
-                });
-                entry.reason = reason.to_owned();
-                entry.attempts += 1;
-            };
-        match event {
-            BatchEvent::BatchCreated(created) => self.created = Some(created),
-            BatchEvent::BatchFileWritten(file) => {
-                self.written.insert(file.name, (file.sha256, file.size));
-            }
-            BatchEvent::BatchCompleted(_) => self.completed = true,
-            BatchEvent::CertificateDelivered(d) => {
-                self.failed.remove(&d.certificate_id);
-                self.waiting.remove(&d.certificate_id);
-                self.in_doubt.remove(&d.certificate_id);
-                self.delivered.insert(d.certificate_id, d.ladok_merit_uid);
-            }
-            BatchEvent::DeliveryFailed(f) => {
-                // A write stays in doubt unless Ladok refused it (or it was never sent): a request
-                // without an answer may still have taken effect.
-                if f.settles_write {
-                    self.in_doubt.remove(&f.certificate_id);
-                }
-                wait(&mut self.waiting, f.certificate_id, &f.reason);
-                self.failed.insert(f.certificate_id, f);
-            }
-            BatchEvent::DeliveryStarted(started) => {
-                if let Some(uid) = started.ladok_merit_uid {
-                    self.merits.insert(started.certificate_id, uid);
-                }
-                let in_flight = i64::try_from(started.in_flight_secs).unwrap_or(i64::MAX);
-                self.in_doubt.insert(
-                    started.certificate_id,
-                    WriteStarted {
-                        operation: started.operation,
-                        in_flight_until: at
-                            .checked_add_signed(chrono::Duration::seconds(in_flight))
-                            .unwrap_or(DateTime::<Utc>::MAX_UTC),
-                    },
-                );
-            }
-            BatchEvent::MeritCreated(created) => {
-                // The creation is settled; an attestation is a write of its own.
-                self.in_doubt.remove(&created.certificate_id);
-                self.merits
-                    .insert(created.certificate_id, created.ladok_merit_uid);
-            }
-            BatchEvent::DeliveriesDeferred(d) => {
-                for id in d.certificate_ids {
-                    if !self.delivered.contains_key(&id) {
-                        wait(&mut self.waiting, id, &d.reason);
-                    }
-                }
-            }
-            BatchEvent::BatchAcknowledged(a) => {
-                self.acknowledged_by.get_or_insert(a.by);
-            }
-            BatchEvent::RedeliveryRequested(r) => {
-                // The failures no longer count: the next run delivers these again.
-                for id in &r.certificate_ids {
-                    self.failed.remove(id);
-                    self.waiting.remove(id);
-                }
-            }
-        }
-    }
-
-    /// Folds a stream's stored events.
-    pub fn load(events: &[RecordedEvent]) -> Result<Self, WorkerError> {
-        let mut state = Self::default();
-        for event in events {
-            state.evolve(
-                BatchEvent::from_recorded(event)?,
-                event.version,
-                event.recorded_at,
-            );
-        }
-        Ok(state)
-    }
 }
 
 /// A batch's certificates as far as they could be rebuilt from their portfolio streams.

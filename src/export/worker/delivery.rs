@@ -6,12 +6,13 @@
 use uuid::Uuid;
 
 use super::batch;
-use super::events::{self, BatchEvent, CertificateDelivered, DeliveriesDeferred, DeliveryFailed};
 use super::ladok::{LadokClient, LadokError};
 use super::merit_writes::Stop;
-use super::{ExportLock, ExportWorker, Step, WorkerError, step_id};
-use crate::domain::ids::CertificateId;
-use crate::export::BatchId;
+use super::{ExportLock, ExportWorker, Step, WorkerError, overtaken_on_conflict, step_id};
+use crate::domain::batch::{
+    BatchCommand, CertificateDelivered, DeliveriesDeferred, DeliveryFailed,
+};
+use crate::domain::{BatchId, CertificateId};
 
 /// Marks `batch_id`'s deliveries settled (off the worker's list) after the worker read its stream at
 /// `read_version` and found nothing left to deliver. Returns whether it did.
@@ -32,7 +33,7 @@ pub async fn settle_deliveries(
            (SELECT 1 FROM events WHERE stream_id = $2 AND version > $3)",
     )
     .bind(batch_id.as_uuid())
-    .bind(events::stream_id(batch_id))
+    .bind(batch_id.stream_id())
     .bind(read_version)
     .execute(lock.connection())
     .await
@@ -48,7 +49,7 @@ impl ExportWorker {
             "SELECT batch_id FROM export_batches \
              WHERE completed_at IS NOT NULL AND deliveries_settled_at IS NULL ORDER BY batch_id",
         )
-        .fetch_all(self.store.pool())
+        .fetch_all(self.store().pool())
         .await?;
         Ok(batches.into_iter().map(BatchId::new).collect())
     }
@@ -85,7 +86,7 @@ impl ExportWorker {
                 continue;
             };
             if self.certificates.as_ref().map(|(id, _)| *id) != Some(batch_id) {
-                let certificates = batch::load_certificates(&self.store, created).await?;
+                let certificates = batch::load_certificates(self.store(), created).await?;
                 self.certificates = Some((batch_id, certificates));
             }
             self.attempted.insert(certificate_id);
@@ -102,7 +103,6 @@ impl ExportWorker {
         batch_id: BatchId,
         certificate_id: CertificateId,
     ) -> Result<Step, WorkerError> {
-        let stream = events::stream_id(batch_id);
         let Some(certificate) = self
             .certificates
             .as_ref()
@@ -135,12 +135,14 @@ impl ExportWorker {
         let version = self.batch_state(batch_id).await?.version;
         match outcome {
             Ok(ladok_merit_uid) => {
-                let event = BatchEvent::CertificateDelivered(CertificateDelivered {
+                let command = BatchCommand::RecordDelivered(CertificateDelivered {
                     certificate_id,
                     ladok_merit_uid,
                 });
                 let command_id = step_id(batch_id, &format!("delivered:{certificate_id}"));
-                self.append(&stream, version, event, command_id).await?;
+                self.record_step(batch_id, version, command, command_id, None)
+                    .await
+                    .map_err(overtaken_on_conflict)?;
                 tracing::info!(%batch_id, %certificate_id, "certificate delivered to Ladok");
                 Ok(Step::Delivered {
                     batch_id,
@@ -204,15 +206,16 @@ impl ExportWorker {
         settles_write: bool,
     ) -> Result<Step, WorkerError> {
         let version = self.batch_state(batch_id).await?.version;
-        let event = BatchEvent::DeliveryFailed(DeliveryFailed {
+        let command = BatchCommand::RecordFailure(DeliveryFailed {
             certificate_id,
             reason: reason.to_owned(),
             felgrupp,
             retryable,
             settles_write,
         });
-        self.append(&events::stream_id(batch_id), version, event, Uuid::now_v7())
-            .await?;
+        self.record_step(batch_id, version, command, Uuid::now_v7(), None)
+            .await
+            .map_err(overtaken_on_conflict)?;
         Ok(Step::DeliveryFailed {
             batch_id,
             certificate_id,
@@ -239,13 +242,14 @@ impl ExportWorker {
             }
             let version = self.state.as_ref().expect("loaded above").1.version;
             let certificates = certificate_ids.len();
-            let event = BatchEvent::DeliveriesDeferred(DeliveriesDeferred {
+            let command = BatchCommand::Defer(DeliveriesDeferred {
                 certificate_ids,
                 reason: reason.to_owned(),
             });
             // Every run's deferral is its own fact: a fresh command id.
-            self.append(&events::stream_id(batch_id), version, event, Uuid::now_v7())
-                .await?;
+            self.record_step(batch_id, version, command, Uuid::now_v7(), None)
+                .await
+                .map_err(overtaken_on_conflict)?;
             return Ok(Step::Deferred {
                 batch_id,
                 certificates,

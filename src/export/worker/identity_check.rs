@@ -17,7 +17,7 @@ use crate::app::{CommandContext, CommandError, CommandHandler};
 use crate::domain::portfolio::{LadokRecord, PortfolioCommand};
 use crate::domain::values::IdentityNumber;
 use crate::domain::{DomainError, PortfolioId, StudentUid};
-use crate::store::{ActorRole, EventStore, StoreError};
+use crate::store::{EventStore, StoreError};
 
 /// At most this many students are asked per run, so a backlog never delays the export much.
 pub const PER_RUN: i64 = 200;
@@ -90,13 +90,7 @@ async fn record_check(
 ) -> Result<bool, StoreError> {
     let mut record = record;
     loop {
-        let ctx = CommandContext {
-            actor_id: IDENTITY_CHECK_ACTOR.to_owned(),
-            role: ActorRole::System,
-            correlation_id: Uuid::now_v7(),
-            command_id: Uuid::now_v7(),
-            now: chrono::Utc::now(),
-        };
+        let ctx = CommandContext::system(IDENTITY_CHECK_ACTOR, Uuid::now_v7(), Uuid::now_v7());
         let command = PortfolioCommand::CheckIdentityInLadok {
             record: record.clone(),
         };

@@ -25,13 +25,13 @@
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::events::{self, BatchEvent, DeliveryStarted, MeritCreated};
 use super::ladok::merit::{self, MeritContent};
 use super::ladok::{LadokClient, LadokConfig, LadokError, LadokMerit};
 use super::{ExportLock, ExportWorker, WorkerError, overtaken_on_conflict, step_id};
-use crate::domain::ids::CertificateId;
-use crate::export::{BatchId, ExportCertificate};
-use crate::store::ExpectedVersion;
+use crate::app::CommandError;
+use crate::domain::batch::{BatchCommand, DeliveryStarted, MeritCreated};
+use crate::domain::{BatchId, CertificateId};
+use crate::export::ExportCertificate;
 
 /// Why one certificate's delivery stopped.
 pub(super) enum Stop {
@@ -164,7 +164,7 @@ impl ExportWorker {
         };
         let id = certificate_id.to_string();
         let events = self
-            .store
+            .store()
             .read_stream(&item.stream_id, 0)
             .await
             .map_err(WorkerError::from)?;
@@ -200,7 +200,7 @@ impl ExportWorker {
                     .create_merit(&student_uid, &content.create_body())
                     .await
                     .map_err(Stop::of_write)?;
-                let event = BatchEvent::MeritCreated(MeritCreated {
+                let command = BatchCommand::RecordMerit(MeritCreated {
                     certificate_id,
                     ladok_merit_uid: created.uid.clone(),
                 });
@@ -209,8 +209,9 @@ impl ExportWorker {
                 // deleted in Ladok) is another fact, not a repeat.
                 let command_id =
                     step_id(batch_id, &format!("merit:{certificate_id}:{}", created.uid));
-                self.append(&events::stream_id(batch_id), version, event, command_id)
-                    .await?;
+                self.record_step(batch_id, version, command, command_id, None)
+                    .await
+                    .map_err(overtaken_on_conflict)?;
                 self.batch_state(batch_id).await?;
                 created
             }
@@ -294,47 +295,33 @@ impl ExportWorker {
     ) -> Result<std::time::Instant, Stop> {
         let version = self.batch_state(batch_id).await?.version;
         let bound = self.ladok_config().in_flight_bound();
-        let event = BatchEvent::DeliveryStarted(DeliveryStarted {
+        let command = BatchCommand::StartWrite(DeliveryStarted {
             certificate_id,
             operation: operation.to_owned(),
             ladok_merit_uid: ladok_merit_uid.map(str::to_owned),
             in_flight_secs: bound.as_secs() + u64::from(bound.subsec_nanos() > 0),
-        })
-        .to_new_event();
-        let metadata = self.metadata(Uuid::now_v7());
-        let stream = events::stream_id(batch_id);
-        let store = &self.store;
-        let fenced = async {
-            let mut tx = sqlx::Connection::begin(lock.connection()).await?;
-            let appended = store
-                .append_in(
-                    &mut tx,
-                    &stream,
-                    ExpectedVersion::Exact(version),
-                    &[event],
-                    &metadata,
-                )
-                .await;
-            match appended {
-                Ok(_) => tx.commit().await.map(|()| Ok(())),
-                Err(e) => Ok(Err(e)),
+        });
+        let recorded = self
+            .record_step(
+                batch_id,
+                version,
+                command,
+                Uuid::now_v7(),
+                Some(lock.connection()),
+            )
+            .await;
+        match recorded {
+            Ok(()) => {}
+            Err(e @ (CommandError::Conflict { .. } | CommandError::VersionMismatch { .. })) => {
+                return Err(overtaken_on_conflict(e).into());
             }
-        }
-        .await;
-        match fenced {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                return Err(match overtaken_on_conflict(e) {
-                    WorkerError::Append(_) => WorkerError::LockLost,
-                    other => other,
-                }
-                .into());
+            Err(CommandError::Domain(refusal)) => {
+                return Err(WorkerError::Command(refusal.into()).into());
             }
+            // The lock's session is gone, and the lock with it.
             Err(_) => return Err(WorkerError::LockLost.into()),
         }
-        let fenced = std::time::Instant::now();
-        self.store.announce();
-        // The cached state is brought up to date by the next append's read, after the request.
-        Ok(fenced)
+        // The handler announced the event after its commit.
+        Ok(std::time::Instant::now())
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! A run ([`ExportWorker::run_once`]) holds the export lock ([`ExportLock`]) and repeats
 //! [`ExportWorker::step`] until there is nothing left to do. One step is one durable unit of work,
-//! recorded as an event on the batch's stream `export-batch-{id}` (see [`events`]):
+//! recorded as an event on the batch's stream `export-batch-{id}` (the batch aggregate,
+//! `domain::batch`, decides what may be recorded; the command handler appends it):
 //!
 //! 1. an unfinished batch is finished first: the next file that has no BatchFileWritten event is
 //!    written (temporary name, then rename) and its event appended; the manifest comes last, then
@@ -38,7 +39,6 @@
 
 pub mod batch;
 mod delivery;
-pub mod events;
 mod files;
 pub mod identity_check;
 pub mod ladok;
@@ -52,14 +52,17 @@ pub use lock::{ExportLock, lock_key};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use sqlx::PgConnection;
 use uuid::Uuid;
 
-use self::batch::BatchState;
-use self::events::{BatchEvent, BatchEventError};
 use self::ladok::{LadokClient, LadokConfig, LadokError};
-use crate::domain::ids::CertificateId;
-use crate::export::{BatchId, ExportCertificate, ExportError, ExportFile, ExportSettings};
-use crate::store::{ActorRole, AppendError, EventStore, ExpectedVersion, Metadata, StoreError};
+use crate::app::{CommandContext, CommandError, CommandHandler, Write};
+use crate::domain::batch::{BatchCommand, BatchState};
+use crate::domain::{BatchId, CertificateId};
+use crate::export::{ExportCertificate, ExportError, ExportFile, ExportSettings};
+use crate::store::{EventStore, StoreError};
 
 /// The actor id on every event the worker appends.
 pub const WORKER_ACTOR: &str = "export-worker";
@@ -69,12 +72,12 @@ pub const WORKER_ACTOR: &str = "export-worker";
 pub enum WorkerError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The command handler refused or failed a step (a refusal here is a bug: the worker asks
+    /// only for what the batch's state allows).
     #[error(transparent)]
-    Append(#[from] AppendError),
+    Command(CommandError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    BatchEvent(#[from] BatchEventError),
     /// A portfolio event could not be decoded (the source error may quote personal data, so only the
     /// type and id are kept).
     #[error("event {event_id} ({event_type}) cannot be read as a portfolio event")]
@@ -193,14 +196,14 @@ struct Rendered {
 /// batch is rendered once per run, not once per file.
 #[derive(Debug)]
 pub struct ExportWorker {
-    store: EventStore,
+    /// Every step is recorded through the command handler, like every other write.
+    commands: CommandHandler,
     config: WorkerConfig,
     /// The run's correlation id, on every event it appends.
     correlation_id: Uuid,
     rendered: Option<Rendered>,
-    /// The batch last worked on as its stream told it, brought up to date by reading only the events
-    /// appended since (see [`Self::batch_state`]).
-    state: Option<(BatchId, BatchState)>,
+    /// The batch last worked on as its stream told it (see [`Self::batch_state`]).
+    state: Option<(BatchId, Arc<BatchState>)>,
     /// The certificates of the batch being delivered, so a batch is loaded once per run.
     certificates: Option<(BatchId, Vec<ExportCertificate>)>,
     ladok: Option<LadokClient>,
@@ -216,7 +219,7 @@ pub struct ExportWorker {
 impl ExportWorker {
     pub fn new(store: EventStore, config: WorkerConfig) -> Self {
         Self {
-            store,
+            commands: CommandHandler::new(store),
             config,
             correlation_id: Uuid::now_v7(),
             rendered: None,
@@ -235,7 +238,7 @@ impl ExportWorker {
 
     /// One run: take the lock (or return [`RunOutcome::Busy`]), step until idle, release the lock.
     pub async fn run_once(&mut self) -> Result<RunOutcome, WorkerError> {
-        let Some(mut lock) = ExportLock::try_acquire(self.store.pool()).await? else {
+        let Some(mut lock) = ExportLock::try_acquire(self.store().pool()).await? else {
             tracing::info!("another export worker is running; this run does nothing");
             return Ok(RunOutcome::Busy);
         };
@@ -306,58 +309,45 @@ impl ExportWorker {
 
     /// The state of `batch_id`'s stream now. Reading the whole stream at every step made a batch
     /// quadratic (its first event lists every certificate, and there is a step per file and per
-    /// delivery); the state of the previous step is kept instead and only the events appended since
-    /// are read, which are usually none but may be another worker's or the registrar's, so the state
-    /// is always the stream's.
+    /// delivery); the command handler's fold cache keeps the state and reads only the events
+    /// appended since, which are usually none but may be another worker's or the registrar's, so
+    /// the state is always the stream's.
     pub(super) async fn batch_state(
         &mut self,
         batch_id: BatchId,
     ) -> Result<&BatchState, WorkerError> {
-        let mut state = match self.state.take() {
-            Some((id, state)) if id == batch_id => state,
-            _ => BatchState::default(),
-        };
-        let newer = self
-            .store
-            .read_stream(&events::stream_id(batch_id), state.version)
-            .await?;
-        for event in &newer {
-            state.evolve(
-                BatchEvent::from_recorded(event)?,
-                event.version,
-                event.recorded_at,
-            );
-        }
+        let (state, _) = self
+            .commands
+            .load_batch(batch_id)
+            .await
+            .map_err(overtaken_on_conflict)?;
         Ok(&self.state.insert((batch_id, state)).1)
     }
 
-    async fn append(
-        &self,
-        stream: &str,
-        version: i32,
-        event: BatchEvent,
-        command_id: Uuid,
-    ) -> Result<(), WorkerError> {
-        self.store
-            .append(
-                stream,
-                ExpectedVersion::Exact(version),
-                &[event.to_new_event()],
-                &self.metadata(command_id),
-            )
-            .await
-            .map_err(overtaken_on_conflict)?;
-        Ok(())
+    /// The store under the handler.
+    fn store(&self) -> &EventStore {
+        self.commands.store()
     }
 
-    fn metadata(&self, command_id: Uuid) -> Metadata {
-        Metadata {
-            actor_id: WORKER_ACTOR.to_owned(),
-            actor_role: ActorRole::System,
-            correlation_id: self.correlation_id,
-            causation_id: None,
-            command_id,
-        }
+    /// Records `command` on `batch_id`'s stream, decided on the state of `version` (the one this
+    /// step read: a change since means another worker got in between). `session`: see
+    /// [`Write::session`].
+    async fn record_step(
+        &self,
+        batch_id: BatchId,
+        version: i32,
+        command: BatchCommand,
+        command_id: Uuid,
+        session: Option<&mut PgConnection>,
+    ) -> Result<(), CommandError> {
+        let ctx = CommandContext::system(WORKER_ACTOR, self.correlation_id, command_id);
+        let write = Write {
+            if_version: Some(version),
+            session,
+            selection: None,
+        };
+        self.commands.batch(batch_id, command, &ctx, write).await?;
+        Ok(())
     }
 }
 
@@ -367,10 +357,14 @@ fn step_id(batch_id: BatchId, step: &str) -> Uuid {
     Uuid::new_v5(batch_id.as_uuid(), step.as_bytes())
 }
 
-fn overtaken_on_conflict(e: AppendError) -> WorkerError {
+/// A step decided on a stream that moved on, or lost its race: another worker got in between.
+fn overtaken_on_conflict(e: CommandError) -> WorkerError {
     match e {
-        AppendError::Conflict { .. } => WorkerError::Overtaken,
-        other => WorkerError::Append(other),
+        CommandError::Conflict { .. } | CommandError::VersionMismatch { .. } => {
+            WorkerError::Overtaken
+        }
+        CommandError::Store(e) => WorkerError::Store(e),
+        other => WorkerError::Command(other),
     }
 }
 

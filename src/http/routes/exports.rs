@@ -29,10 +29,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::ids::CertificateId;
-use crate::export::BatchId;
-use crate::export::worker::batch::BatchState;
-use crate::export::worker::events::{self, BatchAcknowledged, BatchEvent, RedeliveryRequested};
+use crate::app::Write;
+use crate::domain::batch::{BatchCommand, BatchEvent, BatchState};
+use crate::domain::{BatchId, CertificateId};
 use crate::export::worker::schedule::run_export;
 use crate::export::worker::{ExportLock, RunOutcome, WorkerConfig};
 use crate::http::AppState;
@@ -41,7 +40,6 @@ use crate::http::command::CommandMeta;
 use crate::http::cursor::{self, Page};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::problem::Problem;
-use crate::store::{ExpectedVersion, Metadata};
 
 /// The list a batches cursor belongs to.
 const BATCHES_LIST: &str = "export-batches";
@@ -202,29 +200,17 @@ pub struct BatchDetail {
     pub items: Vec<BatchItemOutcome>,
 }
 
-/// The batch's state and the order its files were written in.
-async fn load(state: &AppState, batch_id: Uuid) -> Result<(BatchState, Vec<String>), Problem> {
-    let stream = events::stream_id(BatchId::new(batch_id));
-    let recorded = state
-        .commands
-        .store()
-        .read_stream(&stream, 0)
-        .await
-        .map_err(|e| Problem::internal(&e))?;
-    let batch = BatchState::load(&recorded).map_err(|e| Problem::internal(&e))?;
+/// The batch's state (404 when there is no such batch).
+async fn load(state: &AppState, batch_id: Uuid) -> Result<Arc<BatchState>, Problem> {
+    let (batch, _) = state.commands.load_batch(BatchId::new(batch_id)).await?;
     if batch.created.is_none() {
         return Err(batch_not_found());
     }
-    let mut order = Vec::new();
-    for event in &recorded {
-        if let Ok(BatchEvent::BatchFileWritten(f)) = BatchEvent::from_recorded(event) {
-            order.push(f.name);
-        }
-    }
-    Ok((batch, order))
+    Ok(batch)
 }
 
-fn detail(batch_id: Uuid, batch: &BatchState, order: &[String]) -> BatchDetail {
+fn detail(batch_id: Uuid, batch: &BatchState) -> BatchDetail {
+    let order = &batch.file_order;
     let created = batch.created.as_ref().expect("checked by load");
     let mut counts = BatchCounts {
         certificates: created.certificates.len(),
@@ -320,8 +306,8 @@ pub async fn show(
 ) -> Result<Json<BatchDetail>, Problem> {
     registrar_only(&caller)?;
     let ApiPath(path) = path?;
-    let (batch, order) = load(&state, path.batch_id).await?;
-    Ok(Json(detail(path.batch_id, &batch, &order)))
+    let batch = load(&state, path.batch_id).await?;
+    Ok(Json(detail(path.batch_id, &batch)))
 }
 
 mod actions;

@@ -313,8 +313,8 @@ async fn rules_of(
     program: ProgramId,
 ) -> Result<crate::domain::ProgramRules, Problem> {
     let (program, _) = state.commands.load_program(program).await?;
-    Ok(match program {
-        ProgramState::Registered(p) => p.rules,
+    Ok(match &*program {
+        ProgramState::Registered(p) => p.rules.clone(),
         ProgramState::Unregistered => Default::default(),
     })
 }

@@ -146,8 +146,8 @@ pub async fn show(
     ApiPath(path): ApiPath<ProgramPath>,
 ) -> Result<Versioned<ProgramView>, Problem> {
     let (program, version) = state.commands.load_program(path.program_id).await?;
-    match program {
-        ProgramState::Registered(p) => Ok(Versioned::ok(version, ProgramView::new(&p, version))),
+    match &*program {
+        ProgramState::Registered(p) => Ok(Versioned::ok(version, ProgramView::new(p, version))),
         ProgramState::Unregistered => Err(DomainError::ProgramNotRegistered.into()),
     }
 }

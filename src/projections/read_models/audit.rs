@@ -14,14 +14,15 @@
 
 use super::portfolio::{PortfolioPage, RowReplay};
 use super::stream::{
-    EVENT_COLUMNS, Personal, StreamKind, Until, decode_portfolio_event, fold_portfolio,
-    keys_for_rows, read_stream, recorded_from_row, stream_kind,
+    EVENT_COLUMNS, Personal, Until, decode_portfolio_event, fold_portfolio, keys_for_rows,
+    read_stream, recorded_from_row,
 };
 use super::view::PortfolioPersonal;
 use super::{ReadError, clamp_limit};
-use crate::app;
 use crate::domain::portfolio::PortfolioEvent;
 use crate::domain::{PERSONAL_FIELD, PortfolioId, PortfolioState, ProgramId, stockholm_date};
+use crate::log;
+use crate::log::{StreamKind, stream_kind};
 use crate::store::keys::SubjectKeys;
 use crate::store::{ActorRole, Checkpoint, RecordedEvent, Upcasters};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -60,7 +61,7 @@ impl AuditProjection {
                 (Some(portfolio_id), program)
             }
             StreamKind::Program(program_id) => (None, Some(program_id)),
-            StreamKind::Other => (None, None),
+            StreamKind::Batch(_) | StreamKind::Other => (None, None),
         };
         sqlx::query(
             "INSERT INTO rm_audit
@@ -195,7 +196,7 @@ pub async fn portfolio_history_page(
     .fetch_all(pool)
     .await?;
     let keys = keys_for_rows(&mut *pool.acquire().await?, &rows).await?;
-    let upcasters = app::upcasters();
+    let upcasters = log::upcasters();
     rows.iter()
         .map(|row| entry(row, &upcasters, &keys))
         .collect()
@@ -261,7 +262,7 @@ pub async fn program_log(
     .fetch_all(pool)
     .await?;
     let keys = keys_for_rows(&mut *pool.acquire().await?, &rows).await?;
-    let upcasters = app::upcasters();
+    let upcasters = log::upcasters();
     let entries = rows
         .iter()
         .map(|row| entry(row, &upcasters, &keys))
@@ -294,7 +295,7 @@ pub async fn portfolio_as_of(
     at: DateTime<Utc>,
 ) -> Result<Option<PortfolioPage>, ReadError> {
     let mut conn = pool.acquire().await?;
-    let upcasters = app::upcasters();
+    let upcasters = log::upcasters();
     let own = read_stream(
         &mut conn,
         &upcasters,

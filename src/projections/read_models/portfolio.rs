@@ -13,18 +13,19 @@
 //! row this projection held once it had applied the events recorded by then.
 
 use super::stream::{
-    Personal, PortfolioFolds, ProgramFolds, StreamKind, Until, decode_portfolio_event,
-    decode_program_event, fold_portfolio, read_stream, rules_in_force, stream_kind,
+    Personal, PortfolioFolds, ProgramFolds, Until, decode_portfolio_event, decode_program_event,
+    fold_portfolio, read_stream, rules_in_force,
 };
 use super::view::{NextStepCode, PhaseName, PortfolioPersonal, PortfolioView};
 use super::{ReadError, clamp_limit, undecodable};
-use crate::app;
 use crate::domain::portfolio::Portfolio;
 use crate::domain::rules::ProgramRules;
 use crate::domain::{
     PortfolioId, PortfolioState, ProgramEvent, ProgramId, ProgramState, StudentUid, portfolio,
     program,
 };
+use crate::log;
+use crate::log::{StreamKind, stream_kind};
 use crate::store::{RecordedEvent, Upcasters};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -65,7 +66,7 @@ pub(super) fn view_change(event: &RecordedEvent) -> Result<ViewChange, ReadError
             | ProgramEvent::CoordinatorAssigned(_)
             | ProgramEvent::CoordinatorUnassigned(_) => ViewChange::Nothing,
         },
-        StreamKind::Other => ViewChange::Nothing,
+        StreamKind::Batch(_) | StreamKind::Other => ViewChange::Nothing,
     })
 }
 
@@ -173,7 +174,7 @@ pub struct PortfolioProjection {
 impl PortfolioProjection {
     pub fn new() -> Self {
         Self {
-            upcasters: app::upcasters(),
+            upcasters: log::upcasters(),
             folds: PortfolioFolds::new(),
             programs: ProgramFolds::new(),
         }
@@ -370,7 +371,7 @@ pub async fn portfolio_page(
         return Ok(None);
     };
     let mut conn = pool.acquire().await?;
-    let upcasters = app::upcasters();
+    let upcasters = log::upcasters();
     let events = read_stream(
         &mut conn,
         &upcasters,

@@ -5,7 +5,7 @@
 //! projection copies its non-personal part and `CertificateRevoked` marks the row.
 //!
 //! The delivery columns come from the export worker's batch streams (`export-batch-{id}`, see
-//! [`crate::export::worker::events`]):
+//! [`crate::domain::batch`]):
 //! - `BatchCreated`: every certificate and revocation it took gets `export_status = 'exported'`,
 //!   `last_batch_id` = the batch and `delivery_error = NULL` (Ladok delivery is still `pending`); an
 //!   approval it refused gets `export_status = 'refused'` and the refusal code in `delivery_error`.
@@ -35,13 +35,14 @@ mod wait;
 use wait::ladok_wait;
 pub use wait::{LadokWait, NextAttempt};
 
-use super::stream::{StreamKind, decode_portfolio_event, stream_kind};
+use super::stream::decode_portfolio_event;
 use super::{ReadError, clamp_limit, from_serde_name, serde_name, undecodable};
+use crate::domain::batch::{BatchEvent, BatchItem};
 use crate::domain::portfolio::{
     CertificateApproved, CertificateRevoked, CertifiedActivity, FinalFormat, PortfolioEvent,
 };
 use crate::domain::{CertificateId, PortfolioId, ProgramId, StaffId, StudentUid};
-use crate::export::worker::events::{BatchEvent, BatchItem};
+use crate::log::{StreamKind, stream_kind};
 use crate::store::{Checkpoint, RecordedEvent};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -160,7 +161,7 @@ async fn apply_batch_event(
     ) {
         return Ok(());
     }
-    let decoded = BatchEvent::from_recorded(event).map_err(|e| ReadError::Corrupt {
+    let decoded = crate::log::decode_batch(event).map_err(|e| ReadError::Corrupt {
         position: event.position(),
         event_type: event.event_type.clone(),
         reason: e.to_string(),

@@ -5,12 +5,13 @@
 //! Only the insert needs context the event does not carry (the portfolio's program, the activity's
 //! catalog name), so only then is the portfolio's stream folded.
 
-use super::stream::{PortfolioFolds, StreamKind, decode_portfolio_event, stream_kind};
+use super::stream::{PortfolioFolds, decode_portfolio_event};
 use super::{ReadError, clamp_limit, serde_name, undecodable};
-use crate::app;
 use crate::domain::portfolio::PortfolioEvent;
 use crate::domain::values::RecordingKind;
 use crate::domain::{ActivityId, PortfolioId, PortfolioState, ProgramId};
+use crate::log;
+use crate::log::{StreamKind, stream_kind};
 use crate::store::{RecordedEvent, Upcasters};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -109,7 +110,7 @@ fn int(n: Option<u32>) -> Option<i32> {
 impl ReviewQueueProjection {
     pub fn new() -> Self {
         Self {
-            upcasters: app::upcasters(),
+            upcasters: log::upcasters(),
             folds: PortfolioFolds::new(),
         }
     }

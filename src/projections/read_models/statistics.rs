@@ -8,16 +8,16 @@
 //! overall; none of them returns anything that identifies a student.
 
 use super::stream::{
-    FOLD_CACHE_STREAMS, FoldCache, Personal, ProgramFolds, StreamKind, Until,
-    decode_portfolio_event, read_stream, stream_kind,
+    FOLD_CACHE_STREAMS, Personal, ProgramFolds, Until, decode_portfolio_event, read_stream,
 };
 use super::{ReadError, serde_name};
-use crate::app;
 use crate::domain::portfolio::{
     Portfolio, PortfolioEvent, ReflectionFormat, ReflectionStatus, Review,
 };
 use crate::domain::rules::ProgramRules;
 use crate::domain::{PortfolioState, ProgramId, portfolio};
+use crate::log;
+use crate::log::{FoldCache, StreamKind, stream_kind};
 use crate::store::{ActorRole, RecordedEvent, Upcasters};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -295,7 +295,7 @@ pub struct StatisticsProjection {
 impl StatisticsProjection {
     pub fn new() -> Self {
         Self {
-            upcasters: app::upcasters(),
+            upcasters: log::upcasters(),
             folds: FoldCache::new(FOLD_CACHE_STREAMS),
             programs: ProgramFolds::new(),
         }

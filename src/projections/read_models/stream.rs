@@ -40,19 +40,16 @@
 //! a version.
 
 use super::ReadError;
-use crate::app::{decode_portfolio, decode_program};
 use crate::domain::rules::ProgramRules;
 use crate::domain::{
-    PortfolioEvent, PortfolioId, PortfolioState, ProgramEvent, ProgramId, ProgramState, portfolio,
-    program,
+    PortfolioEvent, PortfolioState, ProgramEvent, ProgramId, ProgramState, portfolio, program,
 };
+use crate::log::{FoldCache, decode_portfolio, decode_program};
 use crate::store::keys::{SubjectKeys, sealed_subjects};
 use crate::store::{ActorRole, Checkpoint, RecordedEvent, Upcasters};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 /// The columns of `events` that make a [`RecordedEvent`], under the names [`recorded_from_row`]
 /// reads. `$2` decides whether the personal column is read at all: folds for read models never
@@ -198,28 +195,6 @@ pub(super) fn recorded_from_row(
     })
 }
 
-/// What a stream id names, by its prefix (`store` streams are `<aggregate>-<uuid>`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum StreamKind {
-    Portfolio(PortfolioId),
-    Program(ProgramId),
-    /// Export batches and anything added later: the read models here ignore them.
-    Other,
-}
-
-pub(super) fn stream_kind(stream_id: &str) -> StreamKind {
-    if let Some(id) = stream_id.strip_prefix("portfolio-") {
-        if let Ok(id) = id.parse() {
-            return StreamKind::Portfolio(id);
-        }
-    } else if let Some(id) = stream_id.strip_prefix("program-")
-        && let Ok(id) = id.parse()
-    {
-        return StreamKind::Program(id);
-    }
-    StreamKind::Other
-}
-
 pub(super) fn decode_portfolio_event(event: &RecordedEvent) -> Result<PortfolioEvent, ReadError> {
     decode_portfolio(event).map_err(|e| ReadError::Corrupt {
         position: event.position(),
@@ -266,81 +241,6 @@ fn fold_program<'a>(
 /// works on the streams active at one time, and a stream evicted meanwhile costs one fold from the
 /// log again, not a wrong state.
 pub(super) const FOLD_CACHE_STREAMS: usize = 4_000;
-
-/// States folded from streams, each known to be the fold of its stream up to one version (see
-/// "Fold cache" above for why an entry never goes stale). One per projection instance; the mutex
-/// is only held for a map operation, never across an `.await`.
-///
-/// Bounded by two generations of at most `capacity / 2` streams each: when the current one is full
-/// it becomes the old one and the previous old one is dropped, so streams that are still being
-/// advanced survive (a hit moves an entry to the current generation) and memory stays bounded
-/// without bookkeeping per entry.
-#[derive(Debug)]
-pub(super) struct FoldCache<S> {
-    generations: Mutex<Generations<S>>,
-    per_generation: usize,
-}
-
-#[derive(Debug)]
-struct Generations<S> {
-    current: HashMap<String, (i32, S)>,
-    old: HashMap<String, (i32, S)>,
-}
-
-impl<S> FoldCache<S> {
-    pub(super) fn new(capacity: usize) -> Self {
-        FoldCache {
-            generations: Mutex::new(Generations {
-                current: HashMap::new(),
-                old: HashMap::new(),
-            }),
-            per_generation: (capacity / 2).max(1),
-        }
-    }
-
-    /// Takes out the state of `stream_id` folded up to exactly `version`, if that is what is
-    /// cached; the caller puts the state after its event back with [`FoldCache::put`]. An entry of
-    /// another version is left alone (and replaced by the next `put`).
-    pub(super) fn take(&self, stream_id: &str, version: i32) -> Option<S> {
-        // A panic elsewhere cannot leave a map half-updated in a way that matters: every entry is
-        // valid on its own, so a poisoned lock is still usable.
-        let mut guard = self.generations.lock().unwrap_or_else(|p| p.into_inner());
-        let g = &mut *guard;
-        for map in [&mut g.current, &mut g.old] {
-            if map.get(stream_id).is_some_and(|(v, _)| *v == version) {
-                return map.remove(stream_id).map(|(_, state)| state);
-            }
-        }
-        None
-    }
-
-    /// Remembers `state` as the fold of `stream_id` up to `version`.
-    pub(super) fn put(&self, stream_id: &str, version: i32, state: S) {
-        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
-        g.old.remove(stream_id);
-        if g.current.len() >= self.per_generation && !g.current.contains_key(stream_id) {
-            g.old = std::mem::take(&mut g.current);
-        }
-        g.current.insert(stream_id.to_owned(), (version, state));
-    }
-
-    /// A copy of the state of `stream_id` folded up to exactly `version`, left in the cache: for
-    /// states many events read (a program's rules).
-    pub(super) fn get(&self, stream_id: &str, version: i32) -> Option<S>
-    where
-        S: Clone,
-    {
-        let state = self.take(stream_id, version)?;
-        self.put(stream_id, version, state.clone());
-        Some(state)
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        let g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
-        g.current.len() + g.old.len()
-    }
-}
 
 /// A [`FoldCache`] of portfolio states, with the fallback to the log.
 #[derive(Debug)]
@@ -492,6 +392,3 @@ pub(super) fn rules_in_force(program: &ProgramState) -> ProgramRules {
         .map(|p| p.rules.clone())
         .unwrap_or_default()
 }
-
-#[cfg(test)]
-mod tests;

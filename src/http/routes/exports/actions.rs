@@ -3,72 +3,26 @@
 
 use super::*;
 
-/// Appends `event` to the batch stream under the export lock (so it never races the worker).
-async fn append_locked(
+/// Runs the registrar's `command` on the batch holding the export lock, so it never races the
+/// worker's steps (which expect the exact version they read).
+async fn run_locked(
     state: &AppState,
     caller: &Caller,
     meta: &CommandMeta,
     batch_id: Uuid,
-    version: i32,
-    event: BatchEvent,
-    settle_again: bool,
-) -> Result<(), Problem> {
-    let pool = &state.pool;
-    let ctx = meta.context(pool, caller).await?;
-    let lock = ExportLock::try_acquire(pool)
+    command: BatchCommand,
+) -> Result<Vec<BatchEvent>, Problem> {
+    let ctx = meta.context(&state.pool, caller).await?;
+    let lock = ExportLock::try_acquire(&state.pool)
         .await
         .map_err(|e| Problem::internal(&e))?
         .ok_or_else(export_running)?;
-    let metadata = Metadata {
-        actor_id: ctx.actor_id,
-        actor_role: ctx.role,
-        correlation_id: ctx.correlation_id,
-        causation_id: None,
-        command_id: ctx.command_id,
-    };
-    let result = async {
-        let mut tx = pool.begin().await?;
-        if settle_again {
-            // Back on the worker's delivery list.
-            sqlx::query(
-                "UPDATE export_batches SET deliveries_settled_at = NULL WHERE batch_id = $1",
-            )
-            .bind(batch_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let appended = state
-            .commands
-            .store()
-            .append_in(
-                &mut tx,
-                &events::stream_id(BatchId::new(batch_id)),
-                ExpectedVersion::Exact(version),
-                &[event.to_new_event()],
-                &metadata,
-            )
-            .await;
-        match appended {
-            Ok(_) => {
-                tx.commit().await?;
-                state.commands.store().announce();
-                Ok(Ok(()))
-            }
-            Err(e) => Ok(Err(e)),
-        }
-    }
-    .await;
+    let handled = state
+        .commands
+        .batch(BatchId::new(batch_id), command, &ctx, Write::default())
+        .await;
     lock.release().await;
-    match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(crate::store::AppendError::Conflict { .. })) => Err(Problem::new(
-            StatusCode::CONFLICT,
-            "concurrent_change",
-            "the batch changed meanwhile; reload it and try again",
-        )),
-        Ok(Err(e)) => Err(Problem::internal(&e)),
-        Err(e) => Err(Problem::internal(&e as &sqlx::Error)),
-    }
+    Ok(handled?.events)
 }
 
 /// `POST /exports/batches/{batch_id}/acknowledge` (registrar): records that the registrar took the
@@ -88,24 +42,14 @@ pub async fn acknowledge(
 ) -> Result<Json<BatchDetail>, Problem> {
     registrar_only(&caller)?;
     let ApiPath(path) = path?;
-    let (batch, _) = load(&state, path.batch_id).await?;
+    let batch = load(&state, path.batch_id).await?;
     if batch.acknowledged_by.is_none() {
-        let event = BatchEvent::BatchAcknowledged(BatchAcknowledged {
-            by: caller.subject.clone(),
-        });
-        append_locked(
-            &state,
-            &caller,
-            &meta,
-            path.batch_id,
-            batch.version,
-            event,
-            false,
-        )
-        .await?;
+        let by = caller.subject.clone();
+        let command = BatchCommand::Acknowledge { by };
+        run_locked(&state, &caller, &meta, path.batch_id, command).await?;
     }
-    let (batch, order) = load(&state, path.batch_id).await?;
-    Ok(Json(detail(path.batch_id, &batch, &order)))
+    let batch = load(&state, path.batch_id).await?;
+    Ok(Json(detail(path.batch_id, &batch)))
 }
 
 /// What a re-delivery request queued.
@@ -134,33 +78,23 @@ pub async fn redeliver(
 ) -> Result<Json<Redelivery>, Problem> {
     registrar_only(&caller)?;
     let ApiPath(path) = path?;
-    let (batch, _) = load(&state, path.batch_id).await?;
-    let certificate_ids: Vec<CertificateId> = batch
-        .failed
-        .iter()
-        .filter(|(id, f)| !f.retryable && !batch.delivered.contains_key(*id))
-        .map(|(id, _)| *id)
-        .collect();
-    if !certificate_ids.is_empty() {
-        let event = BatchEvent::RedeliveryRequested(RedeliveryRequested {
-            by: caller.subject.clone(),
-            certificate_ids: certificate_ids.clone(),
-        });
-        append_locked(
-            &state,
-            &caller,
-            &meta,
-            path.batch_id,
-            batch.version,
-            event,
-            true,
-        )
-        .await?;
-    }
-    let (batch, order) = load(&state, path.batch_id).await?;
+    load(&state, path.batch_id).await?;
+    let command = BatchCommand::RequestRedelivery {
+        by: caller.subject.clone(),
+    };
+    // The batch decides which items failed for good (`domain::batch::decide`); none: no event.
+    let events = run_locked(&state, &caller, &meta, path.batch_id, command).await?;
+    let certificate_ids = events
+        .into_iter()
+        .find_map(|e| match e {
+            BatchEvent::RedeliveryRequested(r) => Some(r.certificate_ids),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let batch = load(&state, path.batch_id).await?;
     Ok(Json(Redelivery {
         certificate_ids,
-        batch: detail(path.batch_id, &batch, &order),
+        batch: detail(path.batch_id, &batch),
     }))
 }
 

@@ -62,7 +62,7 @@ pub async fn download(
     let ApiPath(path) = path?;
     check_name(&path.name)?;
     let config = config(&state)?;
-    let (batch, _) = load(&state, path.batch_id).await?;
+    let batch = load(&state, path.batch_id).await?;
     // The recorded name, not the caller's, is what touches the file system.
     let Some((name, (sha256, _))) = batch.written.get_key_value(path.name.as_str()) else {
         return Err(Problem::not_found(

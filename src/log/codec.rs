@@ -1,6 +1,7 @@
 //! Between domain events and stored events: the `personal` part of a payload goes to its own column
 //! (with the person it belongs to), everything else stays in the payload.
 
+use crate::domain::batch::BatchEvent;
 use crate::domain::{PERSONAL_FIELD, PayloadError, PortfolioEvent, ProgramEvent};
 use crate::store::{NewEvent, RecordedEvent, Upcasters};
 use serde_json::Value;
@@ -50,6 +51,17 @@ pub fn decode_portfolio(event: &RecordedEvent) -> Result<PortfolioEvent, Payload
 
 pub fn decode_program(event: &RecordedEvent) -> Result<ProgramEvent, PayloadError> {
     ProgramEvent::from_payload(&event.event_type, rejoin(event))
+}
+
+/// A batch event as the store takes it (batch events hold nothing personal).
+pub fn encode_batch(event: &BatchEvent) -> NewEvent {
+    let (kind, payload) = event.to_payload();
+    encode(kind, event.schema_version(), payload, None)
+}
+
+/// A batch stream's event.
+pub fn decode_batch(event: &RecordedEvent) -> Result<BatchEvent, PayloadError> {
+    BatchEvent::from_payload(&event.event_type, event.payload.clone())
 }
 
 #[cfg(test)]

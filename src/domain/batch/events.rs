@@ -7,16 +7,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-use crate::domain::ids::CertificateId;
-use crate::export::BatchId;
-use crate::store::{NewEvent, RecordedEvent};
-
-/// The stream of a batch.
-pub fn stream_id(batch_id: BatchId) -> String {
-    format!("export-batch-{batch_id}")
-}
+use crate::domain::event_payload::domain_events;
+use crate::domain::ids::{BatchId, CertificateId};
 
 /// One certificate a batch took, and where its source events are: the worker renders the files from
 /// the portfolio stream again when it resumes a batch, so the ids are enough.
@@ -141,113 +134,18 @@ pub struct RedeliveryRequested {
     pub certificate_ids: Vec<CertificateId>,
 }
 
-/// The events of a batch stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum BatchEvent {
-    BatchCreated(BatchCreated),
-    BatchFileWritten(BatchFileWritten),
-    BatchCompleted(BatchCompleted),
-    CertificateDelivered(CertificateDelivered),
-    DeliveryFailed(DeliveryFailed),
-    DeliveriesDeferred(DeliveriesDeferred),
-    BatchAcknowledged(BatchAcknowledged),
-    RedeliveryRequested(RedeliveryRequested),
-    DeliveryStarted(DeliveryStarted),
-    MeritCreated(MeritCreated),
-}
-
-/// Every batch event type is at schema version 1.
-const SCHEMA_VERSION: i16 = 1;
-
-/// A stored batch event could not be read back.
-#[derive(Debug, thiserror::Error)]
-pub enum BatchEventError {
-    #[error("event {event_id} of type {event_type:?} is not a batch event")]
-    Invalid {
-        event_id: Uuid,
-        event_type: String,
-        #[source]
-        source: serde_json::Error,
-    },
-}
-
-impl BatchEvent {
-    /// The stable name in the `event_type` column (the variant's name; never rename one).
-    pub fn event_type(&self) -> &'static str {
-        match self {
-            BatchEvent::BatchCreated(_) => "BatchCreated",
-            BatchEvent::BatchFileWritten(_) => "BatchFileWritten",
-            BatchEvent::BatchCompleted(_) => "BatchCompleted",
-            BatchEvent::CertificateDelivered(_) => "CertificateDelivered",
-            BatchEvent::DeliveryFailed(_) => "DeliveryFailed",
-            BatchEvent::DeliveriesDeferred(_) => "DeliveriesDeferred",
-            BatchEvent::BatchAcknowledged(_) => "BatchAcknowledged",
-            BatchEvent::RedeliveryRequested(_) => "RedeliveryRequested",
-            BatchEvent::DeliveryStarted(_) => "DeliveryStarted",
-            BatchEvent::MeritCreated(_) => "MeritCreated",
-        }
+domain_events!(
+    /// The events of a batch stream.
+    BatchEvent {
+        BatchCreated,
+        BatchFileWritten,
+        BatchCompleted,
+        CertificateDelivered,
+        DeliveryFailed,
+        DeliveriesDeferred,
+        BatchAcknowledged,
+        RedeliveryRequested,
+        DeliveryStarted,
+        MeritCreated,
     }
-
-    /// The event as the store takes it: the payload without the type tag (it has its own column).
-    pub fn to_new_event(&self) -> NewEvent {
-        let mut payload = serde_json::to_value(self).expect("batch events always serialise");
-        if let Some(fields) = payload.as_object_mut() {
-            fields.remove("type");
-        }
-        crate::app::encode(self.event_type(), SCHEMA_VERSION, payload, None)
-    }
-
-    /// A stored event of a batch stream.
-    pub fn from_recorded(event: &RecordedEvent) -> Result<Self, BatchEventError> {
-        let mut payload = event.payload.clone();
-        if let Some(fields) = payload.as_object_mut() {
-            fields.insert(
-                "type".to_owned(),
-                serde_json::Value::String(event.event_type.clone()),
-            );
-        }
-        serde_json::from_value(payload).map_err(|source| BatchEventError::Invalid {
-            event_id: event.event_id,
-            event_type: event.event_type.clone(),
-            source,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn payloads_carry_no_type_tag_and_round_trip() {
-        let event = BatchEvent::BatchFileWritten(BatchFileWritten {
-            name: "ladok-entry.csv".to_owned(),
-            sha256: "ab".repeat(32),
-            size: 3,
-        });
-        let new = event.to_new_event();
-        assert_eq!(new.event_type, "BatchFileWritten");
-        assert!(new.payload.get("type").is_none());
-        assert_eq!(new.personal, None);
-        let recorded = RecordedEvent {
-            checkpoint: crate::store::Checkpoint::START,
-            stream_id: "export-batch-x".to_owned(),
-            version: 1,
-            event_id: new.event_id,
-            event_type: new.event_type.clone(),
-            schema_version: 1,
-            stored_schema_version: 1,
-            payload: new.payload,
-            personal: None,
-            data_subject: None,
-            actor_id: "export-worker".to_owned(),
-            actor_role: crate::store::ActorRole::System,
-            correlation_id: Uuid::nil(),
-            causation_id: None,
-            command_id: Uuid::nil(),
-            recorded_at: Utc::now(),
-        };
-        assert_eq!(BatchEvent::from_recorded(&recorded).unwrap(), event);
-    }
-}
+);

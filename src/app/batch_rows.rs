@@ -1,0 +1,89 @@
+//! The export worker's own bookkeeping rows (`migrations/20261130000003_exports.sql`), written in
+//! the transaction that appends the batch events they follow: `export_batches` says which batches
+//! are unfinished and which have deliveries open, and `export_selection` how far the log has been
+//! taken into batches. Committing them with the events means the worker's lists never disagree
+//! with the streams, whoever appends (the worker, or the registrar asking for a re-delivery).
+
+use sqlx::PgConnection;
+
+use super::handler::CommandError;
+use crate::domain::BatchId;
+use crate::domain::batch::BatchEvent;
+use crate::store::Checkpoint;
+
+/// Moving the selection checkpoint from where the worker read it to the end of what a new batch
+/// took: guarded by the value read, so a second worker that somehow got past the export lock fails
+/// instead of taking the same certificates into a second batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelectionMove {
+    pub from: Checkpoint,
+    pub to: Checkpoint,
+}
+
+/// Whether `events` change a row here.
+pub(super) fn follows(events: &[BatchEvent]) -> bool {
+    events.iter().any(|e| {
+        matches!(
+            e,
+            BatchEvent::BatchCreated(_)
+                | BatchEvent::BatchCompleted(_)
+                | BatchEvent::RedeliveryRequested(_)
+        )
+    })
+}
+
+/// Moves the selection checkpoint; a conflict when it is no longer where the worker read it.
+pub(super) async fn move_selection(
+    tx: &mut PgConnection,
+    selection: SelectionMove,
+) -> Result<(), CommandError> {
+    let moved = sqlx::query(
+        "UPDATE export_selection SET transaction_id = $1, position = $2, updated_at = now() \
+         WHERE transaction_id = $3 AND position = $4",
+    )
+    .bind(selection.to.transaction_id)
+    .bind(selection.to.position)
+    .bind(selection.from.transaction_id)
+    .bind(selection.from.position)
+    .execute(&mut *tx)
+    .await
+    .map_err(crate::store::StoreError::from)?;
+    if moved.rows_affected() != 1 {
+        return Err(CommandError::Conflict {
+            stream_id: "export-selection".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Brings `batch_id`'s row of `export_batches` in line with its new `events`.
+pub(super) async fn write(
+    tx: &mut PgConnection,
+    batch_id: BatchId,
+    events: &[BatchEvent],
+) -> Result<(), sqlx::Error> {
+    for event in events {
+        let query = match event {
+            BatchEvent::BatchCreated(created) => sqlx::query(
+                "INSERT INTO export_batches (batch_id, created_at, certificates, revocations) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(batch_id.as_uuid())
+            .bind(created.created_at)
+            .bind(created.certificates.len() as i32)
+            .bind(created.revocations.len() as i32),
+            BatchEvent::BatchCompleted(_) => {
+                sqlx::query("UPDATE export_batches SET completed_at = now() WHERE batch_id = $1")
+                    .bind(batch_id.as_uuid())
+            }
+            // Back on the worker's delivery list.
+            BatchEvent::RedeliveryRequested(_) => sqlx::query(
+                "UPDATE export_batches SET deliveries_settled_at = NULL WHERE batch_id = $1",
+            )
+            .bind(batch_id.as_uuid()),
+            _ => continue,
+        };
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! States folded from streams, remembered by the exact version they were folded up to.
+//!
+//! A fold of a stream up to version v depends only on the events at versions <= v, and those never
+//! change (one event per version, and erasure only touches the personal column: a reader of personal
+//! data must fold again after an erasure, see `app::handler`). So an entry keyed by its version is
+//! never stale; applying events in another order than the cache saw them is a miss, never a wrong
+//! state. The projections (`projections::read_models::stream`) and the command handler both keep
+//! their folds here.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// States folded from streams, each known to be the fold of its stream up to one version (see
+/// "Fold cache" above for why an entry never goes stale). One per projection instance; the mutex
+/// is only held for a map operation, never across an `.await`.
+///
+/// Bounded by two generations of at most `capacity / 2` streams each: when the current one is full
+/// it becomes the old one and the previous old one is dropped, so streams that are still being
+/// advanced survive (a hit moves an entry to the current generation) and memory stays bounded
+/// without bookkeeping per entry.
+#[derive(Debug)]
+pub struct FoldCache<S> {
+    generations: Mutex<Generations<S>>,
+    per_generation: usize,
+}
+
+#[derive(Debug)]
+struct Generations<S> {
+    current: HashMap<String, (i32, S)>,
+    old: HashMap<String, (i32, S)>,
+}
+
+impl<S> FoldCache<S> {
+    pub fn new(capacity: usize) -> Self {
+        FoldCache {
+            generations: Mutex::new(Generations {
+                current: HashMap::new(),
+                old: HashMap::new(),
+            }),
+            per_generation: (capacity / 2).max(1),
+        }
+    }
+
+    /// Takes out the state of `stream_id` folded up to exactly `version`, if that is what is
+    /// cached; the caller puts the state after its event back with [`FoldCache::put`]. An entry of
+    /// another version is left alone (and replaced by the next `put`).
+    pub fn take(&self, stream_id: &str, version: i32) -> Option<S> {
+        // A panic elsewhere cannot leave a map half-updated in a way that matters: every entry is
+        // valid on its own, so a poisoned lock is still usable.
+        let mut guard = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        let g = &mut *guard;
+        for map in [&mut g.current, &mut g.old] {
+            if map.get(stream_id).is_some_and(|(v, _)| *v == version) {
+                return map.remove(stream_id).map(|(_, state)| state);
+            }
+        }
+        None
+    }
+
+    /// Takes out whatever fold of `stream_id` is cached, with its version: for a reader that then
+    /// folds only the events after it (the command handler).
+    pub fn take_latest(&self, stream_id: &str) -> Option<(i32, S)> {
+        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        let g = &mut *g;
+        g.current
+            .remove(stream_id)
+            .or_else(|| g.old.remove(stream_id))
+    }
+
+    /// Remembers `state` as the fold of `stream_id` up to `version`.
+    pub fn put(&self, stream_id: &str, version: i32, state: S) {
+        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        g.old.remove(stream_id);
+        if g.current.len() >= self.per_generation && !g.current.contains_key(stream_id) {
+            g.old = std::mem::take(&mut g.current);
+        }
+        g.current.insert(stream_id.to_owned(), (version, state));
+    }
+
+    /// A copy of the state of `stream_id` folded up to exactly `version`, left in the cache: for
+    /// states many events read (a program's rules).
+    pub fn get(&self, stream_id: &str, version: i32) -> Option<S>
+    where
+        S: Clone,
+    {
+        let state = self.take(stream_id, version)?;
+        self.put(stream_id, version, state.clone());
+        Some(state)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        g.current.len() + g.old.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_fold_is_only_handed_out_for_the_version_it_holds() {
+        let cache = FoldCache::new(10);
+        cache.put("s", 3, "after 3");
+        // A rebuild from the start, or an event applied before the one cached: a miss.
+        assert_eq!(cache.take("s", 2), None);
+        assert_eq!(cache.take("s", 4), None);
+        assert_eq!(cache.take("other", 3), None);
+        // The miss left the entry alone; the hit takes it out.
+        assert_eq!(cache.take("s", 3), Some("after 3"));
+        assert_eq!(cache.take("s", 3), None);
+        // A later put replaces whatever version was there, also a higher one.
+        cache.put("s", 7, "after 7");
+        cache.put("s", 4, "after 4");
+        assert_eq!(cache.take("s", 7), None);
+        assert_eq!(cache.get("s", 4), Some("after 4"));
+        assert_eq!(cache.get("s", 4), Some("after 4"), "get leaves it cached");
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_keeps_the_streams_in_use() {
+        let cache = FoldCache::new(4);
+        for i in 0..100 {
+            cache.put("hot", i, i);
+            cache.put(&format!("cold-{i}"), 1, i);
+            assert!(cache.len() <= 4, "{} entries", cache.len());
+            assert_eq!(cache.take("hot", i), Some(i));
+        }
+        // An entry of the old generation is still found, and moves to the current one on `get`.
+        let cache = FoldCache::new(4);
+        cache.put("a", 1, 'a');
+        cache.put("b", 1, 'b');
+        cache.put("c", 1, 'c');
+        assert_eq!(cache.get("a", 1), Some('a'));
+        cache.put("d", 1, 'd');
+        cache.put("e", 1, 'e');
+        assert_eq!(cache.get("a", 1), Some('a'));
+        assert_eq!(cache.take("b", 1), None, "dropped with its generation");
+    }
+}
