@@ -1,14 +1,16 @@
 //! `cim`: the Certificate of International Merits backend.
 //!
-//! The tree shows the architecture (see the README's "Architecture" section), roughly bottom layer
-//! first (the domain imports nothing; a few helpers still cross between neighbours, which issue 21's
-//! redesign removes):
-//! - [`domain`]: the CIM rules as pure functions; depends on nothing else in this crate.
+//! The tree shows the architecture (`docs/architecture.md`), bottom layer first; each module imports
+//! only from those listed before it:
+//! - [`domain`]: the CIM rules as pure functions (programs, portfolios, export batches); imports
+//!   nothing else in this crate.
 //! - [`crypto`]: keys and cipher of the personal data sealed in the log (crypto-shredding).
 //! - [`store`]: the append-only event log in PostgreSQL.
+//! - [`log`]: the log's vocabulary: domain events as stored and back, upcasters, stream kinds, folds
+//!   remembered by version.
 //! - [`db`]: connecting, migrating, and the embedded default PostgreSQL cluster.
 //! - [`media`]: uploaded recordings and evidence on disk, measured and ordered with erasure.
-//! - [`app`]: the command handler that drives the domain into the store, and erasure.
+//! - [`app`]: the command handler every write goes through, and erasure.
 //! - [`projections`]: the read models kept from the log, and their runner.
 //! - [`export`]: the registrar's export formats, the export worker and Ladok delivery.
 //! - [`http`]: the web API.

@@ -82,7 +82,7 @@ fn hits(dump: &str, needles: &[String]) -> Vec<String> {
 
 /// The export files that are the registrar's record of the erased student and are kept: the
 /// batch written before the erasure holds the identity number (12 digits, as Ladok takes it) and the
-/// names as written, in its Ladok CSV, ELMO document and DS 6.1 text (`docs/erasure.md`,
+/// names as written, in its Ladok CSV, ELMO document and DS 6.1 text (`docs/personal-data.md`,
 /// "Retention"). Nothing else of theirs may be anywhere after the erasure.
 const RETAINED_IN_EXPORTS: [&str; 3] = ["identity number, 12 digits", "given names", "family name"];
 

@@ -1,6 +1,6 @@
 //! The master key of the personal data against a real PostgreSQL and the real `cim` binary: `cim
 //! erase` does what the route does, a lost key table and a wrong master key stop `cim` at start-up,
-//! and the master key rotates (`docs/erasure.md`, "The master key").
+//! and the master key rotates (`docs/personal-data.md`, "The master key").
 
 mod support;
 

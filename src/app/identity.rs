@@ -66,7 +66,7 @@ pub(super) async fn claim_in(
     let claim = &change.claim;
     // The student's erasure lock (`media::uploads`), held until commit: an erasure of this student
     // runs wholly before this open or wholly after it, never between its claim and its commit, so it
-    // cannot miss the claimed row (docs/erasure.md).
+    // cannot miss the claimed row (docs/personal-data.md).
     uploads::lock_subject(&mut *tx, StudentUid::new(claim.student_uid)).await?;
     if store
         .claim_identity_number(&mut *tx, claim)

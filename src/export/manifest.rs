@@ -88,7 +88,7 @@ pub struct Manifest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateSteps {
     pub certificate_id: CertificateId,
-    /// Codes of [`crate::export::manual::ManualStep`].
+    /// Codes of [`crate::domain::batch::manual::ManualStep`].
     pub steps: Vec<String>,
 }
 
@@ -170,7 +170,7 @@ impl Manifest {
     /// States the manual steps in Ladok of every certificate (sorted by certificate).
     pub fn with_manual_steps(
         mut self,
-        steps: impl IntoIterator<Item = (CertificateId, Vec<crate::export::manual::ManualStep>)>,
+        steps: impl IntoIterator<Item = (CertificateId, Vec<crate::domain::batch::manual::ManualStep>)>,
     ) -> Self {
         for (certificate_id, list) in steps {
             let codes = list.iter().map(|s| s.code.clone()).collect();

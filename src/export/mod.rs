@@ -30,7 +30,6 @@ pub mod ds;
 pub mod elmo;
 pub mod fake_ladok;
 pub mod manifest;
-pub mod manual;
 pub mod worker;
 
 pub use certificate::{

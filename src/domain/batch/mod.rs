@@ -9,6 +9,7 @@
 mod commands;
 mod decide;
 mod events;
+pub mod manual;
 mod state;
 
 pub use commands::BatchCommand;

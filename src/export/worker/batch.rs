@@ -265,7 +265,7 @@ pub fn render(
     .with_manual_steps(certificates.iter().map(|c| {
         (
             c.certificate_id(),
-            crate::export::manual::manual_steps(c.is_revoked(), None),
+            crate::domain::batch::manual::manual_steps(c.is_revoked(), None),
         )
     }));
     files.push(ExportFile {

@@ -346,7 +346,7 @@ pub struct CertificateRecord {
     pub ladok_wait: Option<LadokWait>,
     /// What the registrar's office must still do by hand in Ladok for it (e.g. allow the merit in
     /// the degree certificate, which Ladok leaves to an administrator).
-    pub ladok_manual_steps: Vec<crate::export::manual::ManualStep>,
+    pub ladok_manual_steps: Vec<crate::domain::batch::manual::ManualStep>,
 }
 
 fn staff(s: String) -> Result<StaffId, ReadError> {
@@ -387,7 +387,7 @@ fn record(row: &PgRow) -> Result<CertificateRecord, ReadError> {
         last_batch_id: row.try_get("last_batch_id")?,
         delivery_error: row.try_get("delivery_error")?,
         ladok_wait: ladok_wait(row)?,
-        ladok_manual_steps: crate::export::manual::manual_steps(
+        ladok_manual_steps: crate::domain::batch::manual::manual_steps(
             status == "revoked",
             row.try_get::<Option<String>, _>("delivery_error")?
                 .as_deref(),
