@@ -35,12 +35,12 @@ use crate::export::worker::batch::BatchState;
 use crate::export::worker::events::{self, BatchAcknowledged, BatchEvent, RedeliveryRequested};
 use crate::export::worker::schedule::run_export;
 use crate::export::worker::{ExportLock, RunOutcome, WorkerConfig};
-use crate::http::AppState;
 use crate::http::auth::{Caller, Role};
 use crate::http::command::CommandMeta;
 use crate::http::cursor::{self, Page};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::problem::Problem;
+use crate::http::state::AppState;
 use crate::store::{ExpectedVersion, Metadata};
 
 /// The list a batches cursor belongs to.
