@@ -1,7 +1,9 @@
-//! What a command request carries besides its body, and how a command's answer is shaped.
+//! What a command request carries besides its body, and how a command's answer is shaped. The
+//! steps a command runs are `pipeline`'s; this module sits below it and below `extract`, whose
+//! body extractor records the digest a key is bound to ([`BodyDigest`]).
 //!
-//! - **Request id.** `X-Request-Id` when it is a UUID, else a fresh one; echoed on the response and
-//!   recorded as the events' correlation id, so a log line, a response and an event can be matched.
+//! - **Request id.** The id [`super::headers::request_id`] gave the request is recorded as the
+//!   events' correlation id, so a log line, a response and an event can be matched.
 //! - **Idempotency.** `Idempotency-Key` (any string up to 200 characters) becomes the command id as a
 //!   UUID v5 of (key, caller, method and path): one client's key cannot collide with another's, and
 //!   the same key on another resource is another command. The event store keeps one outcome per
@@ -20,13 +22,13 @@
 //!   the command is decided on and appends expecting that version, so no change can slip in between.
 
 use super::auth::Caller;
+use super::headers::RequestId;
 use super::problem::Problem;
 use crate::app::CommandContext;
 use axum::Json;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Serialize;
@@ -35,7 +37,6 @@ use sqlx::PgPool;
 use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
-pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// Longest idempotency key accepted.
@@ -44,30 +45,10 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
 /// Namespace of command ids derived from idempotency keys; fixed forever.
 const COMMAND_NAMESPACE: Uuid = Uuid::from_u128(0x2b7e_51c4_93a0_4f6e_8d15_7a9c_3e60_b1d2);
 
-/// The request's correlation id, put in the request's extensions by [`request_id`].
-#[derive(Debug, Clone, Copy)]
-pub struct RequestId(pub Uuid);
-
-/// Middleware: adopts a valid `X-Request-Id` or makes one, and echoes it on the response.
-pub async fn request_id(mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| Uuid::parse_str(v.trim()).ok())
-        .unwrap_or_else(Uuid::now_v7);
-    request.extensions_mut().insert(RequestId(id));
-    let mut response = next.run(request).await;
-    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
-        response.headers_mut().insert(REQUEST_ID.clone(), value);
-    }
-    response
-}
-
-/// The SHA-256 of a command's request body, filled in by the body extractor
-/// ([`crate::http::extract::ApiJson`]) when it reads the body of a request with an
-/// `Idempotency-Key`. Shared through the request's extensions because the body is read after the
-/// headers, by another extractor; empty when no body was read.
+/// The SHA-256 of a command's request body, filled in by the body extractor (`extract::ApiJson`,
+/// above this module) when it reads the body of a request with an `Idempotency-Key`. Shared
+/// through the request's extensions because the body is read after the headers, by another
+/// extractor; empty when no body was read.
 #[derive(Debug, Clone, Default)]
 pub struct BodyDigest(Arc<OnceLock<[u8; 32]>>);
 

@@ -1,11 +1,14 @@
 //! Extractors that answer bad input with a [`Problem`] naming the field at fault, instead of axum's
-//! plain-text rejections.
+//! plain-text rejections, and the [`Caller`] of a request.
 //!
 //! Request bodies are DTOs with `#[serde(deny_unknown_fields)]`, so a misspelt field is refused
-//! rather than silently ignored.
+//! rather than silently ignored. The command metadata's extractor stays with its rules in
+//! `command`; the extractor of a whole command request is `pipeline::CommandRequest`.
 
+use super::auth::{Authenticator, Caller};
 use super::command::BodyDigest;
 use super::problem::Problem;
+use super::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -15,6 +18,24 @@ use serde::de::DeserializeOwned;
 
 /// Largest JSON body accepted. Reflections are at most 100 000 characters, far below this.
 pub const JSON_BODY_LIMIT: usize = 256 * 1024;
+
+/// The authenticated caller (401 without a valid token, 429 for an address that failed too often;
+/// see `auth`). Here rather than in `auth` because it reads the application state, which is built
+/// from `auth`.
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        Authenticator {
+            verifier: &state.verifier,
+            limiter: &state.auth_limit,
+            pool: &state.pool,
+            metrics: &state.metrics,
+        }
+        .caller(parts)
+        .await
+    }
+}
 
 /// A JSON request body.
 #[derive(Debug, Clone)]

@@ -14,16 +14,21 @@
 //!
 //! The span of a request carries method, route template, status, latency and the request id (the
 //! `X-Request-Id` that is also the events' correlation id); never the body, the token or a query.
+//!
+//! The registry ([`Metrics`]) lives in the application state (`state::App::metrics`) and is handed
+//! to whoever counts: the [`observe`] middleware, the `Caller` extractor, the audit routes. This
+//! module imports nothing of `http` but the request id (`headers`), so that everything above it may
+//! count; the `/metrics` route (`routes::operations`) renders it together with the projection lag,
+//! which needs the state.
 
-use super::AppState;
-use super::command::RequestId;
+use super::headers::RequestId;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -50,8 +55,9 @@ impl Histogram {
     }
 }
 
-/// (method, route template, status).
-type RequestKey = (&'static str, &'static str, u16);
+/// (method, route template, status). The template is the matched route's, one of the router's
+/// paths (never the raw path), so the label values are as few as the routes.
+type RequestKey = (&'static str, String, u16);
 
 /// The method as a label: the standard ones by name, any other as `OTHER`, so a client inventing
 /// methods cannot add label values.
@@ -79,43 +85,113 @@ struct Registry {
     auth_rate_limited: u64,
 }
 
-/// The route templates, to label requests with a `'static` string.
-static TEMPLATES: LazyLock<Vec<&'static str>> =
-    LazyLock::new(|| super::routes::all().into_iter().map(|r| r.path).collect());
+/// The counters of one application state (see the module docs).
+#[derive(Debug, Default)]
+pub struct Metrics(Mutex<Registry>);
 
-static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
+impl Metrics {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock leaves plain numbers behind; keep counting.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
-fn registry() -> std::sync::MutexGuard<'static, Registry> {
-    // A panic while holding the lock leaves plain numbers behind; keep counting.
-    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+    /// Counts one export of `kind` (e.g. `audit_csv`). `kind` becomes a label: pass a fixed name,
+    /// never an id or anything personal.
+    pub fn record_export(&self, kind: &str) {
+        *self.registry().exports.entry(kind.to_owned()).or_default() += 1;
+    }
+
+    /// Counts one refused authentication by its problem code (a fixed `token_*` code, never the
+    /// token or the address).
+    pub fn record_auth_failure(&self, code: &str) {
+        *self
+            .registry()
+            .auth_failures
+            .entry(code.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Counts one request refused because its address had too many failed authentications.
+    pub fn record_auth_refused(&self) {
+        self.registry().auth_rate_limited += 1;
+    }
+
+    /// The Prometheus text exposition (format 0.0.4). `lag` holds each projection's events behind
+    /// the log; `None` in a process without a projection runner, which leaves the family out.
+    pub fn render(&self, lag: Option<&[(&str, i64)]>) -> String {
+        let mut out = String::new();
+        self.render_requests(&mut out);
+        if let Some(lag) = lag {
+            render_lag(&mut out, lag);
+        }
+        self.render_exports(&mut out);
+        self.render_auth(&mut out);
+        out
+    }
+
+    fn render_requests(&self, out: &mut String) {
+        let requests = self.registry().requests.clone();
+        out.push_str(
+            "# HELP cim_http_request_duration_seconds Time to answer a request, by route template and status.\n\
+             # TYPE cim_http_request_duration_seconds histogram\n",
+        );
+        for ((method, route, status), h) in &requests {
+            let labels = format!(
+                "method=\"{method}\",route=\"{}\",status=\"{status}\"",
+                escape(route)
+            );
+            let mut cumulative = 0;
+            for (bound, count) in BUCKETS.iter().zip(h.counts) {
+                cumulative += count;
+                let _ = writeln!(
+                    out,
+                    "cim_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "cim_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}\n\
+                 cim_http_request_duration_seconds_sum{{{labels}}} {}\n\
+                 cim_http_request_duration_seconds_count{{{labels}}} {}",
+                h.count, h.sum, h.count
+            );
+        }
+    }
+
+    fn render_exports(&self, out: &mut String) {
+        let exports = self.registry().exports.clone();
+        let help = "Exports made by this process, by kind.";
+        render_counters(out, "cim_exports_total", help, "kind", &exports);
+    }
+
+    fn render_auth(&self, out: &mut String) {
+        let (failures, limited) = {
+            let registry = self.registry();
+            (registry.auth_failures.clone(), registry.auth_rate_limited)
+        };
+        let help = "Refused authentications, by problem code.";
+        render_counters(out, "cim_auth_failures_total", help, "code", &failures);
+        let _ = writeln!(
+            out,
+            "# HELP cim_auth_rate_limited_total Requests refused with 429 because their address failed authentication too often.\n\
+             # TYPE cim_auth_rate_limited_total counter\n\
+             cim_auth_rate_limited_total {limited}"
+        );
+    }
 }
 
-/// Counts one export of `kind` (e.g. `audit_csv`, or a batch kind of the export worker). `kind`
-/// becomes a label: pass a fixed name, never an id or anything personal.
-pub fn record_export(kind: &str) {
-    *registry().exports.entry(kind.to_owned()).or_default() += 1;
-}
-
-/// Counts one refused authentication by its problem code (a fixed `token_*` code, never the token
-/// or the address).
-pub fn record_auth_failure(code: &str) {
-    *registry().auth_failures.entry(code.to_owned()).or_default() += 1;
-}
-
-/// Counts one request refused because its address had too many failed authentications.
-pub fn record_auth_refused() {
-    registry().auth_rate_limited += 1;
-}
-
-/// Middleware: the request's span, its log line and its latency observation.
-pub async fn observe(request: Request, next: Next) -> Response {
+/// Middleware (`from_fn_with_state` with the state's registry): the request's span, its log line
+/// and its latency observation.
+pub async fn observe(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
-    // The template is `'static` (it is one of the `routes::all` paths), so it can be a label key.
-    let route: &'static str = request
+    let route = request
         .extensions()
         .get::<MatchedPath>()
-        .and_then(|m| TEMPLATES.iter().copied().find(|p| *p == m.as_str()))
-        .unwrap_or("unmatched");
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let method = method_label(request.method());
     let request_id = request
         .extensions()
@@ -125,7 +201,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
     let span = tracing::info_span!(
         "request",
         method,
-        route,
+        route = route.as_str(),
         request_id = %request_id,
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
@@ -136,7 +212,8 @@ pub async fn observe(request: Request, next: Next) -> Response {
     span.record("status", status);
     span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
     span.in_scope(|| tracing::info!("request finished"));
-    registry()
+    metrics
+        .registry()
         .requests
         .entry((method, route, status))
         .or_default()
@@ -144,118 +221,32 @@ pub async fn observe(request: Request, next: Next) -> Response {
     response
 }
 
-/// `GET /metrics`: the Prometheus text exposition (format 0.0.4).
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "operations",
-    responses((status = 200, description = "Prometheus text format: request latency by route template and status, projection lag, export counts", content_type = "text/plain"))
-)]
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let mut out = String::new();
-    render_requests(&mut out);
-    render_lag(&mut out, &state).await;
-    render_exports(&mut out);
-    render_auth(&mut out);
-    let mut response = out.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    response
-}
-
-fn render_requests(out: &mut String) {
-    let requests = registry().requests.clone();
-    out.push_str(
-        "# HELP cim_http_request_duration_seconds Time to answer a request, by route template and status.\n\
-         # TYPE cim_http_request_duration_seconds histogram\n",
-    );
-    for ((method, route, status), h) in &requests {
-        let labels = format!(
-            "method=\"{method}\",route=\"{}\",status=\"{status}\"",
-            escape(route)
-        );
-        let mut cumulative = 0;
-        for (bound, count) in BUCKETS.iter().zip(h.counts) {
-            cumulative += count;
-            let _ = writeln!(
-                out,
-                "cim_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "cim_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}\n\
-             cim_http_request_duration_seconds_sum{{{labels}}} {}\n\
-             cim_http_request_duration_seconds_count{{{labels}}} {}",
-            h.count, h.sum, h.count
-        );
-    }
-}
-
-async fn render_lag(out: &mut String, state: &AppState) {
-    let Some(runner) = &state.projections else {
-        return;
-    };
+fn render_lag(out: &mut String, lag: &[(&str, i64)]) {
     out.push_str(
         "# HELP cim_projection_lag_events Events in the log after the projection's checkpoint.\n\
          # TYPE cim_projection_lag_events gauge\n",
     );
-    for projection in runner.status().projections {
-        let Some(at) = projection.checkpoint else {
-            continue;
-        };
-        match crate::projections::status::events_after(&state.pool, at).await {
-            Ok(behind) => {
-                let _ = writeln!(
-                    out,
-                    "cim_projection_lag_events{{projection=\"{}\"}} {behind}",
-                    escape(projection.name)
-                );
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot measure projection lag"),
-        }
-    }
-}
-
-fn render_exports(out: &mut String) {
-    let exports = registry().exports.clone();
-    out.push_str(
-        "# HELP cim_exports_total Exports made by this process, by kind.\n\
-         # TYPE cim_exports_total counter\n",
-    );
-    for (kind, count) in &exports {
+    for (projection, behind) in lag {
         let _ = writeln!(
             out,
-            "cim_exports_total{{kind=\"{}\"}} {count}",
-            escape(kind)
+            "cim_projection_lag_events{{projection=\"{}\"}} {behind}",
+            escape(projection)
         );
     }
 }
 
-fn render_auth(out: &mut String) {
-    let (failures, limited) = {
-        let registry = registry();
-        (registry.auth_failures.clone(), registry.auth_rate_limited)
-    };
-    out.push_str(
-        "# HELP cim_auth_failures_total Refused authentications, by problem code.\n\
-         # TYPE cim_auth_failures_total counter\n",
-    );
-    for (code, count) in &failures {
-        let _ = writeln!(
-            out,
-            "cim_auth_failures_total{{code=\"{}\"}} {count}",
-            escape(code)
-        );
+/// A counter family with one label.
+fn render_counters(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    counts: &BTreeMap<String, u64>,
+) {
+    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
+    for (value, count) in counts {
+        let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {count}", escape(value));
     }
-    let _ = writeln!(
-        out,
-        "# HELP cim_auth_rate_limited_total Requests refused with 429 because their address failed authentication too often.\n\
-         # TYPE cim_auth_rate_limited_total counter\n\
-         cim_auth_rate_limited_total {limited}"
-    );
 }
 
 /// A label value as the text format wants it.
@@ -280,9 +271,9 @@ mod tests {
         assert_eq!(h.counts[5], 1);
         assert_eq!(h.counts.iter().sum::<u64>(), 2);
         assert_eq!(h.count, 3);
-        let mut out = String::new();
-        record_export("unit_test_kind");
-        render_exports(&mut out);
+        let metrics = Metrics::default();
+        metrics.record_export("unit_test_kind");
+        let out = metrics.render(None);
         assert!(out.contains("cim_exports_total{kind=\"unit_test_kind\"} "));
         assert_eq!(escape("a\"b"), "a\\\"b");
         assert_eq!(method_label(&Method::GET), "GET");

@@ -1,164 +1,56 @@
 //! The HTTP API. `router` is built in the library so tests can serve it on port 0 or call it
 //! directly.
 //!
-//! - [`problem`]: the one error shape (`application/problem+json`) and the status rules;
-//! - [`extract`]: body, path and query extractors that refuse bad input with a problem;
-//! - [`auth`]: bearer tokens and the [`auth::Caller`] extractor;
-//! - [`command`]: what every command request carries besides its body (idempotency key, `If-Match`,
-//!   request id);
-//! - [`cursor`]: opaque cursors and page sizes of the lists;
-//! - [`metrics`]: the span of every request and the Prometheus metrics at `/metrics`;
-//! - [`routes`]: one file per resource, [`routes::access`] with who may do what, and
-//!   [`routes::openapi`] with the OpenAPI 3.1 document (`GET /openapi.json`).
-//!
 //! Every route is listed once, in [`routes::all`]; the router is built from that list and the
 //! authorisation test walks the same list, so a route cannot be added without being tested.
+//!
+//! The modules, top-down: each imports only modules on lines below its own, so `http` has no
+//! circle of imports (modules on one line do not import each other).
+//!
+//! 1. this file: [`router`] (the middleware stack over the routes) and [`route_list`];
+//! 2. [`routes`]: the table of routes (`routes::all`) and the OpenAPI document
+//!    ([`routes::openapi`]), the only modules that name the route files;
+//! 3. the route files, `routes::*`, one per resource: each imports modules below, never another
+//!    route file (a file's own submodules, such as `routes::exports::files`, are its own);
+//! 4. `pipeline`: the command skeleton of every write route (one extractor for the request, the
+//!    steps of a portfolio or program command, the answer); `reads`: what the read routes share;
+//! 5. [`extract`]: the extractors that answer bad input with a problem, and the `Caller` of a
+//!    request; `media_ref`: how a command body names an upload;
+//! 6. [`state`]: the application state every handler shares, and how it is built;
+//! 7. [`command`]: what a command request carries besides its body (idempotency key, `If-Match`)
+//!    and the versioned answer;
+//! 8. `access` (who may do what), `docs` and `paths` (the OpenAPI headers and answers, the path
+//!    parameters), `bodies` (request bodies several routes take);
+//! 9. `view`: what the API answers about a program and a portfolio;
+//! 10. [`auth`]: bearer tokens and who the caller is;
+//! 11. [`metrics`]: the request span and the Prometheus counters; [`cursor`]: opaque cursors and
+//!     page sizes of the lists;
+//! 12. [`problem`]: the one error shape (`application/problem+json`) and the status rules;
+//!     `headers`: the request id and the security headers on every answer.
 
+mod access;
 pub mod auth;
+mod bodies;
 pub mod command;
 pub mod cursor;
+mod docs;
 pub mod extract;
 mod headers;
-mod health;
+mod media_ref;
 pub mod metrics;
+mod paths;
+mod pipeline;
 pub mod problem;
+mod reads;
 pub mod routes;
+pub mod state;
+mod view;
 
-use crate::app::CommandHandler;
-use crate::log;
-use crate::projections::RunnerHandle;
-use crate::store::EventStore;
-use auth::{AuthLimitSettings, AuthLimiter, Verifier};
+pub use state::{App, AppState};
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
-use sqlx::PgPool;
-use std::sync::Arc;
-
-/// Shared state of every handler. Cloning is an `Arc` bump.
-#[derive(Debug, Clone)]
-pub struct AppState(Arc<App>);
-
-#[derive(Debug)]
-pub struct App {
-    pub pool: PgPool,
-    /// The projection runner of this process (`cim serve` runs one): its status feeds `/readyz`, and
-    /// handlers wait on it for read-your-writes. `None` in tests that serve without projections.
-    pub projections: Option<RunnerHandle>,
-    /// Checks bearer tokens. Without configured keys it refuses every token.
-    pub verifier: Arc<Verifier>,
-    pub commands: CommandHandler,
-    /// Where uploaded media is stored and how large an upload may be (`CIM_MEDIA_DIR`,
-    /// `CIM_MEDIA_MAX_BYTES`).
-    pub media: crate::media::MediaStore,
-    /// The export worker's configuration, for the registrar's export routes (`/exports/...`).
-    /// `None`: those routes answer 503 `exports_not_configured`.
-    pub exports: Option<Arc<crate::export::worker::WorkerConfig>>,
-    /// Failed authentications per client address (`auth::limit`); the production default unless
-    /// [`AppState::with_auth_limit`] says otherwise.
-    pub auth_limit: Arc<AuthLimiter>,
-}
-
-impl AppState {
-    pub fn new(pool: PgPool) -> Self {
-        Self::build(
-            pool,
-            None,
-            Arc::new(Verifier::refuse_all()),
-            crate::media::MediaStore::from_env(),
-            None,
-            Arc::new(AuthLimiter::new(AuthLimitSettings::default())),
-        )
-    }
-
-    /// State for a process that runs the projection runner.
-    pub fn with_projections(pool: PgPool, projections: RunnerHandle) -> Self {
-        Self::build(
-            pool,
-            Some(projections),
-            Arc::new(Verifier::refuse_all()),
-            crate::media::MediaStore::from_env(),
-            None,
-            Arc::new(AuthLimiter::new(AuthLimitSettings::default())),
-        )
-    }
-
-    /// The same state with these token keys.
-    pub fn with_verifier(self, verifier: Verifier) -> Self {
-        Self::build(
-            self.pool.clone(),
-            self.projections.clone(),
-            Arc::new(verifier),
-            self.media.clone(),
-            self.exports.clone(),
-            self.auth_limit.clone(),
-        )
-    }
-
-    /// The same state with this media store (tests give each server a directory of its own).
-    pub fn with_media(self, media: crate::media::MediaStore) -> Self {
-        Self::build(
-            self.pool.clone(),
-            self.projections.clone(),
-            self.verifier.clone(),
-            media,
-            self.exports.clone(),
-            self.auth_limit.clone(),
-        )
-    }
-
-    /// The same state with this export configuration (where batch folders are, Ladok delivery).
-    pub fn with_exports(self, exports: crate::export::worker::WorkerConfig) -> Self {
-        Self::build(
-            self.pool.clone(),
-            self.projections.clone(),
-            self.verifier.clone(),
-            self.media.clone(),
-            Some(Arc::new(exports)),
-            self.auth_limit.clone(),
-        )
-    }
-
-    /// The same state with this limit on failed authentications (`cim serve` reads it from its
-    /// settings; tests that send many bad tokens on purpose turn it off).
-    pub fn with_auth_limit(self, settings: AuthLimitSettings) -> Self {
-        Self::build(
-            self.pool.clone(),
-            self.projections.clone(),
-            self.verifier.clone(),
-            self.media.clone(),
-            self.exports.clone(),
-            Arc::new(AuthLimiter::new(settings)),
-        )
-    }
-
-    fn build(
-        pool: PgPool,
-        projections: Option<RunnerHandle>,
-        verifier: Arc<Verifier>,
-        media: crate::media::MediaStore,
-        exports: Option<Arc<crate::export::worker::WorkerConfig>>,
-        auth_limit: Arc<AuthLimiter>,
-    ) -> Self {
-        let commands = CommandHandler::new(EventStore::new(pool.clone(), log::upcasters()));
-        Self(Arc::new(App {
-            pool,
-            projections,
-            verifier,
-            commands,
-            media,
-            exports,
-            auth_limit,
-        }))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = App;
-    fn deref(&self) -> &App {
-        &self.0
-    }
-}
 
 /// Every route as (method, path template), in the order registered.
 pub fn route_list() -> Vec<(Method, &'static str)> {
@@ -173,6 +65,7 @@ pub fn router(state: AppState) -> Router {
     for route in routes::all() {
         router = router.route(route.path, route.handler);
     }
+    let metrics = state.metrics.clone();
     router
         .fallback(problem::no_such_route)
         .method_not_allowed_fallback(problem::method_not_allowed)
@@ -180,8 +73,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(problem::catch_panic))
         // Inside `request_id` (so the span has the id), outside `catch_panic` (so a panic's 500 is
         // observed too).
-        .layer(axum::middleware::from_fn(metrics::observe))
-        .layer(axum::middleware::from_fn(command::request_id))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::observe,
+        ))
+        .layer(axum::middleware::from_fn(headers::request_id))
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(state)
 }

@@ -7,8 +7,13 @@
 //! [`verify`]; the [`Caller`] extractor answers 401 with a `WWW-Authenticate: Bearer` challenge
 //! when the token is missing or refused.
 //!
-//! What a caller may *do* is decided by the routes (see `routes::access`): the token only says who
+//! What a caller may *do* is decided by the routes (see `http::access`): the token only says who
 //! the caller is. An address that fails too often is refused for a while ([`limit`]).
+//!
+//! [`Authenticator`] reads the caller from a request's headers; the `Caller` extractor
+//! (`http::extract`) hands it the parts of the application state it needs. So this module knows
+//! nothing of the state, which is built from it (the verifier, the limiter), and imports of `http`
+//! only `problem` and `metrics`.
 
 mod assignments;
 pub mod claims;
@@ -20,17 +25,16 @@ pub use jwks::JwksTiming;
 pub use limit::{AuthLimitSettings, AuthLimiter};
 pub use verify::{AuthSettings, KeyError, MIN_SECRET_LEN, TokenError, Verifier};
 
-use super::AppState;
-use super::metrics;
+use super::metrics::Metrics;
 use super::problem::Problem;
 use crate::domain::{ProgramId, StaffId, StudentUid};
 use crate::store::ActorRole;
-use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -155,16 +159,25 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = Problem;
+/// What checking a request's credentials needs: the token keys, the limit on failures, the
+/// database (a coordinator's programs) and the counters of refusals.
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticator<'a> {
+    pub verifier: &'a Verifier,
+    pub limiter: &'a AuthLimiter,
+    pub pool: &'a PgPool,
+    pub metrics: &'a Metrics,
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let limiter = &state.auth_limit;
+impl Authenticator<'_> {
+    /// The caller of a request, or the 401 (429 for a limited address) that refuses it.
+    pub async fn caller(&self, parts: &Parts) -> Result<Caller, Problem> {
+        let limiter = self.limiter;
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             // Not counted against the address: it costs nothing to refuse, and a web client that
             // calls before its user has signed in must not lock out every user behind the same
             // campus NAT. Counted in the metrics, like every refusal.
-            metrics::record_auth_failure("token_missing");
+            self.metrics.record_auth_failure("token_missing");
             return Err(Problem::unauthorized(
                 "token_missing",
                 "this resource needs a bearer token (Authorization: Bearer <token>)",
@@ -173,7 +186,7 @@ impl FromRequestParts<AppState> for Caller {
         let client = limiter.client(parts);
         // Checked before the token is even read: a limited address costs no signature check.
         if let Some(wait) = limiter.refused(client, Instant::now()) {
-            metrics::record_auth_refused();
+            self.metrics.record_auth_refused();
             return Err(Problem::too_many_authentication_failures(wait));
         }
         let token = value
@@ -185,8 +198,7 @@ impl FromRequestParts<AppState> for Caller {
             })
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
-                failed(
-                    state,
+                self.failed(
                     client,
                     Problem::unauthorized(
                         "token_malformed",
@@ -194,24 +206,18 @@ impl FromRequestParts<AppState> for Caller {
                     ),
                 )
             })?;
-        let verified = state.verifier.verify::<serde_json::Value>(token).await;
+        let verified = self.verifier.verify::<serde_json::Value>(token).await;
         let mut program_codes = None;
         let mut caller = verified
-            .and_then(|claims| state.verifier.claims().identity(&claims))
+            .and_then(|claims| self.verifier.claims().identity(&claims))
             .and_then(|identity| {
                 program_codes = identity.program_codes.clone();
                 Caller::from_identity(identity)
             })
-            .map_err(|e| {
-                failed(
-                    state,
-                    client,
-                    Problem::unauthorized(e.code(), e.to_string()),
-                )
-            })?;
+            .map_err(|e| self.failed(client, Problem::unauthorized(e.code(), e.to_string())))?;
         if caller.role == Role::Coordinator {
             // The programs whose streams assign them now, narrowed to the codes the token names.
-            let assigned = assignments::assigned_programs(&state.pool, &caller.subject)
+            let assigned = assignments::assigned_programs(self.pool, &caller.subject)
                 .await
                 .map_err(|e| Problem::internal(&e))?;
             caller.programs = assigned
@@ -222,21 +228,21 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(caller)
     }
-}
 
-/// Counts a refused authentication against its client and in the metrics; returns the refusal.
-fn failed(state: &AppState, client: limit::ClientKey, refusal: Problem) -> Problem {
-    metrics::record_auth_failure(&refusal.code);
-    if state.auth_limit.record_failure(client, Instant::now()) == limit::Recorded::LimitReached {
-        let settings = state.auth_limit.settings();
-        // Which address is never logged (an IP address is personal data); the metrics count it.
-        tracing::warn!(
-            max_failures = settings.max_failures,
-            window_s = settings.window.as_secs(),
-            "a client address used up its budget of failed authentications; it is refused with 429 until its window ends"
-        );
+    /// Counts a refused authentication against its client and in the metrics; returns the refusal.
+    fn failed(&self, client: limit::ClientKey, refusal: Problem) -> Problem {
+        self.metrics.record_auth_failure(&refusal.code);
+        if self.limiter.record_failure(client, Instant::now()) == limit::Recorded::LimitReached {
+            let settings = self.limiter.settings();
+            // Which address is never logged (an IP address is personal data); the metrics count it.
+            tracing::warn!(
+                max_failures = settings.max_failures,
+                window_s = settings.window.as_secs(),
+                "a client address used up its budget of failed authentications; it is refused with 429 until its window ends"
+            );
+        }
+        refusal
     }
-    refusal
 }
 
 /// What a development token says.

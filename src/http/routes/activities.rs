@@ -1,21 +1,16 @@
 //! Activities: the student logs one from their program's catalog, or withdraws one whose reflection
 //! is not approved yet.
 
-use super::access::PortfolioActor;
-use super::docs::{CommandHeaders, PortfolioAnswer};
-use super::media;
-use super::paths::{ActivityPath, PortfolioPath};
-use super::portfolio_command;
-use super::view::PortfolioView;
 use crate::domain::portfolio::MAX_DESCRIPTION_LEN;
 use crate::domain::values::{MediaRef, NonEmptyText};
 use crate::domain::{ActivityId, CatalogItemId, DomainError, PortfolioCommand};
-use crate::http::AppState;
-use crate::http::auth::Caller;
-use crate::http::command::{CommandMeta, Versioned, minted_id};
-use crate::http::extract::{ApiJson, ApiPath};
-use crate::http::problem::Problem;
-use axum::extract::State;
+use crate::http::access::PortfolioActor;
+use crate::http::command::minted_id;
+use crate::http::docs::{CommandHeaders, PortfolioAnswer};
+use crate::http::media_ref;
+use crate::http::paths::{ActivityPath, PortfolioPath};
+use crate::http::pipeline::{Answered, CommandRequest};
+use crate::http::view::PortfolioView;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -70,32 +65,21 @@ impl TryFrom<(LogActivity, ActivityId)> for PortfolioCommand {
     request_body = LogActivity,
     responses(PortfolioAnswer)
 )]
-pub async fn log(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<PortfolioPath>,
-    body: Result<ApiJson<LogActivity>, Problem>,
-) -> Result<Versioned<PortfolioView>, Problem> {
-    let sha256 = body
+pub async fn log(req: CommandRequest<PortfolioPath, LogActivity>) -> Answered<PortfolioView> {
+    let sha256 = req
+        .body
         .as_ref()
         .ok()
-        .and_then(|ApiJson(b)| b.evidence_sha256.as_deref());
+        .and_then(|b| b.evidence_sha256.as_deref());
     let upload =
-        media::resolve_optional(&state, path.portfolio_id, sha256, "evidence_sha256").await;
-    portfolio_command(
-        &state,
-        &caller,
-        &meta,
-        path.portfolio_id,
-        PortfolioActor::Owner,
-        |ctx| {
-            let ApiJson(mut body) = body?;
-            body.evidence = media::evidence(upload?, body.evidence.take())?;
-            let activity_id = ActivityId::new(minted_id(ctx, "activity"));
-            Ok(PortfolioCommand::try_from((body, activity_id))?)
-        },
-    )
+        media_ref::resolve_optional(&req.state, req.path.portfolio_id, sha256, "evidence_sha256")
+            .await;
+    req.on_portfolio(PortfolioActor::Owner, |i| {
+        let mut body = i.body?;
+        body.evidence = media_ref::evidence(upload?, body.evidence.take())?;
+        let activity_id = ActivityId::new(minted_id(i.ctx, "activity"));
+        Ok(PortfolioCommand::try_from((body, activity_id))?)
+    })
     .await
 }
 
@@ -107,23 +91,10 @@ pub async fn log(
     params(ActivityPath, CommandHeaders,),
     responses(PortfolioAnswer)
 )]
-pub async fn withdraw(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<ActivityPath>,
-) -> Result<Versioned<PortfolioView>, Problem> {
-    portfolio_command(
-        &state,
-        &caller,
-        &meta,
-        path.portfolio_id,
-        PortfolioActor::Owner,
-        |_| {
-            Ok(PortfolioCommand::WithdrawActivity {
-                activity_id: path.activity_id,
-            })
-        },
-    )
+pub async fn withdraw(req: CommandRequest<ActivityPath>) -> Answered<PortfolioView> {
+    req.on_portfolio(PortfolioActor::Owner, |i| {
+        let activity_id = i.path.activity_id;
+        Ok(PortfolioCommand::WithdrawActivity { activity_id })
+    })
     .await
 }

@@ -8,13 +8,12 @@
 //! the program's records. Entries carry the events' content with the personal data as far as it has
 //! not been erased, so a CSV export is personal data and is counted (`cim_exports_total`).
 
-use super::reads::{self, PageQuery, PortfolioPath, ProgramPath};
-use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::cursor::{self, Page};
 use crate::http::extract::{ApiPath, ApiQuery};
-use crate::http::metrics;
 use crate::http::problem::Problem;
+use crate::http::reads::{self, PageQuery, PortfolioPath, ProgramPath};
+use crate::http::state::AppState;
 use crate::projections::read_models::audit::{self, AuditEntry, AuditFilter};
 use crate::projections::read_models::portfolio::PortfolioPage;
 use crate::store::Checkpoint;
@@ -83,6 +82,7 @@ pub async fn history_csv(
         .await
         .map_err(reads::read_failed)?;
     Ok(csv_response(
+        &state,
         &audit::audit_csv(&entries),
         &format!("portfolio-{}-history.csv", path.portfolio_id),
     ))
@@ -268,13 +268,14 @@ pub async fn program_log_csv(
         }
     }
     Ok(csv_response(
+        &state,
         &audit::audit_csv(&entries),
         &format!("program-{}-audit.csv", path.program_id),
     ))
 }
 
-fn csv_response(csv: &str, filename: &str) -> Response {
-    metrics::record_export("audit_csv");
+fn csv_response(state: &AppState, csv: &str, filename: &str) -> Response {
+    state.metrics.record_export("audit_csv");
     let mut response = csv.to_owned().into_response();
     let headers = response.headers_mut();
     headers.insert(

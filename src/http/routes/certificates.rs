@@ -5,13 +5,13 @@
 //! Registrar only: administrators administer programs and do not read certificates, and
 //! coordinators see their programs' certificates in the portfolios.
 
-use super::reads;
 use crate::domain::{CertificateId, ProgramId};
-use crate::http::AppState;
 use crate::http::auth::{Caller, Role};
 use crate::http::cursor::{self, Page};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::problem::Problem;
+use crate::http::reads;
+use crate::http::state::AppState;
 use crate::projections::read_models::registrar::{
     self, CertificateFilter, CertificateRecord, CertificateStatus,
 };

@@ -1,23 +1,21 @@
 //! The expected completion date, from which the final reflection's deadline is computed.
 //!
-//! The student gives it at enrolment; a coordinator of the program confirms it or sets another; the student, whom the deadline binds, may only propose
-//! another date with a reason, which a coordinator accepts or declines with a reason (see
-//! `domain/portfolio/completion.rs`). A proposal changes nothing until it is accepted.
+//! The student gives it at enrolment; a coordinator of the program confirms it or sets another; the
+//! student, whom the deadline binds, may only propose another date with a reason, which a
+//! coordinator accepts or declines with a reason (see `domain/portfolio/completion.rs`). A proposal
+//! changes nothing until it is accepted.
 
-use super::access::PortfolioActor;
-use super::docs::{CommandHeaders, PortfolioAnswer};
-use super::paths::PortfolioPath;
-use super::view::PortfolioView;
-use super::{portfolio_command, staff};
 use crate::domain::portfolio::MAX_STAFF_TEXT_LEN;
 use crate::domain::values::NonEmptyText;
-use crate::domain::{DomainError, PortfolioCommand, StaffId};
-use crate::http::AppState;
+use crate::domain::{DomainError, PortfolioCommand};
+use crate::http::access::PortfolioActor;
 use crate::http::auth::{Caller, Role};
-use crate::http::command::{CommandMeta, Versioned};
-use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::bodies::Reasoned;
+use crate::http::docs::{CommandHeaders, PortfolioAnswer};
+use crate::http::paths::PortfolioPath;
+use crate::http::pipeline::{Answered, CommandRequest, staff};
 use crate::http::problem::Problem;
-use axum::extract::State;
+use crate::http::view::PortfolioView;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -39,6 +37,12 @@ pub struct CompletionDate {
 #[serde(deny_unknown_fields)]
 pub struct Decision {
     pub reason: String,
+}
+
+impl Reasoned for Decision {
+    fn reason(self) -> Result<NonEmptyText, Problem> {
+        reason(&self.reason)
+    }
 }
 
 fn reason(text: &str) -> Result<NonEmptyText, Problem> {
@@ -69,29 +73,16 @@ fn not_for_students(caller: &Caller) -> Result<(), Problem> {
     request_body = CompletionDate,
     responses(PortfolioAnswer)
 )]
-pub async fn set(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<PortfolioPath>,
-    body: Result<ApiJson<CompletionDate>, Problem>,
-) -> Result<Versioned<PortfolioView>, Problem> {
-    not_for_students(&caller)?;
-    portfolio_command(
-        &state,
-        &caller,
-        &meta,
-        path.portfolio_id,
-        PortfolioActor::Coordinator,
-        |_| {
-            let ApiJson(body) = body?;
-            Ok(PortfolioCommand::SetExpectedCompletion {
-                expected_completion: body.expected_completion,
-                reason: reason(&body.reason)?,
-                by: staff(&caller)?,
-            })
-        },
-    )
+pub async fn set(req: CommandRequest<PortfolioPath, CompletionDate>) -> Answered<PortfolioView> {
+    not_for_students(&req.caller)?;
+    req.on_portfolio(PortfolioActor::Coordinator, |i| {
+        let body = i.body?;
+        Ok(PortfolioCommand::SetExpectedCompletion {
+            expected_completion: body.expected_completion,
+            reason: reason(&body.reason)?,
+            by: staff(i.caller)?,
+        })
+    })
     .await
 }
 
@@ -106,25 +97,12 @@ pub async fn set(
     params(PortfolioPath, CommandHeaders,),
     responses(PortfolioAnswer)
 )]
-pub async fn confirm(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<PortfolioPath>,
-) -> Result<Versioned<PortfolioView>, Problem> {
-    not_for_students(&caller)?;
-    portfolio_command(
-        &state,
-        &caller,
-        &meta,
-        path.portfolio_id,
-        PortfolioActor::Coordinator,
-        |_| {
-            Ok(PortfolioCommand::ConfirmExpectedCompletion {
-                by: staff(&caller)?,
-            })
-        },
-    )
+pub async fn confirm(req: CommandRequest<PortfolioPath>) -> Answered<PortfolioView> {
+    not_for_students(&req.caller)?;
+    req.on_portfolio(PortfolioActor::Coordinator, |i| {
+        let by = staff(i.caller)?;
+        Ok(PortfolioCommand::ConfirmExpectedCompletion { by })
+    })
     .await
 }
 
@@ -140,26 +118,15 @@ pub async fn confirm(
     responses(PortfolioAnswer)
 )]
 pub async fn propose(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<PortfolioPath>,
-    body: Result<ApiJson<CompletionDate>, Problem>,
-) -> Result<Versioned<PortfolioView>, Problem> {
-    portfolio_command(
-        &state,
-        &caller,
-        &meta,
-        path.portfolio_id,
-        PortfolioActor::Owner,
-        |_| {
-            let ApiJson(body) = body?;
-            Ok(PortfolioCommand::ProposeExpectedCompletion {
-                expected_completion: body.expected_completion,
-                reason: reason(&body.reason)?,
-            })
-        },
-    )
+    req: CommandRequest<PortfolioPath, CompletionDate>,
+) -> Answered<PortfolioView> {
+    req.on_portfolio(PortfolioActor::Owner, |i| {
+        let body = i.body?;
+        Ok(PortfolioCommand::ProposeExpectedCompletion {
+            expected_completion: body.expected_completion,
+            reason: reason(&body.reason)?,
+        })
+    })
     .await
 }
 
@@ -174,15 +141,9 @@ pub async fn propose(
     request_body = Decision,
     responses(PortfolioAnswer)
 )]
-pub async fn accept(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<PortfolioPath>,
-    body: Result<ApiJson<Decision>, Problem>,
-) -> Result<Versioned<PortfolioView>, Problem> {
-    let command = |by, reason| PortfolioCommand::AcceptExpectedCompletion { by, reason };
-    decide_proposal(caller, state, meta, path, body, command).await
+pub async fn accept(req: CommandRequest<PortfolioPath, Decision>) -> Answered<PortfolioView> {
+    req.coordinator_decision(|by, reason| PortfolioCommand::AcceptExpectedCompletion { by, reason })
+        .await
 }
 
 /// `POST /portfolios/{portfolio_id}/expected-completion/proposal/decline` (coordinator):
@@ -195,37 +156,10 @@ pub async fn accept(
     request_body = Decision,
     responses(PortfolioAnswer)
 )]
-pub async fn decline(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<PortfolioPath>,
-    body: Result<ApiJson<Decision>, Problem>,
-) -> Result<Versioned<PortfolioView>, Problem> {
-    let command = |by, reason| PortfolioCommand::DeclineExpectedCompletion { by, reason };
-    decide_proposal(caller, state, meta, path, body, command).await
-}
-
-/// Accepting and declining a proposal: a coordinator's decision with a reason, told apart only by
-/// the command it becomes.
-async fn decide_proposal(
-    caller: Caller,
-    state: AppState,
-    meta: CommandMeta,
-    path: PortfolioPath,
-    body: Result<ApiJson<Decision>, Problem>,
-    command: impl FnOnce(StaffId, NonEmptyText) -> PortfolioCommand,
-) -> Result<Versioned<PortfolioView>, Problem> {
-    portfolio_command(
-        &state,
-        &caller,
-        &meta,
-        path.portfolio_id,
-        PortfolioActor::Coordinator,
-        |_| {
-            let ApiJson(body) = body?;
-            Ok(command(staff(&caller)?, reason(&body.reason)?))
-        },
-    )
+pub async fn decline(req: CommandRequest<PortfolioPath, Decision>) -> Answered<PortfolioView> {
+    req.coordinator_decision(|by, reason| PortfolioCommand::DeclineExpectedCompletion {
+        by,
+        reason,
+    })
     .await
 }

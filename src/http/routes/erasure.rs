@@ -1,16 +1,17 @@
 //! Erasing a student's personal data (GDPR), admin only: `POST /students/{student_uid}/erasure`.
 //! The work is `app::erasure`; `cim erase` does the same from the command line.
 
-use super::application::Reason;
-use super::docs::CreateHeaders;
-use super::{access, staff};
 use crate::app::{self, ErasureError, ErasureOutcome, ErasureRequest};
 use crate::domain::StudentUid;
-use crate::http::AppState;
+use crate::http::access;
 use crate::http::auth::Caller;
+use crate::http::bodies::Reason;
 use crate::http::command::CommandMeta;
+use crate::http::docs::CreateHeaders;
 use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::pipeline::staff;
 use crate::http::problem::Problem;
+use crate::http::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

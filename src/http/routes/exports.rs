@@ -34,12 +34,12 @@ use crate::domain::batch::{BatchCommand, BatchEvent, BatchState};
 use crate::domain::{BatchId, CertificateId};
 use crate::export::worker::schedule::run_export;
 use crate::export::worker::{ExportLock, RunOutcome, WorkerConfig};
-use crate::http::AppState;
 use crate::http::auth::{Caller, Role};
 use crate::http::command::CommandMeta;
 use crate::http::cursor::{self, Page};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::problem::Problem;
+use crate::http::state::AppState;
 
 /// The list a batches cursor belongs to.
 const BATCHES_LIST: &str = "export-batches";

@@ -1,19 +1,13 @@
 //! Deadline extensions for the final reflection, granted by a coordinator with a reason.
 
-use super::access::PortfolioActor;
-use super::docs::{CommandHeaders, PortfolioAnswer};
-use super::paths::PortfolioPath;
-use super::view::PortfolioView;
-use super::{portfolio_command, staff};
 use crate::domain::portfolio::MAX_STAFF_TEXT_LEN;
 use crate::domain::values::NonEmptyText;
 use crate::domain::{DomainError, PortfolioCommand};
-use crate::http::AppState;
-use crate::http::auth::Caller;
-use crate::http::command::{CommandMeta, Versioned};
-use crate::http::extract::{ApiJson, ApiPath};
-use crate::http::problem::Problem;
-use axum::extract::State;
+use crate::http::access::PortfolioActor;
+use crate::http::docs::{CommandHeaders, PortfolioAnswer};
+use crate::http::paths::PortfolioPath;
+use crate::http::pipeline::{Answered, CommandRequest, staff};
+use crate::http::view::PortfolioView;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -39,28 +33,15 @@ pub struct GrantExtension {
     request_body = GrantExtension,
     responses(PortfolioAnswer)
 )]
-pub async fn grant(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<PortfolioPath>,
-    body: Result<ApiJson<GrantExtension>, Problem>,
-) -> Result<Versioned<PortfolioView>, Problem> {
-    portfolio_command(
-        &state,
-        &caller,
-        &meta,
-        path.portfolio_id,
-        PortfolioActor::Coordinator,
-        |_| {
-            let ApiJson(body) = body?;
-            Ok(PortfolioCommand::GrantExtension {
-                until: body.until,
-                reason: NonEmptyText::parse(&body.reason, "reason", MAX_STAFF_TEXT_LEN)
-                    .map_err(DomainError::from)?,
-                by: staff(&caller)?,
-            })
-        },
-    )
+pub async fn grant(req: CommandRequest<PortfolioPath, GrantExtension>) -> Answered<PortfolioView> {
+    req.on_portfolio(PortfolioActor::Coordinator, |i| {
+        let body = i.body?;
+        Ok(PortfolioCommand::GrantExtension {
+            until: body.until,
+            reason: NonEmptyText::parse(&body.reason, "reason", MAX_STAFF_TEXT_LEN)
+                .map_err(DomainError::from)?,
+            by: staff(i.caller)?,
+        })
+    })
     .await
 }

@@ -1,13 +1,13 @@
 //! Lists of portfolios: a student's own, and a program's for its coordinators. Answered from the
 //! `portfolio` read model (non-personal summaries: ids, phase, deadline, next steps).
 
-use super::reads::{self, PageQuery, ProgramPath};
 use crate::domain::PortfolioId;
-use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::cursor::{self, Page};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::problem::Problem;
+use crate::http::reads::{self, PageQuery, ProgramPath};
+use crate::http::state::AppState;
 use crate::projections::read_models::portfolio::{self, PortfolioSummary};
 use crate::projections::read_models::view::PhaseName;
 use axum::Json;

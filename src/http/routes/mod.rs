@@ -3,44 +3,36 @@
 //! Commands are POSTs that answer with the updated view and its ETag. Handlers check, in this order:
 //! who is calling (401), whether their role may use the route (403), whether they may see the object
 //! (404), and only then read the body (400/415/422) and run the command, which the command handler
-//! decides only if the stream is still at the `If-Match` version (412).
+//! decides only if the stream is still at the `If-Match` version (412); the steps are written once,
+//! in `http::pipeline`.
+//!
+//! This module and [`openapi`] are the only ones that name the route files. A route file imports
+//! the shared modules below it in `http` (state, extract, pipeline, access, …), never another
+//! route file; what two of them share moves down into `http`.
 
-pub mod access;
 mod activities;
 mod application;
 mod audit;
 mod certificates;
 mod completion;
-mod docs;
 mod erasure;
 mod exports;
 mod extensions;
-mod final_reflection;
 mod lists;
 mod media;
 pub mod openapi;
-mod paths;
-mod personal;
+mod operations;
 mod portfolios;
 mod programs;
-mod reads;
 mod reflections;
 mod review;
 mod revocation;
 mod statistics;
-pub mod view;
 
-use super::AppState;
-use super::auth::Caller;
-use super::command::{CommandMeta, Versioned};
-use super::health;
-use super::problem::Problem;
-use crate::app::CommandContext;
-use crate::domain::{PortfolioCommand, PortfolioId, ProgramId, ProgramState, StaffId};
-use access::PortfolioActor;
+use super::state::AppState;
 use axum::http::Method;
 use axum::routing::{MethodRouter, get, post};
-use view::PortfolioView;
+use reflections::{Activity, Final};
 
 /// One route: method, path template and handler.
 #[derive(Debug)]
@@ -63,10 +55,10 @@ fn r(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Rou
 pub fn all() -> Vec<Route> {
     use Method as M;
     vec![
-        r(M::GET, "/healthz", get(health::healthz)),
-        r(M::GET, "/readyz", get(health::readyz)),
+        r(M::GET, "/healthz", get(operations::healthz)),
+        r(M::GET, "/readyz", get(operations::readyz)),
         r(M::GET, "/openapi.json", get(openapi::openapi_json)),
-        r(M::GET, "/metrics", get(super::metrics::metrics)),
+        r(M::GET, "/metrics", get(operations::metrics)),
         // Programs and catalogs.
         r(M::POST, "/programs", post(programs::register)),
         r(M::GET, "/programs/{program_id}", get(programs::show)),
@@ -148,43 +140,43 @@ pub fn all() -> Vec<Route> {
         r(
             M::POST,
             "/portfolios/{portfolio_id}/activities/{activity_id}/reflection",
-            post(reflections::submit),
+            post(reflections::submit::<Activity>),
         ),
         r(
             M::POST,
             "/portfolios/{portfolio_id}/activities/{activity_id}/reflection/resubmit",
-            post(reflections::resubmit),
+            post(reflections::resubmit::<Activity>),
         ),
         r(
             M::POST,
             "/portfolios/{portfolio_id}/activities/{activity_id}/reflection/approve",
-            post(reflections::approve),
+            post(reflections::approve::<Activity>),
         ),
         r(
             M::POST,
             "/portfolios/{portfolio_id}/activities/{activity_id}/reflection/return",
-            post(reflections::return_for_revision),
+            post(reflections::return_for_revision::<Activity>),
         ),
         // The final reflection.
         r(
             M::POST,
             "/portfolios/{portfolio_id}/final-reflection",
-            post(final_reflection::submit),
+            post(reflections::submit::<Final>),
         ),
         r(
             M::POST,
             "/portfolios/{portfolio_id}/final-reflection/resubmit",
-            post(final_reflection::resubmit),
+            post(reflections::resubmit::<Final>),
         ),
         r(
             M::POST,
             "/portfolios/{portfolio_id}/final-reflection/approve",
-            post(final_reflection::approve),
+            post(reflections::approve::<Final>),
         ),
         r(
             M::POST,
             "/portfolios/{portfolio_id}/final-reflection/return",
-            post(final_reflection::return_for_revision),
+            post(reflections::return_for_revision::<Final>),
         ),
         // Deadline extensions, the application and revocation.
         r(
@@ -298,61 +290,4 @@ pub fn all() -> Vec<Route> {
             post(erasure::erase),
         ),
     ]
-}
-
-/// The staff id of a coordinator caller, which is the `by` of their decisions (never the body's).
-fn staff(caller: &Caller) -> Result<StaffId, Problem> {
-    caller
-        .staff_id()
-        .ok_or_else(|| Problem::forbidden("this needs a staff member's token"))
-}
-
-/// The rules in force in a portfolio's program (the defaults if the program is somehow gone).
-async fn rules_of(
-    state: &AppState,
-    program: ProgramId,
-) -> Result<crate::domain::ProgramRules, Problem> {
-    let (program, _) = state.commands.load_program(program).await?;
-    Ok(match &*program {
-        ProgramState::Registered(p) => p.rules.clone(),
-        ProgramState::Unregistered => Default::default(),
-    })
-}
-
-/// Runs a command on an existing portfolio: role (403), visibility (404), then `build` turns the
-/// request into the command (400/422 for a bad body), the handler decides it if `If-Match` still
-/// holds (412), and the answer is the view.
-async fn portfolio_command(
-    state: &AppState,
-    caller: &Caller,
-    meta: &CommandMeta,
-    id: PortfolioId,
-    actor: PortfolioActor,
-    build: impl FnOnce(&CommandContext) -> Result<PortfolioCommand, Problem>,
-) -> Result<Versioned<PortfolioView>, Problem> {
-    access::role_may(caller, actor)?;
-    let (current, _) = state.commands.load_portfolio(id).await?;
-    let portfolio = current.opened().ok_or_else(access::portfolio_not_found)?;
-    access::may_see(caller, portfolio)?;
-    let ctx = meta.context(&state.pool, caller).await?;
-    let command = build(&ctx)?;
-    // `If-Match` is checked by the handler against the state it decides on (412 when stale).
-    let handled = state
-        .commands
-        .portfolio_if(id, command, &ctx, meta.if_match)
-        .await?;
-    let portfolio = handled
-        .state
-        .opened()
-        .ok_or_else(access::portfolio_not_found)?;
-    let rules = rules_of(state, portfolio.program_id).await?;
-    Ok(Versioned::ok(
-        handled.version,
-        PortfolioView::new(
-            portfolio,
-            &rules,
-            handled.version,
-            crate::domain::stockholm_date(ctx.now),
-        ),
-    ))
 }

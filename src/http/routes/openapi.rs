@@ -4,15 +4,14 @@
 //! What every authenticated route shares is added here rather than repeated on each handler: the
 //! bearer security requirement and the problem responses it can give (400 … 500, 429 with
 //! `Retry-After` among them). The commands' headers and answers, and the path parameters, are
-//! declared once in `docs` and `paths`; `tests/api.rs` fails when a route of [`super::all`] is
+//! declared once in `http::docs` and `http::paths`; `tests/api.rs` fails when a route of [`super::all`] is
 //! missing from the document.
 
 use super::{
-    activities, application, audit, certificates, completion, erasure, exports, extensions,
-    final_reflection, lists, media, portfolios, programs, reflections, review, revocation,
-    statistics, view,
+    activities, application, audit, certificates, completion, erasure, exports, extensions, lists,
+    media, operations, portfolios, programs, reflections, review, revocation, statistics,
 };
-use crate::http::metrics;
+use crate::http::view;
 use axum::Json;
 use serde_json::json;
 use utoipa::openapi::header::{Header, HeaderBuilder};
@@ -81,14 +80,14 @@ pub struct ProblemDoc {
         completion::decline,
         activities::log,
         activities::withdraw,
-        reflections::submit,
-        reflections::resubmit,
-        reflections::approve,
-        reflections::return_for_revision,
-        final_reflection::submit,
-        final_reflection::resubmit,
-        final_reflection::approve,
-        final_reflection::return_for_revision,
+        reflections::activity_submit,
+        reflections::activity_resubmit,
+        reflections::activity_approve,
+        reflections::activity_return_for_revision,
+        reflections::final_submit,
+        reflections::final_resubmit,
+        reflections::final_approve,
+        reflections::final_return_for_revision,
         extensions::grant,
         application::apply,
         application::approve,
@@ -96,7 +95,7 @@ pub struct ProblemDoc {
         revocation::revoke,
         media::upload,
         media::download,
-        metrics::metrics,
+        operations::metrics,
         lists::mine,
         lists::of_program,
         review::queue,
@@ -145,7 +144,7 @@ pub async fn openapi_json() -> Json<Document> {
 }
 
 /// What every operation shares: the bearer scheme, the problem responses, and the health routes
-/// (whose handlers live outside `routes`).
+/// (whose handlers carry no `utoipa::path`: their answers are described here, by hand).
 struct Conventions;
 
 /// The problem statuses an authenticated route may answer with, and when.

@@ -1,21 +1,24 @@
 //! Portfolios: a student opens their own and reads it; their program's coordinators read it. The
-//! expected completion date is kept current in `completion.rs`.
+//! expected completion date is kept current in `completion.rs`; who the student is, at enrolment,
+//! is decided in [`personal`].
 
-use super::access::{self, PortfolioActor};
-use super::docs::{CreateHeaders, PortfolioAnswer, PortfolioCreated};
-use super::paths::{PortfolioPath, ProgramPath};
-use super::personal::{self, LadokAnswer, Typed};
-use super::rules_of;
-use super::view::PortfolioView;
+mod personal;
+
 use crate::domain::{PortfolioCommand, PortfolioId, StudentUid};
 use crate::export::worker::ladok::{LadokClient, LadokError};
-use crate::http::AppState;
+use crate::http::access::{self, PortfolioActor};
 use crate::http::auth::Caller;
 use crate::http::command::{CommandMeta, Versioned};
+use crate::http::docs::{CreateHeaders, PortfolioAnswer, PortfolioCreated};
 use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::paths::{PortfolioPath, ProgramPath};
+use crate::http::pipeline::{portfolio_answer, rules_of};
 use crate::http::problem::Problem;
+use crate::http::state::AppState;
+use crate::http::view::PortfolioView;
 use axum::extract::State;
 use chrono::NaiveDate;
+use personal::{LadokAnswer, Typed};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -137,15 +140,9 @@ pub async fn open(
         .commands
         .open_portfolio(path.program_id, command, &ctx)
         .await?;
-    let portfolio = handled
-        .state
-        .opened()
-        .ok_or_else(access::portfolio_not_found)?;
-    let rules = rules_of(&state, portfolio.program_id).await?;
-    Ok(Versioned::created(
-        handled.version,
-        PortfolioView::new(portfolio, &rules, handled.version, today),
-    ))
+    let mut answer = portfolio_answer(&state, &handled, &ctx).await?;
+    answer.status = axum::http::StatusCode::CREATED;
+    Ok(answer)
 }
 
 /// `GET /portfolios/{portfolio_id}` (its student, its program's coordinators): the whole portfolio,

@@ -1,22 +1,22 @@
 //! Programs and their catalogs: registered and staffed by admins, catalog and rules kept by the
 //! program's coordinators, readable by anyone signed in (students pick activities from it).
 
-use super::access;
-use super::docs::{CommandHeaders, CreateHeaders, ProgramAnswer, ProgramCreated};
-use super::paths::{ItemPath, ProgramPath};
-use super::view::ProgramView;
-use crate::app::CommandContext;
 use crate::domain::program::MAX_NAME_LEN;
 use crate::domain::values::NonEmptyText;
 use crate::domain::{
     CatalogItemId, DomainError, ProgramCode, ProgramCommand, ProgramId, ProgramRules, ProgramState,
     StaffId,
 };
-use crate::http::AppState;
+use crate::http::access;
 use crate::http::auth::Caller;
 use crate::http::command::{CommandMeta, Versioned, minted_id};
+use crate::http::docs::{CommandHeaders, CreateHeaders, ProgramAnswer, ProgramCreated};
 use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::paths::{ItemPath, ProgramPath};
+use crate::http::pipeline::{Answered, CommandRequest, NoBody, run_program};
 use crate::http::problem::Problem;
+use crate::http::state::AppState;
+use crate::http::view::ProgramView;
 use axum::extract::State;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -82,29 +82,6 @@ pub struct ChangeRules {
     pub rules: ProgramRules,
 }
 
-/// Runs a program command for a caller already authorised, decided only if the program is still at
-/// the `If-Match` version (412, unless it is a retry); answers with the program.
-async fn run(
-    state: &AppState,
-    meta: &CommandMeta,
-    ctx: &CommandContext,
-    id: ProgramId,
-    command: ProgramCommand,
-) -> Result<Versioned<ProgramView>, Problem> {
-    let handled = state
-        .commands
-        .program_if(id, command, ctx, meta.if_match)
-        .await?;
-    let program = handled
-        .state
-        .registered()
-        .ok_or_else(|| Problem::from(DomainError::ProgramNotRegistered))?;
-    Ok(Versioned::ok(
-        handled.version,
-        ProgramView::new(program, handled.version),
-    ))
-}
-
 /// `POST /programs` (admin): takes a program into CIM. Answers 201 with the program.
 #[utoipa::path(
     post,
@@ -127,7 +104,7 @@ pub async fn register(
     let ctx = meta.context(&state.pool, &caller).await?;
     let id = ProgramId::new(minted_id(&ctx, "program"));
     let command = ProgramCommand::try_from((body, id))?;
-    let mut answer = run(&state, &meta, &ctx, id, command).await?;
+    let mut answer = run_program(&state, &meta, &ctx, id, command).await?;
     answer.status = axum::http::StatusCode::CREATED;
     Ok(answer)
 }
@@ -152,6 +129,16 @@ pub async fn show(
     }
 }
 
+/// Assigning and unassigning a coordinator (admin): told apart only by the command.
+async fn coordinators(
+    req: CommandRequest<ProgramPath, StaffRequest>,
+    command: impl FnOnce(StaffId) -> ProgramCommand,
+) -> Answered<ProgramView> {
+    access::admin(&req.caller)?;
+    req.on_program(|_, body| Ok(command(staff_id(&body?.staff)?)))
+        .await
+}
+
 fn staff_id(raw: &str) -> Result<StaffId, Problem> {
     StaffId::parse(raw)
         .map_err(|e| Problem::unprocessable(e.code(), e.to_string()).with_field("staff"))
@@ -170,23 +157,9 @@ fn staff_id(raw: &str) -> Result<StaffId, Problem> {
     responses(ProgramAnswer)
 )]
 pub async fn assign_coordinator(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<ProgramPath>,
-    body: Body<StaffRequest>,
-) -> Result<Versioned<ProgramView>, Problem> {
-    access::admin(&caller)?;
-    let ApiJson(body) = body?;
-    let staff = staff_id(&body.staff)?;
-    run(
-        &state,
-        &meta,
-        &meta.context(&state.pool, &caller).await?,
-        path.program_id,
-        ProgramCommand::AssignCoordinator { staff },
-    )
-    .await
+    req: CommandRequest<ProgramPath, StaffRequest>,
+) -> Answered<ProgramView> {
+    coordinators(req, |staff| ProgramCommand::AssignCoordinator { staff }).await
 }
 
 /// `POST /programs/{program_id}/coordinators/unassign` (admin): `{"staff": "<staff id>"}`.
@@ -202,23 +175,9 @@ pub async fn assign_coordinator(
     responses(ProgramAnswer)
 )]
 pub async fn unassign_coordinator(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<ProgramPath>,
-    body: Body<StaffRequest>,
-) -> Result<Versioned<ProgramView>, Problem> {
-    access::admin(&caller)?;
-    let ApiJson(body) = body?;
-    let staff = staff_id(&body.staff)?;
-    run(
-        &state,
-        &meta,
-        &meta.context(&state.pool, &caller).await?,
-        path.program_id,
-        ProgramCommand::UnassignCoordinator { staff },
-    )
-    .await
+    req: CommandRequest<ProgramPath, StaffRequest>,
+) -> Answered<ProgramView> {
+    coordinators(req, |staff| ProgramCommand::UnassignCoordinator { staff }).await
 }
 
 /// `POST /programs/{program_id}/catalog` (coordinator): `{"item": "tedx", "name": "TEDx"}`.
@@ -233,24 +192,10 @@ pub async fn unassign_coordinator(
     request_body = AddItem,
     responses(ProgramAnswer)
 )]
-pub async fn add_item(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<ProgramPath>,
-    body: Body<AddItem>,
-) -> Result<Versioned<ProgramView>, Problem> {
-    access::coordinator_of(&caller, path.program_id)?;
-    let ApiJson(body) = body?;
-    let command = ProgramCommand::try_from(body)?;
-    run(
-        &state,
-        &meta,
-        &meta.context(&state.pool, &caller).await?,
-        path.program_id,
-        command,
-    )
-    .await
+pub async fn add_item(req: CommandRequest<ProgramPath, AddItem>) -> Answered<ProgramView> {
+    access::coordinator_of(&req.caller, req.path.program_id)?;
+    req.on_program(|_, body| Ok(ProgramCommand::try_from(body?)?))
+        .await
 }
 
 fn item(raw: &str) -> Result<CatalogItemId, Problem> {
@@ -271,24 +216,14 @@ fn item(raw: &str) -> Result<CatalogItemId, Problem> {
     request_body = RenameItem,
     responses(ProgramAnswer)
 )]
-pub async fn rename_item(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<ItemPath>,
-    body: Body<RenameItem>,
-) -> Result<Versioned<ProgramView>, Problem> {
-    access::coordinator_of(&caller, path.program_id)?;
-    let item = item(&path.item)?;
-    let ApiJson(body) = body?;
-    let name = NonEmptyText::parse(&body.name, "name", MAX_NAME_LEN).map_err(DomainError::from)?;
-    run(
-        &state,
-        &meta,
-        &meta.context(&state.pool, &caller).await?,
-        path.program_id,
-        ProgramCommand::RenameCatalogItem { item, name },
-    )
+pub async fn rename_item(req: CommandRequest<ItemPath, RenameItem>) -> Answered<ProgramView> {
+    access::coordinator_of(&req.caller, req.path.program_id)?;
+    req.on_program(|path, body| {
+        let item = item(&path.item)?;
+        let name =
+            NonEmptyText::parse(&body?.name, "name", MAX_NAME_LEN).map_err(DomainError::from)?;
+        Ok(ProgramCommand::RenameCatalogItem { item, name })
+    })
     .await
 }
 
@@ -301,21 +236,12 @@ pub async fn rename_item(
     params(ItemPath, CommandHeaders,),
     responses(ProgramAnswer)
 )]
-pub async fn retire_item(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<ItemPath>,
-) -> Result<Versioned<ProgramView>, Problem> {
-    access::coordinator_of(&caller, path.program_id)?;
-    let item = item(&path.item)?;
-    run(
-        &state,
-        &meta,
-        &meta.context(&state.pool, &caller).await?,
-        path.program_id,
-        ProgramCommand::RetireCatalogItem { item },
-    )
+pub async fn retire_item(req: CommandRequest<ItemPath, NoBody>) -> Answered<ProgramView> {
+    access::coordinator_of(&req.caller, req.path.program_id)?;
+    req.on_program(|path, _| {
+        let item = item(&path.item)?;
+        Ok(ProgramCommand::RetireCatalogItem { item })
+    })
     .await
 }
 
@@ -332,21 +258,11 @@ pub async fn retire_item(
     request_body = ChangeRules,
     responses(ProgramAnswer)
 )]
-pub async fn change_rules(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<ProgramPath>,
-    body: Body<ChangeRules>,
-) -> Result<Versioned<ProgramView>, Problem> {
-    access::coordinator_of(&caller, path.program_id)?;
-    let ApiJson(body) = body?;
-    run(
-        &state,
-        &meta,
-        &meta.context(&state.pool, &caller).await?,
-        path.program_id,
-        ProgramCommand::ChangeRules { rules: body.rules },
-    )
+pub async fn change_rules(req: CommandRequest<ProgramPath, ChangeRules>) -> Answered<ProgramView> {
+    access::coordinator_of(&req.caller, req.path.program_id)?;
+    req.on_program(|_, body| {
+        let rules = body?.rules;
+        Ok(ProgramCommand::ChangeRules { rules })
+    })
     .await
 }

@@ -1,11 +1,11 @@
 //! A program's review queue: what waits for its coordinators, oldest first.
 
-use super::reads::{self, PageQuery, ProgramPath};
-use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::cursor::{self, Page};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::problem::Problem;
+use crate::http::reads::{self, PageQuery, ProgramPath};
+use crate::http::state::AppState;
 use crate::projections::read_models::review_queue::{self, QueueEntry, QueuePosition};
 use axum::Json;
 use axum::extract::State;

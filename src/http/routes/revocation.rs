@@ -1,19 +1,12 @@
 //! Revoking an issued certificate (rare; it must also reach the registrar and Ladok as a
 //! correction, which the export worker does from the event).
 
-use super::access::PortfolioActor;
-use super::application::Reason;
-use super::docs::{CommandHeaders, PortfolioAnswer};
-use super::paths::PortfolioPath;
-use super::view::PortfolioView;
-use super::{portfolio_command, staff};
 use crate::domain::PortfolioCommand;
-use crate::http::AppState;
-use crate::http::auth::Caller;
-use crate::http::command::{CommandMeta, Versioned};
-use crate::http::extract::{ApiJson, ApiPath};
-use crate::http::problem::Problem;
-use axum::extract::State;
+use crate::http::bodies::Reason;
+use crate::http::docs::{CommandHeaders, PortfolioAnswer};
+use crate::http::paths::PortfolioPath;
+use crate::http::pipeline::{Answered, CommandRequest};
+use crate::http::view::PortfolioView;
 
 /// `POST /portfolios/{portfolio_id}/revocation` (coordinator): `{"reason": "…"}`.
 #[utoipa::path(
@@ -27,26 +20,7 @@ use axum::extract::State;
     request_body = Reason,
     responses(PortfolioAnswer)
 )]
-pub async fn revoke(
-    caller: Caller,
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(path): ApiPath<PortfolioPath>,
-    body: Result<ApiJson<Reason>, Problem>,
-) -> Result<Versioned<PortfolioView>, Problem> {
-    portfolio_command(
-        &state,
-        &caller,
-        &meta,
-        path.portfolio_id,
-        PortfolioActor::Coordinator,
-        |_| {
-            let ApiJson(body) = body?;
-            Ok(PortfolioCommand::RevokeCertificate {
-                by: staff(&caller)?,
-                reason: body.parse()?,
-            })
-        },
-    )
-    .await
+pub async fn revoke(req: CommandRequest<PortfolioPath, Reason>) -> Answered<PortfolioView> {
+    req.coordinator_decision(|by, reason| PortfolioCommand::RevokeCertificate { by, reason })
+        .await
 }

@@ -6,12 +6,12 @@
 //! compares itself with the pilot as a whole); one program's figures are for its coordinators and
 //! administrators. The registrar and students have no use for them (403).
 
-use super::reads::{self, ProgramPath};
 use crate::domain::ProgramId;
-use crate::http::AppState;
 use crate::http::auth::{Caller, Role};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::problem::Problem;
+use crate::http::reads::{self, ProgramPath};
+use crate::http::state::AppState;
 use crate::projections::read_models::statistics::{self, DropOff, PilotStatistics};
 use axum::Json;
 use axum::extract::State;

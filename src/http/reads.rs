@@ -6,11 +6,11 @@
 //! know exists answers exactly like one that does not exist.
 
 use super::access;
+use super::auth::{Caller, Role};
 pub use super::paths::{PortfolioPath, ProgramPath};
+use super::problem::Problem;
+use super::state::AppState;
 use crate::domain::{PortfolioId, ProgramId};
-use crate::http::AppState;
-use crate::http::auth::{Caller, Role};
-use crate::http::problem::Problem;
 use crate::projections::Scope;
 use crate::projections::read_models::ReadError;
 use serde::Deserialize;

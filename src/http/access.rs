@@ -10,10 +10,10 @@
 //!    cases answer identically.
 //! 4. Only then is the request body read (400/415/422) and the command decided (409/412/422).
 
+use super::auth::{Caller, Role};
+use super::problem::Problem;
 use crate::domain::ProgramId;
 use crate::domain::portfolio::Portfolio;
-use crate::http::auth::{Caller, Role};
-use crate::http::problem::Problem;
 
 /// Who a portfolio route is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
