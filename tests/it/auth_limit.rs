@@ -2,7 +2,7 @@
 //! connections from distinct loopback addresses: `cim serve` as a child process with its settings
 //! from the environment, and the router in process where a test needs a setting of its own.
 
-mod support;
+use crate::support;
 
 use cim::http::auth::{AuthLimitSettings, Role};
 use cim::http::{AppState, router};

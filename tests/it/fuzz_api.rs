@@ -9,7 +9,7 @@
 //! Deterministic: the generator is seeded (`CIM_FUZZ_SEED` to replay another run, `CIM_FUZZ_CASES`
 //! for more cases per operation; the defaults keep the test to seconds).
 
-mod support;
+use crate::support;
 
 use chrono::{TimeDelta, Utc};
 use cim::http::auth::Role;

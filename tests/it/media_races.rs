@@ -3,7 +3,7 @@
 //! row, no row without a file, another portfolio's file of the same bytes intact), and an upload whose
 //! directory cannot be synced is answered 500 and leaves nothing behind.
 
-mod support;
+use crate::support;
 
 use support::auth::{dev_verifier, token};
 

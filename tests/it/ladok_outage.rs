@@ -5,7 +5,7 @@
 //! why it is still pending, since when and after how many runs; and once Ladok is back the next run
 //! delivers each certificate exactly once and the registrar sees it delivered with the reason gone.
 
-mod support;
+use crate::support;
 
 use support::auth::{dev_verifier, token};
 use support::certificates::approve;

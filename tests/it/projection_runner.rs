@@ -6,7 +6,7 @@
 //! Timing is never asserted: every wait is a bounded loop with a generous limit, so a loaded machine
 //! makes these tests slower, not red.
 
-mod support;
+use crate::support;
 
 use cim::db;
 use cim::projections::{

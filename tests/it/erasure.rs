@@ -5,7 +5,7 @@
 //! The scans prove they can fail: before the erasure they find every written form of the student's
 //! values. Also: `tests/erasure_reason.rs` (a reason naming the student), `tests/master_key.rs`.
 
-mod support;
+use crate::support;
 
 use cim::demo::{DemoStudent, StudentPath};
 use cim::domain::PortfolioId;

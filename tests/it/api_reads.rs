@@ -2,7 +2,7 @@
 //! models: review queues, the audit (history, CSV, time travel, the program log with cursors),
 //! lists of portfolios, statistics, the registrar's certificates and `/metrics`.
 
-mod support;
+use crate::support;
 
 use support::auth::token;
 use support::server::{COORDINATORS, TestServer};

@@ -3,7 +3,7 @@
 //! files are complete and match the manifest, every ELMO document validates, and a revocation after
 //! export goes out as a correction row in a later batch.
 
-mod support;
+use crate::support;
 
 use support::certificates::{approval, approve, cohort, record, revoke};
 use support::ladok::{run, worker as ladok_worker};

@@ -2,7 +2,7 @@
 //! (also when twenty opens race), identity numbers in every written form, and personal details from
 //! the sign-in token and Ladok rather than the request body (see docs/identity.md).
 
-mod support;
+use crate::support;
 
 use support::auth::{dev_verifier, student_token_with_profile, token};
 

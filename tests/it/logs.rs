@@ -3,7 +3,7 @@
 //! registrar's download of the batch Ladok was sent, with error answers on the way. Then its whole
 //! standard error is searched for every personal value the flow carried.
 
-mod support;
+use crate::support;
 
 use chrono::{NaiveDate, TimeDelta, Utc};
 use cim::export::fake_ladok::FakeLadok;

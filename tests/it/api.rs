@@ -1,7 +1,7 @@
 //! The web API over real HTTP against a real PostgreSQL: a student's whole path, bad input, bad
 //! tokens, idempotency and `If-Match`. Who may call which route: `tests/authorisation/`.
 
-mod support;
+use crate::support;
 
 use support::auth::{SECRET, dev_verifier, token};
 

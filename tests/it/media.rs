@@ -2,7 +2,7 @@
 //! duration (WAV, MP3, Ogg Opus and a hand-built MP4, all generated here), stores the bytes by SHA-256, refuses
 //! what is not media or too large, and lets only those who may see the portfolio download it.
 
-mod support;
+use crate::support;
 
 use support::auth::{dev_verifier, token};
 use support::recordings::{mp3, mp4, ogg_opus, wav};

@@ -3,7 +3,7 @@
 //! reason holding the student's identity number in any written form, a name or the e-mail address
 //! is refused with a problem saying why, and nothing is erased or recorded.
 
-mod support;
+use crate::support;
 
 use chrono::Utc;
 use cim::app::{CommandContext, CommandHandler};

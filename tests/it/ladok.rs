@@ -11,7 +11,7 @@
 //! - the identity check: a student record that is not the portfolio's student is never written to;
 //! - `cim ladok check` answers for every operation and writes nothing.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! Ladok UID, loses the files that name the holder, and the manifest says so; later batches follow),
 //! and neither does a certificate whose events can no longer be read.
 
-mod support;
+use crate::support;
 
 use support::certificates::{approval, approve, metadata};
 

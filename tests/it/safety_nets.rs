@@ -11,7 +11,7 @@
 //! Each blocks the writer under test on a row another session holds (PostgreSQL's own locks, so no
 //! timing is assumed): it is seen waiting in `pg_stat_activity`, then the other writer commits.
 
-mod support;
+use crate::support;
 
 use cim::app;
 use cim::export::BatchId;

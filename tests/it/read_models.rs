@@ -7,7 +7,7 @@
 //! - concrete values of the review queue, the registrar's list, the audit and the pilot statistics
 //!   for a small known scenario, and no personal data in any read-model table.
 
-mod support;
+use crate::support;
 
 use chrono::{NaiveDate, TimeDelta, Utc};
 use cim::app::{self, CommandContext, CommandHandler, Handled};

@@ -3,7 +3,7 @@
 //! manifest, acknowledge, refuse path tricks, refuse every other role, and re-deliver a row Ladok
 //! refused once Ladok accepts it.
 
-mod support;
+use crate::support;
 
 use support::auth::{dev_verifier, token};
 

@@ -1,6 +1,6 @@
 //! `cim demo` as a person runs it: the binary against a fresh database, twice.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! revocation after delivery goes back to pending and then out as a correction; and the
 //! projection applied live equals a rebuild from the start.
 
-mod support;
+use crate::support;
 
 use support::certificates::{approval, date, metadata, record};
 

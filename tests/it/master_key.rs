@@ -2,7 +2,7 @@
 //! erase` does what the route does, a lost key table and a wrong master key stop `cim` at start-up,
 //! and the master key rotates (`docs/erasure.md`, "The master key").
 
-mod support;
+use crate::support;
 
 use cim::store::StoreError;
 use serde_json::{Value, json};

@@ -5,7 +5,7 @@
 //! and delivered to Ladok exactly once. Then one process is killed outright, and the other does
 //! all the work: it takes over the projections and the export schedule.
 
-mod support;
+use crate::support;
 
 use cim::app::{self};
 use cim::domain::ProgramId;

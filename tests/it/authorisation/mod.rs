@@ -3,8 +3,7 @@
 //! "Allowed" is the route's own 2xx status; "refused" is the exact 401, 403 or 404 of the table
 //! (`support::routes`); a 422 or a 500 is neither. A forged token is 401 on every protected route.
 
-#[path = "../support/mod.rs"]
-mod support;
+use crate::support;
 mod world;
 
 use cim::http::route_list;

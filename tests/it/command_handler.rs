@@ -1,7 +1,7 @@
 //! Commands through the handler into a real PostgreSQL: the whole path of one student, a race between
 //! a coordinator and the student, and retried commands.
 
-mod support;
+use crate::support;
 
 use chrono::{NaiveDate, TimeDelta, Utc};
 use cim::app::{self, CommandContext, CommandError, CommandHandler};

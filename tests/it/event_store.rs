@@ -1,6 +1,6 @@
 //! The event store's guarantees, each against a real PostgreSQL (see `shared/docs/event-store.md`).
 
-mod support;
+use crate::support;
 
 use cim::store::{
     ActorRole, AppendError, Checkpoint, EventStore, ExpectedVersion, Metadata, NewEvent, Upcasters,

@@ -1,7 +1,7 @@
 //! Several `cim serve` processes on one database: each projection is advanced by one of them, and
 //! when that process is killed outright (no clean release), another takes over by itself.
 
-mod support;
+use crate::support;
 
 use chrono::Utc;
 use cim::app::{self, CommandContext, CommandHandler};

@@ -1,7 +1,7 @@
 //! `cim serve` with no DATABASE_URL runs on its own PostgreSQL cluster, and that cluster keeps its data
 //! across restarts of the service.
 
-mod support;
+use crate::support;
 
 use cim::store::{ActorRole, EventStore, ExpectedVersion, Metadata, NewEvent, Upcasters};
 use std::os::unix::fs::PermissionsExt;

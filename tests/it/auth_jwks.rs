@@ -1,7 +1,7 @@
 //! Tokens of an identity provider whose keys are published at a JWKS URL: a real HTTP server that the
 //! test starts plays the provider, rotates its keys and goes down; the verifier is the production one.
 
-mod support;
+use crate::support;
 
 use axum::Router;
 use axum::extract::State;
