@@ -2,6 +2,7 @@
 //! test starts plays the provider, rotates its keys and goes down; the verifier is the production one.
 
 use crate::support;
+use crate::support::server::serve;
 
 use axum::Router;
 use axum::extract::State;
@@ -9,8 +10,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use chrono::Utc;
+use cim::http::AppState;
 use cim::http::auth::{AuthSettings, DEFAULT_AUDIENCE, JwksTiming, TokenError, Verifier};
-use cim::http::{AppState, router};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use openssl::ec::{EcGroup, EcKey};
@@ -228,9 +229,7 @@ async fn the_server_is_not_ready_until_the_provider_keys_arrive() {
         Err(cim::http::auth::KeyError::Fetch { .. })
     ));
     let state = AppState::new(db.pool.clone()).with_verifier(verifier);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    let base = serve(state).await;
     let http = reqwest::Client::new();
 
     let readyz = http.get(format!("{base}/readyz")).send().await.unwrap();

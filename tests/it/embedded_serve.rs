@@ -4,7 +4,6 @@
 use crate::support;
 
 use cim::store::{ActorRole, EventStore, ExpectedVersion, Metadata, NewEvent, Upcasters};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use support::process::{ServeProcess, wait_ready};
 use uuid::Uuid;
@@ -29,13 +28,7 @@ fn socket_url(data_dir: &Path) -> String {
 
 #[tokio::test]
 async fn serve_without_database_url_runs_its_own_cluster_and_keeps_data_across_restarts() {
-    // Under /tmp and world-traversable: the cluster runs as the `postgres` user when we are root.
-    let dir = tempfile::Builder::new()
-        .prefix("cim-embedded-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let data_dir = dir.path().join("data");
+    let (_dir, data_dir) = support::embedded::data_dir("cim-embedded-");
 
     let first = serve(&data_dir);
     wait_ready(&first.base).await;

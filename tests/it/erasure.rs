@@ -3,16 +3,17 @@
 //! in the media directory, another student is untouched, a full projection rebuild succeeds, and
 //! the registrar's record of the certificate (and the export folder already written) is intact.
 //! The scans prove they can fail: before the erasure they find every written form of the student's
-//! values. Also: `tests/erasure_reason.rs` (a reason naming the student), `tests/master_key.rs`.
+//! values. Also: `tests/it/erasure_reason.rs` (a reason naming the student), `tests/it/master_key.rs`.
 
 use crate::support;
+use crate::support::server::serve;
 
 use cim::demo::{DemoStudent, StudentPath};
 use cim::domain::PortfolioId;
 use cim::export::worker::WorkerConfig;
 use cim::export::worker::schedule::run_export;
+use cim::http::AppState;
 use cim::http::auth::Role;
-use cim::http::{AppState, router};
 use cim::media::MediaStore;
 use cim::projections::read_models::{audit, portfolio, registrar};
 use cim::store::EventStore;
@@ -151,9 +152,7 @@ async fn after_erasure_no_personal_value_is_left_and_the_registrar_record_is_int
     let state = AppState::new(pool.clone())
         .with_verifier(dev_verifier())
         .with_media(MediaStore::new(media_dir.path(), 1 << 20));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    let base = serve(state).await;
     let api = Api {
         base,
         http: reqwest::Client::new(),

@@ -4,13 +4,14 @@
 //! is refused with a problem saying why, and nothing is erased or recorded.
 
 use crate::support;
+use crate::support::server::serve;
 
 use chrono::Utc;
 use cim::app::{CommandContext, CommandHandler};
 use cim::domain::portfolio::{LadokRecord, PortfolioCommand};
 use cim::domain::values::IdentityNumber;
+use cim::http::AppState;
 use cim::http::auth::Role;
-use cim::http::{AppState, router};
 use cim::media::MediaStore;
 use cim::store::ActorRole;
 use reqwest::StatusCode;
@@ -71,9 +72,7 @@ async fn a_reason_naming_the_student_is_refused_and_nothing_is_erased() {
     let app = AppState::new(db.pool.clone())
         .with_verifier(dev_verifier())
         .with_media(MediaStore::new(media_dir.path(), 1 << 20));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(app)).await.unwrap() });
+    let base = serve(app).await;
     let url = format!("{base}/students/{uid}/erasure");
     let admin = token(Role::Admin, "admin-7");
     let erase = async |reason: &str| {

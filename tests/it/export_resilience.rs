@@ -9,19 +9,16 @@ use support::certificates::{approval, approve, metadata};
 
 use std::path::Path;
 
-use cim::app::{self, CommandContext, ErasureRequest};
+use cim::app::{self};
 use cim::domain::PortfolioEvent;
-use cim::domain::ids::StaffId;
 use cim::domain::portfolio::CertificateApproved;
-use cim::domain::values::NonEmptyText;
 use cim::export::worker::batch::{self, BatchState};
 use cim::export::worker::events::stream_id;
 use cim::export::worker::{ExportLock, ExportWorker, RunOutcome, Step, WorkerConfig};
 use cim::export::{ExportSettings, LADOK_CSV_FILE_NAME, MANIFEST_FILE_NAME};
 use cim::media::MediaStore;
-use cim::store::{ActorRole, EventStore, ExpectedVersion};
+use cim::store::{EventStore, ExpectedVersion};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 /// Records an approval whose personal part is sealed with the key of its student, as the command
 /// handler does, so that erasing the student shreds it.
@@ -43,19 +40,7 @@ async fn approve_erasable(store: &EventStore, i: usize) -> CertificateApproved {
 }
 
 async fn erase(store: &EventStore, media: &MediaStore, who: &CertificateApproved) {
-    let request = ErasureRequest {
-        student_uid: who.student_uid,
-        by: StaffId::parse("admin-1").unwrap(),
-        reason: NonEmptyText::parse("case 2026-17", "reason", 500).unwrap(),
-    };
-    let ctx = CommandContext {
-        actor_id: "admin-1".to_owned(),
-        role: ActorRole::Admin,
-        correlation_id: Uuid::now_v7(),
-        command_id: Uuid::now_v7(),
-        now: chrono::Utc::now(),
-    };
-    app::erase(store, media, &request, &ctx).await.unwrap();
+    support::erase_student(store, media, who.student_uid).await;
 }
 
 /// The folder's files against its manifest: every other file listed with its size and hash,

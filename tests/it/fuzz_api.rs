@@ -17,6 +17,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use support::auth::token;
+use support::flow::enrolment;
 use support::server::{COORDINATORS, TestServer};
 use uuid::Uuid;
 
@@ -290,9 +291,7 @@ async fn no_input_makes_the_api_fail_or_lose_anything() {
     let opened: Value = http
         .post(format!("{}/programs/{program}/portfolios", server.base))
         .bearer_auth(&student)
-        .json(&json!({"student_uid": uid, "identity_number": "19121212-1212",
-            "given_names": "Tolvan", "family_name": "Tolvansson",
-            "email": "tolvan@student.example.se", "expected_completion": today + TimeDelta::days(365)}))
+        .json(&enrolment(&uid, "19121212-1212"))
         .send()
         .await
         .unwrap()

@@ -6,6 +6,7 @@
 //! delivers each certificate exactly once and the registrar sees it delivered with the reason gone.
 
 use crate::support;
+use crate::support::server::serve;
 
 use support::auth::{dev_verifier, token};
 use support::certificates::approve;
@@ -15,8 +16,8 @@ use cim::app;
 use cim::domain::ids::CertificateId;
 use cim::export::fake_ladok::{FakeLadok, Outage};
 use cim::export::worker::{WorkerConfig, batch_folders};
+use cim::http::AppState;
 use cim::http::auth::Role;
-use cim::http::{AppState, router};
 use cim::projections::Scope;
 use cim::projections::{self, ProjectionRunner, RunnerHandle};
 use cim::store::{Checkpoint, EventStore};
@@ -45,11 +46,9 @@ impl Registrar {
         let state = AppState::with_projections(db.pool.clone(), runner.clone())
             .with_verifier(dev_verifier())
             .with_exports(exports);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+        let base = serve(state).await;
         Self {
-            base: format!("http://{addr}"),
+            base,
             token: token(Role::Registrar, "registrar-1"),
             store,
             runner,

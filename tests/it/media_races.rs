@@ -4,19 +4,20 @@
 //! directory cannot be synced is answered 500 and leaves nothing behind.
 
 use crate::support;
+use crate::support::server::serve;
 
 use support::auth::{dev_verifier, token};
+use support::flow::enrolment;
 
-use chrono::{TimeDelta, Utc};
-use cim::app::{self, CommandContext, CommandHandler, ErasureRequest};
-use cim::domain::values::NonEmptyText;
-use cim::domain::{ProgramId, StaffId, StudentUid};
+use chrono::Utc;
+use cim::app::{self, CommandHandler};
+use cim::domain::{ProgramId, StudentUid};
+use cim::http::AppState;
 use cim::http::auth::Role;
-use cim::http::{AppState, router};
 use cim::media::{Durability, MediaStore};
-use cim::store::{ActorRole, EventStore};
+use cim::store::EventStore;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -48,11 +49,9 @@ async fn spawn_app(durability: Option<Arc<dyn Durability>>) -> App {
     let state = AppState::new(db.pool.clone())
         .with_verifier(dev_verifier())
         .with_media(media.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    let base = serve(state).await;
     App {
-        base: format!("http://{addr}"),
+        base,
         http: reqwest::Client::new(),
         db,
         store,
@@ -80,14 +79,10 @@ impl App {
                 self.base, self.program
             ))
             .bearer_auth(&token)
-            .json(&json!({
-                "student_uid": uid,
-                "identity_number": support::unique_identity_number(),
-                "given_names": "Tolvan",
-                "family_name": "Tolvansson",
-                "email": "tolvan@student.example.se",
-                "expected_completion": Utc::now().date_naive() + TimeDelta::days(365),
-            }))
+            .json(&enrolment(
+                &uid.to_string(),
+                &support::unique_identity_number(),
+            ))
             .send()
             .await
             .unwrap();
@@ -127,21 +122,7 @@ impl App {
     }
 
     async fn erase(&self, student: &Student) {
-        let request = ErasureRequest {
-            student_uid: student.uid,
-            by: StaffId::parse("admin-1").unwrap(),
-            reason: NonEmptyText::parse("case 2026-17", "reason", 500).unwrap(),
-        };
-        let ctx = CommandContext {
-            actor_id: "admin-1".to_owned(),
-            role: ActorRole::Admin,
-            correlation_id: Uuid::now_v7(),
-            command_id: Uuid::now_v7(),
-            now: Utc::now(),
-        };
-        app::erase(&self.store, &self.media, &request, &ctx)
-            .await
-            .unwrap();
+        support::erase_student(&self.store, &self.media, student.uid).await;
     }
 
     /// Every hash named by a row, and every (portfolio, hash) row.
@@ -164,19 +145,16 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The file names (hashes) in the media folder, temporary files included (there must be none left).
 fn files_on_disk(dir: &Path) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.insert(path.file_name().unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    out
+    support::scan::files(dir)
+        .keys()
+        .map(|path| {
+            Path::new(path)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,8 +12,8 @@ use cim::domain::ids::CertificateId;
 use cim::export::MANIFEST_FILE_NAME;
 use cim::export::fake_ladok::FakeLadok;
 use cim::export::worker::WorkerConfig;
+use cim::http::AppState;
 use cim::http::auth::Role;
-use cim::http::{AppState, router};
 use cim::store::EventStore;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -37,10 +37,7 @@ async fn serve(pool: sqlx::PgPool, exports: WorkerConfig) -> String {
     let state = AppState::new(pool)
         .with_verifier(dev_verifier())
         .with_exports(exports);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-    format!("http://{addr}")
+    support::server::serve(state).await
 }
 
 fn config(dir: &Path, fake: &FakeLadok) -> WorkerConfig {

@@ -7,8 +7,7 @@
 use crate::support;
 
 use support::certificates::{approval, date, metadata, record};
-
-use std::sync::atomic::AtomicBool;
+use support::log_checks::rebuild_from_start;
 
 use cim::app;
 use cim::domain::PortfolioEvent;
@@ -20,9 +19,7 @@ use cim::export::worker::schedule::run_export;
 use cim::export::worker::{RunOutcome, WorkerConfig};
 use cim::projections::read_models::RegistrarProjection;
 use cim::projections::read_models::registrar::{self, CertificateRecord};
-use cim::projections::{
-    self, Projection, ProjectionLock, RebuildOptions, checkpoint, definition_hash,
-};
+use cim::projections::{Projection, checkpoint, definition_hash};
 use cim::store::{Checkpoint, EventStore, ExpectedVersion};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -235,25 +232,7 @@ async fn the_registrar_view_shows_export_and_ladok_outcomes_and_rebuild_equals_l
 
     // Rebuild from the start equals live.
     let total = event_count(&pool).await;
-    let mut lock = ProjectionLock::connect(&db.url, projection.name())
-        .await
-        .unwrap();
-    assert!(lock.try_acquire().await.unwrap());
-    projections::rebuild(
-        &store,
-        &pool,
-        &mut lock,
-        &projection,
-        RebuildOptions {
-            restart: true,
-            batch_size: 2,
-        },
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
-    lock.release().await;
+    rebuild_from_start(&store, &db.url, &projection, 2).await;
     catch_up(&store, &projection).await;
     let stored = checkpoint::load(&pool, projection.name())
         .await

@@ -18,8 +18,8 @@ use cim::export::BatchId;
 use cim::export::fake_ladok::FakeLadok;
 use cim::export::worker::events::{BatchEvent, DeliveryFailed, stream_id};
 use cim::export::worker::{ExportLock, Step, WorkerConfig, WorkerError, settle_deliveries};
+use cim::http::AppState;
 use cim::http::auth::Role;
-use cim::http::{AppState, router};
 use cim::projections::{ProjectionRunner, read_models};
 use cim::store::{Checkpoint, EventStore, ExpectedVersion, NewEvent};
 use sqlx::PgPool;
@@ -272,10 +272,7 @@ async fn serve(pool: PgPool, exports: WorkerConfig) -> String {
     let state = AppState::new(pool)
         .with_verifier(support::auth::dev_verifier())
         .with_exports(exports);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-    format!("http://{addr}")
+    support::server::serve(state).await
 }
 
 async fn settled(pool: &PgPool, batch: BatchId) -> bool {

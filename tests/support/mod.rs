@@ -9,7 +9,9 @@
 pub mod auth;
 pub mod certificates;
 pub mod cohort;
+pub mod embedded;
 pub mod flow;
+pub mod http;
 pub mod ladok;
 pub mod log_checks;
 pub mod process;
@@ -185,6 +187,30 @@ pub async fn settle(store: &cim::store::EventStore) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("the log did not settle within 30 s");
+}
+
+/// Erases `student` as an admin does through the route (`app::erase`, with a reason), removing
+/// their media from `media`.
+pub async fn erase_student(
+    store: &cim::store::EventStore,
+    media: &cim::media::MediaStore,
+    student: cim::domain::StudentUid,
+) {
+    use cim::app::{CommandContext, ErasureRequest};
+    use cim::domain::values::NonEmptyText;
+    let request = ErasureRequest {
+        student_uid: student,
+        by: cim::domain::StaffId::parse("admin-1").unwrap(),
+        reason: NonEmptyText::parse("case 2026-17", "reason", 500).unwrap(),
+    };
+    let ctx = CommandContext {
+        actor_id: "admin-1".to_owned(),
+        role: cim::store::ActorRole::Admin,
+        correlation_id: uuid::Uuid::now_v7(),
+        command_id: uuid::Uuid::now_v7(),
+        now: chrono::Utc::now(),
+    };
+    cim::app::erase(store, media, &request, &ctx).await.unwrap();
 }
 
 /// The video platform host of the staffed programs' rules.

@@ -85,7 +85,7 @@ pub struct World {
 impl World {
     pub async fn build() -> Self {
         // The table sends a forged token to every protected route: more failures from one
-        // address than the limit allows (it has tests of its own, tests/auth_limit.rs).
+        // address than the limit allows (it has tests of its own, tests/it/auth_limit.rs).
         let server = TestServer::start_with(|s| s.with_auth_limit(AuthLimitSettings::off())).await;
         let [a, b] = server.programs;
         let staff = |role, sub: &str| Caller {
