@@ -8,6 +8,7 @@ use crate::support;
 use chrono::{NaiveDate, TimeDelta, Utc};
 use cim::export::fake_ladok::FakeLadok;
 use cim::http::auth::Role;
+use cim::store::EventStore;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::auth::{SECRET, token};
@@ -311,7 +312,10 @@ async fn a_whole_flow_at_debug_logs_no_personal_value() {
         .await;
     assert_eq!(status, StatusCode::OK);
 
-    // The registrar runs the export, which delivers to Ladok, and downloads every file.
+    // The registrar runs the export, which delivers to Ladok, and downloads every file. First the
+    // approval must be readable by the export's tailing read, which a transaction open in another
+    // test's database can hold back for a moment.
+    support::settle(&EventStore::new(db.pool.clone(), cim::app::upcasters())).await;
     let registrar = token(Role::Registrar, "registrar-logtest");
     let run = api.ok("/exports/run", &registrar, json!({})).await;
     assert_eq!(run["delivered"], 1, "{run}");

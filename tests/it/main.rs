@@ -5,8 +5,9 @@
 //!
 //! Not here, each a binary of its own so that nothing else runs beside it: the tests that crash a
 //! PostgreSQL cluster under a running service (`tests/database_restart.rs`), kill busy or faulted
-//! `cim serve` processes under load (`tests/busy_kill.rs`, `tests/process_faults.rs`) and saturate
-//! the database server on purpose (`tests/bench.rs`). They share `tests/support/` with this binary.
+//! `cim serve` processes under load (`tests/busy_kill.rs`, `tests/process_faults.rs`), saturate
+//! the database server on purpose (`tests/bench.rs`), or need a quiet server to see their own
+//! writes at once (`tests/demo.rs`). They share `tests/support/` with this binary.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -17,7 +18,6 @@ mod auth_jwks;
 mod auth_limit;
 mod authorisation;
 mod command_handler;
-mod demo;
 mod embedded_serve;
 mod erasure;
 mod erasure_reason;
