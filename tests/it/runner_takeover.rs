@@ -4,15 +4,14 @@
 use crate::support;
 
 use chrono::Utc;
-use cim::app::{self, CommandContext, CommandHandler};
+use cim::app::{self, CommandHandler};
 use cim::domain::values::NonEmptyText;
 use cim::domain::{CatalogItemId, ProgramCommand};
 use cim::projections::{ProjectionRunner, Scope, read_models};
-use cim::store::{ActorRole, EventStore};
+use cim::store::EventStore;
 use std::time::Duration;
 use support::eventually;
 use support::process::ServeProcess;
-use uuid::Uuid;
 
 fn start_serve(database_url: &str) -> ServeProcess {
     ServeProcess::builder()
@@ -68,13 +67,7 @@ async fn a_killed_owner_is_replaced_by_another_process() {
 
     // B carries on from A's checkpoints: new events reach every read model, and nothing A applied
     // is applied again.
-    let ctx = CommandContext {
-        actor_id: "admin-1".into(),
-        role: ActorRole::Admin,
-        correlation_id: Uuid::now_v7(),
-        command_id: Uuid::now_v7(),
-        now: Utc::now(),
-    };
+    let ctx = support::admin_context();
     let added = handler
         .program(
             seeded[0].id,

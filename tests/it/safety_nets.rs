@@ -247,12 +247,7 @@ async fn an_overtaken_worker_sends_no_write_and_the_next_run_delivers_once() {
     // Its reads went out; no write did, and none is recorded as started.
     assert!(fake.received().is_empty(), "an overtaken worker wrote");
     assert!(fake.merits().is_empty());
-    let started: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'DeliveryStarted'")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
-    assert_eq!(started, 0);
+    assert_eq!(support::count_events(&db.pool, "DeliveryStarted").await, 0);
     lock.release().await;
 
     // The next run delivers every certificate, once.

@@ -180,14 +180,7 @@ async fn a_typed_number_is_checked_against_ladok_by_the_next_export_run() {
     );
 
     // Asked once: the next run leaves the five alone and checks only the newcomer.
-    let checks = || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM events WHERE event_type = 'IdentityCheckedInLadok'",
-        )
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap()
-    };
+    let checks = || support::count_events(&app.db.pool, "IdentityCheckedInLadok");
     assert_eq!(checks().await, 5);
     run_export(&store, &worker).await.unwrap();
     assert_eq!(checks().await, 6);

@@ -122,10 +122,7 @@ impl App {
     }
 
     async fn opened_events(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'PortfolioOpened'")
-            .fetch_one(&self.db.pool)
-            .await
-            .unwrap()
+        support::count_events(&self.db.pool, "PortfolioOpened").await
     }
 }
 

@@ -42,12 +42,7 @@ async fn a_worker_that_lost_its_lock_sends_no_write() {
         fake.received().is_empty(),
         "a write was sent without the lock"
     );
-    let started: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'DeliveryStarted'")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
-    assert_eq!(started, 0);
+    assert_eq!(support::count_events(&db.pool, "DeliveryStarted").await, 0);
     // The next worker delivers everything once.
     assert_eq!(
         run(&mut worker(&store, out.path(), Some(fake.config()))).await,

@@ -10,18 +10,17 @@ use support::http::{Answer, open_portfolio, post, send};
 use support::recordings::{mp3, mp4, ogg_opus, wav};
 
 use chrono::{TimeDelta, Utc};
-use cim::app::{self, CommandContext, CommandHandler};
+use cim::app::{self, CommandHandler};
 use cim::domain::{ProgramCommand, ProgramId, StaffId};
 use cim::http::auth::Role;
 use cim::http::{AppState, router};
 use cim::media::MediaStore;
-use cim::store::{ActorRole, EventStore};
+use cim::store::EventStore;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use uuid::Uuid;
 
 mod refusals;
 
@@ -47,13 +46,7 @@ async fn spawn_app() -> App {
         .await
         .unwrap();
     let (a, b) = (seeded[0].id, seeded[1].id);
-    let ctx = CommandContext {
-        actor_id: "admin-1".into(),
-        role: ActorRole::Admin,
-        correlation_id: Uuid::now_v7(),
-        command_id: Uuid::now_v7(),
-        now: Utc::now(),
-    };
+    let ctx = support::admin_context();
     handler
         .program(
             a,
