@@ -59,12 +59,7 @@ async fn assert_answered_commands_logged(pool: &sqlx::PgPool, api: &Api) {
             sent.path,
             sent.answer
         );
-        let stored = log_checks::events_per_command(pool, &sent.stored_as).await;
-        assert!(
-            stored.iter().all(|&n| n == 1),
-            "POST {} answered 2xx but the log holds {stored:?} events of it",
-            sent.path
-        );
+        log_checks::assert_stored_once(pool, sent, "answered 2xx").await;
     }
     log_checks::assert_no_partial_command(pool).await;
 }

@@ -7,7 +7,7 @@ mod support;
 
 use chrono::Utc;
 use cim::app::{self, CommandContext, CommandHandler};
-use cim::db::embedded::{EmbeddedConfig, EmbeddedPostgres};
+use cim::db::embedded::EmbeddedPostgres;
 use cim::db::{self, scratch};
 use cim::domain::{ProgramCommand, ProgramId, StaffId};
 use cim::http::auth::Role;
@@ -15,10 +15,10 @@ use cim::http::{self, AppState};
 use cim::log;
 use cim::projections::read_models;
 use cim::store::{ActorRole, EventStore};
-use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use support::embedded::own_cluster;
 use support::eventually;
 use support::log_checks;
 use support::process::{ServeProcess, wait_ready};
@@ -191,21 +191,7 @@ async fn wait_for_batches(pool: &sqlx::PgPool, at_least: i64) {
 /// started again while three clients keep sending commands. Nothing in the service is restarted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cim_serve_rides_out_a_database_restart_under_load_and_recovers_by_itself() {
-    support::install_master_key();
-    let dir = tempfile::Builder::new()
-        .prefix("cim-restart-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let config = EmbeddedConfig {
-        data_dir: dir.path().join("data"),
-        bin_dir: None,
-    };
-    let cluster = EmbeddedPostgres::start(config.clone()).await.unwrap();
-    let url = cluster.connection_url("cim");
-    scratch::create_database(&url, "cim").await.unwrap();
-    let pool = db::connect(&url, 8).await.unwrap();
-    db::migrate(&pool).await.unwrap();
+    let (_dir, config, cluster, url, pool) = own_cluster("cim-restart-").await;
 
     let store = EventStore::new(pool.clone(), log::upcasters());
     let handler = CommandHandler::new(store.clone());

@@ -1,4 +1,9 @@
 //! `cim demo` as a person runs it: the binary against a fresh database, twice.
+//!
+//! A binary of its own, not a module of `tests/it/`: `cim demo` writes its cohort and exports it in
+//! one run, and the export takes what the log lets a tailing reader see, which is bounded by the
+//! oldest transaction open anywhere in the cluster. Beside other tests (other databases, same
+//! server) the one run may then find the cohort in two parts and write two batches.
 
 mod support;
 

@@ -13,8 +13,7 @@ mod support;
 use cim::domain::ProgramId;
 use cim::log;
 use cim::store::EventStore;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::flow::{self, Api, Caller, NoAnswer};
@@ -106,13 +105,8 @@ async fn sigkill_under_load_loses_no_answered_command_and_stores_none_in_part() 
 
     // Every command answered 2xx is in the log, under its command id, at the version it answered.
     for sent in &answered {
-        let stored = log_checks::events_per_command(&db.pool, &sent.stored_as).await;
-        assert!(
-            stored.iter().all(|&n| n == 1),
-            "POST {} answered {:?} but the log holds {stored:?} events of it",
-            sent.path,
-            sent.answer.as_ref().map(|a| a.status)
-        );
+        let status = sent.answer.as_ref().map(|a| a.status);
+        log_checks::assert_stored_once(&db.pool, sent, &format!("answered {status:?}")).await;
         if let Some(version) = sent.answer.as_ref().and_then(|a| a.version) {
             let at: i32 = sqlx::query_scalar("SELECT version FROM events WHERE command_id = $1")
                 .bind(sent.command_id)
@@ -154,12 +148,7 @@ async fn sigkill_under_load_loses_no_answered_command_and_stores_none_in_part() 
                     again.answer
                 );
             }
-            let stored = log_checks::events_per_command(pool, &sent.stored_as).await;
-            assert!(
-                stored.iter().all(|&n| n == 1),
-                "POST {} retried: the log holds {stored:?} events of it",
-                sent.path
-            );
+            log_checks::assert_stored_once(pool, sent, "retried").await;
         }
     });
     futures::future::join_all(retries).await;
@@ -185,17 +174,6 @@ async fn sigkill_under_load_loses_no_answered_command_and_stores_none_in_part() 
 // ---------------------------------------------------------------------------------------------
 // SIGTERM with the embedded cluster.
 // ---------------------------------------------------------------------------------------------
-
-/// A data directory under /tmp that the cluster's `postgres` user can reach.
-fn data_dir() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::Builder::new()
-        .prefix("cim-sigterm-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let data = dir.path().join("data");
-    (dir, data)
-}
 
 fn embedded(data_dir: &Path, grace_seconds: Option<u64>) -> ServeProcess {
     let mut builder = ServeProcess::builder()
@@ -323,7 +301,7 @@ fn assert_cluster_shut_down(data_dir: &Path) {
 
 #[tokio::test]
 async fn sigterm_lets_an_upload_in_flight_finish_and_stops_the_embedded_cluster_cleanly() {
-    let (_dir, data_dir) = data_dir();
+    let (_dir, data_dir) = support::embedded::data_dir("cim-sigterm-");
     let first = embedded(&data_dir, None);
     wait_ready(&first.base).await;
     let (portfolio, student) = portfolio(&first.base).await;
@@ -389,7 +367,7 @@ async fn sigterm_lets_an_upload_in_flight_finish_and_stops_the_embedded_cluster_
 
 #[tokio::test]
 async fn a_request_that_never_finishes_delays_the_stop_only_by_the_drain_deadline() {
-    let (_dir, data_dir) = data_dir();
+    let (_dir, data_dir) = support::embedded::data_dir("cim-sigterm-");
     let mut serve = embedded(&data_dir, Some(2));
     wait_ready(&serve.base).await;
     let (portfolio, student) = portfolio(&serve.base).await;

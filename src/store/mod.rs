@@ -1,6 +1,6 @@
 //! The append-only event log in PostgreSQL: the only source of truth.
 //!
-//! The guarantees (each proven by a test in `tests/event_store.rs`):
+//! The guarantees (each proven by a test in `tests/it/event_store/`):
 //! - optimistic concurrency: an append states the version it expects; a lost race is a typed
 //!   [`AppendError::Conflict`], detected by SQLSTATE and constraint name, and writes nothing;
 //! - atomic multi-event appends: one command's events are one statement;

@@ -405,6 +405,20 @@ pub fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
+/// The body of an enrolment with everything typed, as a client sends it when Ladok is not asked:
+/// `uid`'s portfolio with `identity_number`, the test student's names and e-mail, and an expected
+/// completion a year from today.
+pub fn enrolment(uid: &str, identity_number: &str) -> Value {
+    json!({
+        "student_uid": uid,
+        "identity_number": identity_number,
+        "given_names": "Tolvan",
+        "family_name": "Tolvansson",
+        "email": "tolvan@student.example.se",
+        "expected_completion": today() + TimeDelta::days(365),
+    })
+}
+
 /// A valid activity of catalog `item` that ended `days_ago` days ago.
 pub fn activity(item: &str, days_ago: i64) -> Value {
     json!({

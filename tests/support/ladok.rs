@@ -62,3 +62,34 @@ pub async fn run(worker: &mut cim::export::worker::ExportWorker) -> (usize, usiz
         cim::export::worker::RunOutcome::Busy => panic!("the only worker got the lock"),
     }
 }
+
+/// What a delivery test starts from: a fresh database with `n` approved certificates (their events
+/// as the command handler appends them), the store on it, an empty export folder and a fake Ladok.
+pub async fn delivery(
+    n: usize,
+) -> (
+    super::TestDb,
+    cim::store::EventStore,
+    tempfile::TempDir,
+    FakeLadok,
+    Vec<cim::domain::portfolio::CertificateApproved>,
+) {
+    let db = super::fresh().await;
+    let store = cim::store::EventStore::new(db.pool.clone(), cim::log::upcasters());
+    let approved = super::certificates::cohort(&store, n).await;
+    let out = tempfile::tempdir().unwrap();
+    let fake = FakeLadok::start().await.unwrap();
+    (db, store, out, fake, approved)
+}
+
+/// A plain HTTP client that `fake` lets in (its client certificate, its CA), for requests the
+/// service's own Ladok client would refuse to send.
+pub fn raw_client(fake: &FakeLadok) -> reqwest::Client {
+    reqwest::Client::builder()
+        .identity(
+            reqwest::Identity::from_pkcs12_der(fake.client_pkcs12(), CLIENT_PASSWORD).unwrap(),
+        )
+        .add_root_certificate(reqwest::Certificate::from_pem(fake.ca_pem()).unwrap())
+        .build()
+        .unwrap()
+}

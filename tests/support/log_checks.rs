@@ -2,9 +2,10 @@
 //! itself: no partial command, every event applied once by every projection, and read models equal
 //! to a rebuild from the log.
 
-use cim::projections::{self, ProjectionLock, RebuildOptions, checkpoint, read_models};
+use cim::projections::{self, Projection, ProjectionLock, RebuildOptions, checkpoint, read_models};
 use cim::store::EventStore;
 use sqlx::PgPool;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,17 @@ pub async fn event_count(pool: &PgPool) -> i64 {
         .fetch_one(pool)
         .await
         .unwrap()
+}
+
+/// `sent` is in the log exactly once: one event under each command id it is stored as. `what` says
+/// why it must be (how it was answered).
+pub async fn assert_stored_once(pool: &PgPool, sent: &super::flow::Sent, what: &str) {
+    let stored = events_per_command(pool, &sent.stored_as).await;
+    assert!(
+        stored.iter().all(|&n| n == 1),
+        "POST {} {what}, but the log holds {stored:?} events of it",
+        sent.path
+    );
 }
 
 /// How many events are stored under each of `command_ids` (0 for an id not in the log).
@@ -124,10 +136,13 @@ pub async fn wait_caught_up(pool: &PgPool, base: &str) {
     }
 }
 
-/// Every row of every read-model table, as JSON text, in a stable order.
-async fn snapshot(pool: &PgPool) -> Vec<(String, Vec<String>)> {
+/// Every row of every table of `projections`, as JSON text, in a stable order.
+pub async fn snapshot(
+    pool: &PgPool,
+    projections: &[Arc<dyn Projection>],
+) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
-    for p in read_models::all() {
+    for p in projections {
         for table in p.tables() {
             let rows: Vec<String> = sqlx::query_scalar(&format!(
                 "SELECT row_to_json(t)::text FROM {table} t ORDER BY 1"
@@ -147,34 +162,14 @@ async fn snapshot(pool: &PgPool) -> Vec<(String, Vec<String>)> {
 pub async fn assert_equal_to_rebuild(store: &EventStore, url: &str) {
     let pool = store.pool();
     super::settle(store).await;
-    let live = snapshot(pool).await;
+    let live = snapshot(pool, &read_models::all()).await;
     let events = event_count(pool).await;
     for p in read_models::all() {
-        let mut lock = ProjectionLock::connect(url, p.name()).await.unwrap();
-        assert!(
-            lock.try_acquire().await.unwrap(),
-            "{} is still owned",
-            p.name()
-        );
-        projections::rebuild(
-            store,
-            pool,
-            &mut lock,
-            p.as_ref(),
-            RebuildOptions {
-                restart: true,
-                batch_size: 500,
-            },
-            &AtomicBool::new(false),
-            &mut |_| {},
-        )
-        .await
-        .unwrap();
+        rebuild_from_start(store, url, p.as_ref(), 500).await;
         let stored = checkpoint::load(pool, p.name()).await.unwrap().unwrap();
         assert_eq!(stored.events_applied, events, "{}: rebuilt", p.name());
-        lock.release().await;
     }
-    let rebuilt = snapshot(pool).await;
+    let rebuilt = snapshot(pool, &read_models::all()).await;
     assert!(
         live.iter().any(|(_, rows)| !rows.is_empty()),
         "no read model rows"
@@ -185,4 +180,37 @@ pub async fn assert_equal_to_rebuild(store: &EventStore, url: &str) {
             "{table}: live rows differ from a rebuild"
         );
     }
+}
+
+/// Rebuilds `projection` from position 0 in batches of `batch_size`, as `cim projections rebuild
+/// --restart` does: under its lock (connected on `url`), which nothing else may hold.
+pub async fn rebuild_from_start(
+    store: &EventStore,
+    url: &str,
+    projection: &dyn Projection,
+    batch_size: i64,
+) {
+    let mut lock = ProjectionLock::connect(url, projection.name())
+        .await
+        .unwrap();
+    assert!(
+        lock.try_acquire().await.unwrap(),
+        "{} is still owned",
+        projection.name()
+    );
+    projections::rebuild(
+        store,
+        store.pool(),
+        &mut lock,
+        projection,
+        RebuildOptions {
+            restart: true,
+            batch_size,
+        },
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    lock.release().await;
 }

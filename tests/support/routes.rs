@@ -1,5 +1,5 @@
 //! Every route of the router with what each kind of caller must get from it: the authorisation
-//! table that `tests/authorisation/` proves call by call, and that `tests/api.rs` uses to know which
+//! table that `tests/it/authorisation/` proves call by call, and that `tests/it/api/` uses to know which
 //! routes take a JSON body.
 
 /// What a caller must get from a route.
@@ -71,7 +71,7 @@ pub const TABLE: &[(&str, &str, bool, [E; 7])] = &[
     // Raw-body upload (not JSON) and download of media.
     ("POST", "/portfolios/{portfolio_id}/media", false, [A(201), H, F, F, F, F, U]),
     ("GET", "/portfolios/{portfolio_id}/media/{sha256}", false, [A(200), H, A(200), H, F, F, U]),
-    // Reads (tests/api_reads.rs checks what they answer).
+    // Reads (tests/it/api_reads/ checks what they answer).
     ("GET", "/me/portfolios", false, [A(200), A(200), F, F, F, F, U]),
     ("GET", "/programs/{program_id}/portfolios", false, [F, F, A(200), F, F, F, U]),
     ("GET", "/programs/{program_id}/review-queue", false, [F, F, A(200), F, F, F, U]),
@@ -84,13 +84,13 @@ pub const TABLE: &[(&str, &str, bool, [E; 7])] = &[
     ("GET", "/programs/{program_id}/statistics", false, [F, F, A(200), F, F, A(200), U]),
     ("GET", "/certificates", false, [F, F, F, F, A(200), F, U]),
     ("GET", "/certificates/{certificate_id}", false, [F, F, F, F, A(200), F, U]),
-    // The registrar's export batches (tests/registrar_api.rs checks what they answer).
+    // The registrar's export batches (tests/it/registrar_api.rs checks what they answer).
     ("GET", "/exports/batches", false, [F, F, F, F, A(200), F, U]),
     ("GET", "/exports/batches/{batch_id}", false, [F, F, F, F, A(200), F, U]),
     ("GET", "/exports/batches/{batch_id}/files/{name}", false, [F, F, F, F, A(200), F, U]),
     ("POST", "/exports/batches/{batch_id}/acknowledge", false, [F, F, F, F, A(200), F, U]),
     ("POST", "/exports/batches/{batch_id}/redeliver", false, [F, F, F, F, A(200), F, U]),
     ("POST", "/exports/run", false, [F, F, F, F, A(200), F, U]),
-    // Erasure (tests/erasure.rs checks what it does).
+    // Erasure (tests/it/erasure.rs checks what it does).
     ("POST", "/students/{student_uid}/erasure", true, [F, F, F, F, F, A(200), U]),
 ];

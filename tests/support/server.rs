@@ -12,6 +12,14 @@ use cim::media::MediaStore;
 use cim::projections::{self, ProjectionRunner, RunnerHandle};
 use cim::store::EventStore;
 
+/// Serves the real router of `state` on a free port of 127.0.0.1; returns its base URL.
+pub async fn serve(state: AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    format!("http://{addr}")
+}
+
 /// The coordinators of the first two pilot programs.
 pub const COORDINATORS: [&str; 2] = ["coord-anna", "coord-bert"];
 
@@ -45,11 +53,8 @@ impl TestServer {
             .with_media(MediaStore::new(media_dir.path().to_owned(), 1024 * 1024))
             .with_exports(WorkerConfig::new(export_dir.path()));
         let state = configure(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
         Self {
-            base: format!("http://{addr}"),
+            base: serve(state).await,
             db,
             runner,
             programs,

@@ -20,7 +20,7 @@ use crate::domain::{BatchId, CertificateId};
 /// On the lock's own session, so a worker that lost its lock changes nothing
 /// ([`WorkerError::LockLost`]); and only while the stream is as read: a re-delivery request appended
 /// since (it sets the column back to NULL with its event) must not be overwritten. Public only so
-/// that `tests/safety_nets.rs` can put a registrar's request between the read and this update.
+/// that `tests/it/safety_nets.rs` can put a registrar's request between the read and this update.
 #[doc(hidden)]
 pub async fn settle_deliveries(
     lock: &mut ExportLock,

@@ -50,7 +50,7 @@ fn r(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Rou
     }
 }
 
-/// Every route of the API. The router is built from this list, and `tests/api.rs` checks its
+/// Every route of the API. The router is built from this list, and `tests/it/api/` checks its
 /// authorisation table against it.
 pub fn all() -> Vec<Route> {
     use Method as M;

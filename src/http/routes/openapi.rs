@@ -4,7 +4,7 @@
 //! What every authenticated route shares is added here rather than repeated on each handler: the
 //! bearer security requirement and the problem responses it can give (400 … 500, 429 with
 //! `Retry-After` among them). The commands' headers and answers, and the path parameters, are
-//! declared once in `http::docs` and `http::paths`; `tests/api.rs` fails when a route of [`super::all`] is
+//! declared once in `http::docs` and `http::paths`; `tests/it/api/` fails when a route of [`super::all`] is
 //! missing from the document.
 
 use super::{
