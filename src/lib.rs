@@ -14,12 +14,14 @@
 //! - [`projections`]: the read models kept from the log, and their runner.
 //! - [`export`]: the registrar's export formats, the export worker and Ladok delivery.
 //! - [`http`]: the web API.
-//! - [`cli`]: the `cim` binary's subcommands; [`demo`]: the demonstration data `cim demo` drives.
+//! - [`cli`]: the `cim` binary's subcommands.
+//!
+//! Tools that production does not run are crates of their own in `crates/`: the fake Ladok
+//! (`cim-fake-ladok`, for tests and the demo), the demo (`cim-demo`) and the bench (`cim-bench`).
 pub mod app;
 pub mod cli;
 pub mod crypto;
 pub mod db;
-pub mod demo;
 pub mod domain;
 pub mod export;
 pub mod http;

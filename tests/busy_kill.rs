@@ -12,9 +12,9 @@
 mod support;
 
 use cim::domain::ProgramId;
-use cim::export::fake_ladok::{FakeLadok, Fault};
 use cim::log;
 use cim::store::{EventStore, ExpectedVersion, NewEvent};
+use cim_fake_ladok::{FakeLadok, Fault};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;

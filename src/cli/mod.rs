@@ -1,8 +1,6 @@
 //! The `cim` command line: one binary, one subcommand per job. Every option can also come from the
 //! environment variable named in its help.
 
-mod bench;
-mod demo;
 mod erase;
 mod export;
 mod keys;
@@ -11,7 +9,7 @@ mod migrate;
 mod projections;
 mod seed;
 mod serve;
-mod token;
+pub mod token;
 
 use crate::crypto::{self, MasterKeySettings, MasterKeySource};
 use crate::db::{Database, DatabaseSettings, embedded};
@@ -54,16 +52,11 @@ pub enum Command {
     /// Check the Ladok configuration against Ladok itself, read-only.
     #[command(subcommand)]
     Ladok(ladok::LadokCommand),
-    /// Seed the pilot programs, drive a fake cohort through the rules, export it, and print where to look.
-    Demo(demo::DemoArgs),
     /// Erase a student's personal data (GDPR): delete their key and uploads, record who and why.
     Erase(erase::EraseArgs),
     /// The master key that wraps the personal-data keys: generate, check, rotate.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// Measure the store, the HTTP API, the projections and the export against PostgreSQL's own
-    /// baseline, in scratch databases it creates and drops.
-    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -123,7 +116,9 @@ impl DatabaseArgs {
 
 /// Loads the master key and installs it for this process. Logs where it came from and its id
 /// (a fingerprint), never the key.
-fn install_master_key(args: &DatabaseArgs) -> anyhow::Result<()> {
+/// Loads the master key of the personal data and installs it for this process: every command
+/// that reads or writes personal data needs it (also `cim-demo` and `cim-bench`).
+pub fn install_master_key(args: &DatabaseArgs) -> anyhow::Result<()> {
     let (key, source) = args
         .master_key_settings()
         .load()
@@ -146,7 +141,7 @@ fn install_master_key(args: &DatabaseArgs) -> anyhow::Result<()> {
 /// Opens (and migrates) the database, then checks that the personal-data keys are all there and
 /// wrapped by the configured master key, so a lost key table or a wrong key stops the process here
 /// with a clear message, not as read errors later.
-pub(crate) async fn open_database(args: &DatabaseArgs) -> anyhow::Result<Database> {
+pub async fn open_database(args: &DatabaseArgs) -> anyhow::Result<Database> {
     let db = Database::open(&args.settings()).await?;
     let master = crypto::installed()?;
     if let Err(e) = crate::store::keys::check_keys(&db.pool, master).await {
@@ -154,6 +149,18 @@ pub(crate) async fn open_database(args: &DatabaseArgs) -> anyhow::Result<Databas
         return Err(anyhow::Error::new(e).context("the personal-data keys do not match the log"));
     }
     Ok(db)
+}
+
+/// Logs to stderr, filtered by `CIM_LOG` (default `info,sqlx=warn`): the same for `cim` and the
+/// workspace's tools.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CIM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Runs the chosen subcommand. `anyhow` is used from here up: this is the edge where errors become
@@ -173,10 +180,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projections(command) => projections::run(&cli.database, command).await,
         Command::Token(args) => token::run(args),
         Command::Export(command) => export::run(&cli.database, command).await,
-        Command::Demo(args) => demo::run(&cli.database, args).await,
         Command::Ladok(command) => ladok::run(command).await,
         Command::Erase(args) => erase::run(&cli.database, args).await,
         Command::Keys(command) => keys::run(&cli.database, command).await,
-        Command::Bench(args) => bench::run(&cli.database, args).await,
     }
 }

@@ -1,5 +1,5 @@
 //! Creating and dropping whole databases on a server: used by the embedded cluster (its `cim`
-//! database), by `cim bench` (a scratch database it drops afterwards) and by the tests (one database
+//! database), by `cim-bench` (a scratch database it drops afterwards) and by the tests (one database
 //! per test, so tests never see each other's data and can run in parallel).
 
 use sqlx::postgres::PgConnectOptions;

@@ -1,8 +1,8 @@
 //! The export formats: what the registrar receives for an approved or revoked certificate.
 //!
 //! The formats are pure rendering (data in, bytes out, no I/O, no clock); the I/O is in [`worker`]
-//! (which certificates go into a batch, writing the files, Ladok delivery) and [`fake_ladok`] (a Ladok
-//! for tests and `cim demo`). The formats only decide what the files say. The format definitions live in the repository's top-level `exports/` folder and are compiled in
+//! (which certificates go into a batch, writing the files, Ladok delivery); a fake Ladok for tests and
+//! the demo is the workspace crate `cim-fake-ladok`. The formats only decide what the files say. The format definitions live in the repository's top-level `exports/` folder and are compiled in
 //! with `include_str!`, so the registrar can read (and review changes to) the exact header, template and
 //! issuer settings without reading Rust. `exports/README.md` documents every file.
 //!
@@ -28,7 +28,6 @@ pub mod certificate;
 pub mod csv;
 pub mod ds;
 pub mod elmo;
-pub mod fake_ladok;
 pub mod manifest;
 pub mod worker;
 

@@ -4,7 +4,7 @@
 //! The log used to announce itself with a statement trigger on `events`. That put the `NOTIFY` inside
 //! every appending transaction, and PostgreSQL serialises the commits of notifying transactions on
 //! one cluster-wide lock held across their WAL flush: appends committed one at a time, losing group
-//! commit (`cim bench` measured plain inserts with the trigger at 0.1 of the same inserts without
+//! commit (`cim-bench` measured plain inserts with the trigger at 0.1 of the same inserts without
 //! it, at 8 and 32 connections). Now the appending process sends the notification itself, in its own
 //! tiny transaction, after the append returned, and while one notification is on its way every
 //! further append of the process is folded into the next one. Notifications are hints: consumers

@@ -8,7 +8,6 @@
 use crate::support;
 use crate::support::server::serve;
 
-use cim::demo::{DemoStudent, StudentPath};
 use cim::domain::PortfolioId;
 use cim::export::worker::WorkerConfig;
 use cim::export::worker::schedule::run_export;
@@ -17,6 +16,7 @@ use cim::http::auth::Role;
 use cim::media::MediaStore;
 use cim::projections::read_models::{audit, portfolio, registrar};
 use cim::store::EventStore;
+use cim_demo::{DemoStudent, StudentPath};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

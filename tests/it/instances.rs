@@ -8,9 +8,9 @@
 use crate::support;
 
 use cim::domain::ProgramId;
-use cim::export::fake_ladok::FakeLadok;
 use cim::log;
 use cim::store::EventStore;
+use cim_fake_ladok::FakeLadok;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;

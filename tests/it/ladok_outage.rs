@@ -14,13 +14,13 @@ use support::certificates::approve;
 
 use chrono::{DateTime, Utc};
 use cim::domain::ids::CertificateId;
-use cim::export::fake_ladok::{FakeLadok, Outage};
 use cim::export::worker::{WorkerConfig, batch_folders};
 use cim::http::AppState;
 use cim::http::auth::Role;
 use cim::projections::Scope;
 use cim::projections::{self, ProjectionRunner, RunnerHandle};
 use cim::store::{Checkpoint, EventStore};
+use cim_fake_ladok::{FakeLadok, Outage};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;

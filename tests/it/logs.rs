@@ -6,9 +6,9 @@
 use crate::support;
 
 use chrono::{NaiveDate, TimeDelta, Utc};
-use cim::export::fake_ladok::FakeLadok;
 use cim::http::auth::Role;
 use cim::store::EventStore;
+use cim_fake_ladok::FakeLadok;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::auth::{SECRET, token};

@@ -10,11 +10,11 @@ use support::auth::{dev_verifier, token};
 
 use cim::domain::ids::CertificateId;
 use cim::export::MANIFEST_FILE_NAME;
-use cim::export::fake_ladok::FakeLadok;
 use cim::export::worker::WorkerConfig;
 use cim::http::AppState;
 use cim::http::auth::Role;
 use cim::store::EventStore;
+use cim_fake_ladok::FakeLadok;
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};

@@ -14,13 +14,13 @@ use cim::domain::PortfolioEvent;
 use cim::domain::batch::{BatchEvent, RedeliveryRequested};
 use cim::domain::ids::{CertificateId, StaffId};
 use cim::domain::portfolio::CertificateRevoked;
-use cim::export::fake_ladok::FakeLadok;
 use cim::export::worker::schedule::run_export;
 use cim::export::worker::{RunOutcome, WorkerConfig};
 use cim::projections::read_models::RegistrarProjection;
 use cim::projections::read_models::registrar::{self, CertificateRecord};
 use cim::projections::{Projection, checkpoint, definition_hash};
 use cim::store::{Checkpoint, EventStore, ExpectedVersion};
+use cim_fake_ladok::FakeLadok;
 use sqlx::PgPool;
 use uuid::Uuid;
 

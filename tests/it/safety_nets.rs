@@ -16,12 +16,12 @@ use cim::log;
 
 use cim::domain::BatchId;
 use cim::domain::batch::{BatchEvent, DeliveryFailed};
-use cim::export::fake_ladok::FakeLadok;
 use cim::export::worker::{ExportLock, Step, WorkerConfig, WorkerError, settle_deliveries};
 use cim::http::AppState;
 use cim::http::auth::Role;
 use cim::projections::{ProjectionRunner, read_models};
 use cim::store::{Checkpoint, EventStore, ExpectedVersion, NewEvent};
+use cim_fake_ladok::FakeLadok;
 use sqlx::PgPool;
 use support::certificates::{cohort, metadata};
 use support::eventually;

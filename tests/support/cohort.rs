@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use cim::app::{self, CommandHandler};
-use cim::demo;
 use cim::log;
 use cim::store::EventStore;
+use cim_demo as demo;
 use std::process::Command;
 
 /// `cim` with this test's database; the master key comes from the same environment (and default

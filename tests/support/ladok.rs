@@ -1,7 +1,7 @@
 //! The fake Ladok as an operator configures the real one for a `cim` process: its client certificate
 //! (PKCS#12) and CA written to files, and the `CIM_LADOK_*` settings that point at them.
 
-use cim::export::fake_ladok::{CLIENT_PASSWORD, FakeLadok};
+use cim_fake_ladok::{CLIENT_PASSWORD, FakeLadok};
 use std::ffi::OsString;
 use std::path::PathBuf;
 

@@ -10,7 +10,7 @@ const SWEDISH: &[&str] = &[
 
 /// English prose of exactly `words` words (as the server counts them): the demo's generator.
 pub fn english(words: usize) -> String {
-    cim::demo::texts::english(words, 0)
+    cim_demo::texts::english(words, 0)
 }
 
 /// Swedish prose of exactly `words` words.

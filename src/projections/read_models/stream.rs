@@ -101,7 +101,7 @@ pub(super) async fn read_stream(
     // The stream comes whole from the unique (stream_id, version) index (streams are short), and
     // the bound is applied to it afterwards. Left to itself, the planner ANDs a bound of the global
     // order with a range scan of `events_tail_idx`, which visits every event of the log before the
-    // bound: a fold then costs time in proportion to the whole log (found by `cim bench soak`,
+    // bound: a fold then costs time in proportion to the whole log (found by `cim-bench soak`,
     // whose p99 grew fivefold in twenty minutes). MATERIALIZED keeps the two apart.
     let sql = format!(
         "WITH e AS MATERIALIZED (SELECT * FROM events WHERE stream_id = $1)
@@ -235,7 +235,7 @@ fn fold_program<'a>(
 /// How many streams a [`FoldCache`] of portfolio folds remembers. An entry costs about 9 KiB of
 /// resident memory in a debug build and 5 KiB in a release build with a portfolio's typical 20
 /// events (no personal data: the projections read the log without it), so the three such caches
-/// (`portfolio`, `review_queue`, `statistics`) level off near 60 MiB, which `cim bench soak`
+/// (`portfolio`, `review_queue`, `statistics`) level off near 60 MiB, which `cim-bench soak`
 /// shows once about 4,000 portfolios have been active. That is far more than the portfolios a live
 /// service advances at once; a rebuild goes through the log in the order it was written, so it
 /// works on the streams active at one time, and a stream evicted meanwhile costs one fold from the

@@ -22,9 +22,9 @@ use cim::store::EventStore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use cim::export::fake_ladok::{FakeLadok, Fault};
 use cim::export::worker::ladok::{LadokClient, LadokError};
 use cim::export::worker::schedule::{ExportScheduler, Schedule, run_export};
+use cim_fake_ladok::{FakeLadok, Fault};
 
 mod batches;
 mod delivery;

@@ -26,13 +26,13 @@ use cim::db::{self};
 use cim::domain::BatchId;
 use cim::domain::batch::{BatchEvent, DeliveryFailed, DeliveryStarted};
 use cim::domain::portfolio::CertificateApproved;
-use cim::export::fake_ladok::{FakeLadok, Fault};
 use cim::export::worker::ladok::merit::{MeritContent, marker};
 use cim::export::worker::ladok::schema::{self, Root};
 use cim::export::worker::ladok::{Endpoint, Evidence, LadokClient, LadokError, Operation};
 use cim::export::worker::{ExportLock, ExportWorker, Step, WorkerError};
 use cim::export::{ExportCertificate, ExportSettings};
 use cim::store::{EventStore, ExpectedVersion};
+use cim_fake_ladok::{FakeLadok, Fault};
 
 mod lost_lock;
 mod markers;

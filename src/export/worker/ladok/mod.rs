@@ -64,7 +64,7 @@ pub struct LadokConfig {
     /// The client certificate and key issued by Ladok, as a PKCS#12 (`.p12`/`.pfx`) file's bytes.
     pub pkcs12_der: Vec<u8>,
     pub pkcs12_password: String,
-    /// An extra trusted root certificate (PEM), e.g. the fake Ladok's CA in tests and `cim demo`.
+    /// An extra trusted root certificate (PEM), e.g. the fake Ladok's CA in tests and `cim-demo`.
     pub extra_root_pem: Option<Vec<u8>>,
     pub operations: LadokOperations,
     /// Merits asked for per page when a student's merits are read.

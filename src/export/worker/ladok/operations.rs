@@ -237,7 +237,7 @@ impl LadokOperations {
         Ok(table)
     }
 
-    /// Overrides one entry (tests and `cim demo`).
+    /// Overrides one entry (tests and `cim-demo`).
     pub fn set(&mut self, operation: Operation, endpoint: Endpoint) {
         self.0.insert(operation, endpoint);
     }
