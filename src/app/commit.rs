@@ -29,6 +29,16 @@ pub struct Write<'a> {
     pub selection: Option<SelectionMove>,
 }
 
+impl Write<'_> {
+    /// Only the client's `If-Match` (or none).
+    pub fn if_version(if_version: Option<i32>) -> Self {
+        Write {
+            if_version,
+            ..Write::default()
+        }
+    }
+}
+
 /// Writes that commit with a command's events or not at all, decided from the events.
 #[derive(Debug)]
 pub(super) enum Companion {

@@ -181,10 +181,7 @@ impl CommandHandler {
         ctx: &CommandContext,
         if_version: Option<i32>,
     ) -> Result<Handled<ProgramState, ProgramEvent>, CommandError> {
-        let write = Write {
-            if_version,
-            ..Write::default()
-        };
+        let write = Write::if_version(if_version);
         self.execute::<ProgramAggregate>(&id.stream_id(), None, command, ctx, write)
             .await
     }
@@ -260,10 +257,7 @@ impl CommandHandler {
         ctx: &CommandContext,
         if_version: Option<i32>,
     ) -> Result<Handled<PortfolioState, PortfolioEvent>, CommandError> {
-        let write = Write {
-            if_version,
-            ..Write::default()
-        };
+        let write = Write::if_version(if_version);
         self.execute::<PortfolioAggregate>(&portfolio_id.stream_id(), None, command, ctx, write)
             .await
     }

@@ -163,6 +163,31 @@ pub fn init_tracing() {
         .init();
 }
 
+/// The exit of a command: an error becomes a message for a person on stderr and exit code 1.
+pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The `main` of the workspace's tools (`cim-demo`, `cim-bench`): logging and the master key as for
+/// `cim`, then `run`.
+pub async fn tool_main(
+    database: &DatabaseArgs,
+    run: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> std::process::ExitCode {
+    init_tracing();
+    let result = match install_master_key(database) {
+        Ok(()) => run.await,
+        Err(e) => Err(e),
+    };
+    exit_code(result)
+}
+
 /// Runs the chosen subcommand. `anyhow` is used from here up: this is the edge where errors become
 /// a message for a person and an exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -137,18 +137,7 @@ struct Cli {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = <Cli as clap::Parser>::parse();
-    cim::cli::init_tracing();
-    let result = match cim::cli::install_master_key(&cli.database) {
-        Ok(()) => run(&cli.database, cli.args).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    cim::cli::tool_main(&cli.database, run(&cli.database, cli.args)).await
 }
 
 async fn run(db_args: &DatabaseArgs, args: BenchArgs) -> anyhow::Result<()> {
