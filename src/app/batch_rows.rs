@@ -37,14 +37,14 @@ pub(super) async fn move_selection(
     tx: &mut PgConnection,
     selection: SelectionMove,
 ) -> Result<(), CommandError> {
-    let moved = sqlx::query(
+    let moved = sqlx::query!(
         "UPDATE export_selection SET transaction_id = $1, position = $2, updated_at = now() \
          WHERE transaction_id = $3 AND position = $4",
+        selection.to.transaction_id,
+        selection.to.position,
+        selection.from.transaction_id,
+        selection.from.position,
     )
-    .bind(selection.to.transaction_id)
-    .bind(selection.to.position)
-    .bind(selection.from.transaction_id)
-    .bind(selection.from.position)
     .execute(&mut *tx)
     .await
     .map_err(crate::store::StoreError::from)?;
@@ -62,28 +62,40 @@ pub(super) async fn write(
     batch_id: BatchId,
     events: &[BatchEvent],
 ) -> Result<(), sqlx::Error> {
+    let batch = batch_id.as_uuid();
     for event in events {
-        let query = match event {
-            BatchEvent::BatchCreated(created) => sqlx::query(
-                "INSERT INTO export_batches (batch_id, created_at, certificates, revocations) \
+        match event {
+            BatchEvent::BatchCreated(created) => {
+                sqlx::query!(
+                    "INSERT INTO export_batches (batch_id, created_at, certificates, revocations) \
                  VALUES ($1, $2, $3, $4)",
-            )
-            .bind(batch_id.as_uuid())
-            .bind(created.created_at)
-            .bind(created.certificates.len() as i32)
-            .bind(created.revocations.len() as i32),
+                    batch,
+                    created.created_at,
+                    created.certificates.len() as i32,
+                    created.revocations.len() as i32,
+                )
+                .execute(&mut *tx)
+                .await?
+            }
             BatchEvent::BatchCompleted(_) => {
-                sqlx::query("UPDATE export_batches SET completed_at = now() WHERE batch_id = $1")
-                    .bind(batch_id.as_uuid())
+                sqlx::query!(
+                    "UPDATE export_batches SET completed_at = now() WHERE batch_id = $1",
+                    batch
+                )
+                .execute(&mut *tx)
+                .await?
             }
             // Back on the worker's delivery list.
-            BatchEvent::RedeliveryRequested(_) => sqlx::query(
-                "UPDATE export_batches SET deliveries_settled_at = NULL WHERE batch_id = $1",
-            )
-            .bind(batch_id.as_uuid()),
+            BatchEvent::RedeliveryRequested(_) => {
+                sqlx::query!(
+                    "UPDATE export_batches SET deliveries_settled_at = NULL WHERE batch_id = $1",
+                    batch
+                )
+                .execute(&mut *tx)
+                .await?
+            }
             _ => continue,
         };
-        query.execute(&mut *tx).await?;
     }
     Ok(())
 }

@@ -100,20 +100,22 @@ pub async fn erase(
 ) -> Result<ErasureOutcome, ErasureError> {
     let pool = store.pool();
     let subject = request.student_uid.as_uuid();
-    let portfolios: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT (payload->>'portfolio_id')::uuid FROM events
-         WHERE event_type = 'PortfolioOpened' AND payload->>'student_uid' = $1::text
-         ORDER BY position",
+    let portfolios: Vec<Uuid> = sqlx::query_scalar!(
+        r#"SELECT (payload->>'portfolio_id')::uuid AS "portfolio_id!" FROM events
+         WHERE event_type = 'PortfolioOpened' AND payload->>'student_uid' = $1::uuid::text
+         ORDER BY position"#,
+        subject
     )
-    .bind(subject)
     .fetch_all(pool)
     .await?;
-    let key: Option<(bool, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT wrapped_key IS NULL, erased_at FROM subject_keys WHERE data_subject = $1",
+    let key: Option<(bool, Option<DateTime<Utc>>)> = sqlx::query!(
+        r#"SELECT wrapped_key IS NULL AS "shredded!", erased_at
+         FROM subject_keys WHERE data_subject = $1"#,
+        subject
     )
-    .bind(subject)
     .fetch_optional(pool)
-    .await?;
+    .await?
+    .map(|row| (row.shredded, row.erased_at));
     if portfolios.is_empty() && key.is_none() {
         return Err(ErasureError::NotFound);
     }
@@ -224,12 +226,15 @@ async fn erase_in_transaction(
     let mut tx = store.pool().begin().await?;
     // Held until commit: no upload of this student records a row (or a file) in between.
     uploads::lock_subject(&mut tx, request.student_uid).await?;
-    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+    let rows: Vec<(Uuid, String)> = sqlx::query!(
         "SELECT portfolio_id, sha256 FROM media_uploads WHERE portfolio_id = ANY($1)",
+        portfolios
     )
-    .bind(portfolios)
     .fetch_all(&mut *tx)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|row| (row.portfolio_id, row.sha256))
+    .collect();
     if let Some((true, Some(erased_at))) = key
         && rows.is_empty()
     {
@@ -244,34 +249,38 @@ async fn erase_in_transaction(
             UploadError::Store(other) => ErasureError::Media(std::io::Error::other(other)),
         })?;
     // The key goes; the row stays as the tombstone that tells "erased" from "lost".
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO subject_keys (data_subject, wrapped_key, master_key_id, erased_at)
          VALUES ($1, NULL, NULL, $2)
          ON CONFLICT (data_subject) DO UPDATE
              SET wrapped_key = NULL, master_key_id = NULL, erased_at = EXCLUDED.erased_at",
+        subject,
+        ctx.now.trunc_subsecs(6),
     )
-    .bind(subject)
-    .bind(ctx.now.trunc_subsecs(6))
     .execute(&mut *tx)
     .await?;
     // Personal data stored in plaintext before sealing existed has no key to delete: clear it.
-    sqlx::query(
+    sqlx::query!(
         "UPDATE events SET personal = NULL
          WHERE data_subject = $1 AND personal IS NOT NULL AND NOT (personal ? 'sealed')",
+        subject,
     )
-    .bind(subject)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM media_uploads WHERE portfolio_id = ANY($1)")
-        .bind(portfolios)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM media_uploads WHERE portfolio_id = ANY($1)",
+        portfolios
+    )
+    .execute(&mut *tx)
+    .await?;
     // The keyed hash of their identity number (store::identity) goes too: it can be tested against
     // a guessed number by whoever holds the key, and the number is free for a later owner.
-    sqlx::query("DELETE FROM identity_numbers WHERE student_uid = $1")
-        .bind(subject)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM identity_numbers WHERE student_uid = $1",
+        subject
+    )
+    .execute(&mut *tx)
+    .await?;
     for &portfolio in portfolios {
         // One command per portfolio stream; retried erasures (same command id) append once.
         let command_id = Uuid::new_v5(&ctx.command_id, portfolio.as_bytes());
@@ -280,11 +289,12 @@ async fn erase_in_transaction(
         }
         let portfolio_id = PortfolioId::new(portfolio);
         let stream_id = portfolio_id.stream_id();
-        let version: i32 =
-            sqlx::query_scalar("SELECT COALESCE(max(version), 0) FROM events WHERE stream_id = $1")
-                .bind(&stream_id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let version = sqlx::query_scalar!(
+            r#"SELECT COALESCE(max(version), 0) AS "version!" FROM events WHERE stream_id = $1"#,
+            stream_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         let event = PortfolioEvent::from(PersonalDataErased {
             student_uid: request.student_uid,
             by: request.by.clone(),

@@ -37,9 +37,10 @@ pub async fn run(db_args: &DatabaseArgs, command: KeysCommand) -> anyhow::Result
         KeysCommand::Check => {
             let db = super::open_database(db_args).await?;
             let key = crypto::installed()?;
-            let subjects: (i64, i64) = sqlx::query_as(
-                "SELECT count(*) FILTER (WHERE wrapped_key IS NOT NULL),
-                        count(*) FILTER (WHERE wrapped_key IS NULL) FROM subject_keys",
+            let subjects = sqlx::query!(
+                r#"SELECT count(*) FILTER (WHERE wrapped_key IS NOT NULL) AS "live!",
+                          count(*) FILTER (WHERE wrapped_key IS NULL) AS "erased!"
+                   FROM subject_keys"#
             )
             .fetch_one(&db.pool)
             .await?;
@@ -47,8 +48,8 @@ pub async fn run(db_args: &DatabaseArgs, command: KeysCommand) -> anyhow::Result
             println!(
                 "master key {} opens all {} live subject keys ({} erased)",
                 key.id(),
-                subjects.0,
-                subjects.1
+                subjects.live,
+                subjects.erased
             );
             Ok(())
         }

@@ -18,11 +18,12 @@ pub fn with_database(url: &str, database: &str) -> Result<String, sqlx::Error> {
 pub async fn create_database(url: &str, database: &str) -> Result<(), sqlx::Error> {
     assert_identifier(database);
     let mut conn = admin_connection(url).await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(database)
-            .fetch_one(&mut conn)
-            .await?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
+        database
+    )
+    .fetch_one(&mut conn)
+    .await?;
     if !exists {
         // CREATE DATABASE takes no bind parameters; the name is checked above.
         let result = sqlx::query(&format!(r#"CREATE DATABASE "{database}""#))
@@ -42,6 +43,7 @@ pub async fn create_database(url: &str, database: &str) -> Result<(), sqlx::Erro
 pub async fn drop_database(url: &str, database: &str) -> Result<(), sqlx::Error> {
     assert_identifier(database);
     let mut conn = admin_connection(url).await?;
+    // DROP DATABASE takes no bind parameters; the name is checked above.
     sqlx::query(&format!(
         r#"DROP DATABASE IF EXISTS "{database}" WITH (FORCE)"#
     ))

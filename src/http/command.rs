@@ -202,22 +202,23 @@ fn request_digest(command_id: Uuid, body: &[u8; 32]) -> [u8; 32] {
 async fn bind_key(pool: &PgPool, command_id: Uuid, digest: &[u8; 32]) -> Result<(), Problem> {
     // Two statements on purpose: when two first uses race, the INSERT of the second waits for the
     // first to commit and then does nothing, and only a statement started after that sees the
-    // winner's row (one statement's snapshot would not). Runtime-checked queries: the table is newer
-    // than the committed `.sqlx/` data.
-    sqlx::query(
-        "INSERT INTO idempotency_keys (command_id, request_sha256) VALUES ($1, $2)          ON CONFLICT (command_id) DO NOTHING",
+    // winner's row (one statement's snapshot would not).
+    sqlx::query!(
+        "INSERT INTO idempotency_keys (command_id, request_sha256) VALUES ($1, $2)
+         ON CONFLICT (command_id) DO NOTHING",
+        command_id,
+        digest.as_slice(),
     )
-    .bind(command_id)
-    .bind(digest.as_slice())
     .execute(pool)
     .await
     .map_err(|e| Problem::internal(&e))?;
-    let stored: Vec<u8> =
-        sqlx::query_scalar("SELECT request_sha256 FROM idempotency_keys WHERE command_id = $1")
-            .bind(command_id)
-            .fetch_one(pool)
-            .await
-            .map_err(|e| Problem::internal(&e))?;
+    let stored = sqlx::query_scalar!(
+        "SELECT request_sha256 FROM idempotency_keys WHERE command_id = $1",
+        command_id
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(|e| Problem::internal(&e))?;
     if stored.as_slice() == digest.as_slice() {
         Ok(())
     } else {

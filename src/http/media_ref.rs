@@ -32,16 +32,18 @@ pub async fn resolve(
         )
         .with_field(field));
     }
-    let row: Option<(String, i64, Option<i64>)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT content_type, size_bytes, duration_ms FROM media_uploads \
          WHERE portfolio_id = $1 AND sha256 = $2",
+        portfolio.as_uuid(),
+        sha256,
     )
-    .bind(portfolio.as_uuid())
-    .bind(sha256)
     .fetch_optional(&state.pool)
     .await
     .map_err(|e| Problem::internal(&e))?;
-    let Some((content_type, size_bytes, duration_ms)) = row else {
+    let Some((content_type, size_bytes, duration_ms)) =
+        row.map(|r| (r.content_type, r.size_bytes, r.duration_ms))
+    else {
         return Err(Problem::unprocessable(
             "media_not_uploaded",
             "no file with this SHA-256 was uploaded to this portfolio (POST …/media first)",

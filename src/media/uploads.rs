@@ -48,16 +48,17 @@ fn key(parts: &[&str]) -> i64 {
 
 /// Takes the subject's lock for the rest of the transaction on `conn`.
 pub async fn lock_subject(conn: &mut PgConnection, student: StudentUid) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(subject_lock_key(student))
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock($1)",
+        subject_lock_key(student)
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 async fn lock_content(conn: &mut PgConnection, sha256: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(content_lock_key(sha256))
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", content_lock_key(sha256))
         .execute(conn)
         .await?;
     Ok(())
@@ -97,18 +98,18 @@ pub async fn record(
     lock_content(&mut tx, &staged.sha256).await?;
     // The row first, the file second: when publishing fails, the rollback takes the row away; the
     // reverse order would need the file removed on a failed insert, by someone holding the lock.
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO media_uploads \
              (sha256, portfolio_id, content_type, size_bytes, duration_ms, uploaded_by) \
          VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (portfolio_id, sha256) DO NOTHING",
+        staged.sha256,
+        upload.portfolio.as_uuid(),
+        upload.content_type,
+        upload.size_bytes,
+        upload.duration_ms,
+        upload.uploaded_by,
     )
-    .bind(&staged.sha256)
-    .bind(upload.portfolio.as_uuid())
-    .bind(upload.content_type)
-    .bind(upload.size_bytes)
-    .bind(upload.duration_ms)
-    .bind(upload.uploaded_by)
     .execute(&mut *tx)
     .await?;
     let stored = media.publish(staged).await?;
@@ -154,12 +155,12 @@ pub async fn delete_unreferenced(
     for hash in &hashes {
         lock_content(conn, hash).await?;
         // Served by the index media_uploads_sha256.
-        let named_elsewhere: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM media_uploads \
-                            WHERE sha256 = $1 AND portfolio_id <> ALL($2))",
+        let named_elsewhere = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM media_uploads
+                            WHERE sha256 = $1 AND portfolio_id <> ALL($2)) AS "named!""#,
+            hash,
+            leaving,
         )
-        .bind(hash)
-        .bind(leaving)
         .fetch_one(&mut *conn)
         .await?;
         if !named_elsewhere && media.remove(hash).await.map_err(StoreError::Io)? {

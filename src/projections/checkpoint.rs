@@ -60,54 +60,60 @@ pub struct StoredCheckpoint {
     pub updated_at: DateTime<Utc>,
 }
 
-type Row = (
-    String,
-    i32,
-    String,
-    i64,
-    i64,
-    i64,
-    String,
-    DateTime<Utc>,
-    DateTime<Utc>,
-);
-
-const SELECT_ROW: &str = "SELECT name, version, definition_hash, transaction_id, position, \
-                          events_applied, status, rebuilt_at, updated_at FROM projection_checkpoints";
+/// One row of `projection_checkpoints` as read; `status` is checked by [`from_row`].
+struct Row {
+    name: String,
+    version: i32,
+    definition_hash: String,
+    transaction_id: i64,
+    position: i64,
+    events_applied: i64,
+    status: String,
+    rebuilt_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
 
 fn from_row(row: Row) -> Result<StoredCheckpoint, sqlx::Error> {
-    let (name, version, definition_hash, xid, position, events_applied, status, rebuilt, updated) =
-        row;
     Ok(StoredCheckpoint {
-        name,
-        version,
-        definition_hash,
+        phase: Phase::parse(&row.status)?,
+        name: row.name,
+        version: row.version,
+        definition_hash: row.definition_hash,
         checkpoint: Checkpoint {
-            transaction_id: xid,
-            position,
+            transaction_id: row.transaction_id,
+            position: row.position,
         },
-        events_applied,
-        phase: Phase::parse(&status)?,
-        rebuilt_at: rebuilt,
-        updated_at: updated,
+        events_applied: row.events_applied,
+        rebuilt_at: row.rebuilt_at,
+        updated_at: row.updated_at,
     })
 }
 
 /// The stored checkpoint of projection `name`, if it was ever set up on this database.
 pub async fn load(pool: &PgPool, name: &str) -> Result<Option<StoredCheckpoint>, sqlx::Error> {
-    let row: Option<Row> = sqlx::query_as(&format!("{SELECT_ROW} WHERE name = $1"))
-        .bind(name)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query_as!(
+        Row,
+        "SELECT name, version, definition_hash, transaction_id, position, events_applied, status,
+                rebuilt_at, updated_at
+         FROM projection_checkpoints WHERE name = $1",
+        name
+    )
+    .fetch_optional(pool)
+    .await?;
     row.map(from_row).transpose()
 }
 
 /// Every stored checkpoint, by name: includes projections this binary does not know (renamed or
 /// removed ones), which `cim projections status` reports as such.
 pub async fn load_all(pool: &PgPool) -> Result<Vec<StoredCheckpoint>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT_ROW} ORDER BY name"))
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query_as!(
+        Row,
+        "SELECT name, version, definition_hash, transaction_id, position, events_applied, status,
+                rebuilt_at, updated_at
+         FROM projection_checkpoints ORDER BY name"
+    )
+    .fetch_all(pool)
+    .await?;
     rows.into_iter().map(from_row).collect()
 }
 
@@ -116,16 +122,13 @@ pub(crate) async fn load_position(
     pool: &PgPool,
     name: &str,
 ) -> Result<Option<Checkpoint>, sqlx::Error> {
-    let row: Option<(i64, i64)> = sqlx::query_as(
+    sqlx::query_as!(
+        Checkpoint,
         "SELECT transaction_id, position FROM projection_checkpoints WHERE name = $1",
+        name
     )
-    .bind(name)
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(transaction_id, position)| Checkpoint {
-        transaction_id,
-        position,
-    }))
+    .await
 }
 
 /// Throws the read model away and starts it again from the beginning of the log: drops its tables,
@@ -137,10 +140,11 @@ pub(crate) async fn load_position(
 pub async fn reset(pool: &PgPool, projection: &dyn Projection) -> Result<(), ProjectionError> {
     let mut tx = pool.begin().await?;
     // "table does not exist, skipping" notices of a first build are noise in the log.
-    sqlx::query("SET LOCAL client_min_messages = warning")
+    sqlx::query!("SET LOCAL client_min_messages = warning")
         .execute(&mut *tx)
         .await?;
     for table in projection.tables() {
+        // Dynamic: table names come from the projection's definition, and DDL takes no parameters.
         // CASCADE: views or foreign keys built on the read model go with it; its DDL recreates them.
         sqlx::query(&format!(
             "DROP TABLE IF EXISTS {} CASCADE",
@@ -155,7 +159,7 @@ pub async fn reset(pool: &PgPool, projection: &dyn Projection) -> Result<(), Pro
     (&mut *tx)
         .execute(sqlx::raw_sql(projection.definition()))
         .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO projection_checkpoints
              (name, version, definition_hash, transaction_id, position, events_applied, status,
               rebuilt_at, updated_at)
@@ -164,10 +168,10 @@ pub async fn reset(pool: &PgPool, projection: &dyn Projection) -> Result<(), Pro
              SET version = EXCLUDED.version, definition_hash = EXCLUDED.definition_hash,
                  transaction_id = 0, position = 0, events_applied = 0, status = 'rebuilding',
                  rebuilt_at = now(), updated_at = now()",
+        projection.name(),
+        version_i32(projection),
+        definition_hash(projection),
     )
-    .bind(projection.name())
-    .bind(version_i32(projection))
-    .bind(definition_hash(projection))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -196,19 +200,19 @@ pub async fn apply_batch(
     };
     let to = last.checkpoint;
     let mut tx = pool.begin().await?;
-    let claimed = sqlx::query(
+    let claimed = sqlx::query!(
         "UPDATE projection_checkpoints
          SET transaction_id = $5, position = $6, events_applied = events_applied + $7,
              updated_at = now()
          WHERE name = $1 AND definition_hash = $2 AND transaction_id = $3 AND position = $4",
+        projection.name(),
+        hash,
+        from.transaction_id,
+        from.position,
+        to.transaction_id,
+        to.position,
+        events.len() as i64,
     )
-    .bind(projection.name())
-    .bind(hash)
-    .bind(from.transaction_id)
-    .bind(from.position)
-    .bind(to.transaction_id)
-    .bind(to.position)
-    .bind(events.len() as i64)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -229,12 +233,12 @@ pub async fn apply_batch(
 /// Records that a rebuilding projection has caught up with the log. Guarded by the definition so a
 /// process cannot mark someone else's fresh rebuild as live.
 pub async fn mark_live(pool: &PgPool, name: &str, hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE projection_checkpoints SET status = 'live', updated_at = now()
          WHERE name = $1 AND definition_hash = $2 AND status = 'rebuilding'",
+        name,
+        hash,
     )
-    .bind(name)
-    .bind(hash)
     .execute(pool)
     .await?;
     Ok(())

@@ -185,7 +185,7 @@ async fn listen(
             Err(_elapsed) => {
                 let ping = tokio::time::timeout(
                     config.listener_ping_timeout,
-                    sqlx::query("SELECT 1").execute(&mut *listener),
+                    sqlx::query_scalar!("SELECT 1 AS ping").fetch_one(&mut *listener),
                 )
                 .await;
                 match ping {

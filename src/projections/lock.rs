@@ -71,8 +71,7 @@ impl ProjectionLock {
         if self.held {
             return Ok(true);
         }
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(self.key)
+        let got = sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1) AS "got!""#, self.key)
             .fetch_one(&mut self.conn)
             .await?;
         self.held = got;
@@ -106,9 +105,8 @@ impl ProjectionLock {
     /// session ends in any case.
     pub async fn release(mut self) {
         if self.held {
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(self.key)
-                .execute(&mut self.conn)
+            let _ = sqlx::query_scalar!("SELECT pg_advisory_unlock($1)", self.key)
+                .fetch_one(&mut self.conn)
                 .await;
         }
         let _ = self.conn.close().await;

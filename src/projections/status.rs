@@ -158,12 +158,12 @@ pub async fn report(
 /// How many events the log holds after `from`, in the tailing order.
 pub async fn events_after(pool: &PgPool, from: Checkpoint) -> Result<i64, sqlx::Error> {
     // events.transaction_id is xid8; bigint has no direct cast to it, text does (as in tail.rs).
-    sqlx::query_scalar(
-        "SELECT count(*) FROM events
-         WHERE (transaction_id, position) > ($1::bigint::text::xid8, $2::bigint)",
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM events
+         WHERE (transaction_id, position) > ($1::bigint::text::xid8, $2::bigint)"#,
+        from.transaction_id,
+        from.position,
     )
-    .bind(from.transaction_id)
-    .bind(from.position)
     .fetch_one(pool)
     .await
 }

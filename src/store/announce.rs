@@ -48,8 +48,7 @@ impl Announcer {
 
 async fn send_notifications(pool: PgPool, mut requests: mpsc::Receiver<()>) {
     while requests.recv().await.is_some() {
-        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
-            .bind(CHANNEL)
+        if let Err(e) = sqlx::query!("SELECT pg_notify($1, '')", CHANNEL)
             .execute(&pool)
             .await
         {

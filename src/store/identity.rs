@@ -62,19 +62,20 @@ impl EventStore {
         // Two statements on purpose: when another transaction claims the same number at the same
         // moment, this INSERT waits for it, and the SELECT (a statement of its own, so a new
         // snapshot under READ COMMITTED) then sees its row if it committed.
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO identity_numbers (number_hash, student_uid) VALUES ($1, $2)
              ON CONFLICT (number_hash) DO NOTHING",
+            tag.as_slice(),
+            claim.student_uid,
         )
-        .bind(tag.as_slice())
-        .bind(claim.student_uid)
         .execute(&mut *conn)
         .await?;
-        let owner: Uuid =
-            sqlx::query_scalar("SELECT student_uid FROM identity_numbers WHERE number_hash = $1")
-                .bind(tag.as_slice())
-                .fetch_one(&mut *conn)
-                .await?;
+        let owner = sqlx::query_scalar!(
+            "SELECT student_uid FROM identity_numbers WHERE number_hash = $1",
+            tag.as_slice()
+        )
+        .fetch_one(&mut *conn)
+        .await?;
         Ok((owner != claim.student_uid).then_some(owner))
     }
 
@@ -86,11 +87,13 @@ impl EventStore {
         claim: &IdentityClaim,
     ) -> Result<(), StoreError> {
         let tag = self.number_tag(conn, &claim.digits).await?;
-        sqlx::query("DELETE FROM identity_numbers WHERE number_hash = $1 AND student_uid = $2")
-            .bind(tag.as_slice())
-            .bind(claim.student_uid)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query!(
+            "DELETE FROM identity_numbers WHERE number_hash = $1 AND student_uid = $2",
+            tag.as_slice(),
+            claim.student_uid,
+        )
+        .execute(&mut *conn)
+        .await?;
         Ok(())
     }
 
@@ -102,11 +105,11 @@ impl EventStore {
         student_uid: Uuid,
         stream_id: &str,
     ) -> Result<bool, StoreError> {
-        let typed: bool = sqlx::query_scalar(
-            "SELECT EXISTS (
+        let typed = sqlx::query_scalar!(
+            r#"SELECT EXISTS (
                  SELECT 1 FROM events o
                  WHERE o.event_type = 'PortfolioOpened'
-                   AND o.payload->>'student_uid' = $1::text
+                   AND o.payload->>'student_uid' = $1::uuid::text
                    AND o.stream_id <> $2
                    AND o.payload->>'identity_check' IS DISTINCT FROM 'confirmed'
                    AND NOT EXISTS (
@@ -114,10 +117,10 @@ impl EventStore {
                        WHERE c.stream_id = o.stream_id
                          AND (c.event_type = 'PersonalDataErased'
                               OR (c.event_type = 'IdentityCheckedInLadok'
-                                  AND c.payload->>'outcome' = 'corrected'))))",
+                                  AND c.payload->>'outcome' = 'corrected')))) AS "typed!""#,
+            student_uid,
+            stream_id,
         )
-        .bind(student_uid)
-        .bind(stream_id)
         .fetch_one(&mut *conn)
         .await?;
         Ok(typed)

@@ -68,16 +68,17 @@ impl SubjectKeys {
             return Ok(Self::default());
         }
         let master = crypto::installed()?;
-        let rows: Vec<(Uuid, i32, Option<Vec<u8>>)> = sqlx::query_as(
+        let rows = sqlx::query!(
             "SELECT data_subject, generation, wrapped_key FROM subject_keys \
              WHERE data_subject = ANY($1)",
+            subjects
         )
-        .bind(subjects)
         .fetch_all(executor)
         .await?;
         let mut keys = HashMap::with_capacity(rows.len());
-        for (subject, generation, wrapped) in rows {
-            let entry = match wrapped {
+        for row in rows {
+            let (subject, generation) = (row.data_subject, row.generation);
+            let entry = match row.wrapped_key {
                 Some(wrapped) => Entry::Live {
                     generation,
                     key: unwrap(master, subject, &wrapped)?,
@@ -196,8 +197,8 @@ impl EventStore {
                 .collect();
             // Existing live keys are returned as they are; missing or erased ones are created
             // (an erased one at the next generation).
-            let query = sqlx::query_as::<_, (Uuid, i32, Vec<u8>)>(
-                "WITH wanted AS (
+            let query = sqlx::query!(
+                r#"WITH wanted AS (
                      SELECT * FROM unnest($1::uuid[], $2::bytea[]) AS w(data_subject, wrapped_key)
                  ),
                  existing AS (
@@ -216,19 +217,23 @@ impl EventStore {
                          WHERE subject_keys.wrapped_key IS NULL
                      RETURNING data_subject, generation, wrapped_key
                  )
-                 SELECT data_subject, generation, wrapped_key FROM existing
+                 SELECT data_subject AS "data_subject!", generation AS "generation!",
+                        wrapped_key AS "wrapped_key!"
+                 FROM existing
                  UNION ALL
-                 SELECT data_subject, generation, wrapped_key FROM created",
-            )
-            .bind(&missing)
-            .bind(&candidates)
-            .bind(master.id());
+                 SELECT data_subject, generation, wrapped_key FROM created"#,
+                &missing,
+                &candidates,
+                master.id(),
+            );
             let rows = match conn.as_deref_mut() {
                 Some(conn) => query.fetch_all(conn).await?,
                 None => query.fetch_all(&self.pool).await?,
             };
-            for (subject, generation, wrapped) in rows {
-                live.insert(subject, (generation, unwrap(master, subject, &wrapped)?));
+            for row in rows {
+                let subject = row.data_subject;
+                let key = unwrap(master, subject, &row.wrapped_key)?;
+                live.insert(subject, (row.generation, key));
             }
         }
         Ok(live)
@@ -275,14 +280,15 @@ pub enum KeyCheckError {
 /// Start-up check: the key table exists, every sealed event's subject has a key row (live or
 /// erased), and the live keys are wrapped by `master`.
 pub async fn check_keys(pool: &sqlx::PgPool, master: &MasterKey) -> Result<(), KeyCheckError> {
-    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('subject_keys')::text")
+    let table = sqlx::query_scalar!("SELECT to_regclass('subject_keys')::text")
         .fetch_one(pool)
         .await?;
     if table.is_none() {
         return Err(KeyCheckError::TableMissing);
     }
-    let stored: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT master_key_id FROM subject_keys WHERE master_key_id IS NOT NULL",
+    let stored = sqlx::query_scalar!(
+        r#"SELECT DISTINCT master_key_id AS "master_key_id!" FROM subject_keys
+         WHERE master_key_id IS NOT NULL"#
     )
     .fetch_all(pool)
     .await?;
@@ -292,13 +298,14 @@ pub async fn check_keys(pool: &sqlx::PgPool, master: &MasterKey) -> Result<(), K
             configured: master.id().to_owned(),
         });
     }
-    let (events, subjects): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT e.data_subject) FROM events e
+    let lost = sqlx::query!(
+        r#"SELECT count(*) AS "events!", count(DISTINCT e.data_subject) AS "subjects!" FROM events e
          WHERE e.data_subject IS NOT NULL AND e.personal ? 'sealed'
-           AND NOT EXISTS (SELECT 1 FROM subject_keys k WHERE k.data_subject = e.data_subject)",
+           AND NOT EXISTS (SELECT 1 FROM subject_keys k WHERE k.data_subject = e.data_subject)"#
     )
     .fetch_one(pool)
     .await?;
+    let (events, subjects) = (lost.events, lost.subjects);
     if events > 0 {
         return Err(KeyCheckError::KeysLost { events, subjects });
     }
@@ -314,24 +321,27 @@ pub async fn rotate_master_key(
 ) -> Result<u64, StoreError> {
     let mut tx = pool.begin().await?;
     // Locks the rows so an append cannot create a key under the old master key meanwhile.
-    let rows: Vec<(Uuid, Vec<u8>, String)> = sqlx::query_as(
-        "SELECT data_subject, wrapped_key, master_key_id FROM subject_keys
-         WHERE wrapped_key IS NOT NULL FOR UPDATE",
+    // Both columns are non-null here: a row has both or neither (a CHECK in the migration).
+    let rows = sqlx::query!(
+        r#"SELECT data_subject, wrapped_key AS "wrapped_key!", master_key_id AS "master_key_id!"
+         FROM subject_keys
+         WHERE wrapped_key IS NOT NULL FOR UPDATE"#
     )
     .fetch_all(&mut *tx)
     .await?;
     let mut rotated = 0;
-    for (subject, wrapped, id) in rows {
-        if id == new.id() {
+    for row in rows {
+        let subject = row.data_subject;
+        if row.master_key_id == new.id() {
             continue;
         }
-        let key = unwrap(old, subject, &wrapped)?;
-        sqlx::query(
+        let key = unwrap(old, subject, &row.wrapped_key)?;
+        sqlx::query!(
             "UPDATE subject_keys SET wrapped_key = $2, master_key_id = $3 WHERE data_subject = $1",
+            subject,
+            new.wrap(subject, &key),
+            new.id(),
         )
-        .bind(subject)
-        .bind(new.wrap(subject, &key))
-        .bind(new.id())
         .execute(&mut *tx)
         .await?;
         rotated += 1;

@@ -66,6 +66,7 @@ async fn cluster_keeps_data_across_restarts() {
 
     let url = pg.connection_url("postgres");
     let mut conn = connect(&url).await;
+    // Runtime-checked: `kept` lives only in this test's own cluster, not in the application schema.
     sqlx::query("CREATE TABLE kept (id int PRIMARY KEY, note text NOT NULL)")
         .execute(&mut conn)
         .await
@@ -91,6 +92,7 @@ async fn cluster_keeps_data_across_restarts() {
     let pg = EmbeddedPostgres::start(config).await.unwrap();
     assert!(pg.is_owned());
     let mut conn = connect(&pg.connection_url("postgres")).await;
+    // Runtime-checked: `kept` is this test's own table (see above).
     let note: String = sqlx::query_scalar("SELECT note FROM kept WHERE id = 1")
         .fetch_one(&mut conn)
         .await

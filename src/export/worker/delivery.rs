@@ -27,14 +27,14 @@ pub async fn settle_deliveries(
     batch_id: BatchId,
     read_version: i32,
 ) -> Result<bool, WorkerError> {
-    let settled = sqlx::query(
+    let settled = sqlx::query!(
         "UPDATE export_batches SET deliveries_settled_at = now() \
          WHERE batch_id = $1 AND NOT EXISTS \
            (SELECT 1 FROM events WHERE stream_id = $2 AND version > $3)",
+        batch_id.as_uuid(),
+        batch_id.stream_id(),
+        read_version,
     )
-    .bind(batch_id.as_uuid())
-    .bind(batch_id.stream_id())
-    .bind(read_version)
     .execute(lock.connection())
     .await
     .map_err(|_| WorkerError::LockLost)?;
@@ -44,8 +44,8 @@ pub async fn settle_deliveries(
 impl ExportWorker {
     /// Complete batches with deliveries still open, oldest first.
     async fn unsettled_batches(&self) -> Result<Vec<BatchId>, WorkerError> {
-        let batches: Vec<Uuid> = sqlx::query_scalar(
-            // Served by the partial index export_batches_undelivered_idx.
+        // Served by the partial index export_batches_undelivered_idx.
+        let batches = sqlx::query_scalar!(
             "SELECT batch_id FROM export_batches \
              WHERE completed_at IS NOT NULL AND deliveries_settled_at IS NULL ORDER BY batch_id",
         )

@@ -14,8 +14,8 @@ use crate::store::Checkpoint;
 
 impl ExportWorker {
     pub(super) async fn unfinished_batch(&self) -> Result<Option<BatchId>, sqlx::Error> {
-        let id: Option<Uuid> = sqlx::query_scalar(
-            // The partial index export_batches_unfinished_idx serves this.
+        // The partial index export_batches_unfinished_idx serves this.
+        let id = sqlx::query_scalar!(
             "SELECT batch_id FROM export_batches WHERE completed_at IS NULL ORDER BY batch_id LIMIT 1",
         )
         .fetch_optional(self.store().pool())
@@ -24,14 +24,12 @@ impl ExportWorker {
     }
 
     pub(super) async fn create_batch(&mut self) -> Result<Step, WorkerError> {
-        let (xid, position): (i64, i64) =
-            sqlx::query_as("SELECT transaction_id, position FROM export_selection")
-                .fetch_one(self.store().pool())
-                .await?;
-        let from = Checkpoint {
-            transaction_id: xid,
-            position,
-        };
+        let from = sqlx::query_as!(
+            Checkpoint,
+            "SELECT transaction_id, position FROM export_selection"
+        )
+        .fetch_one(self.store().pool())
+        .await?;
         let selection = batch::select(self.store(), from, self.config.max_events_per_batch).await?;
         if selection.checkpoint == from {
             return Ok(Step::Idle);
@@ -40,14 +38,14 @@ impl ExportWorker {
         if selection.is_empty() {
             // Only other events since the last run: move past them, create nothing. Guarded by
             // the value we read: see the migration's comment on export_selection.
-            let moved = sqlx::query(
+            let moved = sqlx::query!(
                 "UPDATE export_selection SET transaction_id = $1, position = $2, updated_at = now() \
                  WHERE transaction_id = $3 AND position = $4",
+                to.transaction_id,
+                to.position,
+                from.transaction_id,
+                from.position,
             )
-            .bind(to.transaction_id)
-            .bind(to.position)
-            .bind(from.transaction_id)
-            .bind(from.position)
             .execute(self.store().pool())
             .await?;
             if moved.rows_affected() != 1 {

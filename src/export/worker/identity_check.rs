@@ -117,8 +117,9 @@ async fn unchecked(store: &EventStore) -> Result<Vec<(PortfolioId, StudentUid)>,
     // An opening without `identity_check` had a typed number (events from before the field
     // included); a later check or erasure settles it. The partial index of migration
     // 20261207000002 serves the outer scan; the inner one reads one stream.
-    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT (o.payload->>'portfolio_id')::uuid, (o.payload->>'student_uid')::uuid
+    let rows = sqlx::query!(
+        r#"SELECT (o.payload->>'portfolio_id')::uuid AS "portfolio_id!",
+                  (o.payload->>'student_uid')::uuid AS "student_uid!"
          FROM events o
          WHERE o.event_type = 'PortfolioOpened' AND NOT (o.payload ? 'identity_check')
            AND NOT EXISTS (
@@ -126,13 +127,16 @@ async fn unchecked(store: &EventStore) -> Result<Vec<(PortfolioId, StudentUid)>,
                WHERE c.stream_id = o.stream_id
                  AND c.event_type IN ('IdentityCheckedInLadok', 'PersonalDataErased'))
          ORDER BY o.position
-         LIMIT $1",
+         LIMIT $1"#,
+        PER_RUN
     )
-    .bind(PER_RUN)
     .fetch_all(store.pool())
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(p, s)| (PortfolioId::new(p), StudentUid::new(s)))
+        .map(|row| {
+            let portfolio = PortfolioId::new(row.portfolio_id);
+            (portfolio, StudentUid::new(row.student_uid))
+        })
         .collect())
 }

@@ -34,8 +34,7 @@ impl ExportLock {
     /// Takes the lock if nobody holds it; never waits. `None`: another worker is running.
     pub async fn try_acquire(pool: &PgPool) -> Result<Option<Self>, sqlx::Error> {
         let mut conn = pool.acquire().await?.detach();
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(lock_key())
+        let got = sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1) AS "got!""#, lock_key())
             .fetch_one(&mut conn)
             .await?;
         if got {
@@ -59,9 +58,8 @@ impl ExportLock {
 
     /// Unlocks and closes the connection, so a successor can take over at once.
     pub async fn release(mut self) {
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(lock_key())
-            .execute(&mut self.conn)
+        let _ = sqlx::query_scalar!("SELECT pg_advisory_unlock($1)", lock_key())
+            .fetch_one(&mut self.conn)
             .await;
         let _ = self.conn.close().await;
     }

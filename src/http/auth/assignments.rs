@@ -17,8 +17,8 @@ pub async fn assigned_programs(
     // The last assignment event of each program stream for this staff id decides (served by
     // events_coordinator_assignments_idx); the code is the program's registration's (the stream's
     // first event, found through the stream's own index). Stream ids are `program-{uuid}`.
-    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT last.stream_id, registered.payload->>'code'
+    let rows = sqlx::query!(
+        r#"SELECT last.stream_id AS "stream_id!", registered.payload->>'code' AS code
          FROM (
              SELECT DISTINCT ON (stream_id) stream_id, event_type
              FROM events
@@ -28,16 +28,20 @@ pub async fn assigned_programs(
          ) last
          LEFT JOIN events registered
            ON registered.stream_id = last.stream_id AND registered.version = 1
-         WHERE last.event_type = 'CoordinatorAssigned'",
+         WHERE last.event_type = 'CoordinatorAssigned'"#,
+        staff
     )
-    .bind(staff)
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(stream, code)| {
-            let id = stream.strip_prefix("program-")?.parse::<Uuid>().ok()?;
-            Some((ProgramId::new(id), code.unwrap_or_default()))
+        .filter_map(|row| {
+            let id = row
+                .stream_id
+                .strip_prefix("program-")?
+                .parse::<Uuid>()
+                .ok()?;
+            Some((ProgramId::new(id), row.code.unwrap_or_default()))
         })
         .collect())
 }

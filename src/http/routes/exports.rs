@@ -75,7 +75,7 @@ fn export_running() -> Problem {
 }
 
 /// One batch in the list: the counts as BatchCreated stated them.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BatchSummary {
     pub batch_id: Uuid,
     pub created_at: DateTime<Utc>,
@@ -114,16 +114,17 @@ pub async fn list(
     let limit = cursor::limit(query.limit)?;
     let before: Option<Uuid> = cursor::decode(BATCHES_LIST, query.cursor.as_deref())?;
     // Batch ids are UUID v7: their order is the creation order.
-    let items: Vec<BatchSummary> = sqlx::query_as(
+    let items = sqlx::query_as!(
+        BatchSummary,
         "SELECT batch_id, created_at, certificates, revocations, completed_at,
                 deliveries_settled_at
          FROM export_batches
          WHERE $1::uuid IS NULL OR batch_id < $1
          ORDER BY batch_id DESC
          LIMIT $2",
+        before,
+        limit,
     )
-    .bind(before)
-    .bind(limit)
     .fetch_all(&state.pool)
     .await
     .map_err(|e| Problem::internal(&e))?;

@@ -164,15 +164,15 @@ pub async fn download(
     if !media::is_sha256_hex(&path.sha256) {
         return Err(bad_sha256("sha256"));
     }
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "SELECT content_type, size_bytes FROM media_uploads WHERE portfolio_id = $1 AND sha256 = $2",
+    let content_type = sqlx::query_scalar!(
+        "SELECT content_type FROM media_uploads WHERE portfolio_id = $1 AND sha256 = $2",
+        path.portfolio_id.as_uuid(),
+        path.sha256,
     )
-    .bind(path.portfolio_id.as_uuid())
-    .bind(&path.sha256)
     .fetch_optional(&state.pool)
     .await
-    .map_err(|e| Problem::internal(&e))?;
-    let (content_type, _) = row.ok_or_else(media_not_found)?;
+    .map_err(|e| Problem::internal(&e))?
+    .ok_or_else(media_not_found)?;
     let file_path = state
         .media
         .path_of(&path.sha256)

@@ -50,10 +50,10 @@ impl AuditProjection {
                 let program = if event.event_type == "PortfolioOpened" {
                     opened_in(conn, event).await?
                 } else {
-                    sqlx::query_scalar::<_, Uuid>(
+                    sqlx::query_scalar!(
                         "SELECT program_id FROM rm_audit_streams WHERE stream_id = $1",
+                        event.stream_id
                     )
-                    .bind(&event.stream_id)
                     .fetch_optional(&mut *conn)
                     .await?
                     .map(ProgramId::new)
@@ -63,24 +63,24 @@ impl AuditProjection {
             StreamKind::Program(program_id) => (None, Some(program_id)),
             StreamKind::Batch(_) | StreamKind::Other => (None, None),
         };
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO rm_audit
                  (position, transaction_id, stream_id, stream_version, portfolio_id, program_id,
                   event_type, actor_id, actor_role, recorded_at, correlation_id, causation_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            event.position(),
+            event.checkpoint.transaction_id,
+            event.stream_id,
+            event.version,
+            portfolio_id.map(|p| *p.as_uuid()),
+            program_id.map(|p| *p.as_uuid()),
+            event.event_type,
+            event.actor_id,
+            event.actor_role.as_str(),
+            event.recorded_at,
+            event.correlation_id,
+            event.causation_id,
         )
-        .bind(event.position())
-        .bind(event.checkpoint.transaction_id)
-        .bind(&event.stream_id)
-        .bind(event.version)
-        .bind(portfolio_id.map(|p| *p.as_uuid()))
-        .bind(program_id.map(|p| *p.as_uuid()))
-        .bind(&event.event_type)
-        .bind(&event.actor_id)
-        .bind(event.actor_role.as_str())
-        .bind(event.recorded_at)
-        .bind(event.correlation_id)
-        .bind(event.causation_id)
         .execute(&mut *conn)
         .await?;
         Ok(())
@@ -95,12 +95,12 @@ async fn opened_in(
     let PortfolioEvent::PortfolioOpened(opened) = decode_portfolio_event(event)? else {
         return Ok(None);
     };
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO rm_audit_streams (stream_id, program_id) VALUES ($1, $2)
          ON CONFLICT (stream_id) DO NOTHING",
+        event.stream_id,
+        opened.program_id.as_uuid(),
     )
-    .bind(&event.stream_id)
-    .bind(opened.program_id.as_uuid())
     .execute(&mut *conn)
     .await?;
     Ok(Some(opened.program_id))
@@ -180,7 +180,8 @@ pub async fn portfolio_history_page(
     after: Option<i32>,
     limit: Option<i64>,
 ) -> Result<Vec<AuditEntry>, ReadError> {
-    // `LIMIT NULL` is no limit.
+    // `LIMIT NULL` is no limit. Runtime-checked: the columns are the shared `EVENT_COLUMNS`, decoded
+    // from the row by name by the same code as `stream.rs`.
     let rows = sqlx::query(&format!(
         "SELECT {EVENT_COLUMNS}, a.portfolio_id AS audit_portfolio_id,
                 a.program_id AS audit_program_id
@@ -237,6 +238,7 @@ pub async fn program_log(
 ) -> Result<AuditPage, ReadError> {
     let limit = clamp_limit(limit);
     let after = after.unwrap_or(Checkpoint::START);
+    // Runtime-checked: the shared `EVENT_COLUMNS`, decoded by name as in `portfolio_history_page`.
     let rows = sqlx::query(&format!(
         "SELECT {EVENT_COLUMNS}, a.portfolio_id AS audit_portfolio_id,
                 a.program_id AS audit_program_id

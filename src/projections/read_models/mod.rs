@@ -26,8 +26,8 @@
 //!   stream and version in memory, which can never go stale (`stream.rs`, "Fold cache").
 //!
 //! Query functions are plain `async fn`s over a [`sqlx::PgPool`] returning serde-serialisable
-//! structs, for the HTTP layer to call; they use runtime-checked SQL (`sqlx::query`) so that the
-//! compile-time query data need not know these tables.
+//! structs, for the HTTP layer to call. Their static SQL is checked at compile time like the rest
+//! (`.sqlx/` is prepared against a database holding these tables, see docs/projections.md).
 
 /// Implements [`Projection`] (and `Default`, through `new()`) for a read model: its name, version,
 /// DDL file in `projections/` and the tables it owns, with events applied by its inherent

@@ -229,18 +229,20 @@ impl PortfolioProjection {
         rules: &ProgramRules,
         event: &RecordedEvent,
     ) -> Result<(), ReadError> {
-        let rows: Vec<(Json<PortfolioView>, i32, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT view, version, updated_at FROM rm_portfolios WHERE program_id = $1
-             ORDER BY portfolio_id",
+        let rows = sqlx::query!(
+            r#"SELECT view AS "view: Json<PortfolioView>", version, updated_at
+             FROM rm_portfolios WHERE program_id = $1
+             ORDER BY portfolio_id"#,
+            program_id.as_uuid()
         )
-        .bind(program_id.as_uuid())
         .fetch_all(&mut *conn)
         .await?;
-        for (Json(view), version, updated_at) in rows {
+        for row in rows {
+            let (Json(view), version) = (row.view, row.version);
             let shown = StoredPortfolio {
                 view,
                 version,
-                updated_at,
+                updated_at: row.updated_at,
             };
             let events = read_stream(
                 conn,
@@ -275,7 +277,7 @@ read_model! {
 
 async fn upsert(conn: &mut PgConnection, row: &StoredPortfolio) -> Result<(), ReadError> {
     let view = &row.view;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO rm_portfolios
              (portfolio_id, program_id, student_uid, version, phase, deadline, deadline_extended,
               deadline_binding, view, updated_at)
@@ -286,17 +288,17 @@ async fn upsert(conn: &mut PgConnection, row: &StoredPortfolio) -> Result<(), Re
                  deadline = EXCLUDED.deadline, deadline_extended = EXCLUDED.deadline_extended,
                  deadline_binding = EXCLUDED.deadline_binding, view = EXCLUDED.view,
                  updated_at = EXCLUDED.updated_at",
+        view.portfolio_id.as_uuid(),
+        view.program_id.as_uuid(),
+        view.student_uid.as_uuid(),
+        row.version,
+        view.phase.as_str(),
+        view.deadline.date,
+        view.deadline.extended,
+        view.deadline.binding,
+        Json(view) as _,
+        row.updated_at,
     )
-    .bind(view.portfolio_id.as_uuid())
-    .bind(view.program_id.as_uuid())
-    .bind(view.student_uid.as_uuid())
-    .bind(row.version)
-    .bind(view.phase.as_str())
-    .bind(view.deadline.date)
-    .bind(view.deadline.extended)
-    .bind(view.deadline.binding)
-    .bind(Json(view))
-    .bind(row.updated_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -345,19 +347,18 @@ pub async fn stored_portfolio(
     pool: &PgPool,
     id: PortfolioId,
 ) -> Result<Option<StoredPortfolio>, ReadError> {
-    let row: Option<(Json<PortfolioView>, i32, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT view, version, updated_at FROM rm_portfolios WHERE portfolio_id = $1",
+    let row = sqlx::query!(
+        r#"SELECT view AS "view: Json<PortfolioView>", version, updated_at
+         FROM rm_portfolios WHERE portfolio_id = $1"#,
+        id.as_uuid()
     )
-    .bind(id.as_uuid())
     .fetch_optional(pool)
     .await?;
-    Ok(
-        row.map(|(Json(view), version, updated_at)| StoredPortfolio {
-            view,
-            version,
-            updated_at,
-        }),
-    )
+    Ok(row.map(|row| StoredPortfolio {
+        view: row.view.0,
+        version: row.version,
+        updated_at: row.updated_at,
+    }))
 }
 
 /// The portfolio page for `today` (the Stockholm date of the request, see
@@ -447,6 +448,7 @@ pub async fn portfolios_of_student(
     limit: i64,
     today: NaiveDate,
 ) -> Result<Vec<PortfolioSummary>, ReadError> {
+    // Runtime-checked: the shared `SUMMARY_COLUMNS`, decoded as `SummaryRow` by `summary`.
     let rows: Vec<SummaryRow> = sqlx::query_as(&format!(
         "SELECT {SUMMARY_COLUMNS} FROM rm_portfolios
          WHERE student_uid = $1
@@ -472,6 +474,7 @@ pub async fn portfolios_of_program(
     limit: i64,
     today: NaiveDate,
 ) -> Result<Vec<PortfolioSummary>, ReadError> {
+    // Runtime-checked: the shared `SUMMARY_COLUMNS` (see `portfolios_of_student`).
     let rows: Vec<SummaryRow> = sqlx::query_as(&format!(
         "SELECT {SUMMARY_COLUMNS} FROM rm_portfolios
          WHERE program_id = $1

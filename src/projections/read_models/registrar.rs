@@ -91,29 +91,29 @@ async fn approved(
 ) -> Result<(), ReadError> {
     let names: Vec<&str> = c.activities.iter().map(|a| a.item_name.as_str()).collect();
     // `c.personal` (the holder's identity number and name) is deliberately not copied.
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO rm_certificates
              (certificate_id, portfolio_id, program_id, program_code, program_name, student_uid,
               application, decided_on, decided_by, activity_names, activities, final_format,
               status, approved_transaction_id, approved_position, approved_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'approved', $13, $14, $15,
                  $15)",
+        c.certificate_id.as_uuid(),
+        c.portfolio_id.as_uuid(),
+        c.program_id.as_uuid(),
+        c.program_code.as_str(),
+        &c.program_name,
+        c.student_uid.as_uuid(),
+        i32::try_from(c.application).unwrap_or(i32::MAX),
+        c.decided_on,
+        c.decided_by.as_str(),
+        names.as_slice() as &[&str],
+        Json(&c.activities) as _,
+        serde_name(c.final_format),
+        event.checkpoint.transaction_id,
+        event.position(),
+        event.recorded_at,
     )
-    .bind(c.certificate_id.as_uuid())
-    .bind(c.portfolio_id.as_uuid())
-    .bind(c.program_id.as_uuid())
-    .bind(c.program_code.as_str())
-    .bind(&c.program_name)
-    .bind(c.student_uid.as_uuid())
-    .bind(i32::try_from(c.application).unwrap_or(i32::MAX))
-    .bind(c.decided_on)
-    .bind(c.decided_by.as_str())
-    .bind(&names)
-    .bind(Json(&c.activities))
-    .bind(serde_name(c.final_format))
-    .bind(event.checkpoint.transaction_id)
-    .bind(event.position())
-    .bind(event.recorded_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -125,17 +125,17 @@ async fn revoked(
     r: &CertificateRevoked,
 ) -> Result<(), ReadError> {
     // The reason (`r.personal`) is personal and stays in the log.
-    sqlx::query(
+    sqlx::query!(
         "UPDATE rm_certificates
          SET status = 'revoked', revoked_on = $2, revoked_by = $3, updated_at = $4,
              export_status = 'pending', ladok_status = 'pending',
              ladok_waiting_since = NULL, delivery_attempts = 0
          WHERE certificate_id = $1",
+        r.certificate_id.as_uuid(),
+        r.revoked_on,
+        r.by.as_str(),
+        event.recorded_at,
     )
-    .bind(r.certificate_id.as_uuid())
-    .bind(r.revoked_on)
-    .bind(r.by.as_str())
-    .bind(event.recorded_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -173,31 +173,31 @@ async fn apply_batch_event(
             };
             // Approvals: only rows still approved (a revocation in between is still outstanding).
             // Revocations: the correction is in this batch.
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE rm_certificates
                  SET export_status = 'exported', ladok_status = 'pending', last_batch_id = $3,
                      delivery_error = NULL, ladok_waiting_since = NULL, delivery_attempts = 0,
                      updated_at = $4
                  WHERE (certificate_id = ANY($1) AND status = 'approved')
                     OR (certificate_id = ANY($2) AND status = 'revoked')",
+                &ids(&created.certificates),
+                &ids(&created.revocations),
+                batch_id,
+                event.recorded_at,
             )
-            .bind(ids(&created.certificates))
-            .bind(ids(&created.revocations))
-            .bind(batch_id)
-            .bind(event.recorded_at)
             .execute(&mut *conn)
             .await?;
             for refused in &created.refused {
-                sqlx::query(
+                sqlx::query!(
                     "UPDATE rm_certificates
                      SET export_status = 'refused', last_batch_id = $2, delivery_error = $3,
                          updated_at = $4
                      WHERE certificate_id = $1 AND status = 'approved'",
+                    refused.certificate_id.as_uuid(),
+                    batch_id,
+                    &refused.reason,
+                    event.recorded_at,
                 )
-                .bind(refused.certificate_id.as_uuid())
-                .bind(batch_id)
-                .bind(&refused.reason)
-                .bind(event.recorded_at)
                 .execute(&mut *conn)
                 .await?;
             }
@@ -209,18 +209,18 @@ async fn apply_batch_event(
         BatchEvent::DeliveriesDeferred(d) => {
             let ids: Vec<Uuid> = d.certificate_ids.iter().map(|id| *id.as_uuid()).collect();
             // The rows the run did not try, on the same condition as an outcome of their own.
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE rm_certificates
                  SET ladok_status = 'retrying', delivery_error = $3,
                      ladok_waiting_since = COALESCE(ladok_waiting_since, $4),
                      delivery_attempts = delivery_attempts + 1, updated_at = $4
                  WHERE certificate_id = ANY($1) AND last_batch_id = $2
                    AND export_status = 'exported' AND ladok_status <> 'delivered'",
+                &ids,
+                batch_id,
+                &d.reason,
+                event.recorded_at,
             )
-            .bind(ids)
-            .bind(batch_id)
-            .bind(&d.reason)
-            .bind(event.recorded_at)
             .execute(&mut *conn)
             .await?;
             Ok(())
@@ -252,16 +252,16 @@ async fn outcome_status(
     certificate_id: CertificateId,
     ladok_status: &str,
 ) -> Result<(), ReadError> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE rm_certificates
          SET ladok_status = $3, ladok_waiting_since = NULL, delivery_attempts = 0, updated_at = $4
          WHERE certificate_id = $1 AND last_batch_id = $2 AND export_status = 'exported'
            AND ladok_status <> 'delivered'",
+        certificate_id.as_uuid(),
+        batch_id,
+        ladok_status,
+        event.recorded_at,
     )
-    .bind(certificate_id.as_uuid())
-    .bind(batch_id)
-    .bind(ladok_status)
-    .bind(event.recorded_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -277,19 +277,20 @@ async fn outcome(
     ladok_status: &str,
     error: Option<String>,
 ) -> Result<(), ReadError> {
-    sqlx::query(
+    // `$4::text`: a bare `$4 IS NULL` gives the server no type to infer for the parameter.
+    sqlx::query!(
         "UPDATE rm_certificates
          SET ladok_status = $3, delivery_error = $4, updated_at = $5,
-             ladok_waiting_since = CASE WHEN $4 IS NULL THEN NULL
+             ladok_waiting_since = CASE WHEN $4::text IS NULL THEN NULL
                                         ELSE COALESCE(ladok_waiting_since, $5) END,
-             delivery_attempts = CASE WHEN $4 IS NULL THEN 0 ELSE delivery_attempts + 1 END
+             delivery_attempts = CASE WHEN $4::text IS NULL THEN 0 ELSE delivery_attempts + 1 END
          WHERE certificate_id = $1 AND last_batch_id = $2 AND export_status = 'exported'",
+        certificate_id.as_uuid(),
+        batch_id,
+        ladok_status,
+        error,
+        event.recorded_at,
     )
-    .bind(certificate_id.as_uuid())
-    .bind(batch_id)
-    .bind(ladok_status)
-    .bind(error)
-    .bind(event.recorded_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -424,6 +425,7 @@ pub async fn certificates(
 ) -> Result<CertificatePage, ReadError> {
     let limit = clamp_limit(limit);
     let after = after.unwrap_or(Checkpoint::START);
+    // Runtime-checked: the shared column list `COLUMNS`, decoded by name in `record`.
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM rm_certificates
          WHERE (approved_transaction_id, approved_position) > ($1, $5)
@@ -452,6 +454,7 @@ pub async fn certificate(
     pool: &PgPool,
     id: CertificateId,
 ) -> Result<Option<CertificateRecord>, ReadError> {
+    // Runtime-checked: the shared column list `COLUMNS`, decoded by name in `record`.
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM rm_certificates WHERE certificate_id = $1"
     ))

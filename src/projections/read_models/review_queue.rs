@@ -16,7 +16,6 @@ use crate::store::{RecordedEvent, Upcasters};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
 
 /// The `review_queue` projection, with the states it folded (see "Fold cache" in `stream.rs`).
 #[derive(Debug)]
@@ -255,27 +254,27 @@ async fn insert(
     portfolio_id: PortfolioId,
     w: &Waiting<'_>,
 ) -> Result<(), ReadError> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO rm_review_queue
              (position, program_id, portfolio_id, item_kind, activity_id, attempt, item_name,
               format, word_count, duration_s, duration_measured, link_count, submitted_at,
               recording)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        event.position(),
+        program_id.as_uuid(),
+        portfolio_id.as_uuid(),
+        w.kind.as_str(),
+        w.activity_id.map(|a| *a.as_uuid()),
+        int(Some(w.attempt)),
+        w.item_name,
+        w.format.as_deref(),
+        int(w.word_count),
+        int(w.duration_s),
+        w.duration_measured,
+        int(w.link_count),
+        event.recorded_at,
+        w.recording.map(serde_name),
     )
-    .bind(event.position())
-    .bind(program_id.as_uuid())
-    .bind(portfolio_id.as_uuid())
-    .bind(w.kind.as_str())
-    .bind(w.activity_id.map(|a| *a.as_uuid()))
-    .bind(int(Some(w.attempt)))
-    .bind(w.item_name)
-    .bind(w.format.as_deref())
-    .bind(int(w.word_count))
-    .bind(int(w.duration_s))
-    .bind(w.duration_measured)
-    .bind(int(w.link_count))
-    .bind(event.recorded_at)
-    .bind(w.recording.map(serde_name))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -290,22 +289,29 @@ async fn settle(
     activity_id: Option<ActivityId>,
 ) -> Result<(), ReadError> {
     // Two plain statements rather than one `IS NOT DISTINCT FROM`, which no index can serve.
-    let query = match activity_id {
-        Some(activity) => sqlx::query(
-            "DELETE FROM rm_review_queue
+    match activity_id {
+        Some(activity) => {
+            sqlx::query!(
+                "DELETE FROM rm_review_queue
              WHERE portfolio_id = $1 AND item_kind = $2 AND activity_id = $3",
-        )
-        .bind(portfolio_id.as_uuid())
-        .bind(kind.as_str())
-        .bind(*activity.as_uuid()),
-        None => sqlx::query(
-            "DELETE FROM rm_review_queue
+                portfolio_id.as_uuid(),
+                kind.as_str(),
+                activity.as_uuid(),
+            )
+            .execute(&mut *conn)
+            .await?
+        }
+        None => {
+            sqlx::query!(
+                "DELETE FROM rm_review_queue
              WHERE portfolio_id = $1 AND item_kind = $2 AND activity_id IS NULL",
-        )
-        .bind(portfolio_id.as_uuid())
-        .bind(kind.as_str()),
+                portfolio_id.as_uuid(),
+                kind.as_str(),
+            )
+            .execute(&mut *conn)
+            .await?
+        }
     };
-    query.execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -353,23 +359,6 @@ pub struct QueuePosition {
     pub position: i64,
 }
 
-type QueueRow = (
-    i64,
-    Uuid,
-    Uuid,
-    String,
-    Option<Uuid>,
-    i32,
-    Option<String>,
-    Option<String>,
-    Option<i32>,
-    Option<i32>,
-    Option<bool>,
-    Option<i32>,
-    DateTime<Utc>,
-    Option<String>,
-);
-
 fn uint(n: Option<i32>) -> Option<u32> {
     n.and_then(|n| u32::try_from(n).ok())
 }
@@ -384,7 +373,7 @@ pub async fn review_queue(
     limit: i64,
 ) -> Result<Vec<QueueEntry>, ReadError> {
     // The row comparison walks `rm_review_queue_program_idx` in its own order.
-    let rows: Vec<QueueRow> = sqlx::query_as(
+    let rows = sqlx::query!(
         "SELECT position, program_id, portfolio_id, item_kind, activity_id, attempt, item_name,
                 format, word_count, duration_s, duration_measured, link_count, submitted_at,
                 recording
@@ -393,36 +382,35 @@ pub async fn review_queue(
            AND ($2::timestamptz IS NULL OR (submitted_at, position) > ($2, $3))
          ORDER BY submitted_at, position
          LIMIT $4",
+        program.as_uuid(),
+        after.map(|a| a.submitted_at),
+        after.map_or(0, |a| a.position),
+        clamp_limit(limit),
     )
-    .bind(program.as_uuid())
-    .bind(after.map(|a| a.submitted_at))
-    .bind(after.map_or(0, |a| a.position))
-    .bind(clamp_limit(limit))
     .fetch_all(pool)
     .await?;
     rows.into_iter()
         .map(|row| {
-            let (position, program_id, portfolio_id, kind, activity_id, attempt, item_name) =
-                (row.0, row.1, row.2, row.3, row.4, row.5, row.6);
-            let kind = QueueItemKind::parse(&kind).ok_or_else(|| {
+            let kind = QueueItemKind::parse(&row.item_kind).ok_or_else(|| {
+                let kind = &row.item_kind;
                 undecodable(format!("unknown item kind {kind:?} in rm_review_queue"))
             })?;
-            let waited_seconds = (now - row.12).num_seconds().max(0);
+            let waited_seconds = (now - row.submitted_at).num_seconds().max(0);
             Ok(QueueEntry {
-                position,
-                program_id: ProgramId::new(program_id),
-                portfolio_id: PortfolioId::new(portfolio_id),
+                position: row.position,
+                program_id: ProgramId::new(row.program_id),
+                portfolio_id: PortfolioId::new(row.portfolio_id),
                 kind,
-                activity_id: activity_id.map(ActivityId::new),
-                attempt: uint(Some(attempt)).unwrap_or(0),
-                item_name,
-                format: row.7,
-                word_count: uint(row.8),
-                duration_s: uint(row.9),
-                duration_measured: row.10,
-                recording: row.13,
-                link_count: uint(row.11),
-                submitted_at: row.12,
+                activity_id: row.activity_id.map(ActivityId::new),
+                attempt: uint(Some(row.attempt)).unwrap_or(0),
+                item_name: row.item_name,
+                format: row.format,
+                word_count: uint(row.word_count),
+                duration_s: uint(row.duration_s),
+                duration_measured: row.duration_measured,
+                recording: row.recording,
+                link_count: uint(row.link_count),
+                submitted_at: row.submitted_at,
                 waited_seconds,
                 waited_days: waited_seconds / 86_400,
             })

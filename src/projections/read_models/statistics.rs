@@ -381,7 +381,7 @@ async fn store(
     s: &PortfolioStats,
     at: DateTime<Utc>,
 ) -> Result<(), ReadError> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO rm_stats_portfolios
              (portfolio_id, program_id, opened_at, last_event_at, last_student_event_at,
               reached_activity_logged, reached_activities_logged, reached_reflections_submitted,
@@ -424,44 +424,42 @@ async fn store(
              first_activity_on = EXCLUDED.first_activity_on,
              approved_on = EXCLUDED.approved_on, days_to_approval = EXCLUDED.days_to_approval,
              revoked_on = EXCLUDED.revoked_on, updated_at = EXCLUDED.updated_at",
-    )
-    .bind(portfolio_id)
-    .bind(s.program_id.as_uuid())
-    .bind(s.opened_at)
-    .bind(s.last_event_at)
-    .bind(s.last_student_event_at)
-    .bind(s.reached[1])
-    .bind(s.reached[2])
-    .bind(s.reached[3])
-    .bind(s.reached[4])
-    .bind(s.reached[5])
-    .bind(s.reached[6])
-    .bind(s.reached[7])
-    .bind(s.reached[8])
-    .bind(s.furthest_step().as_str())
-    .bind(s.current_step.as_str())
-    .bind(int(s.activities_logged))
-    .bind(int(s.activities_withdrawn))
-    .bind(int(s.reflections_submitted))
-    .bind(int(s.reflections_returned))
-    .bind(int(s.reflections_approved))
-    .bind(int(s.written_reflections))
-    .bind(int(s.oral_reflections))
-    .bind(int(s.instagram_reflections))
-    .bind(int(s.final_submitted))
-    .bind(int(s.final_returned))
-    .bind(s.final_format.as_deref())
-    .bind(int(s.applications))
-    .bind(int(s.rejections))
-    .bind(&s.catalog_items)
-    .bind(s.first_activity_on)
-    .bind(s.approved_on)
-    .bind(
+        portfolio_id,
+        s.program_id.as_uuid(),
+        s.opened_at,
+        s.last_event_at,
+        s.last_student_event_at,
+        s.reached[1],
+        s.reached[2],
+        s.reached[3],
+        s.reached[4],
+        s.reached[5],
+        s.reached[6],
+        s.reached[7],
+        s.reached[8],
+        s.furthest_step().as_str(),
+        s.current_step.as_str(),
+        int(s.activities_logged),
+        int(s.activities_withdrawn),
+        int(s.reflections_submitted),
+        int(s.reflections_returned),
+        int(s.reflections_approved),
+        int(s.written_reflections),
+        int(s.oral_reflections),
+        int(s.instagram_reflections),
+        int(s.final_submitted),
+        int(s.final_returned),
+        s.final_format.as_deref(),
+        int(s.applications),
+        int(s.rejections),
+        &s.catalog_items,
+        s.first_activity_on,
+        s.approved_on,
         s.days_to_approval()
             .map(|d| i32::try_from(d).unwrap_or(i32::MAX)),
+        s.revoked_on,
+        at,
     )
-    .bind(s.revoked_on)
-    .bind(at)
     .execute(&mut *conn)
     .await?;
     Ok(())

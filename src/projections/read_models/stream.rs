@@ -103,6 +103,7 @@ pub(super) async fn read_stream(
     // order with a range scan of `events_tail_idx`, which visits every event of the log before the
     // bound: a fold then costs time in proportion to the whole log (found by `cim-bench soak`,
     // whose p99 grew fivefold in twenty minutes). MATERIALIZED keeps the two apart.
+    // Dynamic: the bound (and its parameters) depends on `until`.
     let sql = format!(
         "WITH e AS MATERIALIZED (SELECT * FROM events WHERE stream_id = $1)
          SELECT {EVENT_COLUMNS} FROM e WHERE {bound} ORDER BY e.version"
@@ -347,20 +348,21 @@ impl ProgramFolds {
         checkpoint: Checkpoint,
     ) -> Result<ProgramRules, ReadError> {
         let stream_id = program_id.stream_id();
-        let (last, count): (i32, i64) = sqlx::query_as(
-            // The bound of `Until::Before`, applied to the stream as read from the (stream_id,
-            // version) index: MATERIALIZED for the reason given in `read_stream`.
-            "WITH e AS MATERIALIZED (
+        // The bound of `Until::Before`, applied to the stream as read from the (stream_id, version)
+        // index: MATERIALIZED for the reason given in `read_stream`.
+        let row = sqlx::query!(
+            r#"WITH e AS MATERIALIZED (
                  SELECT version, transaction_id, position FROM events WHERE stream_id = $1
              )
-             SELECT COALESCE(max(version), 0), count(*) FROM e
-             WHERE (e.transaction_id, e.position) < ($2::bigint::text::xid8, $3::bigint)",
+             SELECT COALESCE(max(version), 0) AS "last!", count(*) AS "count!" FROM e
+             WHERE (e.transaction_id, e.position) < ($2::bigint::text::xid8, $3::bigint)"#,
+            stream_id,
+            checkpoint.transaction_id,
+            checkpoint.position,
         )
-        .bind(&stream_id)
-        .bind(checkpoint.transaction_id)
-        .bind(checkpoint.position)
         .fetch_one(&mut *conn)
         .await?;
+        let (last, count) = (row.last, row.count);
         let prefix = i64::from(last) == count;
         if prefix && let Some(rules) = self.cache.get(&stream_id, last) {
             return Ok(rules);

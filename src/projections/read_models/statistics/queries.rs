@@ -84,6 +84,7 @@ pub async fn statistics(
         .filter_map(|s| reached_column(*s))
         .map(|c| format!("count(*) FILTER (WHERE {c}) AS {c}"))
         .collect();
+    // Dynamic: one `count(*) FILTER` column per step of `Step::ALL` that has a `reached_*` column.
     let row: PgRow = sqlx::query(&format!(
         "SELECT count(*) AS started, {},
                 count(*) FILTER (WHERE revoked_on IS NOT NULL) AS revoked,
@@ -116,23 +117,25 @@ pub async fn statistics(
     }
     let submitted: i64 = row.try_get("submitted")?;
     let returned: i64 = row.try_get("returned")?;
-    let activity_mix: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT item, count(*) FROM rm_stats_portfolios, unnest(catalog_items) AS item
+    let activity_mix = sqlx::query_as!(
+        Share,
+        r#"SELECT item AS "key!", count(*) AS "count!"
+         FROM rm_stats_portfolios, unnest(catalog_items) AS item
          WHERE $1::uuid IS NULL OR program_id = $1
-         GROUP BY item",
+         GROUP BY item"#,
+        program_uuid
     )
-    .bind(program_uuid)
     .fetch_all(pool)
     .await?;
-    let final_formats: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT final_format, count(*) FROM rm_stats_portfolios
+    let final_formats = sqlx::query_as!(
+        Share,
+        r#"SELECT final_format AS "key!", count(*) AS "count!" FROM rm_stats_portfolios
          WHERE final_format IS NOT NULL AND ($1::uuid IS NULL OR program_id = $1)
-         GROUP BY final_format",
+         GROUP BY final_format"#,
+        program_uuid
     )
-    .bind(program_uuid)
     .fetch_all(pool)
     .await?;
-    let share = |(key, count): (String, i64)| Share { key, count };
     let reflection_formats = [
         ReflectionFormat::Written,
         ReflectionFormat::Oral,
@@ -158,9 +161,9 @@ pub async fn statistics(
             mean_days: row.try_get("mean_days")?,
             median_days: row.try_get("median_days")?,
         },
-        activity_mix: sorted(activity_mix.into_iter().map(share).collect()),
+        activity_mix: sorted(activity_mix),
         reflection_formats: sorted(reflection_formats),
-        final_formats: sorted(final_formats.into_iter().map(share).collect()),
+        final_formats: sorted(final_formats),
         reflections_submitted: submitted,
         reflections_returned: returned,
         return_rate: (submitted > 0).then(|| returned as f64 / submitted as f64),
@@ -172,8 +175,8 @@ pub async fn statistics(
 
 /// [`statistics`] for every program that has a portfolio, by program id.
 pub async fn statistics_per_program(pool: &PgPool) -> Result<Vec<PilotStatistics>, ReadError> {
-    let programs: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT DISTINCT program_id FROM rm_stats_portfolios ORDER BY program_id",
+    let programs = sqlx::query_scalar!(
+        "SELECT DISTINCT program_id FROM rm_stats_portfolios ORDER BY program_id"
     )
     .fetch_all(pool)
     .await?;
@@ -207,20 +210,21 @@ pub async fn drop_off(
     inactive_days: u32,
 ) -> Result<DropOff, ReadError> {
     let cutoff = now - TimeDelta::days(i64::from(inactive_days));
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT current_step, count(*),
-                count(*) FILTER (WHERE COALESCE(last_student_event_at, opened_at) <= $2)
+    let rows = sqlx::query!(
+        r#"SELECT current_step, count(*) AS "all!",
+                count(*) FILTER (WHERE COALESCE(last_student_event_at, opened_at) <= $2) AS "quiet!"
          FROM rm_stats_portfolios
          WHERE NOT reached_certified AND ($1::uuid IS NULL OR program_id = $1)
-         GROUP BY current_step",
+         GROUP BY current_step"#,
+        program.map(|p| *p.as_uuid()),
+        cutoff,
     )
-    .bind(program.map(|p| *p.as_uuid()))
-    .bind(cutoff)
     .fetch_all(pool)
     .await?;
     let mut stuck = Vec::new();
     let (mut open, mut inactive) = (0, 0);
-    for (step, all, quiet) in rows {
+    for row in rows {
+        let (step, all, quiet) = (row.current_step, row.all, row.quiet);
         let step = Step::parse(&step).ok_or_else(|| {
             crate::projections::read_models::undecodable(format!(
                 "unknown step {step:?} in rm_stats_portfolios"
