@@ -23,7 +23,7 @@
 
 mod reason;
 
-use super::CommandContext;
+use super::{CommandContext, CommandHandler};
 use crate::domain::portfolio::{LadokIdentityNumber, PersonalDataErased, StudentDetails};
 use crate::domain::values::NonEmptyText;
 use crate::domain::{PortfolioEvent, PortfolioId, StaffId, StudentUid};
@@ -93,11 +93,12 @@ impl From<sqlx::Error> for ErasureError {
 /// Erases the student's personal data. Safe to repeat: a second erasure with nothing new to erase
 /// changes nothing and answers `already_erased`.
 pub async fn erase(
-    store: &EventStore,
+    commands: &CommandHandler,
     media: &MediaStore,
     request: &ErasureRequest,
     ctx: &CommandContext,
 ) -> Result<ErasureOutcome, ErasureError> {
+    let store = commands.store();
     let pool = store.pool();
     let subject = request.student_uid.as_uuid();
     let portfolios: Vec<Uuid> = sqlx::query_scalar!(
@@ -150,6 +151,10 @@ pub async fn erase(
                 });
             }
             Ok(Erased::Now { uploads_deleted }) => {
+                // The handler's folds of these portfolios still hold what was just erased.
+                for &portfolio in &portfolios {
+                    commands.forget_portfolio(PortfolioId::new(portfolio));
+                }
                 return Ok(ErasureOutcome {
                     student_uid: request.student_uid,
                     // As stored: PostgreSQL keeps microseconds.

@@ -107,6 +107,10 @@ pub enum CommandError {
 /// How many streams of each kind the handler keeps folded. A portfolio's state is a few KiB; the
 /// streams a service advances at one time are far fewer than this.
 const CACHED_PORTFOLIOS: usize = 4_000;
+/// A portfolio's fold holds the student's personal data: an entry nobody uses is dropped after at
+/// most twice this, so an erasure made through another instance does not linger in this one's
+/// memory (this instance's own erasures drop the entry at once).
+const PORTFOLIO_FOLD_AGE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 const CACHED_PROGRAMS: usize = 256;
 /// A batch's state lists every certificate it took; the worker works on one at a time.
 const CACHED_BATCHES: usize = 16;
@@ -132,7 +136,7 @@ impl CommandHandler {
             store,
             caches: Arc::new(Caches {
                 programs: FoldCache::new(CACHED_PROGRAMS),
-                portfolios: FoldCache::new(CACHED_PORTFOLIOS),
+                portfolios: FoldCache::with_max_age(CACHED_PORTFOLIOS, PORTFOLIO_FOLD_AGE),
                 batches: FoldCache::new(CACHED_BATCHES),
             }),
         }
@@ -140,6 +144,17 @@ impl CommandHandler {
 
     pub fn store(&self) -> &EventStore {
         &self.store
+    }
+
+    /// Drops the fold of a portfolio whose personal data was just erased. (Any later load would
+    /// fold it again anyway, reading the erasure; this drops the data from memory now.)
+    pub(super) fn forget_portfolio(&self, id: PortfolioId) {
+        drop(self.caches.portfolios.take_latest(&id.stream_id()));
+    }
+
+    /// Whether a fold of the portfolio (with its student's personal data) is held in memory.
+    pub fn holds_portfolio_fold(&self, id: PortfolioId) -> bool {
+        self.caches.portfolios.contains(&id.stream_id())
     }
 
     /// The current state of a program and its stream version.
@@ -350,18 +365,13 @@ impl CommandHandler {
         let outcome = self
             .commit(stream_id, version, &new, ctx, companion, write)
             .await?;
-        if outcome.duplicate || A::FOLDS_RECORDING_TIME {
-            // A retry that already took effect answers with the state now; a state that folds the
-            // recording time reads the events back as stored.
+        if outcome.duplicate {
+            // A retry that already took effect answers with the state now.
+            drop(state);
             let (state, version) = self.load::<A>(stream_id).await?;
-            let events = if outcome.duplicate {
-                Vec::new()
-            } else {
-                events
-            };
             return Ok(Handled {
                 state,
-                events,
+                events: Vec::new(),
                 outcome: Some(outcome),
                 version,
             });
@@ -375,6 +385,36 @@ impl CommandHandler {
             }
             None => Arc::unwrap_or_clone(state),
         };
+        if A::FOLDS_RECORDING_TIME {
+            // Read back with the events as stored (their recording time).
+            match self.read_after::<A>(stream_id, version).await {
+                Ok((recorded, decoded)) => {
+                    let (after, version) = apply::<A>(before, version, &recorded, decoded);
+                    let after = Arc::new(after);
+                    cache.put(stream_id, version, after.clone());
+                    return Ok(Handled {
+                        state: after,
+                        events,
+                        outcome: Some(outcome),
+                        version,
+                    });
+                }
+                // The events are committed whatever happens to that read: the answer folds them
+                // with the decision's clock instead, and is not cached.
+                Err(e) => {
+                    tracing::warn!(error = %e, stream_id, "reading a stream back after its command failed");
+                    let after = events.iter().fold(before, |s, e| {
+                        A::evolve(s, e, outcome.last_version, ctx.now)
+                    });
+                    return Ok(Handled {
+                        state: Arc::new(after),
+                        events,
+                        outcome: Some(outcome),
+                        version: outcome.last_version,
+                    });
+                }
+            }
+        }
         let after = events.iter().fold(before, |s, e| {
             A::evolve(s, e, outcome.last_version, ctx.now)
         });
@@ -404,16 +444,25 @@ impl CommandHandler {
     /// cache: the caller puts back what it has.
     async fn fold<A: Aggregate>(&self, stream_id: &str) -> Result<(A::State, i32), CommandError> {
         if let Some((version, cached)) = A::cache(&self.caches).take_latest(stream_id) {
-            let newer = self.store.read_stream(stream_id, version).await?;
-            let decoded = decode_all::<A>(&newer)?;
+            let (newer, decoded) = self.read_after::<A>(stream_id, version).await?;
             if !decoded.iter().any(A::forgets) {
                 let state = Arc::unwrap_or_clone(cached);
                 return Ok(apply::<A>(state, version, &newer, decoded));
             }
         }
-        let all = self.store.read_stream(stream_id, 0).await?;
-        let decoded = decode_all::<A>(&all)?;
+        let (all, decoded) = self.read_after::<A>(stream_id, 0).await?;
         Ok(apply::<A>(A::State::default(), 0, &all, decoded))
+    }
+
+    /// The stream's events after `version`, as stored and decoded.
+    async fn read_after<A: Aggregate>(
+        &self,
+        stream_id: &str,
+        version: i32,
+    ) -> Result<(Vec<RecordedEvent>, Vec<A::Event>), CommandError> {
+        let recorded = self.store.read_stream(stream_id, version).await?;
+        let decoded = decode_all::<A>(&recorded)?;
+        Ok((recorded, decoded))
     }
 
     /// A refusal may be the rules seeing the effect of this very command's first attempt (a retried

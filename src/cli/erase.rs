@@ -40,7 +40,8 @@ pub async fn run(db_args: &DatabaseArgs, args: EraseArgs) -> anyhow::Result<()> 
         command_id: Uuid::now_v7(),
         now: chrono::Utc::now(),
     };
-    let erased = app::erase(&store, &MediaStore::from_env(), &request, &ctx).await;
+    let commands = app::CommandHandler::new(store);
+    let erased = app::erase(&commands, &MediaStore::from_env(), &request, &ctx).await;
     db.close().await?;
     let erased = erased.context("erasure failed")?;
     println!("{}", serde_json::to_string_pretty(&erased)?);

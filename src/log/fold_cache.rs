@@ -4,30 +4,36 @@
 //! change (one event per version, and erasure only touches the personal column: a reader of personal
 //! data must fold again after an erasure, see `app::handler`). So an entry keyed by its version is
 //! never stale; applying events in another order than the cache saw them is a miss, never a wrong
-//! state. The projections (`projections::read_models::stream`) and the command handler both keep
-//! their folds here.
+//! state. The projections (`projections::read_models::stream`) and the command handler each keep
+//! caches of this type.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// States folded from streams, each known to be the fold of its stream up to one version (see
-/// "Fold cache" above for why an entry never goes stale). One per projection instance; the mutex
-/// is only held for a map operation, never across an `.await`.
+/// above for why an entry never goes stale). The mutex is only held for a map operation, never
+/// across an `.await`.
 ///
 /// Bounded by two generations of at most `capacity / 2` streams each: when the current one is full
 /// it becomes the old one and the previous old one is dropped, so streams that are still being
 /// advanced survive (a hit moves an entry to the current generation) and memory stays bounded
-/// without bookkeeping per entry.
+/// without bookkeeping per entry. With a maximum age ([`FoldCache::with_max_age`]), a generation
+/// also turns over once it is that old, so an entry nobody uses is gone after at most twice the age
+/// (at the cache's next use): for folds that hold personal data.
 #[derive(Debug)]
 pub struct FoldCache<S> {
     generations: Mutex<Generations<S>>,
     per_generation: usize,
+    max_age: Option<Duration>,
 }
 
 #[derive(Debug)]
 struct Generations<S> {
     current: HashMap<String, (i32, S)>,
     old: HashMap<String, (i32, S)>,
+    /// When `current` started.
+    started: Instant,
 }
 
 impl<S> FoldCache<S> {
@@ -36,18 +42,38 @@ impl<S> FoldCache<S> {
             generations: Mutex::new(Generations {
                 current: HashMap::new(),
                 old: HashMap::new(),
+                started: Instant::now(),
             }),
             per_generation: (capacity / 2).max(1),
+            max_age: None,
         }
+    }
+
+    /// A cache whose generations also turn over after `max_age`.
+    pub fn with_max_age(capacity: usize, max_age: Duration) -> Self {
+        FoldCache {
+            max_age: Some(max_age),
+            ..Self::new(capacity)
+        }
+    }
+
+    /// The generations, turned over first when the current one is past its age.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations<S>> {
+        // A panic elsewhere cannot leave a map half-updated in a way that matters: every entry is
+        // valid on its own, so a poisoned lock is still usable.
+        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        if self.max_age.is_some_and(|age| g.started.elapsed() >= age) {
+            g.old = std::mem::take(&mut g.current);
+            g.started = Instant::now();
+        }
+        g
     }
 
     /// Takes out the state of `stream_id` folded up to exactly `version`, if that is what is
     /// cached; the caller puts the state after its event back with [`FoldCache::put`]. An entry of
     /// another version is left alone (and replaced by the next `put`).
     pub fn take(&self, stream_id: &str, version: i32) -> Option<S> {
-        // A panic elsewhere cannot leave a map half-updated in a way that matters: every entry is
-        // valid on its own, so a poisoned lock is still usable.
-        let mut guard = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.lock();
         let g = &mut *guard;
         for map in [&mut g.current, &mut g.old] {
             if map.get(stream_id).is_some_and(|(v, _)| *v == version) {
@@ -60,19 +86,26 @@ impl<S> FoldCache<S> {
     /// Takes out whatever fold of `stream_id` is cached, with its version: for a reader that then
     /// folds only the events after it (the command handler).
     pub fn take_latest(&self, stream_id: &str) -> Option<(i32, S)> {
-        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.lock();
         let g = &mut *g;
         g.current
             .remove(stream_id)
             .or_else(|| g.old.remove(stream_id))
     }
 
+    /// Whether any fold of `stream_id` is held.
+    pub fn contains(&self, stream_id: &str) -> bool {
+        let g = self.lock();
+        g.current.contains_key(stream_id) || g.old.contains_key(stream_id)
+    }
+
     /// Remembers `state` as the fold of `stream_id` up to `version`.
     pub fn put(&self, stream_id: &str, version: i32, state: S) {
-        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.lock();
         g.old.remove(stream_id);
         if g.current.len() >= self.per_generation && !g.current.contains_key(stream_id) {
             g.old = std::mem::take(&mut g.current);
+            g.started = Instant::now();
         }
         g.current.insert(stream_id.to_owned(), (version, state));
     }
@@ -137,5 +170,20 @@ mod tests {
         cache.put("e", 1, 'e');
         assert_eq!(cache.get("a", 1), Some('a'));
         assert_eq!(cache.take("b", 1), None, "dropped with its generation");
+    }
+
+    #[test]
+    fn with_a_maximum_age_an_unused_entry_is_gone_after_twice_the_age() {
+        let age = std::time::Duration::from_millis(40);
+        let cache = FoldCache::with_max_age(100, age);
+        cache.put("unused", 1, 'u');
+        cache.put("used", 1, 'a');
+        std::thread::sleep(age);
+        // One turn-over: both are in the old generation, still found; a hit brings one back.
+        assert_eq!(cache.get("used", 1), Some('a'));
+        std::thread::sleep(age);
+        // A second: the old generation, with the entry nobody used, is dropped.
+        assert_eq!(cache.take("unused", 1), None);
+        assert_eq!(cache.take("used", 1), Some('a'));
     }
 }

@@ -87,7 +87,10 @@ pub async fn erase_student(
         reason: NonEmptyText::parse("case 2026-17", "reason", 500).unwrap(),
     };
     let ctx = admin_context();
-    cim::app::erase(store, media, &request, &ctx).await.unwrap();
+    let commands = cim::app::CommandHandler::new(store.clone());
+    cim::app::erase(&commands, media, &request, &ctx)
+        .await
+        .unwrap();
 }
 
 /// The video platform host of the staffed programs' rules.

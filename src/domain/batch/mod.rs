@@ -13,7 +13,7 @@ pub mod manual;
 mod state;
 
 pub use commands::BatchCommand;
-pub use decide::decide;
+pub use decide::{decide, failed_for_good};
 pub use events::{
     BatchAcknowledged, BatchCompleted, BatchCreated, BatchEvent, BatchFileWritten, BatchItem,
     CertificateDelivered, DeliveriesDeferred, DeliveryFailed, DeliveryStarted, MeritCreated,

@@ -125,12 +125,15 @@ impl ExportWorker {
             let name = file.name.clone();
             rendered.next = index + 1;
             let command_id = step_id(batch_id, &format!("file:{name}"));
+            // Not held across the step: the handler then folds the batch in place.
+            drop(state);
             self.record_step(batch_id, version, command, command_id, None)
                 .await
                 .map_err(overtaken_on_conflict)?;
             return Ok(Step::FileWritten { batch_id, name });
         }
         let files = rendered.files.len();
+        drop(state);
         // The batch's row is marked complete with the event (`app::batch_rows`).
         let command_id = step_id(batch_id, "completed");
         self.record_step(

@@ -301,6 +301,9 @@ impl ExportWorker {
             ladok_merit_uid: ladok_merit_uid.map(str::to_owned),
             in_flight_secs: bound.as_secs() + u64::from(bound.subsec_nanos() > 0),
         });
+        // Taken before the event is inserted, so never later than its recorded time, from which
+        // the in-flight bound runs: the request is sent within `timeout` of this instant.
+        let fenced = std::time::Instant::now();
         let recorded = self
             .record_step(
                 batch_id,
@@ -322,6 +325,6 @@ impl ExportWorker {
             Err(_) => return Err(WorkerError::LockLost.into()),
         }
         // The handler announced the event after its commit.
-        Ok(std::time::Instant::now())
+        Ok(fenced)
     }
 }

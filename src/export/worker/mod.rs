@@ -316,6 +316,8 @@ impl ExportWorker {
         &mut self,
         batch_id: BatchId,
     ) -> Result<&BatchState, WorkerError> {
+        // Released first, so the handler brings the cached state up to date in place.
+        self.state = None;
         let (state, _) = self
             .commands
             .load_batch(batch_id)
@@ -333,13 +335,16 @@ impl ExportWorker {
     /// step read: a change since means another worker got in between). `session`: see
     /// [`Write::session`].
     async fn record_step(
-        &self,
+        &mut self,
         batch_id: BatchId,
         version: i32,
         command: BatchCommand,
         command_id: Uuid,
         session: Option<&mut PgConnection>,
     ) -> Result<(), CommandError> {
+        // The handler folds the cached state in place only when nobody else holds it: a batch's
+        // state lists every certificate, and copying it at every step would make a batch quadratic.
+        self.state = None;
         let ctx = CommandContext::system(WORKER_ACTOR, self.correlation_id, command_id);
         let write = Write {
             if_version: Some(version),

@@ -53,7 +53,7 @@ pub async fn erase(
         reason: body.parse()?,
     };
     let ctx = meta.context(&state.pool, &caller).await?;
-    match app::erase(state.commands.store(), &state.media, &request, &ctx).await {
+    match app::erase(&state.commands, &state.media, &request, &ctx).await {
         Ok(outcome) => {
             // Counts only: no student id in logs.
             tracing::info!(

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::app::Write;
-use crate::domain::batch::{BatchCommand, BatchEvent, BatchState};
+use crate::domain::batch::{BatchCommand, BatchEvent, BatchState, failed_for_good};
 use crate::domain::{BatchId, CertificateId};
 use crate::export::worker::schedule::run_export;
 use crate::export::worker::{ExportLock, RunOutcome, WorkerConfig};

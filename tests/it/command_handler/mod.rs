@@ -17,6 +17,7 @@ use support::texts;
 use uuid::Uuid;
 
 mod concurrency;
+mod fold_cache;
 mod journey;
 
 const COORDINATOR: &str = "coord-anna";

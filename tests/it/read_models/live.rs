@@ -73,7 +73,7 @@ async fn live_projection_under_concurrent_writers_equals_a_rebuild_from_the_star
     // read models across it.
     let media_dir = tempfile::tempdir().unwrap();
     cim::app::erase(
-        w.handler.store(),
+        &w.handler,
         &cim::media::MediaStore::new(media_dir.path(), 1 << 20),
         &cim::app::ErasureRequest {
             student_uid: sims[0].person.uid,

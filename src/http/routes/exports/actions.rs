@@ -22,7 +22,16 @@ async fn run_locked(
         .batch(BatchId::new(batch_id), command, &ctx, Write::default())
         .await;
     lock.release().await;
-    Ok(handled?.events)
+    match handled {
+        Ok(handled) => Ok(handled.events),
+        // Rare: the handler decides on the state under the lock and retries once.
+        Err(crate::app::CommandError::Conflict { .. }) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "concurrent_change",
+            "the batch changed meanwhile; reload it and try again",
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `POST /exports/batches/{batch_id}/acknowledge` (registrar): records that the registrar took the
@@ -78,12 +87,17 @@ pub async fn redeliver(
 ) -> Result<Json<Redelivery>, Problem> {
     registrar_only(&caller)?;
     let ApiPath(path) = path?;
-    load(&state, path.batch_id).await?;
-    let command = BatchCommand::RequestRedelivery {
-        by: caller.subject.clone(),
+    let batch = load(&state, path.batch_id).await?;
+    // Nothing failed for good: nothing to queue, no event, and no need to wait for a run's lock.
+    let events = if failed_for_good(&batch).is_empty() {
+        Vec::new()
+    } else {
+        let command = BatchCommand::RequestRedelivery {
+            by: caller.subject.clone(),
+        };
+        // The batch decides again, under the lock, which items failed for good.
+        run_locked(&state, &caller, &meta, path.batch_id, command).await?
     };
-    // The batch decides which items failed for good (`domain::batch::decide`); none: no event.
-    let events = run_locked(&state, &caller, &meta, path.batch_id, command).await?;
     let certificate_ids = events
         .into_iter()
         .find_map(|e| match e {
