@@ -6,7 +6,7 @@
 
 use sqlx::PgConnection;
 
-use super::handler::CommandError;
+use super::command::CommandError;
 use crate::domain::BatchId;
 use crate::domain::batch::BatchEvent;
 use crate::store::Checkpoint;

@@ -10,7 +10,8 @@
 use sqlx::{Connection, PgConnection};
 
 use super::batch_rows::{self, SelectionMove};
-use super::handler::{CommandContext, CommandError, CommandHandler};
+use super::command::{CommandContext, CommandError};
+use super::handler::CommandHandler;
 use super::identity::{self, NumberChange};
 use crate::domain::BatchId;
 use crate::domain::batch::BatchEvent;

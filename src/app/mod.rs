@@ -12,6 +12,7 @@
 
 mod aggregate;
 mod batch_rows;
+mod command;
 mod commit;
 pub mod erasure;
 mod handler;
@@ -19,7 +20,8 @@ mod identity;
 mod seed;
 
 pub use batch_rows::SelectionMove;
+pub use command::{CommandContext, CommandError, Handled};
 pub use commit::Write;
 pub use erasure::{ErasureError, ErasureOutcome, ErasureRequest, erase};
-pub use handler::{CommandContext, CommandError, CommandHandler, Handled};
+pub use handler::CommandHandler;
 pub use seed::{SeededProgram, pilot_program_id, seed_pilot_programs};

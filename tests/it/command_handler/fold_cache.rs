@@ -28,9 +28,14 @@ async fn cached_folds_are_the_folds_of_the_log_on_every_instance() {
         .portfolio(p, withdraw, &ctx(&s.to_string(), ActorRole::Student))
         .await
         .unwrap();
-    as_student(&w, p, s, log(ActivityId::new(Uuid::now_v7()), "language-cafe", 2))
-        .await
-        .unwrap();
+    as_student(
+        &w,
+        p,
+        s,
+        log(ActivityId::new(Uuid::now_v7()), "language-cafe", 2),
+    )
+    .await
+    .unwrap();
 
     // Each cache holds an older fold of its own; each answers with the state a fresh fold gives.
     let fresh = other_instance(&w).load_portfolio(p).await.unwrap();
