@@ -108,16 +108,16 @@ async fn a_holder_erased_mid_batch_does_not_stop_this_batch_or_the_next() {
     // worker dies and the holder is erased before the other files are written.
     let batch_id = {
         let mut lock = ExportLock::try_acquire(&db.pool).await.unwrap().unwrap();
-        let mut worker = ExportWorker::new(store.clone(), WorkerConfig::new(out.path()));
+        let mut worker = ExportWorker::new(store.clone(), one_file_per_step(out.path()));
         let Step::Created { batch_id, .. } = worker.step(&mut lock).await.unwrap() else {
             panic!("the first step creates the batch")
         };
         let written = worker.step(&mut lock).await.unwrap();
         assert_eq!(
             written,
-            Step::FileWritten {
+            Step::FilesWritten {
                 batch_id,
-                name: LADOK_CSV_FILE_NAME.to_owned()
+                names: vec![LADOK_CSV_FILE_NAME.to_owned()]
             }
         );
         lock.release().await;
@@ -220,15 +220,15 @@ async fn a_resumed_batch_renders_the_same_manifest_after_an_erasure() {
 
     // The CSV and the erased holder's DS are written before the erasure, then the worker dies.
     let mut lock = ExportLock::try_acquire(&db.pool).await.unwrap().unwrap();
-    let mut worker = ExportWorker::new(store.clone(), WorkerConfig::new(out.path()));
+    let mut worker = ExportWorker::new(store.clone(), one_file_per_step(out.path()));
     let Step::Created { batch_id, .. } = worker.step(&mut lock).await.unwrap() else {
         panic!("the first step creates the batch")
     };
     worker.step(&mut lock).await.unwrap();
-    let Step::FileWritten { name, .. } = worker.step(&mut lock).await.unwrap() else {
+    let Step::FilesWritten { names, .. } = worker.step(&mut lock).await.unwrap() else {
         panic!("a file")
     };
-    assert_eq!(name, format!("cim-{}-ds-6.1.txt", erased.certificate_id));
+    assert_eq!(names, [format!("cim-{}-ds-6.1.txt", erased.certificate_id)]);
     lock.release().await;
     erase(&store, &media, &erased).await;
     let run = ExportWorker::new(store.clone(), WorkerConfig::new(out.path()))
@@ -323,4 +323,12 @@ async fn a_certificate_that_cannot_be_read_is_withheld_and_the_batch_finished() 
             .exists()
     );
     db.drop().await;
+}
+
+/// A worker that writes one file per step, so a test can stop it between any two files.
+fn one_file_per_step(dir: &std::path::Path) -> WorkerConfig {
+    WorkerConfig {
+        files_per_step: 1,
+        ..WorkerConfig::new(dir)
+    }
 }

@@ -83,7 +83,8 @@ async fn phase(
                 complete = true;
                 break Ok(());
             }
-            Ok(Step::FileWritten { .. } | Step::Delivered { .. }) => done += 1,
+            Ok(Step::FilesWritten { names, .. }) => done += names.len(),
+            Ok(Step::Delivered { .. }) => done += 1,
             Ok(Step::DeliveryFailed { .. }) => failed += 1,
             Ok(Step::Created { .. } | Step::Completed { .. } | Step::Deferred { .. }) => {}
             Err(e) => break Err(e),

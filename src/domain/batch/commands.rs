@@ -11,8 +11,8 @@ use super::events::{
 pub enum BatchCommand {
     /// The worker took these certificates from the log into a new batch.
     Create(BatchCreated),
-    /// One file of the folder is complete on disk.
-    RecordFile(BatchFileWritten),
+    /// These files of the folder are complete on disk (one event each).
+    RecordFiles(Vec<BatchFileWritten>),
     /// Every file is written, the manifest last.
     Complete { files: usize },
     /// A Ladok write for a certificate is about to be sent.

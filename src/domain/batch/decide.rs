@@ -19,15 +19,16 @@ pub fn decide(state: &BatchState, command: BatchCommand) -> Result<Vec<BatchEven
     let created = state.created.as_ref().ok_or(DomainError::BatchNotCreated)?;
     match command {
         BatchCommand::Create(_) => unreachable!("decided above"),
-        BatchCommand::RecordFile(file) => {
+        BatchCommand::RecordFiles(files) => {
             if state.completed {
                 return Err(DomainError::BatchAlreadyComplete);
             }
-            let recorded = state.written.get(&file.name);
-            if recorded == Some(&(file.sha256.clone(), file.size)) {
-                return Ok(Vec::new());
-            }
-            Ok(vec![file.into()])
+            // A file recorded as it is changes nothing (a step repeated after a crash).
+            Ok(files
+                .into_iter()
+                .filter(|f| state.written.get(&f.name) != Some(&(f.sha256.clone(), f.size)))
+                .map(BatchEvent::from)
+                .collect())
         }
         BatchCommand::Complete { files } => Ok(if state.completed {
             Vec::new()

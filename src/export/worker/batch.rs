@@ -288,21 +288,43 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Writes `bytes` to `dir/name` so that a reader never sees half a file: the bytes go to a hidden
-/// temporary name in the same folder, are flushed to disk, and the file is renamed over the final name
-/// (atomic on one file system). Writing the same bytes again is harmless, which is what a resumed
-/// batch does for a file whose BatchFileWritten event was never appended.
-pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let temporary = dir.join(format!(".{name}.partial"));
-    {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&temporary, dir.join(name))?;
-    // Make the rename itself durable before the event says the file exists.
-    std::fs::File::open(dir)?.sync_all()
+/// How many threads flush one step's files: flushes issued together share the file system's
+/// journal commits, where one after another each waits for its own.
+const FLUSH_THREADS: usize = 8;
+
+/// Writes each file to `dir/{name}` so that a reader never sees half a file: the bytes go to a
+/// hidden temporary name in the same folder, are flushed to disk, and the file is renamed over the
+/// final name (atomic on one file system); the folder is flushed once, after the renames, so they
+/// are durable before an event says the files exist. Writing the same bytes again is harmless,
+/// which is what a resumed batch does for files whose BatchFileWritten events were never appended.
+/// A failure names the file.
+pub fn write_atomically(dir: &Path, files: &[&ExportFile]) -> Result<(), (String, std::io::Error)> {
+    std::fs::create_dir_all(dir).map_err(|e| (String::new(), e))?;
+    let write = |file: &ExportFile| -> std::io::Result<()> {
+        let temporary = dir.join(format!(".{}.partial", file.name));
+        let mut out = std::fs::File::create(&temporary)?;
+        out.write_all(&file.bytes)?;
+        out.sync_all()?;
+        std::fs::rename(&temporary, dir.join(&file.name))
+    };
+    let per_thread = files.len().div_ceil(FLUSH_THREADS).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(per_thread)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .try_for_each(|f| write(f).map_err(|e| (f.name.clone(), e)))
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("a file writer panicked"))
+    })?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| (String::new(), e))
 }
 
 #[cfg(test)]
@@ -312,13 +334,22 @@ mod tests {
     #[test]
     fn atomic_writes_leave_only_the_final_name() {
         let dir = tempfile::tempdir().unwrap();
-        write_atomically(dir.path(), "a.txt", b"one").unwrap();
-        write_atomically(dir.path(), "a.txt", b"two").unwrap();
+        let file = |name: &str, bytes: &[u8]| ExportFile {
+            name: name.to_owned(),
+            bytes: bytes.to_vec(),
+        };
+        write_atomically(dir.path(), &[&file("a.txt", b"one")]).unwrap();
+        write_atomically(dir.path(), &[&file("a.txt", b"two")]).unwrap();
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, ["a.txt"]);
         assert_eq!(std::fs::read(dir.path().join("a.txt")).unwrap(), b"two");
+        // A step's many files, written by several threads: all there, no temporary left.
+        let many: Vec<ExportFile> = (0..20).map(|i| file(&format!("f{i}"), b"x")).collect();
+        write_atomically(dir.path(), &many.iter().collect::<Vec<_>>()).unwrap();
+        let names = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(names, 21);
     }
 }

@@ -10,6 +10,7 @@ use super::{
 use crate::app::{CommandContext, SelectionMove, Write};
 use crate::domain::BatchId;
 use crate::domain::batch::{BatchCommand, BatchCreated, BatchFileWritten};
+use crate::export::ExportFile;
 use crate::store::Checkpoint;
 
 impl ExportWorker {
@@ -100,37 +101,44 @@ impl ExportWorker {
         }
         let version = state.version;
         let rendered = self.rendered.as_mut().expect("rendered above");
-        // The manifest is the last file (render puts it last): a reader who sees it sees a whole batch.
-        // Files are written in order, and every file before `next` was seen written, so the first
-        // file not written is found without looking at the written ones again.
-        let unwritten = rendered
-            .files
-            .iter()
-            .enumerate()
-            .skip(rendered.next)
-            .find(|(_, f)| !state.written.contains_key(&f.name));
-        if let Some((index, file)) = unwritten {
+        // The next files with no event, in render order. The manifest is the last file (render puts
+        // it last) and goes alone, once every other file is recorded: a reader who sees it sees a
+        // whole batch. Every file before `next` was seen written, so they are not looked at again.
+        let manifest = rendered.files.len() - 1;
+        let mut chunk: Vec<usize> = (rendered.next..manifest)
+            .filter(|&i| !state.written.contains_key(&rendered.files[i].name))
+            .take(self.config.files_per_step.max(1))
+            .collect();
+        if chunk.is_empty() && !state.written.contains_key(&rendered.files[manifest].name) {
+            chunk.push(manifest);
+        }
+        if let (Some(&first), Some(&last)) = (chunk.first(), chunk.last()) {
+            let files: Vec<&ExportFile> = chunk.iter().map(|&i| &rendered.files[i]).collect();
             let dir = self.config.batch_dir(batch_id);
-            batch::write_atomically(&dir, &file.name, &file.bytes).map_err(|source| {
-                WorkerError::Io {
-                    path: dir.join(&file.name),
-                    source,
-                }
+            batch::write_atomically(&dir, &files).map_err(|(name, source)| WorkerError::Io {
+                path: dir.join(name),
+                source,
             })?;
-            let command = BatchCommand::RecordFile(BatchFileWritten {
-                name: file.name.clone(),
-                sha256: batch::sha256_hex(&file.bytes),
-                size: file.bytes.len() as u64,
-            });
-            let name = file.name.clone();
-            rendered.next = index + 1;
-            let command_id = step_id(batch_id, &format!("file:{name}"));
+            let command = BatchCommand::RecordFiles(
+                files
+                    .iter()
+                    .map(|f| BatchFileWritten {
+                        name: f.name.clone(),
+                        sha256: batch::sha256_hex(&f.bytes),
+                        size: f.bytes.len() as u64,
+                    })
+                    .collect(),
+            );
+            let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+            // The same files after a crash are the same step: the same command id.
+            let step = format!("files:{}+{}", rendered.files[first].name, chunk.len());
+            rendered.next = last + 1;
             // Not held across the step: the handler then folds the batch in place.
             drop(state);
-            self.record_step(batch_id, version, command, command_id, None)
+            self.record_step(batch_id, version, command, step_id(batch_id, &step), None)
                 .await
                 .map_err(overtaken_on_conflict)?;
-            return Ok(Step::FileWritten { batch_id, name });
+            return Ok(Step::FilesWritten { batch_id, names });
         }
         let files = rendered.files.len();
         drop(state);

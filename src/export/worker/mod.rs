@@ -6,9 +6,9 @@
 //! recorded as an event on the batch's stream `export-batch-{id}` (the batch aggregate,
 //! `domain::batch`, decides what may be recorded; the command handler appends it):
 //!
-//! 1. an unfinished batch is finished first: the next file that has no BatchFileWritten event is
-//!    written (temporary name, then rename) and its event appended; the manifest comes last, then
-//!    BatchCompleted;
+//! 1. an unfinished batch is finished first: the next files that have no BatchFileWritten event
+//!    (up to [`WorkerConfig::files_per_step`]) are written (temporary name, flushed, renamed) and
+//!    their events appended together; the manifest comes last, alone, then BatchCompleted;
 //! 2. otherwise the log after the selection checkpoint is read and, if it holds certificates, a new
 //!    batch is created: BatchCreated is appended in the same transaction that moves the checkpoint and
 //!    inserts the batch's row (`migrations/20261130000003_exports.sql`);
@@ -112,6 +112,9 @@ pub struct WorkerConfig {
     pub settings: ExportSettings,
     /// At most this many log events are read into one batch; the rest go into the next.
     pub max_events_per_batch: usize,
+    /// How many files one step writes and records (one append): fewer round trips and disk flushes
+    /// per file; a crash repeats at most one step's files, with the same bytes.
+    pub files_per_step: usize,
     /// Ladok delivery: `None` switches it off (batches are still written; their certificates are
     /// delivered once it is switched on).
     pub ladok: Option<LadokConfig>,
@@ -123,6 +126,7 @@ impl WorkerConfig {
             export_dir: export_dir.into(),
             settings: ExportSettings::default(),
             max_events_per_batch: 50_000,
+            files_per_step: 500,
             ladok: None,
         }
     }
@@ -142,8 +146,11 @@ pub enum Step {
         certificates: usize,
         revocations: usize,
     },
-    /// One file of a batch is on disk and recorded.
-    FileWritten { batch_id: BatchId, name: String },
+    /// These files of a batch are on disk and recorded (the manifest alone, after all others).
+    FilesWritten {
+        batch_id: BatchId,
+        names: Vec<String>,
+    },
     /// A batch's folder is complete.
     Completed { batch_id: BatchId },
     /// Ladok holds the certificate's merit.
@@ -262,7 +269,7 @@ impl ExportWorker {
                 }) => {
                     tracing::info!(%batch_id, certificates, revocations, "export batch created")
                 }
-                Ok(Step::FileWritten { .. }) => files_written += 1,
+                Ok(Step::FilesWritten { names, .. }) => files_written += names.len(),
                 Ok(Step::Completed { batch_id }) => {
                     tracing::info!(%batch_id, "export batch complete");
                     completed.push(batch_id);

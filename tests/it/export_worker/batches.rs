@@ -37,6 +37,17 @@ async fn a_batch_holds_every_new_certificate_with_complete_files_and_nothing_twi
     assert_eq!(completed.len(), 1);
     // CSV, DS and ELMO per certificate, manifest.
     assert_eq!(files_written, 1 + 2 * 12 + 1);
+    // One step wrote and recorded every file but the manifest (one append), the manifest a step of
+    // its own after them.
+    let steps: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT command_id) FROM events \
+         WHERE stream_id = $1 AND event_type = 'BatchFileWritten'",
+    )
+    .bind(completed[0].stream_id())
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(steps, 2);
 
     let folders = batch_folders(out.path()).unwrap();
     assert_eq!(folders, [out.path().join(completed[0].to_string())]);
@@ -221,7 +232,12 @@ async fn a_worker_stopped_between_files_is_finished_by_the_next_run_without_dupl
     // connection are dropped, as when a process is killed).
     {
         let mut lock = ExportLock::try_acquire(&db.pool).await.unwrap().unwrap();
-        let mut first = worker(&store, out.path());
+        // One file per step, so that it can die between two files.
+        let config = WorkerConfig {
+            files_per_step: 1,
+            ..WorkerConfig::new(out.path())
+        };
+        let mut first = ExportWorker::new(store.clone(), config);
         for _ in 0..4 {
             first.step(&mut lock).await.unwrap();
         }

@@ -39,11 +39,11 @@ fn after(commands: Vec<BatchCommand>) -> BatchState {
 }
 
 fn file(name: &str, sha: &str) -> BatchCommand {
-    BatchCommand::RecordFile(BatchFileWritten {
+    BatchCommand::RecordFiles(vec![BatchFileWritten {
         name: name.to_owned(),
         sha256: sha.to_owned(),
         size: 1,
-    })
+    }])
 }
 
 fn failure(id: CertificateId, retryable: bool) -> BatchCommand {
@@ -75,6 +75,20 @@ fn files_are_recorded_once_and_not_after_completion() {
     let state = after(vec![BatchCommand::Create(created()), file("a", "1")]);
     assert_eq!(decide(&state, file("a", "1")).unwrap(), vec![]);
     assert_eq!(decide(&state, file("b", "2")).unwrap().len(), 1);
+    // A chunk of files: only those not yet recorded as they are.
+    let chunk = |names: &[&str]| {
+        BatchCommand::RecordFiles(
+            names
+                .iter()
+                .map(|n| BatchFileWritten {
+                    name: (*n).to_owned(),
+                    sha256: "1".to_owned(),
+                    size: 1,
+                })
+                .collect(),
+        )
+    };
+    assert_eq!(decide(&state, chunk(&["a", "b", "c"])).unwrap().len(), 2);
     let done = after(vec![
         BatchCommand::Create(created()),
         file("a", "1"),
