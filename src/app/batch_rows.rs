@@ -32,23 +32,35 @@ pub(super) fn follows(events: &[BatchEvent]) -> bool {
     })
 }
 
-/// Moves the selection checkpoint; a conflict when it is no longer where the worker read it.
+impl SelectionMove {
+    /// Moves the checkpoint if it is still where the worker read it; whether it did. Also used
+    /// alone, when a selection found nothing to export.
+    pub async fn apply(self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+        let moved = sqlx::query!(
+            "UPDATE export_selection SET transaction_id = $1, position = $2, updated_at = now() \
+             WHERE transaction_id = $3 AND position = $4",
+            self.to.transaction_id,
+            self.to.position,
+            self.from.transaction_id,
+            self.from.position,
+        )
+        .execute(&mut *conn)
+        .await?;
+        Ok(moved.rows_affected() == 1)
+    }
+}
+
+/// Moves the selection checkpoint with a new batch; a conflict when it is no longer where the
+/// worker read it.
 pub(super) async fn move_selection(
     tx: &mut PgConnection,
     selection: SelectionMove,
 ) -> Result<(), CommandError> {
-    let moved = sqlx::query!(
-        "UPDATE export_selection SET transaction_id = $1, position = $2, updated_at = now() \
-         WHERE transaction_id = $3 AND position = $4",
-        selection.to.transaction_id,
-        selection.to.position,
-        selection.from.transaction_id,
-        selection.from.position,
-    )
-    .execute(&mut *tx)
-    .await
-    .map_err(crate::store::StoreError::from)?;
-    if moved.rows_affected() != 1 {
+    if !selection
+        .apply(tx)
+        .await
+        .map_err(crate::store::StoreError::from)?
+    {
         return Err(CommandError::Conflict {
             stream_id: "export-selection".to_owned(),
         });

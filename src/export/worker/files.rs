@@ -39,17 +39,9 @@ impl ExportWorker {
         if selection.is_empty() {
             // Only other events since the last run: move past them, create nothing. Guarded by
             // the value we read: see the migration's comment on export_selection.
-            let moved = sqlx::query!(
-                "UPDATE export_selection SET transaction_id = $1, position = $2, updated_at = now() \
-                 WHERE transaction_id = $3 AND position = $4",
-                to.transaction_id,
-                to.position,
-                from.transaction_id,
-                from.position,
-            )
-            .execute(self.store().pool())
-            .await?;
-            if moved.rows_affected() != 1 {
+            let mut conn = self.store().pool().acquire().await?;
+            let moved = SelectionMove { from, to }.apply(&mut conn).await?;
+            if !moved {
                 return Err(WorkerError::Overtaken);
             }
             return Ok(Step::Idle);

@@ -3,15 +3,23 @@
 
 use super::*;
 
-/// Runs the registrar's `command` on the batch holding the export lock, so it never races the
-/// worker's steps (which expect the exact version they read).
-async fn run_locked(
+/// A registrar's action on a batch: `command` turns the batch as it is into the command to run (none:
+/// nothing to do, answered at once), which runs holding the export lock, so it never races the
+/// worker's steps (which expect the exact version they read). Answers the batch afterwards and the
+/// events recorded.
+async fn act(
     state: &AppState,
     caller: &Caller,
     meta: &CommandMeta,
-    batch_id: Uuid,
-    command: BatchCommand,
-) -> Result<Vec<BatchEvent>, Problem> {
+    path: Result<ApiPath<BatchPath>, Problem>,
+    command: impl FnOnce(&BatchState) -> Option<BatchCommand>,
+) -> Result<(BatchDetail, Vec<BatchEvent>), Problem> {
+    registrar_only(caller)?;
+    let ApiPath(path) = path?;
+    let batch = load(state, path.batch_id).await?;
+    let Some(command) = command(&batch) else {
+        return Ok((detail(path.batch_id, &batch), Vec::new()));
+    };
     let ctx = meta.context(&state.pool, caller).await?;
     let lock = ExportLock::try_acquire(&state.pool)
         .await
@@ -19,11 +27,11 @@ async fn run_locked(
         .ok_or_else(export_running)?;
     let handled = state
         .commands
-        .batch(BatchId::new(batch_id), command, &ctx, Write::default())
+        .batch(BatchId::new(path.batch_id), command, &ctx, Write::default())
         .await;
     lock.release().await;
     match handled {
-        Ok(handled) => Ok(handled.events),
+        Ok(handled) => Ok((detail(path.batch_id, &handled.state), handled.events)),
         // Rare: the handler decides on the state under the lock and retries once.
         Err(crate::app::CommandError::Conflict { .. }) => Err(Problem::new(
             StatusCode::CONFLICT,
@@ -49,16 +57,16 @@ pub async fn acknowledge(
     meta: CommandMeta,
     path: Result<ApiPath<BatchPath>, Problem>,
 ) -> Result<Json<BatchDetail>, Problem> {
-    registrar_only(&caller)?;
-    let ApiPath(path) = path?;
-    let batch = load(&state, path.batch_id).await?;
-    if batch.acknowledged_by.is_none() {
-        let by = caller.subject.clone();
-        let command = BatchCommand::Acknowledge { by };
-        run_locked(&state, &caller, &meta, path.batch_id, command).await?;
-    }
-    let batch = load(&state, path.batch_id).await?;
-    Ok(Json(detail(path.batch_id, &batch)))
+    let by = caller.subject.clone();
+    let (batch, _) = act(&state, &caller, &meta, path, |batch| {
+        // Acknowledged already: answered as it is.
+        batch
+            .acknowledged_by
+            .is_none()
+            .then_some(BatchCommand::Acknowledge { by })
+    })
+    .await?;
+    Ok(Json(batch))
 }
 
 /// What a re-delivery request queued.
@@ -85,19 +93,13 @@ pub async fn redeliver(
     meta: CommandMeta,
     path: Result<ApiPath<BatchPath>, Problem>,
 ) -> Result<Json<Redelivery>, Problem> {
-    registrar_only(&caller)?;
-    let ApiPath(path) = path?;
-    let batch = load(&state, path.batch_id).await?;
-    // Nothing failed for good: nothing to queue, no event, and no need to wait for a run's lock.
-    let events = if failed_for_good(&batch).is_empty() {
-        Vec::new()
-    } else {
-        let command = BatchCommand::RequestRedelivery {
-            by: caller.subject.clone(),
-        };
-        // The batch decides again, under the lock, which items failed for good.
-        run_locked(&state, &caller, &meta, path.batch_id, command).await?
-    };
+    let by = caller.subject.clone();
+    let (batch, events) = act(&state, &caller, &meta, path, |batch| {
+        // Nothing failed for good: nothing to queue, no event, no wait for a run's lock. Under the
+        // lock the batch decides again which items failed for good.
+        (!failed_for_good(batch).is_empty()).then_some(BatchCommand::RequestRedelivery { by })
+    })
+    .await?;
     let certificate_ids = events
         .into_iter()
         .find_map(|e| match e {
@@ -105,10 +107,9 @@ pub async fn redeliver(
             _ => None,
         })
         .unwrap_or_default();
-    let batch = load(&state, path.batch_id).await?;
     Ok(Json(Redelivery {
         certificate_ids,
-        batch: detail(path.batch_id, &batch),
+        batch,
     }))
 }
 
