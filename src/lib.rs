@@ -27,5 +27,6 @@ pub mod export;
 pub mod http;
 pub mod log;
 pub mod media;
+pub mod notify;
 pub mod projections;
 pub mod store;

@@ -286,6 +286,10 @@ async fn erase_in_transaction(
     )
     .execute(&mut *tx)
     .await?;
+    // Their notification choices go, and nothing that waits in the outbox is sent to them: the
+    // address it would go to is erased with the rest (src/notify/).
+    crate::notify::preferences::forget(&mut tx, &subject.to_string()).await?;
+    crate::notify::outbox::cancel_for_portfolios(&mut tx, portfolios).await?;
     for &portfolio in portfolios {
         // One command per portfolio stream; retried erasures (same command id) append once.
         let command_id = Uuid::new_v5(&ctx.command_id, portfolio.as_bytes());

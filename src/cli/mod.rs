@@ -6,6 +6,7 @@ mod export;
 mod keys;
 mod ladok;
 mod migrate;
+mod notify;
 mod projections;
 mod seed;
 mod serve;

@@ -5,6 +5,7 @@ use crate::export::worker::schedule::ExportScheduler;
 use crate::http::auth::{AuthLimitSettings, Verifier, limit};
 use crate::http::{self, AppState};
 use crate::log;
+use crate::notify::Notifier;
 use crate::projections::{self, ProjectionRunner};
 use crate::store::EventStore;
 use anyhow::Context;
@@ -26,6 +27,8 @@ pub struct ServeArgs {
     pub export: super::export::ExportArgs,
     #[command(flatten)]
     pub schedule: super::export::ScheduleArgs,
+    #[command(flatten)]
+    pub notify: super::notify::NotifyArgs,
     /// After SIGTERM or SIGINT, how many seconds requests in flight get to finish. Past that the
     /// server stops waiting for them (their connections are dropped) and still stops the workers
     /// and the database cleanly. Keep it a few seconds below the supervisor's kill timeout.
@@ -86,6 +89,11 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
             "CIM_EXPORT_SCHEDULE is not a valid cron expression (sec min hour dom mon dow)",
         )?;
     }
+    let notify_config = if args.notify.notifications {
+        Some(args.notify.config(args.schedule.export_timezone)?)
+    } else {
+        None
+    };
     let db = super::open_database(db_args).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -115,6 +123,22 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
         .with_verifier(verifier)
         .with_exports(export_config)
         .with_auth_limit(args.auth_limit.settings());
+    // Notifications share the API's command handler, so an erasure drops the folds they read
+    // addresses from.
+    let notifier = match notify_config {
+        Some(config) => match Notifier::start(state.commands.clone(), &db.url, config).await {
+            Ok(notifier) => Some(notifier),
+            Err(e) => {
+                if let Some(scheduler) = scheduler {
+                    scheduler.shutdown().await;
+                }
+                runner.shutdown().await;
+                let _ = db.close().await;
+                return Err(e.context("cannot start the notifications"));
+            }
+        },
+        None => None,
+    };
     // Tests and scripts read this line to find the port when --listen ends in :0.
     println!("cim listening on http://{local}");
     tracing::info!(%local, embedded = db.is_embedded(), "cim serve started");
@@ -123,6 +147,9 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
     let served = serve_until_drained(listener, http::router(state), grace).await;
     if let Some(scheduler) = scheduler {
         scheduler.shutdown().await;
+    }
+    if let Some(notifier) = notifier {
+        notifier.shutdown().await;
     }
     // Finish the batches in flight and release the projections' locks before the database goes.
     runner.shutdown().await;

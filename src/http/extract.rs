@@ -5,7 +5,7 @@
 //! rather than silently ignored. The command metadata's extractor stays with its rules in
 //! `command`; the extractor of a whole command request is `pipeline::CommandRequest`.
 
-use super::auth::{Authenticator, Caller};
+use super::auth::{Authenticator, Caller, Role};
 use super::command::BodyDigest;
 use super::problem::Problem;
 use super::state::AppState;
@@ -26,14 +26,24 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        Authenticator {
+        let caller = Authenticator {
             verifier: &state.verifier,
             limiter: &state.auth_limit,
             pool: &state.pool,
             metrics: &state.metrics,
         }
         .caller(parts)
-        .await
+        .await?;
+        // A staff member's address for their messages comes from their token (`notify`).
+        if caller.role != Role::Student
+            && let Some(email) = &caller.profile.email
+        {
+            state
+                .staff_addresses
+                .remember(&state.pool, &caller.subject, email)
+                .await;
+        }
+        Ok(caller)
     }
 }
 

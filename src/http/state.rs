@@ -39,6 +39,9 @@ pub struct App {
     /// The counters `/metrics` shows (request latencies, exports, refused authentications). Kept
     /// when a `with_…` method derives a state, so a server's metrics survive its configuration.
     pub metrics: Arc<Metrics>,
+    /// The staff addresses this process has recorded from tokens (`notify::preferences`), so a
+    /// coordinator's address is written once, not on every request.
+    pub staff_addresses: Arc<crate::notify::preferences::Remembered>,
 }
 
 impl AppState {
@@ -139,6 +142,7 @@ impl AppState {
             exports,
             auth_limit,
             metrics,
+            staff_addresses: Arc::default(),
         }))
     }
 }

@@ -19,6 +19,7 @@ pub mod recordings;
 pub mod routes;
 pub mod scan;
 pub mod server;
+pub mod smtp;
 pub mod texts;
 
 mod database;

@@ -93,4 +93,9 @@ pub const TABLE: &[(&str, &str, bool, [E; 7])] = &[
     ("POST", "/exports/run", false, [F, F, F, F, A(200), F, U]),
     // Erasure (tests/it/erasure.rs checks what it does).
     ("POST", "/students/{student_uid}/erasure", true, [F, F, F, F, F, A(200), U]),
+    // Notifications (tests/it/notifications/ checks what they do).
+    ("GET", "/me/notifications", false, [A(200), A(200), A(200), A(200), A(200), A(200), U]),
+    ("PUT", "/me/notifications", true, [A(200), A(200), A(200), A(200), A(200), A(200), U]),
+    ("GET", "/notifications/outbox", false, [F, F, F, F, F, A(200), U]),
+    ("POST", "/notifications/outbox/{id}/retry", false, [F, F, F, F, F, A(202), U]),
 ];

@@ -20,6 +20,7 @@ mod exports;
 mod extensions;
 mod lists;
 mod media;
+mod notifications;
 pub mod openapi;
 mod operations;
 mod portfolios;
@@ -31,7 +32,7 @@ mod statistics;
 
 use super::state::AppState;
 use axum::http::Method;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, post, put};
 use reflections::{Activity, Final};
 
 /// One route: method, path template and handler.
@@ -288,6 +289,15 @@ pub fn all() -> Vec<Route> {
             M::POST,
             "/students/{student_uid}/erasure",
             post(erasure::erase),
+        ),
+        // Notifications: one's own settings; the outbox for administrators.
+        r(M::GET, "/me/notifications", get(notifications::mine)),
+        r(M::PUT, "/me/notifications", put(notifications::set_mine)),
+        r(M::GET, "/notifications/outbox", get(notifications::list)),
+        r(
+            M::POST,
+            "/notifications/outbox/{id}/retry",
+            post(notifications::retry),
         ),
     ]
 }

@@ -9,7 +9,8 @@
 
 use super::{
     activities, application, audit, certificates, completion, erasure, exports, extensions, lists,
-    media, operations, portfolios, programs, reflections, review, revocation, statistics,
+    media, notifications, operations, portfolios, programs, reflections, review, revocation,
+    statistics,
 };
 use crate::http::view;
 use axum::Json;
@@ -115,6 +116,10 @@ pub struct ProblemDoc {
         exports::redeliver,
         exports::run,
         erasure::erase,
+        notifications::mine,
+        notifications::set_mine,
+        notifications::list,
+        notifications::retry,
     ),
     // The commands' answers (`docs`) refer to the views without registering them.
     components(schemas(ProblemDoc, view::PortfolioView, view::ProgramView)),
@@ -128,6 +133,7 @@ pub struct ProblemDoc {
         (name = "registrar", description = "Approved and revoked certificates, export batches and their delivery"),
         (name = "operations", description = "Health, metrics and the API description"),
         (name = "erasure", description = "Erasing a student's personal data (GDPR)"),
+        (name = "notifications", description = "One's notification settings; the outbox of messages"),
     )
 )]
 pub struct ApiDoc;

@@ -127,12 +127,21 @@ async fn every_body_refuses_malformed_json_wrong_types_unknown_fields_and_oversi
             &admin,
             json!({"reason": "r"}),
         ),
+        (
+            "/me/notifications".to_owned(),
+            &anna,
+            json!({"language": "en"}),
+        ),
     ];
     let url = |path: &str| format!("{}{path}", app.base);
+    // The one route with a body that is not a POST: settings are replaced whole.
+    let request = |path: &str| match path {
+        "/me/notifications" => app.http.put(url(path)),
+        _ => app.http.post(url(path)),
+    };
     for (path, caller, valid) in &bodies {
         let raw = |body: String| {
-            app.http
-                .post(url(path))
+            request(path)
                 .bearer_auth(caller)
                 .header("content-type", "application/json")
                 .body(body)
@@ -144,7 +153,9 @@ async fn every_body_refuses_malformed_json_wrong_types_unknown_fields_and_oversi
 
         let mut unknown = valid.clone();
         unknown["surprise"] = json!(1);
-        let answer = app.post(path, caller, unknown).await;
+        let answer = app
+            .send(request(path).bearer_auth(caller).json(&unknown))
+            .await;
         assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
         assert!(answer.is_problem(), "{path}");
         assert_eq!(answer.code(), "unknown_field", "{path}");
@@ -154,7 +165,9 @@ async fn every_body_refuses_malformed_json_wrong_types_unknown_fields_and_oversi
         let (first, _) = valid.as_object().unwrap().iter().next().unwrap();
         let mut wrong = valid.clone();
         wrong[first] = json!([1, 2]);
-        let answer = app.post(path, caller, wrong).await;
+        let answer = app
+            .send(request(path).bearer_auth(caller).json(&wrong))
+            .await;
         assert_eq!(
             answer.status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -172,8 +185,7 @@ async fn every_body_refuses_malformed_json_wrong_types_unknown_fields_and_oversi
 
         let text = app
             .send(
-                app.http
-                    .post(url(path))
+                request(path)
                     .bearer_auth(caller)
                     .header("content-type", "text/plain")
                     .body(valid.to_string()),

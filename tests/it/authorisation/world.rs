@@ -403,6 +403,20 @@ impl World {
                 let path = template.replace("{student_uid}", &p.student.subject);
                 on(&p, &path, json(json!({"reason": "GDPR request 2026-17"})))
             }
+            // Everyone's own settings: the PUT sets a language anyone may choose.
+            "/me/notifications" => on(own, template, json(json!({"language": "en"}))),
+            // A message the sender gave up on, for the administrator to send again.
+            "/notifications/outbox/{id}/retry" => {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO outbox (dedup_key, kind, recipient_kind, recipient, state, message_id)
+                     VALUES (gen_random_uuid()::text, 'batch_ready', 'registrar', '', 'failed', 'm')
+                     RETURNING id",
+                )
+                .fetch_one(&self.server.db.pool)
+                .await
+                .unwrap();
+                on(own, &template.replace("{id}", &id.to_string()), Body::Empty)
+            }
             // Reads of the program, of `own` and of lists, and the public routes.
             t => {
                 assert_eq!(method, "GET", "{t} needs a fixture of its own");

@@ -1,0 +1,117 @@
+//! A person's notification choices (`notification_preferences`), keyed by their subject: the
+//! language of their messages, whether coordinators get the daily digest, and a staff member's
+//! address. A student's address is always their portfolio's, so a student never stores one here.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+
+use super::templates::Language;
+
+/// What a person chose; absent fields are the service's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Preferences {
+    /// `sv` or `en`; none: the service's default language.
+    pub language: Option<String>,
+    /// Whether a coordinator gets the daily digest.
+    pub digests: bool,
+    /// A staff member's address for messages (from their sign-in, or set here).
+    pub email: Option<String>,
+}
+
+pub async fn get(pool: &PgPool, subject: &str) -> Result<Preferences, sqlx::Error> {
+    let row = sqlx::query!(
+        "SELECT language, digests, email FROM notification_preferences WHERE subject = $1",
+        subject
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map_or(
+        Preferences {
+            digests: true,
+            ..Preferences::default()
+        },
+        |r| Preferences {
+            language: r.language,
+            digests: r.digests,
+            email: r.email,
+        },
+    ))
+}
+
+/// Stores a person's choices whole (the API's PUT).
+pub async fn set(pool: &PgPool, subject: &str, p: &Preferences) -> Result<(), sqlx::Error> {
+    if let Some(code) = &p.language {
+        debug_assert!(Language::parse(code).is_some(), "checked by the caller");
+    }
+    sqlx::query!(
+        "INSERT INTO notification_preferences (subject, language, digests, email, updated_at)
+         VALUES ($1, $2, $3, $4, now())
+         ON CONFLICT (subject) DO UPDATE
+             SET language = EXCLUDED.language, digests = EXCLUDED.digests,
+                 email = EXCLUDED.email, updated_at = now()",
+        subject,
+        p.language,
+        p.digests,
+        p.email,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A staff member's address from their token, kept unless they set one themselves: recorded when
+/// there is none yet, so a coordinator who never opened the settings still gets their digest.
+pub async fn remember_staff_address(
+    pool: &PgPool,
+    subject: &str,
+    email: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO notification_preferences (subject, email) VALUES ($1, $2)
+         ON CONFLICT (subject) DO UPDATE SET email = EXCLUDED.email, updated_at = now()
+         WHERE notification_preferences.email IS NULL",
+        subject,
+        email,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Erasure: the student's choices go with the rest of their data.
+pub async fn forget(conn: &mut PgConnection, subject: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "DELETE FROM notification_preferences WHERE subject = $1",
+        subject
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The staff addresses a process has recorded, by subject: a token's address is written when it
+/// is new to this process, not on every request.
+#[derive(Debug, Default)]
+pub struct Remembered(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl Remembered {
+    /// Records `email` for `subject` unless this process did already. A failure is logged (without
+    /// the address) and tried again on the next request: it never fails the request.
+    pub async fn remember(&self, pool: &PgPool, subject: &str, email: &str) {
+        let known = |map: &std::collections::HashMap<String, String>| {
+            map.get(subject).is_some_and(|e| e == email)
+        };
+        if known(&self.0.lock().expect("not poisoned")) {
+            return;
+        }
+        match remember_staff_address(pool, subject, email).await {
+            Ok(()) => {
+                self.0
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(subject.to_owned(), email.to_owned());
+            }
+            Err(e) => tracing::warn!(error = %e, "could not record a staff address"),
+        }
+    }
+}
