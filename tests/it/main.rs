@@ -34,6 +34,7 @@ mod logs;
 mod master_key;
 mod media;
 mod media_races;
+mod operations;
 mod projection_runner;
 mod read_models;
 mod registrar_api;
