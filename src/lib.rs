@@ -12,6 +12,8 @@
 //! - [`media`]: uploaded recordings and evidence on disk, measured and ordered with erasure.
 //! - [`app`]: the command handler every write goes through, and erasure.
 //! - [`projections`]: the read models kept from the log, and their runner.
+//! - [`ops`]: the health of the moving parts (projections, export runs, Ladok backlog, outbox) as
+//!   the database tells it, for `/metrics`, `/readyz` and the health watch.
 //! - [`export`]: the registrar's export formats, the export worker and Ladok delivery.
 //! - [`http`]: the web API.
 //! - [`cli`]: the `cim` binary's subcommands.
@@ -28,5 +30,6 @@ pub mod http;
 pub mod log;
 pub mod media;
 pub mod notify;
+pub mod ops;
 pub mod projections;
 pub mod store;

@@ -4,8 +4,9 @@
 //! - `cim_http_request_duration_seconds{method, route, status}`: a latency histogram per matched
 //!   route **template** (`/portfolios/{portfolio_id}`), never the raw path, so ids never become
 //!   labels; requests no route matches are labelled `route="unmatched"`;
-//! - `cim_projection_lag_events{projection}`: events in the log after each projection's
-//!   checkpoint (only in a process that runs the projection runner);
+//! - the health of the moving parts, read from the database at every scrape (`health.rs`, from
+//!   [`crate::ops::health::snapshot`]): projection position and lag, the export worker's runs, the
+//!   certificates waiting for Ladok, the outbox (listed in `docs/operations.md`, "Metrics");
 //! - `cim_exports_total{kind}`: exports made, counted by [`record_export`] (the audit CSV routes
 //!   call it; the export worker may call it with its batch kinds);
 //! - `cim_auth_failures_total{code}`: refused authentications by their 401 code, and
@@ -18,10 +19,13 @@
 //! The registry ([`Metrics`]) lives in the application state (`state::App::metrics`) and is handed
 //! to whoever counts: the [`observe`] middleware, the `Caller` extractor, the audit routes. This
 //! module imports nothing of `http` but the request id (`headers`), so that everything above it may
-//! count; the `/metrics` route (`routes::operations`) renders it together with the projection lag,
-//! which needs the state.
+//! count; the `/metrics` route (`routes::operations`) renders it together with the database's
+//! health readings, which need the state.
+
+mod health;
 
 use super::headers::RequestId;
+use crate::ops::health::HealthSnapshot;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
@@ -116,14 +120,12 @@ impl Metrics {
         self.registry().auth_rate_limited += 1;
     }
 
-    /// The Prometheus text exposition (format 0.0.4). `lag` holds each projection's events behind
-    /// the log; `None` in a process without a projection runner, which leaves the family out.
-    pub fn render(&self, lag: Option<&[(&str, i64)]>) -> String {
+    /// The Prometheus text exposition (format 0.0.4): this process's counters and the database's
+    /// `health` readings (`None` when they could not be read: `cim_health_readings_ok 0`).
+    pub fn render(&self, health: Option<&HealthSnapshot>) -> String {
         let mut out = String::new();
         self.render_requests(&mut out);
-        if let Some(lag) = lag {
-            render_lag(&mut out, lag);
-        }
+        health::render(&mut out, health);
         self.render_exports(&mut out);
         self.render_auth(&mut out);
         out
@@ -221,20 +223,6 @@ pub async fn observe(
     response
 }
 
-fn render_lag(out: &mut String, lag: &[(&str, i64)]) {
-    out.push_str(
-        "# HELP cim_projection_lag_events Events in the log after the projection's checkpoint.\n\
-         # TYPE cim_projection_lag_events gauge\n",
-    );
-    for (projection, behind) in lag {
-        let _ = writeln!(
-            out,
-            "cim_projection_lag_events{{projection=\"{}\"}} {behind}",
-            escape(projection)
-        );
-    }
-}
-
 /// A counter family with one label.
 fn render_counters(
     out: &mut String,
@@ -275,6 +263,7 @@ mod tests {
         metrics.record_export("unit_test_kind");
         let out = metrics.render(None);
         assert!(out.contains("cim_exports_total{kind=\"unit_test_kind\"} "));
+        assert!(out.contains("\ncim_health_readings_ok 0\n"));
         assert_eq!(escape("a\"b"), "a\\\"b");
         assert_eq!(method_label(&Method::GET), "GET");
         assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "OTHER");

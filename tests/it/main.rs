@@ -35,6 +35,7 @@ mod master_key;
 mod media;
 mod media_races;
 mod notifications;
+mod operations;
 mod projection_runner;
 mod read_models;
 mod registrar_api;

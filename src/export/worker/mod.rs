@@ -44,6 +44,7 @@ pub mod identity_check;
 pub mod ladok;
 mod lock;
 mod merit_writes;
+pub mod runs;
 pub mod schedule;
 
 pub use delivery::settle_deliveries;
@@ -102,6 +103,27 @@ pub enum WorkerError {
     /// The Ladok client cannot be built from the configuration.
     #[error(transparent)]
     Ladok(#[from] LadokError),
+}
+
+impl WorkerError {
+    /// A stable code for the kind of failure, without anything of the error's text (which may name
+    /// a path or quote a server): what `export_runs` records and operations alert on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WorkerError::Store(_) => "store",
+            WorkerError::Command(_) => "command",
+            WorkerError::Database(_) => "database",
+            WorkerError::UnreadableEvent { .. } => "unreadable_event",
+            WorkerError::SourceMissing { .. } => "source_missing",
+            WorkerError::Render(_) => "render",
+            WorkerError::Io { .. } => "io",
+            WorkerError::Overtaken => "overtaken",
+            WorkerError::LockLost => "lock_lost",
+            // Only ever the client that cannot be built: delivery failures are recorded per
+            // certificate, and Ladok being down ends a run successfully (deferred).
+            WorkerError::Ladok(_) => "ladok_client",
+        }
+    }
 }
 
 /// Where the worker writes and what it renders.

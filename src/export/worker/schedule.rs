@@ -13,8 +13,11 @@ use std::str::FromStr;
 
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
+use chrono::Utc;
+
 use super::identity_check::check_typed_numbers;
 use super::ladok::LadokClient;
+use super::runs::{RunRecord, record_run};
 use super::{ExportWorker, RunOutcome, WorkerConfig, WorkerError};
 use crate::store::EventStore;
 
@@ -50,10 +53,25 @@ impl Schedule {
 /// One export run: what the scheduled job, `cim export run` and the tests all call. With Ladok
 /// delivery switched on, identity numbers typed while Ladok was unreachable are checked first
 /// (`identity_check`), so that a certificate approved since carries Ladok's number.
+///
+/// Every run, also a failed or a busy one, is recorded in `export_runs` ([`runs`](super::runs)):
+/// here and not in the cron job, so that a run by hand counts as the export's last success too.
 pub async fn run_export(
     store: &EventStore,
     config: &WorkerConfig,
 ) -> Result<RunOutcome, WorkerError> {
+    let started_at = Utc::now();
+    let result = run_checked(store, config).await;
+    let record = RunRecord::of(&result);
+    if let Err(e) = record_run(store.pool(), started_at, record).await {
+        // The run's own outcome stands; the missing row shows as "no success lately".
+        tracing::warn!(error = %e, ?record, "the export run could not be recorded");
+    }
+    result
+}
+
+/// The identity check and the worker's run (see [`run_export`]).
+async fn run_checked(store: &EventStore, config: &WorkerConfig) -> Result<RunOutcome, WorkerError> {
     if let Some(ladok) = &config.ladok {
         // A failure here never holds the export back: the delivery checks identities anyway.
         match LadokClient::new(ladok.clone()) {

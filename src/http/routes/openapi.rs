@@ -17,7 +17,7 @@ use axum::Json;
 use serde_json::json;
 use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ContentBuilder, HttpMethod, OpenApi as Document, PathItem, Ref, ResponseBuilder,
@@ -226,7 +226,7 @@ impl Modify for Conventions {
             ("/healthz", "Liveness: the process serves HTTP"),
             (
                 "/readyz",
-                "Readiness: database reachable and migrated, token keys fetched, projections in touch (503 otherwise)",
+                "Readiness: database reachable and migrated, token keys fetched, projections in touch (503 otherwise); the service's parts that are behind (projection lag, export worker, Ladok, outbox) are named under `degraded` without changing the status",
             ),
         ] {
             let mut operation = Operation::new();
@@ -235,7 +235,15 @@ impl Modify for Conventions {
             let example = if path == "/healthz" {
                 json!({"status": "ok"})
             } else {
-                json!({"status": "ready", "checks": {"database": "ok", "token_keys": "ok", "projections": "ok"}})
+                json!({
+                    "status": "ready",
+                    "checks": {
+                        "database": "ok", "token_keys": "ok", "projections": "ok",
+                        "projection_lag": "ok", "export_worker": "last success 27 h ago",
+                        "ladok": "ok", "outbox": "ok"
+                    },
+                    "degraded": ["export_worker"]
+                })
             };
             let content = ContentBuilder::new()
                 .schema(Some(health_schema()))
@@ -277,6 +285,7 @@ fn health_schema() -> Schema {
             "checks",
             ObjectBuilder::new().additional_properties(Some(text())),
         )
+        .property("degraded", ArrayBuilder::new().items(text()))
         .into()
 }
 
