@@ -17,6 +17,7 @@ mod api_reads;
 mod auth_jwks;
 mod auth_limit;
 mod authorisation;
+mod backup_restore;
 mod command_handler;
 mod embedded_serve;
 mod erasure;

@@ -14,6 +14,7 @@ pub mod flow;
 pub mod http;
 pub mod ladok;
 pub mod log_checks;
+pub mod pg_tools;
 pub mod process;
 pub mod recordings;
 pub mod routes;

@@ -3,7 +3,7 @@
 //! a program writes it, so a scan that finds nothing means nothing, not merely "not this spelling".
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// One written form of a personal value; `what` names it in assertions (never the value itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +114,7 @@ pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 /// models, key and index tables included) by the newest `pg_dump` that can dump this server. Where
 /// none is installed, every row of every table cast to text, which is what the dump's data is.
 pub async fn database_text(url: &str, pool: &sqlx::PgPool) -> String {
-    for pg_dump in pg_dumps() {
+    for pg_dump in super::pg_tools::installed("pg_dump") {
         let out = std::process::Command::new(&pg_dump)
             .args(["--no-owner", "--no-privileges", "--dbname", url])
             .output();
@@ -126,30 +126,6 @@ pub async fn database_text(url: &str, pool: &sqlx::PgPool) -> String {
         }
     }
     rows_as_text(pool).await
-}
-
-/// `pg_dump` on `PATH`, then Debian's versioned installations, newest first.
-fn pg_dumps() -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("pg_dump"))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let version = e.file_name().to_str()?.parse().ok()?;
-            Some((version, e.path().join("bin/pg_dump")))
-        })
-        .collect();
-    versioned.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
-    found.extend(versioned.into_iter().map(|(_, p)| p));
-    found.retain(|p| p.is_file());
-    found
 }
 
 async fn rows_as_text(pool: &sqlx::PgPool) -> String {
