@@ -9,7 +9,6 @@ use clap::Args;
 
 use crate::export::worker::schedule::Schedule;
 use crate::notify::schedule::DEFAULT_DAILY;
-use crate::notify::watch::WatchSettings;
 use crate::notify::{Addressing, Language, Mailer, NotifyConfig, ReminderSettings, SenderConfig};
 
 #[derive(Debug, Args)]
@@ -92,7 +91,7 @@ impl NotifyArgs {
             sender: SenderConfig::default(),
             reminders,
             daily,
-            watch: WatchSettings::default(),
+            watch: crate::ops::Thresholds::default(),
             poll: Duration::from_secs(1),
             schedules: true,
         })

@@ -48,7 +48,8 @@ pub struct NotifyConfig {
     pub sender: SenderConfig,
     pub reminders: ReminderSettings,
     pub daily: Schedule,
-    pub watch: watch::WatchSettings,
+    /// When a part counts as stuck for the operators' watch (the thresholds `/readyz` uses).
+    pub watch: crate::ops::Thresholds,
     /// How often the log consumer looks for new events.
     pub poll: Duration,
     /// Whether this process runs the daily and watch schedules (tests drive the jobs directly).

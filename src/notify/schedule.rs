@@ -98,7 +98,7 @@ impl NotifyScheduler {
         pool: PgPool,
         settings: ReminderSettings,
         daily_at: &Schedule,
-        watch_settings: watch::WatchSettings,
+        watch_settings: crate::ops::Thresholds,
     ) -> Result<Self, JobSchedulerError> {
         let scheduler = JobScheduler::new().await?;
         let daily_pool = pool.clone();

@@ -1,10 +1,9 @@
-//! The operators' health watch: every few minutes, whether a part of the service is stuck (a
-//! projection that has events to apply and has not moved for a while, the export worker without
-//! a successful run for too long, messages the outbox gave up on). Each stuck spell is announced
-//! once, keyed by the part and the moment it got stuck; a part that recovers and gets stuck again
-//! is announced again.
-
-use std::time::Duration;
+//! The operators' health watch: every five minutes, the parts that are behind by the same reading
+//! and thresholds `/readyz` and the example alert rules use (`ops`): read models lagging, the
+//! export worker without a success for 26 hours or failing, certificates waiting for Ladok for
+//! days, the outbox backed up or giving up on messages. One message per part and Stockholm day
+//! while the concern lasts: a part that stays stuck is announced again the next morning, not every
+//! five minutes.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -12,100 +11,61 @@ use sqlx::PgPool;
 
 use super::kind::{Decision, MessageKind, Recipient};
 use super::schedule::{DailyOutcome, store_once};
+use crate::domain::stockholm_date;
+use crate::ops::{self, Concern, Thresholds};
 
-/// How long is too long.
-#[derive(Debug, Clone)]
-pub struct WatchSettings {
-    /// A projection with events to apply that has not moved for this long is stuck.
-    pub projection_stall: Duration,
-    /// The export worker without a successful run for this long is stuck (the nightly run plus
-    /// a margin).
-    pub export_silence: Duration,
-}
-
-impl Default for WatchSettings {
-    fn default() -> Self {
-        Self {
-            projection_stall: Duration::from_secs(10 * 60),
-            export_silence: Duration::from_secs(26 * 3600),
-        }
-    }
-}
-
-/// A part found stuck.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stuck {
-    /// e.g. `projection audit`, `export worker`, `outbox`.
-    pub part: String,
-    /// A sentence for the operators, without personal data.
-    pub detail: String,
-    pub since: DateTime<Utc>,
-}
-
-/// One message per stuck spell.
-pub fn decide(stuck: &[Stuck]) -> Vec<Decision> {
-    stuck
+/// One message per concern, keyed by its part and the day.
+pub fn decide(concerns: &[Concern], now: DateTime<Utc>) -> Vec<Decision> {
+    let day = stockholm_date(now);
+    concerns
         .iter()
-        .map(|s| {
+        .map(|c| {
+            let part = c.part.as_str();
             Decision::scheduled(
-                &format!("stuck:{}:{}", s.part, s.since.timestamp()),
+                &format!("stuck:{part}:{day}"),
                 MessageKind::ServiceStuck,
                 Recipient::Operations,
-                json!({ "part": s.part, "detail": s.detail, "since": s.since.to_rfc3339() }),
+                json!({ "part": part, "detail": c.message, "since": now.to_rfc3339() }),
             )
         })
         .collect()
 }
 
-/// Looks, decides and stores.
+/// Reads the health of every part, decides and stores.
 pub async fn run(
     pool: &PgPool,
-    settings: &WatchSettings,
+    thresholds: &Thresholds,
     now: DateTime<Utc>,
 ) -> Result<DailyOutcome, sqlx::Error> {
-    let stuck = observe(pool, settings, now).await?;
+    let concerns = ops::snapshot(pool).await?.concerns(thresholds);
     let period = now.format("%Y-%m-%dT%H:%M").to_string();
-    store_once(pool, "notify_watch", &period, &decide(&stuck)).await
+    store_once(pool, "notify_watch", &period, &decide(&concerns, now)).await
 }
 
-/// What is stuck now.
-pub async fn observe(
-    pool: &PgPool,
-    settings: &WatchSettings,
-    now: DateTime<Utc>,
-) -> Result<Vec<Stuck>, sqlx::Error> {
-    let mut stuck = Vec::new();
-    let stall = chrono::Duration::from_std(settings.projection_stall).unwrap_or_default();
-    // A projection with an event after its checkpoint that has not moved since long before.
-    let projections = sqlx::query!(
-        r#"SELECT c.name, c.updated_at FROM projection_checkpoints c
-           WHERE c.updated_at < $1
-             AND EXISTS (SELECT 1 FROM events e
-                         WHERE (e.transaction_id, e.position) >
-                               (c.transaction_id::text::xid8, c.position)
-                           AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot()))"#,
-        now - stall,
-    )
-    .fetch_all(pool)
-    .await?;
-    for p in projections {
-        stuck.push(Stuck {
-            part: format!("projection {}", p.name),
-            detail: "events wait and the projection has not moved".into(),
-            since: p.updated_at,
-        });
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Part;
+
+    #[test]
+    fn a_concern_is_announced_once_a_day() {
+        let concern = Concern {
+            part: Part::ExportWorker,
+            message: "last success 27 h ago".into(),
+        };
+        let morning: DateTime<Utc> = "2026-12-07T06:00:00Z".parse().unwrap();
+        let noon: DateTime<Utc> = "2026-12-07T11:00:00Z".parse().unwrap();
+        let tomorrow: DateTime<Utc> = "2026-12-08T06:00:00Z".parse().unwrap();
+        let key = |at| {
+            decide(std::slice::from_ref(&concern), at)[0]
+                .dedup_key
+                .clone()
+        };
+        assert_eq!(key(morning), key(noon));
+        assert_ne!(key(morning), key(tomorrow));
+        assert_eq!(
+            decide(std::slice::from_ref(&concern), noon)[0].recipient,
+            Recipient::Operations
+        );
     }
-    let failed = sqlx::query!(
-        r#"SELECT min(created_at) AS since, count(*) AS "count!" FROM outbox WHERE state = 'failed'"#
-    )
-    .fetch_one(pool)
-    .await?;
-    if let (Some(since), true) = (failed.since, failed.count > 0) {
-        stuck.push(Stuck {
-            part: "outbox".into(),
-            detail: format!("{} messages could not be sent", failed.count),
-            since,
-        });
-    }
-    Ok(stuck)
 }

@@ -38,11 +38,17 @@ impl Received {
         value
     }
 
+    /// The body as text: quoted-printable (what lettre uses for text beyond ASCII) decoded.
     pub fn body(&self) -> String {
-        self.data
+        let raw = self
+            .data
             .split_once("\r\n\r\n")
             .map(|(_, b)| b.to_owned())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let qp = self
+            .header("Content-Transfer-Encoding")
+            .is_some_and(|e| e.eq_ignore_ascii_case("quoted-printable"));
+        if qp { quoted_printable(&raw) } else { raw }
     }
 }
 
@@ -158,4 +164,29 @@ fn address(arg: &str) -> String {
         .and_then(|a| a.split_once('>'))
         .map_or(arg, |(a, _)| a);
     inside.to_owned()
+}
+
+/// RFC 2045 quoted-printable: `=XX` is a byte, `=` at a line's end joins it with the next.
+fn quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -101,8 +101,8 @@ async fn failures_are_retried_with_backoff_then_kept_and_sent_again_on_request()
     decide(&pool, 2).await;
     let s = sender(&pool, &sink, Duration::from_secs(60));
 
-    // Two temporary refusals, then accepted: the first message goes on its third attempt.
-    sink.refuse_next(2, "451 4.3.0 try again later");
+    // Three temporary refusals: both messages' first attempts and the first message's second.
+    sink.refuse_next(3, "451 4.3.0 try again later");
     s.send_due().await.unwrap();
     let row: (String, i32, Option<String>) =
         sqlx::query_as("SELECT state, attempts, last_error FROM outbox ORDER BY id LIMIT 1")
@@ -119,7 +119,7 @@ async fn failures_are_retried_with_backoff_then_kept_and_sent_again_on_request()
         .fetch_all(&pool)
         .await
         .unwrap();
-    assert_eq!(attempts, [3, 1]);
+    assert_eq!(attempts, [3, 2]);
 
     // A permanent refusal is not retried: it is kept as failed, for an administrator to see.
     sqlx::query("UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = now() WHERE id = (SELECT min(id) FROM outbox)")

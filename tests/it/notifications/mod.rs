@@ -14,7 +14,6 @@ use std::time::Duration;
 use cim::app::CommandHandler;
 use cim::export::worker::schedule::Schedule;
 use cim::log;
-use cim::notify::watch::WatchSettings;
 use cim::notify::{
     Addressing, Language, Mailer, Notifier, NotifyConfig, ReminderSettings, SenderConfig,
 };
@@ -47,7 +46,7 @@ pub fn config(sink: &SmtpSink, lease: Duration) -> NotifyConfig {
         },
         reminders: ReminderSettings::default(),
         daily: Schedule::default(),
-        watch: WatchSettings::default(),
+        watch: cim::ops::Thresholds::default(),
         poll: Duration::from_millis(100),
         schedules: false,
     }

@@ -83,9 +83,13 @@ async fn a_students_path_sends_exactly_the_expected_messages_in_each_persons_lan
     .await
     .unwrap();
     let again = json!({"format": "written", "text": texts::english(1020)});
-    p.step(&format!("/activities/{first}/reflection"), &student, again)
-        .await
-        .unwrap();
+    p.step(
+        &format!("/activities/{first}/reflection/resubmit"),
+        &student,
+        again,
+    )
+    .await
+    .unwrap();
     for a in &activities {
         p.step(
             &format!("/activities/{a}/reflection/approve"),

@@ -20,7 +20,8 @@ use cim::log;
 use cim::notify::reminders::ReminderSettings;
 use cim::notify::schedule::{DailyOutcome, daily};
 use cim::notify::sender::Sender;
-use cim::notify::watch::{self, WatchSettings};
+use cim::notify::watch;
+use cim::ops::Thresholds;
 use cim::projections::Scope;
 use cim::store::EventStore;
 
@@ -86,10 +87,10 @@ async fn reminders_and_digests_fire_on_their_day_once() {
         kinds(outbox(&pool).await),
         ["inactive", "coordinator_digest"]
     );
-    // The 6-week day: the reminder; again that day and the day after: nothing new.
+    // The 6-week day: the reminder (and that day's digest); again that day: nothing new.
     assert_eq!(
         new_rows(daily(&pool, &settings, on(42), now).await.unwrap()),
-        1
+        2
     );
     assert_eq!(
         new_rows(daily(&pool, &settings, on(42), now).await.unwrap()),
@@ -130,7 +131,7 @@ async fn reminders_and_digests_fire_on_their_day_once() {
         .into_iter()
         .filter(|m| m.to == ["anna@uni.example"])
         .collect();
-    assert_eq!(digests.len(), 3, "one digest per day it ran");
+    assert_eq!(digests.len(), 4, "one digest per day it ran");
     let body = digests[0].body();
     assert!(body.contains("1 väntar på granskning"), "{body}");
     assert!(
@@ -158,9 +159,10 @@ async fn reminders_and_digests_fire_on_their_day_once() {
 }
 
 #[tokio::test]
-async fn a_stuck_part_is_announced_to_the_operators_once_per_spell() {
+async fn a_stuck_part_is_announced_to_the_operators_once_a_day() {
     let db = support::fresh().await;
     let pool = db.pool.clone();
+    // The outbox gave up on a message: a concern of the outbox part.
     sqlx::query(
         "INSERT INTO outbox (dedup_key, kind, recipient_kind, recipient, state, message_id, created_at)
          VALUES ('x', 'batch_ready', 'registrar', '', 'failed', 'm', now() - interval '1 hour')",
@@ -168,17 +170,32 @@ async fn a_stuck_part_is_announced_to_the_operators_once_per_spell() {
     .execute(&pool)
     .await
     .unwrap();
-    let settings = WatchSettings::default();
-    let stuck = watch::observe(&pool, &settings, Utc::now()).await.unwrap();
-    assert_eq!(stuck.len(), 1);
-    assert_eq!(stuck[0].part, "outbox");
-    watch::run(&pool, &settings, Utc::now()).await.unwrap();
-    watch::run(&pool, &settings, Utc::now()).await.unwrap();
-    let announced: Vec<(String, String)> =
-        sqlx::query_as("SELECT kind, recipient_kind FROM outbox WHERE kind = 'service_stuck'")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    assert_eq!(announced, [("service_stuck".into(), "operations".into())]);
+    let thresholds = Thresholds::default();
+    let now = Utc::now();
+    assert_eq!(
+        new_rows(watch::run(&pool, &thresholds, now).await.unwrap()),
+        1
+    );
+    let later = now + Days::minutes(5);
+    assert_eq!(
+        new_rows(watch::run(&pool, &thresholds, later).await.unwrap()),
+        0
+    );
+    let announced: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT kind, recipient_kind, params->>'part' FROM outbox WHERE kind = 'service_stuck'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        announced,
+        [("service_stuck".into(), "operations".into(), "outbox".into())]
+    );
+    // The next day, while it lasts, once more.
+    let tomorrow = now + Days::days(1);
+    assert_eq!(
+        new_rows(watch::run(&pool, &thresholds, tomorrow).await.unwrap()),
+        1
+    );
     db.drop().await;
 }
