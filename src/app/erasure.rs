@@ -286,10 +286,23 @@ async fn erase_in_transaction(
     )
     .execute(&mut *tx)
     .await?;
-    // Their notification choices go, and nothing that waits in the outbox is sent to them: the
-    // address it would go to is erased with the rest (src/notify/).
-    crate::notify::preferences::forget(&mut tx, &subject.to_string()).await?;
-    crate::notify::outbox::cancel_for_portfolios(&mut tx, portfolios).await?;
+    // Their notification choices go, and nothing still waiting in the outbox is sent to them
+    // (`docs/notifications.md`): the outbox names a student by portfolio id, the address it would
+    // go to is erased with the rest.
+    sqlx::query!(
+        "DELETE FROM notification_preferences WHERE subject = $1::uuid::text",
+        subject
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE outbox SET state = 'cancelled', last_error = 'recipient_erased'
+         WHERE recipient_kind = 'student' AND recipient = ANY($1::uuid[]::text[])
+           AND state = 'pending'",
+        portfolios
+    )
+    .execute(&mut *tx)
+    .await?;
     for &portfolio in portfolios {
         // One command per portfolio stream; retried erasures (same command id) append once.
         let command_id = Uuid::new_v5(&ctx.command_id, portfolio.as_bytes());

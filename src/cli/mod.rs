@@ -140,8 +140,10 @@ pub fn install_master_key(args: &DatabaseArgs) -> anyhow::Result<()> {
 }
 
 /// Opens (and migrates) the database, then checks that the personal-data keys are all there and
-/// wrapped by the configured master key, so a lost key table or a wrong key stops the process here
-/// with a clear message, not as read errors later.
+/// wrapped by the configured master key, and that the cluster's transaction ids are past the log's
+/// (a dump restored into another cluster is not), so a lost key table, a wrong key or a restore
+/// half done stops the process here with a clear message, not as read errors or skipped events
+/// later.
 pub async fn open_database(args: &DatabaseArgs) -> anyhow::Result<Database> {
     let db = Database::open(&args.settings()).await?;
     let master = crypto::installed()?;
@@ -149,7 +151,17 @@ pub async fn open_database(args: &DatabaseArgs) -> anyhow::Result<Database> {
         let _ = db.close().await;
         return Err(anyhow::Error::new(e).context("the personal-data keys do not match the log"));
     }
-    Ok(db)
+    match crate::store::check_transaction_ids(&db.pool).await {
+        Ok(Ok(())) => Ok(db),
+        Ok(Err(behind)) => {
+            let _ = db.close().await;
+            Err(behind.into())
+        }
+        Err(e) => {
+            let _ = db.close().await;
+            Err(anyhow::Error::new(e).context("cannot read the event log"))
+        }
+    }
 }
 
 /// Logs to stderr, filtered by `CIM_LOG` (default `info,sqlx=warn`): the same for `cim` and the

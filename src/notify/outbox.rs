@@ -132,23 +132,6 @@ pub async fn record(
     Ok(done == 1)
 }
 
-/// Erasure: pending messages to the students of these portfolios are not sent (their address is
-/// gone with the rest). Runs in the erasure's transaction.
-pub async fn cancel_for_portfolios(
-    conn: &mut PgConnection,
-    portfolios: &[Uuid],
-) -> Result<u64, sqlx::Error> {
-    let ids: Vec<String> = portfolios.iter().map(Uuid::to_string).collect();
-    Ok(sqlx::query!(
-        "UPDATE outbox SET state = 'cancelled', last_error = 'recipient_erased'
-         WHERE recipient_kind = 'student' AND recipient = ANY($1) AND state = 'pending'",
-        &ids,
-    )
-    .execute(conn)
-    .await?
-    .rows_affected())
-}
-
 /// One message as the admins see it: what, to whom (a portfolio id or staff subject, never an
 /// address), and where it stands.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -1,9 +1,10 @@
 //! A person's notification choices (`notification_preferences`), keyed by their subject: the
 //! language of their messages, whether coordinators get the daily digest, and a staff member's
 //! address. A student's address is always their portfolio's, so a student never stores one here.
+//! An erasure deletes the student's row (`app::erasure`).
 
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 
 use super::templates::Language;
 
@@ -74,17 +75,6 @@ pub async fn remember_staff_address(
         email,
     )
     .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// Erasure: the student's choices go with the rest of their data.
-pub async fn forget(conn: &mut PgConnection, subject: &str) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "DELETE FROM notification_preferences WHERE subject = $1",
-        subject
-    )
-    .execute(conn)
     .await?;
     Ok(())
 }

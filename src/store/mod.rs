@@ -25,6 +25,7 @@ mod upcast;
 pub use announce::CHANNEL;
 pub use error::{AppendError, StoreError};
 pub use identity::{IDENTITY_INDEX_SUBJECT, IdentityClaim};
+pub use tail::{TransactionIdsBehind, check_transaction_ids};
 pub use types::{
     ActorRole, AppendOutcome, Checkpoint, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
 };

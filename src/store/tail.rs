@@ -108,3 +108,39 @@ impl EventStore {
         }))
     }
 }
+
+/// The cluster counts transactions below the log's last one: the database was restored into
+/// another cluster (a `pg_dump` keeps the old ids, a new cluster starts from a few hundred). Until
+/// that is fixed every consumer of the tail would skip what is appended next (`docs/backup.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this database's transaction ids ({next}) are behind the event log's ({last}): it was restored into another cluster; stop it and run `pg_resetwal --epoch={epoch}` on its data directory before starting (docs/backup.md, restore step 3)"
+)]
+pub struct TransactionIdsBehind {
+    pub next: i64,
+    pub last: i64,
+    /// The transaction-id epoch that puts the cluster past the log.
+    pub epoch: i64,
+}
+
+/// Checks that the next transaction id of the cluster is past every event's: run at start-up,
+/// before anything reads or appends. Reads the snapshot's bound, so it assigns no id itself.
+pub async fn check_transaction_ids(
+    pool: &sqlx::PgPool,
+) -> Result<Result<(), TransactionIdsBehind>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS "next!",
+                  (SELECT transaction_id FROM events ORDER BY transaction_id DESC LIMIT 1)::text::bigint
+                      AS last"#
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(match row.last {
+        Some(last) if row.next <= last => Err(TransactionIdsBehind {
+            next: row.next,
+            last,
+            epoch: (last >> 32) + 1,
+        }),
+        _ => Ok(()),
+    })
+}

@@ -36,6 +36,7 @@ pub async fn mine(
 
 /// What a person may set.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"language": "en", "digests": true, "email": null}))]
 #[serde(deny_unknown_fields)]
 pub struct PreferencesBody {
     /// `sv` or `en`; null: the service's default.

@@ -212,7 +212,13 @@ impl Modify for Conventions {
             if path == "/openapi.json" || path == "/metrics" {
                 continue;
             }
-            for (operation, is_command) in [(&mut item.get, false), (&mut item.post, true)] {
+            // A PUT replaces a setting whole: it takes a body, as a command does.
+            let operations = [
+                (&mut item.get, false),
+                (&mut item.post, true),
+                (&mut item.put, true),
+            ];
+            for (operation, is_command) in operations {
                 if let Some(operation) = operation {
                     operation.security = Some(vec![SecurityRequirement::new(
                         "bearer",

@@ -404,7 +404,9 @@ impl World {
                 on(&p, &path, json(json!({"reason": "GDPR request 2026-17"})))
             }
             // Everyone's own settings: the PUT sets a language anyone may choose.
-            "/me/notifications" => on(own, template, json(json!({"language": "en"}))),
+            "/me/notifications" if method == "PUT" => {
+                on(own, template, json(json!({"language": "en"})))
+            }
             // A message the sender gave up on, for the administrator to send again.
             "/notifications/outbox/{id}/retry" => {
                 let id: i64 = sqlx::query_scalar(

@@ -6,6 +6,7 @@
 //! stay erased. Each comparison is shown to fail on a difference before the test ends.
 
 mod compare;
+mod transaction_ids;
 
 use crate::support;
 use crate::support::server::serve;
