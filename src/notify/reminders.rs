@@ -1,5 +1,6 @@
 //! The reminders the daily schedule decides for students: the final reflection due in N weeks
-//! (by default 6 and 2 weeks before the deadline), and nothing done for N days (by default 30).
+//! (by default 6 and 2 weeks before the deadline), and nothing done for N days (by default 30)
+//! while the final reflection is still to come.
 //! Configurable per program (`CIM_REMINDERS_FILE`, `docs/notifications.md`).
 //!
 //! Each reminder is keyed by what it is about (the deadline and the milestone, or the day the quiet
@@ -114,7 +115,13 @@ pub fn decide(p: &Collecting, rule: &ReminderRule, today: NaiveDate) -> Vec<Deci
     }
     let quiet_since = p.last_change.date_naive();
     let quiet_days = (today - quiet_since).num_days();
-    if rule.inactive_days > 0 && quiet_days >= i64::from(rule.inactive_days) && days_left >= 0 {
+    // Only while the student still has their part to do: a quiet portfolio whose final reflection
+    // waits for the coordinator is not the student's to move.
+    if p.deadline_binding
+        && rule.inactive_days > 0
+        && quiet_days >= i64::from(rule.inactive_days)
+        && days_left >= 0
+    {
         out.push(Decision::scheduled(
             &format!("inactive:{}:{quiet_since}", p.portfolio),
             MessageKind::Inactive,

@@ -7,6 +7,7 @@
 mod delivery;
 mod path;
 mod schedule;
+mod serve;
 
 use std::sync::Arc;
 use std::time::Duration;
