@@ -23,18 +23,7 @@ pub fn dev_verifier() -> Verifier {
 /// A token valid for ten minutes, with no program groups: a coordinator's programs are those the
 /// programs' own streams assign them (see `src/http/auth/assignments.rs`).
 pub fn token(role: Role, subject: &str) -> String {
-    dev_token(&DevToken {
-        secret: SECRET,
-        issuer: DEFAULT_ISSUER,
-        audience: DEFAULT_AUDIENCE,
-        role,
-        subject,
-        programs: Vec::new(),
-        now: Utc::now(),
-        ttl: TimeDelta::minutes(10),
-        profile: Default::default(),
-    })
-    .unwrap()
+    signed(role, subject, Default::default())
 }
 
 /// A student's token that carries the standard name and e-mail claims, as a university's identity
@@ -45,27 +34,26 @@ pub fn student_token_with_profile(
     family_name: &str,
     email: &str,
 ) -> String {
-    dev_token(&DevToken {
-        secret: SECRET,
-        issuer: DEFAULT_ISSUER,
-        audience: DEFAULT_AUDIENCE,
-        role: Role::Student,
-        subject,
-        programs: Vec::new(),
-        now: Utc::now(),
-        ttl: TimeDelta::minutes(10),
-        profile: cim::http::auth::Profile {
-            given_name: Some(given_name.to_owned()),
-            family_name: Some(family_name.to_owned()),
-            email: Some(email.to_owned()),
-        },
-    })
-    .unwrap()
+    let profile = cim::http::auth::Profile {
+        given_name: Some(given_name.to_owned()),
+        family_name: Some(family_name.to_owned()),
+        email: Some(email.to_owned()),
+    };
+    signed(Role::Student, subject, profile)
 }
 
 /// A staff member's token that carries their e-mail, as a university's identity provider issues it
 /// (notifications take a staff member's address from there).
 pub fn staff_token_with_email(role: Role, subject: &str, email: &str) -> String {
+    let profile = cim::http::auth::Profile {
+        email: Some(email.to_owned()),
+        ..Default::default()
+    };
+    signed(role, subject, profile)
+}
+
+/// A development token for `subject` in `role`, valid for ten minutes, with `profile`'s claims.
+fn signed(role: Role, subject: &str, profile: cim::http::auth::Profile) -> String {
     dev_token(&DevToken {
         secret: SECRET,
         issuer: DEFAULT_ISSUER,
@@ -75,10 +63,7 @@ pub fn staff_token_with_email(role: Role, subject: &str, email: &str) -> String 
         programs: Vec::new(),
         now: Utc::now(),
         ttl: TimeDelta::minutes(10),
-        profile: cim::http::auth::Profile {
-            email: Some(email.to_owned()),
-            ..Default::default()
-        },
+        profile,
     })
     .unwrap()
 }

@@ -21,7 +21,11 @@ use cim::notify::{
 use cim::store::EventStore;
 use sqlx::PgPool;
 
+use crate::support::flow::{Api, Caller, Session, activity, open};
 use crate::support::smtp::{Received, SmtpSink};
+use crate::support::texts;
+use cim::domain::ProgramId;
+use serde_json::json;
 
 pub const REGISTRAR: &str = "registrar@uni.example";
 pub const OPERATIONS: &str = "ops@uni.example";
@@ -66,6 +70,31 @@ pub async fn outbox(pool: &PgPool) -> Vec<(String, String)> {
         .fetch_all(pool)
         .await
         .unwrap()
+}
+
+/// A new portfolio in `program` for the student `uid` (the `n`-th of the test) with one activity
+/// and its written reflection submitted; returns the portfolio's session and the activity's id.
+pub async fn reflected<'a>(
+    api: &'a Api,
+    program: ProgramId,
+    uid: &str,
+    n: u32,
+) -> (Session<'a>, String) {
+    let student = Caller::student(uid);
+    let mut p = open(api, 0, program, uid, n).await.unwrap();
+    let logged = p
+        .step("/activities", &student, activity("tedx", 3))
+        .await
+        .unwrap();
+    let id = logged.body["view"]["activities"][0]["activity_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let text = json!({"format": "written", "text": texts::english(1000)});
+    p.step(&format!("/activities/{id}/reflection"), &student, text)
+        .await
+        .unwrap();
+    (p, id)
 }
 
 /// Waits until nothing in the outbox is pending and the consumer has read the whole log.

@@ -3,6 +3,7 @@
 //! and nothing of the student reaches anyone else. A notifier stopped in the middle and started
 //! again resumes where it stood.
 
+use super::reflected;
 use serde_json::json;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -231,19 +232,7 @@ async fn settings_are_checked_and_an_erased_student_is_not_written_to() {
 
     // A message waits for the student (no notifier runs), then they are erased.
     let coordinator = Caller::coordinator(COORDINATORS[0]);
-    let mut p = open(&api, 0, server.programs[0], &uid, 3).await.unwrap();
-    let a = p
-        .step("/activities", &student, activity("tedx", 5))
-        .await
-        .unwrap();
-    let id = a.body["view"]["activities"][0]["activity_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let text = json!({"format": "written", "text": texts::english(1000)});
-    p.step(&format!("/activities/{id}/reflection"), &student, text)
-        .await
-        .unwrap();
+    let (mut p, id) = reflected(&api, server.programs[0], &uid, 3).await;
     p.step(
         &format!("/activities/{id}/reflection/approve"),
         &coordinator,

@@ -3,6 +3,7 @@
 //! counts what waits, once a day, and not for one who turned digests off; a stuck part is
 //! announced to the operators once per spell.
 
+use super::reflected;
 use chrono::{Duration as Days, Utc};
 use serde_json::json;
 use uuid::Uuid;
@@ -10,10 +11,9 @@ use uuid::Uuid;
 use super::{config, outbox};
 use crate::support;
 use crate::support::auth::staff_token_with_email;
-use crate::support::flow::{Api, Caller, activity, open};
+use crate::support::flow::{Api, Caller};
 use crate::support::server::{COORDINATORS, TestServer};
 use crate::support::smtp::SmtpSink;
-use crate::support::texts;
 use cim::app::CommandHandler;
 use cim::http::auth::Role;
 use cim::log;
@@ -38,25 +38,12 @@ async fn reminders_and_digests_fire_on_their_day_once() {
     let pool = server.db.pool.clone();
     let api = Api::new(vec![server.base.clone()]);
     let uid = Uuid::now_v7().to_string();
-    let student = Caller::student(&uid);
     let coordinator = Caller {
         subject: COORDINATORS[0].to_owned(),
         token: staff_token_with_email(Role::Coordinator, COORDINATORS[0], "anna@uni.example"),
     };
-    let mut p = open(&api, 0, server.programs[0], &uid, 11).await.unwrap();
-    let a = p
-        .step("/activities", &student, activity("tedx", 3))
-        .await
-        .unwrap();
-    let id = a.body["view"]["activities"][0]["activity_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let text = json!({"format": "written", "text": texts::english(1000)});
     // The coordinator's token (with their address) is seen by the service with this step.
-    p.step(&format!("/activities/{id}/reflection"), &student, text)
-        .await
-        .unwrap();
+    let (mut p, _) = reflected(&api, server.programs[0], &uid, 11).await;
     p.step("/expected-completion/confirm", &coordinator, json!({}))
         .await
         .unwrap();

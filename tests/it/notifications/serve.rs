@@ -2,14 +2,14 @@
 //! coordinator's return reaches the student's mailbox, in the default language, from the
 //! configured sender.
 
+use super::reflected;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::support;
-use crate::support::flow::{Api, Caller, activity, open};
+use crate::support::flow::{Api, Caller};
 use crate::support::process::{ServeProcess, wait_ready};
 use crate::support::smtp::SmtpSink;
-use crate::support::texts;
 use cim::log;
 use cim::store::EventStore;
 
@@ -30,20 +30,7 @@ async fn cim_serve_sends_what_its_environment_configures() {
     wait_ready(&serve.base).await;
     let api = Api::new(vec![serve.base.clone()]);
     let uid = Uuid::now_v7().to_string();
-    let student = Caller::student(&uid);
-    let mut p = open(&api, 0, programs[0], &uid, 5).await.unwrap();
-    let a = p
-        .step("/activities", &student, activity("tedx", 3))
-        .await
-        .unwrap();
-    let id = a.body["view"]["activities"][0]["activity_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let text = json!({"format": "written", "text": texts::english(1000)});
-    p.step(&format!("/activities/{id}/reflection"), &student, text)
-        .await
-        .unwrap();
+    let (mut p, id) = reflected(&api, programs[0], &uid, 5).await;
     let feedback = json!({"feedback": "Please describe one conversation in more detail."});
     p.step(
         &format!("/activities/{id}/reflection/return"),
