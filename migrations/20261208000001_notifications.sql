@@ -29,6 +29,10 @@ CREATE TABLE outbox (
     -- A sender claims a row by moving this past its lease, so a second instance leaves it alone
     -- while it is being sent, and takes it over if the sender dies.
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    -- The claim of the sender that holds the row: it confirms (and extends) its lease with it
+    -- just before sending and records the outcome under it, so a sender whose lease ran out while
+    -- the row waited in its batch neither sends it nor records anything.
+    claim uuid,
     -- A code and a sentence without personal data (never the SMTP server's own text, which may
     -- quote the address).
     last_error text,
@@ -61,6 +65,9 @@ CREATE TABLE notification_preferences (
     language text CHECK (language IN ('sv', 'en')),
     digests boolean NOT NULL DEFAULT true,
     email text,
+    -- true: the person set `email` themselves (PUT /me/notifications), and it stays; false: it
+    -- is their token's `email` claim, and follows the claim when it changes.
+    email_set_by_person boolean NOT NULL DEFAULT false,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 

@@ -18,12 +18,16 @@ pub struct NotifyArgs {
     pub notifications: bool,
     /// The SMTP server: `smtp://host:587?tls=required` (STARTTLS), `smtps://user:password@host:465`
     /// (TLS from the start), `smtp://127.0.0.1:25` (a local relay, no TLS). Unset: `CIM_MAIL_DIR`,
-    /// else messages only go to the log (their kind and id, never the recipient).
+    /// else `CIM_MAIL_LOG`, else messages wait in the outbox.
     #[arg(long, env = "CIM_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
     /// Development: write each message as an `.eml` file into this folder instead of sending it.
     #[arg(long, env = "CIM_MAIL_DIR")]
     pub mail_dir: Option<PathBuf>,
+    /// Development: with neither of the above, record messages as sent after logging their kind
+    /// and id. Without any of the three, messages are kept pending in the outbox.
+    #[arg(long, env = "CIM_MAIL_LOG", default_value_t = false, action = clap::ArgAction::Set)]
+    pub mail_log: bool,
     /// The sender of every message.
     #[arg(
         long,
@@ -59,6 +63,7 @@ impl NotifyArgs {
         let mailer = Mailer::from_config(
             self.smtp_url.as_deref(),
             self.mail_dir.clone(),
+            self.mail_log,
             &self.mail_from,
         )
         .map_err(anyhow::Error::msg)?;
@@ -81,7 +86,7 @@ impl NotifyArgs {
             .validate()
             .context("CIM_NOTIFY_SCHEDULE is not a valid cron expression")?;
         Ok(NotifyConfig {
-            mailer: Arc::new(mailer),
+            mailer: mailer.map(Arc::new),
             addressing: Addressing {
                 registrar: self.notify_registrar.clone(),
                 operations: self.notify_operations.clone(),

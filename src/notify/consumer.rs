@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use sqlx::PgPool;
 use tokio::sync::watch;
 
 use super::decide::{BatchHolders, decide};
@@ -79,7 +78,7 @@ pub async fn step(
         return Ok((from, 0));
     };
     let to = last.checkpoint;
-    let holders = batch_holders(store.pool(), &events).await?;
+    let holders = batch_holders(store, &events).await?;
     let mut tx = store.pool().begin().await?;
     let claimed = sqlx::query!(
         "UPDATE outbox_checkpoint
@@ -107,36 +106,24 @@ pub async fn step(
 }
 
 /// The holders of the certificates of every batch these events deliver for, from each batch's
-/// first event (`BatchCreated`, version 1 of the stream).
+/// first event (`BatchCreated`, version 1 of the stream), read and upcast as the store reads it.
 async fn batch_holders(
-    pool: &PgPool,
+    store: &EventStore,
     events: &[RecordedEvent],
 ) -> Result<BatchHolders, ConsumerError> {
-    let mut streams: Vec<String> = events
+    let mut streams: Vec<&str> = events
         .iter()
         .filter(|e| e.event_type == "CertificateDelivered")
-        .map(|e| e.stream_id.clone())
+        .map(|e| e.stream_id.as_str())
         .collect();
-    streams.sort();
+    streams.sort_unstable();
     streams.dedup();
     let mut holders = HashMap::new();
-    if streams.is_empty() {
-        return Ok(holders);
-    }
-    let rows = sqlx::query!(
-        "SELECT stream_id, event_type, payload FROM events WHERE stream_id = ANY($1) AND version = 1",
-        &streams,
-    )
-    .fetch_all(pool)
-    .await?;
-    for row in rows {
-        let event = RecordedEvent {
-            stream_id: row.stream_id,
-            event_type: row.event_type,
-            payload: row.payload,
-            ..placeholder()
+    for stream in streams {
+        let Some(first) = store.read_one(stream, 1).await? else {
+            continue;
         };
-        if let Ok(BatchEvent::BatchCreated(created)) = decode_batch(&event) {
+        if let Ok(BatchEvent::BatchCreated(created)) = decode_batch(&first) {
             let mut add = |id: CertificateId, stream: &str, revocation: bool| {
                 if let StreamKind::Portfolio(p) = stream_kind(stream) {
                     holders.insert(id, (p, revocation));
@@ -151,28 +138,6 @@ async fn batch_holders(
         }
     }
     Ok(holders)
-}
-
-/// The fields of a recorded event that decoding a batch payload does not look at.
-fn placeholder() -> RecordedEvent {
-    RecordedEvent {
-        checkpoint: Checkpoint::START,
-        stream_id: String::new(),
-        version: 1,
-        event_id: uuid::Uuid::nil(),
-        event_type: String::new(),
-        schema_version: 1,
-        stored_schema_version: 1,
-        payload: serde_json::Value::Null,
-        personal: None,
-        data_subject: None,
-        actor_id: String::new(),
-        actor_role: crate::store::ActorRole::System,
-        correlation_id: uuid::Uuid::nil(),
-        causation_id: None,
-        command_id: uuid::Uuid::nil(),
-        recorded_at: chrono::DateTime::UNIX_EPOCH,
-    }
 }
 
 /// Runs the consumer until `stop` turns true: takes the lock (retrying about every second while

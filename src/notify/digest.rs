@@ -11,6 +11,7 @@ use sqlx::PgPool;
 
 use super::kind::{Decision, MessageKind, Recipient};
 use super::reminders::ReminderSettings;
+use crate::domain::stockholm_date;
 
 /// What one program's coordinators are told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,8 +130,14 @@ async fn program_digests(
         if row.deadline_binding && (0..=i64::from(rule.at_risk_days)).contains(&days_left) {
             d.at_risk += 1;
         }
-        let quiet = (today - row.updated_at.date_naive()).num_days();
-        if rule.inactive_days > 0 && quiet >= i64::from(rule.inactive_days) {
+        // Quiet as the reminders count it (`reminders::decide`): only while the final reflection is
+        // still to come and its deadline has not passed.
+        let quiet = (today - stockholm_date(row.updated_at)).num_days();
+        if row.deadline_binding
+            && days_left >= 0
+            && rule.inactive_days > 0
+            && quiet >= i64::from(rule.inactive_days)
+        {
             d.inactive += 1;
         }
     }

@@ -1,5 +1,6 @@
 //! Where messages go: an SMTP server (lettre, TLS as the URL says), a folder of `.eml` files for
-//! development, or nowhere but a log line that names the message, never its recipient.
+//! development, or, when asked for, nowhere but a log line that names the message's kind and id,
+//! never its recipient.
 
 use std::path::PathBuf;
 
@@ -11,6 +12,8 @@ use lettre::{AsyncTransport, Tokio1Executor};
 /// One message ready to send.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
+    /// The message's kind, for the log sink (never the recipient).
+    pub kind: &'static str,
     pub to: String,
     pub subject: String,
     pub body: String,
@@ -56,27 +59,32 @@ impl std::fmt::Debug for Mailer {
 impl Mailer {
     /// From the configuration: an SMTP URL (`smtp://host:587?tls=required`,
     /// `smtps://user:password@host:465`, `smtp://127.0.0.1:2525` without TLS for a local relay),
-    /// else a folder, else the log.
+    /// else a folder, else the log when asked for. `None`: nowhere to send, and then nothing is
+    /// recorded as sent (a sink is never chosen by default, or messages would be lost in a log).
     pub fn from_config(
         smtp_url: Option<&str>,
         directory: Option<PathBuf>,
+        log: bool,
         from: &str,
-    ) -> Result<Self, String> {
+    ) -> Result<Option<Self>, String> {
         let from: Mailbox = from
             .parse()
             .map_err(|e| format!("CIM_MAIL_FROM is not an address: {e}"))?;
         if let Some(url) = smtp_url {
+            // Well within the sender's lease (two minutes), so a stalled server cannot keep a
+            // message claimed past it.
             let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                 .map_err(|e| format!("CIM_SMTP_URL is not usable: {e}"))?
+                .timeout(Some(std::time::Duration::from_secs(30)))
                 .build();
-            return Ok(Mailer::Smtp { transport, from });
+            return Ok(Some(Mailer::Smtp { transport, from }));
         }
         if let Some(dir) = directory {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| format!("cannot create the mail folder: {e}"))?;
-            return Ok(Mailer::Directory { dir, from });
+            return Ok(Some(Mailer::Directory { dir, from }));
         }
-        Ok(Mailer::Log { from })
+        Ok(log.then_some(Mailer::Log { from }))
     }
 
     /// The domain of the sender's address: the right-hand side of our Message-IDs.
@@ -89,7 +97,11 @@ impl Mailer {
     pub async fn send(&self, message: &Outgoing) -> Result<(), SendError> {
         match self {
             Mailer::Log { .. } => {
-                tracing::info!(message_id = %message.message_id, "message sent to the log sink");
+                tracing::info!(
+                    kind = message.kind,
+                    message_id = %message.message_id,
+                    "message sent to the log sink"
+                );
                 Ok(())
             }
             Mailer::Directory { dir, from } => {

@@ -43,7 +43,9 @@ pub use templates::Language;
 /// Everything the notifications of a `cim serve` process need.
 #[derive(Debug, Clone)]
 pub struct NotifyConfig {
-    pub mailer: Arc<Mailer>,
+    /// Where messages go; `None`: nowhere configured, so messages are decided and kept pending
+    /// (the outbox backlog shows them) until a mailer is configured.
+    pub mailer: Option<Arc<Mailer>>,
     pub addressing: Addressing,
     pub sender: SenderConfig,
     pub reminders: ReminderSettings,
@@ -80,14 +82,22 @@ impl Notifier {
             config.poll,
             stopped.clone(),
         ));
-        let sender = sender::Sender {
-            pool: pool.clone(),
-            commands,
-            mailer: config.mailer.clone(),
-            addressing: config.addressing.clone(),
-            config: config.sender.clone(),
-        };
-        let sending = tokio::spawn(sender.run(stopped));
+        let mut tasks = vec![consumer];
+        match &config.mailer {
+            Some(mailer) => {
+                let sender = sender::Sender {
+                    pool: pool.clone(),
+                    commands,
+                    mailer: mailer.clone(),
+                    addressing: config.addressing.clone(),
+                    config: config.sender.clone(),
+                };
+                tasks.push(tokio::spawn(sender.run(stopped)));
+            }
+            None => tracing::warn!(
+                "no mailer configured (CIM_SMTP_URL, CIM_MAIL_DIR or CIM_MAIL_LOG): messages are decided and kept in the outbox, none is sent"
+            ),
+        }
         let scheduler = if config.schedules {
             Some(
                 schedule::NotifyScheduler::start(
@@ -103,7 +113,7 @@ impl Notifier {
         };
         Ok(Self {
             stop,
-            tasks: vec![consumer, sending],
+            tasks,
             scheduler,
         })
     }

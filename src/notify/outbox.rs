@@ -53,13 +53,15 @@ pub struct Claimed {
     pub recipient_kind: String,
     pub recipient: String,
     pub params: Value,
-    /// This attempt's number (1 for the first): the guard of the record that follows it.
+    /// This attempt's number (1 for the first).
     pub attempts: i32,
+    /// The claim this sender holds the row under: the guard of the confirmation and the record.
+    pub claim: Uuid,
     pub message_id: String,
 }
 
-/// Claims up to `limit` due messages: each is leased for `lease_secs` (no other sender takes it
-/// meanwhile; if this one dies, the lease runs out and another sends it).
+/// Claims up to `limit` due messages under one new claim: each is leased for `lease_secs` (no
+/// other sender takes it meanwhile; if this one dies, the lease runs out and another sends it).
 pub async fn claim_due(
     pool: &PgPool,
     limit: i64,
@@ -67,7 +69,7 @@ pub async fn claim_due(
 ) -> Result<Vec<Claimed>, sqlx::Error> {
     sqlx::query_as!(
         Claimed,
-        "UPDATE outbox SET attempts = attempts + 1,
+        r#"UPDATE outbox SET attempts = attempts + 1, claim = $3,
                 next_attempt_at = now() + make_interval(secs => $2)
          WHERE id IN (
              SELECT id FROM outbox
@@ -75,12 +77,35 @@ pub async fn claim_due(
              ORDER BY next_attempt_at, id
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
-         RETURNING id, kind, recipient_kind, recipient, params, attempts, message_id",
+         RETURNING id, kind, recipient_kind, recipient, params, attempts, message_id,
+                   claim AS "claim!""#,
         limit,
         lease_secs,
+        Uuid::new_v4(),
     )
     .fetch_all(pool)
     .await
+}
+
+/// Just before sending: whether the claim still holds, extending its lease by `lease_secs` if so.
+/// A message that waited in a sender's batch past its lease may have been claimed by another
+/// sender since; then this one must not send it.
+pub async fn confirm(
+    pool: &PgPool,
+    claimed: &Claimed,
+    lease_secs: f64,
+) -> Result<bool, sqlx::Error> {
+    let held = sqlx::query!(
+        "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $3)
+         WHERE id = $1 AND claim = $2 AND state = 'pending'",
+        claimed.id,
+        claimed.claim,
+        lease_secs,
+    )
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(held == 1)
 }
 
 /// What became of one attempt.
@@ -102,8 +127,8 @@ pub enum Outcome {
     },
 }
 
-/// Records the outcome of the attempt `claimed` made. Guarded by the attempt number: a sender whose
-/// lease ran out and whose message another sender took over records nothing.
+/// Records the outcome of the attempt `claimed` made. Guarded by the claim: a sender whose lease
+/// ran out and whose message another sender took over records nothing.
 pub async fn record(
     pool: &PgPool,
     claimed: &Claimed,
@@ -119,9 +144,9 @@ pub async fn record(
         "UPDATE outbox SET state = $3, last_error = $4,
                 next_attempt_at = now() + make_interval(secs => $5),
                 sent_at = CASE WHEN $3 = 'sent' THEN now() END
-         WHERE id = $1 AND attempts = $2 AND state = 'pending'",
+         WHERE id = $1 AND claim = $2 AND state = 'pending'",
         claimed.id,
-        claimed.attempts,
+        claimed.claim,
         state,
         error,
         delay,
@@ -170,7 +195,8 @@ pub async fn list(
 /// An admin sends a failed message again: it becomes due now, with its attempts counted anew.
 pub async fn retry_failed(pool: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query!(
-        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL
+        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = now(),
+                last_error = NULL, claim = NULL
          WHERE id = $1 AND state = 'failed'",
         id,
     )

@@ -39,29 +39,45 @@ pub async fn get(pool: &PgPool, subject: &str) -> Result<Preferences, sqlx::Erro
     ))
 }
 
-/// Stores a person's choices whole (the API's PUT).
-pub async fn set(pool: &PgPool, subject: &str, p: &Preferences) -> Result<(), sqlx::Error> {
-    if let Some(code) = &p.language {
+/// Stores a person's choices (the API's PUT): the language and the digests always; the address
+/// only when `email` is given, which makes it theirs (a token's claim no longer replaces it).
+pub async fn set(
+    pool: &PgPool,
+    subject: &str,
+    language: Option<&str>,
+    digests: bool,
+    email: Option<&str>,
+) -> Result<Preferences, sqlx::Error> {
+    if let Some(code) = language {
         debug_assert!(Language::parse(code).is_some(), "checked by the caller");
     }
-    sqlx::query!(
-        "INSERT INTO notification_preferences (subject, language, digests, email, updated_at)
-         VALUES ($1, $2, $3, $4, now())
+    let row = sqlx::query!(
+        "INSERT INTO notification_preferences
+             (subject, language, digests, email, email_set_by_person, updated_at)
+         VALUES ($1, $2, $3, $4::text, $4::text IS NOT NULL, now())
          ON CONFLICT (subject) DO UPDATE
              SET language = EXCLUDED.language, digests = EXCLUDED.digests,
-                 email = EXCLUDED.email, updated_at = now()",
+                 email = COALESCE($4::text, notification_preferences.email),
+                 email_set_by_person = notification_preferences.email_set_by_person OR $4::text IS NOT NULL,
+                 updated_at = now()
+         RETURNING language, digests, email",
         subject,
-        p.language,
-        p.digests,
-        p.email,
+        language,
+        digests,
+        email,
     )
-    .execute(pool)
+    .fetch_one(pool)
     .await?;
-    Ok(())
+    Ok(Preferences {
+        language: row.language,
+        digests: row.digests,
+        email: row.email,
+    })
 }
 
-/// A staff member's address from their token, kept unless they set one themselves: recorded when
-/// there is none yet, so a coordinator who never opened the settings still gets their digest.
+/// A staff member's address from their token: recorded when there is none, and replaced when the
+/// claim changes, unless they set one themselves. So a coordinator who never opened the settings
+/// gets their digest at the address their university has for them.
 pub async fn remember_staff_address(
     pool: &PgPool,
     subject: &str,
@@ -70,7 +86,8 @@ pub async fn remember_staff_address(
     sqlx::query!(
         "INSERT INTO notification_preferences (subject, email) VALUES ($1, $2)
          ON CONFLICT (subject) DO UPDATE SET email = EXCLUDED.email, updated_at = now()
-         WHERE notification_preferences.email IS NULL",
+         WHERE NOT notification_preferences.email_set_by_person
+           AND notification_preferences.email IS DISTINCT FROM EXCLUDED.email",
         subject,
         email,
     )

@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::kind::{Decision, MessageKind, Recipient};
-use crate::domain::PortfolioId;
+use crate::domain::{PortfolioId, stockholm_date};
 
 /// One program's reminder settings.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -113,7 +113,7 @@ pub fn decide(p: &Collecting, rule: &ReminderRule, today: NaiveDate) -> Vec<Deci
             ));
         }
     }
-    let quiet_since = p.last_change.date_naive();
+    let quiet_since = stockholm_date(p.last_change);
     let quiet_days = (today - quiet_since).num_days();
     // Only while the student still has their part to do: a quiet portfolio whose final reflection
     // waits for the coordinator is not the student's to move.

@@ -20,7 +20,8 @@ use super::outbox::{self, Claimed, Outcome};
 use super::templates::{Language, render};
 use crate::app::CommandHandler;
 
-/// How the sender paces itself.
+/// How the sender paces itself. The lease must be longer than one message takes to send (the SMTP
+/// client gives up after 30 seconds).
 #[derive(Debug, Clone)]
 pub struct SenderConfig {
     /// How long a claimed message is left alone by other senders.
@@ -84,8 +85,14 @@ impl Sender {
             if claimed.is_empty() {
                 return Ok(attempted);
             }
-            attempted += claimed.len();
+            let lease = self.config.lease.as_secs_f64();
             for message in &claimed {
+                // The batch is sent one message after another: a slow server can make a message
+                // wait past its lease, and another sender may have claimed it by then.
+                if !outbox::confirm(&self.pool, message, lease).await? {
+                    continue;
+                }
+                attempted += 1;
                 let outcome = self.attempt(message).await?;
                 outbox::record(&self.pool, message, &outcome).await?;
             }
@@ -114,6 +121,7 @@ impl Sender {
         let link = self.link(recipient.as_ref());
         let (subject, body) = render(kind, language, &message.params, link.as_deref());
         let outgoing = Outgoing {
+            kind: kind.as_str(),
             to,
             subject,
             body,

@@ -173,8 +173,21 @@ impl HealthSnapshot {
                 human(age)
             ));
         }
-        if o.failed > 0 {
-            parts.push(format!("{} messages failed", o.failed));
+        if o.failed_last_day > 0 {
+            parts.push(format!(
+                "{} messages failed in the last day",
+                o.failed_last_day
+            ));
+        }
+        if let Some(age) = o
+            .consumer_oldest_undecided_age
+            .filter(|age| *age > t.projection_lag)
+        {
+            parts.push(format!(
+                "{} events not yet decided, the oldest recorded {} ago",
+                o.consumer_behind,
+                human(age)
+            ));
         }
         (!parts.is_empty()).then(|| parts.join("; "))
     }
@@ -234,6 +247,9 @@ mod tests {
                 cancelled: 0,
                 retrying: 0,
                 oldest_pending_age: Some(Duration::from_secs(5)),
+                failed_last_day: 0,
+                consumer_behind: 0,
+                consumer_oldest_undecided_age: None,
             },
         }
     }
@@ -250,7 +266,10 @@ mod tests {
         s.export.consecutive_failures = 2;
         s.export.last_error_code = Some("database".to_owned());
         s.ladok.as_mut().unwrap().oldest_age = Some(Duration::from_secs(9 * 86_400));
-        s.outbox.failed = 1;
+        s.outbox.failed = 2;
+        s.outbox.failed_last_day = 1;
+        s.outbox.consumer_behind = 3;
+        s.outbox.consumer_oldest_undecided_age = Some(Duration::from_secs(600));
         let concerns = s.concerns(&t);
         let messages: Vec<(Part, &str)> = concerns
             .iter()
@@ -271,7 +290,10 @@ mod tests {
                     Part::Ladok,
                     "1 certificates waiting (1 not tried yet, 0 retrying, 0 refused by a rule), the oldest approved 9 days ago"
                 ),
-                (Part::Outbox, "1 messages failed"),
+                (
+                    Part::Outbox,
+                    "1 messages failed in the last day; 3 events not yet decided, the oldest recorded 10 min ago"
+                ),
             ]
         );
     }

@@ -105,6 +105,12 @@ pub struct OutboxHealth {
     pub retrying: i64,
     /// How long ago the oldest pending message was created; `None` when none is pending.
     pub oldest_pending_age: Option<Duration>,
+    /// Messages given up in the last 24 hours: what the watch warns of (older failures stay in
+    /// `failed` and in the admins' listing, without a warning every day).
+    pub failed_last_day: i64,
+    /// Events the outbox's log consumer has not decided yet, and the age of the oldest of them.
+    pub consumer_behind: i64,
+    pub consumer_oldest_undecided_age: Option<Duration>,
 }
 
 /// Reads the health of every part (one query each). Fails only when the database cannot be
@@ -244,11 +250,28 @@ async fn outbox(pool: &PgPool) -> Result<OutboxHealth, sqlx::Error> {
                   count(*) FILTER (WHERE state = 'failed') AS "failed!",
                   count(*) FILTER (WHERE state = 'cancelled') AS "cancelled!",
                   count(*) FILTER (WHERE state = 'pending' AND attempts > 0) AS "retrying!",
+                  -- A failed message's next_attempt_at is when it was given up.
+                  count(*) FILTER (WHERE state = 'failed' AND next_attempt_at > now() - interval '1 day')
+                      AS "failed_last_day!",
                   extract(epoch FROM now() - min(created_at) FILTER (WHERE state = 'pending'))::float8
                       AS oldest_pending_seconds
            FROM outbox"#
     )
     .fetch_one(pool)
+    .await?;
+    // The log consumer that decides the messages, read like a projection's checkpoint (above).
+    let consumer = sqlx::query!(
+        r#"SELECT after.behind AS "behind!",
+                  extract(epoch FROM now() - after.oldest)::float8 AS oldest_seconds
+           FROM outbox_checkpoint c
+           CROSS JOIN LATERAL (
+               SELECT count(*) AS behind, min(e.recorded_at) AS oldest
+               FROM events e
+               WHERE (e.transaction_id, e.position) > (c.transaction_id::text::xid8, c.position)
+           ) after
+           WHERE c.name = 'outbox'"#
+    )
+    .fetch_optional(pool)
     .await?;
     Ok(OutboxHealth {
         pending: r.pending,
@@ -257,5 +280,8 @@ async fn outbox(pool: &PgPool) -> Result<OutboxHealth, sqlx::Error> {
         cancelled: r.cancelled,
         retrying: r.retrying,
         oldest_pending_age: age(r.oldest_pending_seconds),
+        failed_last_day: r.failed_last_day,
+        consumer_behind: consumer.as_ref().map_or(0, |c| c.behind),
+        consumer_oldest_undecided_age: consumer.and_then(|c| age(c.oldest_seconds)),
     })
 }

@@ -174,7 +174,7 @@ async fn metrics_and_readiness_follow_the_export_runs_the_ladok_backlog_and_the_
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         body["checks"]["outbox"],
-        "1 messages pending (1 retrying), the oldest for 2 h; 1 messages failed"
+        "1 messages pending (1 retrying), the oldest for 2 h; 1 messages failed in the last day"
     );
     assert_eq!(body["degraded"], serde_json::json!(["outbox"]));
     server.stop().await;

@@ -57,6 +57,8 @@ struct Inner {
     received: Vec<Received>,
     /// Refusals for the next DATA commands, in order: e.g. "451 4.3.0 try later".
     refusals: Vec<String>,
+    /// How long the server takes to answer the end of a message's data (a slow server).
+    delay: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +88,11 @@ impl SmtpSink {
 
     pub fn received(&self) -> Vec<Received> {
         self.inner.lock().unwrap().received.clone()
+    }
+
+    /// From now on, each message is answered only after `delay`, as a busy server does.
+    pub fn slow(&self, delay: std::time::Duration) {
+        self.inner.lock().unwrap().delay = delay;
     }
 
     /// The next `n` messages are refused with `reply` (e.g. `451 4.3.0 busy`).
@@ -129,6 +136,8 @@ async fn session(stream: TcpStream, inner: Arc<Mutex<Inner>>) {
                 data.push_str(l.strip_prefix('.').unwrap_or(&l));
                 data.push_str("\r\n");
             }
+            let delay = inner.lock().unwrap().delay;
+            tokio::time::sleep(delay).await;
             let mut guard = inner.lock().unwrap();
             if guard.refusals.is_empty() {
                 guard.received.push(Received {

@@ -66,6 +66,18 @@ pub(super) fn render(out: &mut String, health: Option<&HealthSnapshot>) {
         "Age of the oldest pending message of the outbox (0 when none is pending).",
         &[("", seconds(o.oldest_pending_age))],
     );
+    gauge(
+        out,
+        "cim_outbox_consumer_lag_events",
+        "Events in the log that the outbox's consumer has not decided messages for yet.",
+        &[("", o.consumer_behind as f64)],
+    );
+    gauge(
+        out,
+        "cim_outbox_consumer_lag_seconds",
+        "Age of the oldest event the outbox's consumer has not decided yet (0 when none waits).",
+        &[("", seconds(o.consumer_oldest_undecided_age))],
+    );
 }
 
 fn render_projections(out: &mut String, h: &HealthSnapshot) {

@@ -28,7 +28,7 @@ pub async fn mine(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Preferences>, Problem> {
-    let p = preferences::get(&state.pool, &caller.subject)
+    let p = preferences::get(&state.pool, &subject(&caller))
         .await
         .map_err(|e| Problem::internal(&e))?;
     Ok(Json(p))
@@ -44,8 +44,9 @@ pub struct PreferencesBody {
     /// Whether a coordinator gets the daily digest (default true).
     #[serde(default = "yes")]
     pub digests: bool,
-    /// A staff member's address; students' messages go to their portfolio's address, so a student
-    /// may not set one.
+    /// A staff member's address, kept from then on instead of their sign-in's; absent: the address
+    /// stays as it is. Students' messages go to their portfolio's address, so a student may not
+    /// set one.
     pub email: Option<String>,
 }
 
@@ -96,19 +97,28 @@ pub async fn set_mine(
                 .as_str()
                 .to_owned(),
         ),
-        // Without one, the address from the staff member's sign-in stays.
-        None if caller.role != Role::Student => caller.profile.email.clone(),
+        // Without one, the address stays as it is (from the sign-in, or set before).
         None => None,
     };
-    let p = Preferences {
-        language: body.language,
-        digests: body.digests,
-        email,
-    };
-    preferences::set(&state.pool, &caller.subject, &p)
-        .await
-        .map_err(|e| Problem::internal(&e))?;
-    Ok(Json(p))
+    let stored = preferences::set(
+        &state.pool,
+        &subject(&caller),
+        body.language.as_deref(),
+        body.digests,
+        email.as_deref(),
+    )
+    .await
+    .map_err(|e| Problem::internal(&e))?;
+    Ok(Json(stored))
+}
+
+/// Whose settings: a student's by their Ladok UID in its one written form (the key the sender and
+/// the erasure use), anyone else's by their token's subject.
+fn subject(caller: &Caller) -> String {
+    match caller.student_uid() {
+        Some(uid) => uid.as_uuid().to_string(),
+        None => caller.subject.clone(),
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -34,9 +34,9 @@ pub const OPERATIONS: &str = "ops@uni.example";
 /// retries after 200 ms; no schedules (the tests run the jobs themselves, with their own dates).
 pub fn config(sink: &SmtpSink, lease: Duration) -> NotifyConfig {
     NotifyConfig {
-        mailer: Arc::new(
-            Mailer::from_config(Some(&sink.url()), None, "CIM <no-reply@uni.example>").unwrap(),
-        ),
+        mailer: Mailer::from_config(Some(&sink.url()), None, false, "CIM <no-reply@uni.example>")
+            .unwrap()
+            .map(Arc::new),
         addressing: Addressing {
             registrar: Some(REGISTRAR.into()),
             operations: Some(OPERATIONS.into()),

@@ -8,7 +8,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-use super::{REGISTRAR, drained, kind_of, outbox, start};
+use super::{REGISTRAR, config, drained, kind_of, outbox, start};
 use crate::support::auth::staff_token_with_email;
 use crate::support::flow::{Api, Caller, activity, open};
 use crate::support::server::{COORDINATORS, TestServer};
@@ -18,6 +18,8 @@ use cim::export::worker::WorkerConfig;
 use cim::export::worker::schedule::run_export;
 use cim::http::auth::Role;
 use cim::log;
+use cim::notify::sender::Sender;
+use cim::notify::{Decision, MessageKind, Recipient};
 use cim::store::EventStore;
 use cim_fake_ladok::FakeLadok;
 
@@ -278,5 +280,36 @@ async fn settings_are_checked_and_an_erased_student_is_not_written_to() {
             .await
             .unwrap();
     assert_eq!(kept, 0, "the student's settings go with the erasure");
+
+    // A message decided after the erasure finds no address: cancelled, never sent.
+    let portfolio = cim::domain::PortfolioId::new(Uuid::parse_str(&p.portfolio).unwrap());
+    let later = Decision::scheduled(
+        "after-erasure",
+        MessageKind::Inactive,
+        Recipient::Student(portfolio),
+        json!({"portfolio_id": p.portfolio, "days": 30, "deadline": "2027-05-03"}),
+    );
+    let mut conn = pool.acquire().await.unwrap();
+    cim::notify::outbox::insert(&mut conn, &[later], None)
+        .await
+        .unwrap();
+    drop(conn);
+    let sink = SmtpSink::start().await;
+    let c = config(&sink, std::time::Duration::from_secs(60));
+    let sender = Sender {
+        pool: pool.clone(),
+        commands: cim::app::CommandHandler::new(store.clone()),
+        mailer: c.mailer.unwrap(),
+        addressing: c.addressing,
+        config: c.sender,
+    };
+    sender.send_due().await.unwrap();
+    assert!(sink.received().is_empty());
+    let last: (String, Option<String>) =
+        sqlx::query_as("SELECT state, last_error FROM outbox ORDER BY id DESC LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(last, ("cancelled".into(), Some("recipient_erased".into())));
     server.stop().await;
 }

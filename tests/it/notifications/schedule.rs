@@ -108,7 +108,7 @@ async fn reminders_and_digests_fire_on_their_day_once() {
     let sender = Sender {
         pool: pool.clone(),
         commands: CommandHandler::new(store.clone()),
-        mailer: c.mailer,
+        mailer: c.mailer.unwrap(),
         addressing: c.addressing,
         config: c.sender,
     };
@@ -158,7 +158,12 @@ async fn a_stuck_part_is_announced_to_the_operators_once_a_day() {
     .await
     .unwrap();
     let thresholds = Thresholds::default();
-    let now = Utc::now();
+    // Midday in Stockholm, so that five minutes later is the same day there.
+    let now = Utc::now()
+        .date_naive()
+        .and_hms_opt(11, 0, 0)
+        .unwrap()
+        .and_utc();
     assert_eq!(
         new_rows(watch::run(&pool, &thresholds, now).await.unwrap()),
         1
