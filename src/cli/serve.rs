@@ -29,6 +29,8 @@ pub struct ServeArgs {
     pub schedule: super::export::ScheduleArgs,
     #[command(flatten)]
     pub notify: super::notify::NotifyArgs,
+    #[command(flatten)]
+    pub issuer: super::credentials::IssuerArgs,
     /// After SIGTERM or SIGINT, how many seconds requests in flight get to finish. Past that the
     /// server stops waiting for them (their connections are dropped) and still stops the workers
     /// and the database cleanly. Keep it a few seconds below the supervisor's kill timeout.
@@ -94,6 +96,7 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
     } else {
         None
     };
+    let issuer = args.issuer.config()?;
     let db = super::open_database(db_args).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -123,6 +126,10 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
         .with_verifier(verifier)
         .with_exports(export_config)
         .with_auth_limit(args.auth_limit.settings());
+    let state = match issuer {
+        Some(issuer) => state.with_issuer(issuer),
+        None => state,
+    };
     // Notifications share the API's command handler, so an erasure drops the folds they read
     // addresses from.
     let notifier = match notify_config {

@@ -80,6 +80,20 @@ impl MasterKey {
         Zeroizing::new(B64.encode(self.bytes.as_slice()))
     }
 
+    /// A secret of its own for `purpose`, derived from this key (HMAC-SHA-256 with the purpose as
+    /// the message): the credential issuer's signing key is one (`credential::issuer`), so it is
+    /// never stored, and it cannot be turned back into the master key.
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; KEY_LEN]> {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.bytes.as_slice())
+            .expect("HMAC takes a key of any length");
+        mac.update(b"cim derived key\0");
+        mac.update(purpose.as_bytes());
+        let mut out = Zeroizing::new([0u8; KEY_LEN]);
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        out
+    }
+
     /// The fingerprint stored beside every key it wraps (`mk-` and 16 hex digits).
     pub fn id(&self) -> &str {
         &self.id

@@ -18,7 +18,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<App>);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct App {
     pub pool: PgPool,
     /// The projection runner of this process (`cim serve` runs one): its status feeds `/readyz`, and
@@ -42,6 +42,9 @@ pub struct App {
     /// The staff addresses this process has recorded from tokens (`notify::preferences`), so a
     /// coordinator's address is written once, not on every request.
     pub staff_addresses: Arc<crate::notify::preferences::Remembered>,
+    /// Who issues the Open Badges credentials (`CIM_PUBLIC_URL`, `CIM_ISSUER_NAME`); `None`: the
+    /// credential routes answer 503 `credentials_not_configured`.
+    pub issuer: Option<Arc<crate::credential::issuer::IssuerConfig>>,
 }
 
 impl AppState {
@@ -81,6 +84,7 @@ impl AppState {
             self.auth_limit.clone(),
             self.metrics.clone(),
         )
+        .carrying(&self)
     }
 
     /// The same state with this media store (tests give each server a directory of its own).
@@ -94,6 +98,7 @@ impl AppState {
             self.auth_limit.clone(),
             self.metrics.clone(),
         )
+        .carrying(&self)
     }
 
     /// The same state with this export configuration (where batch folders are, Ladok delivery).
@@ -107,6 +112,7 @@ impl AppState {
             self.auth_limit.clone(),
             self.metrics.clone(),
         )
+        .carrying(&self)
     }
 
     /// The same state with this limit on failed authentications (`cim serve` reads it from its
@@ -121,6 +127,21 @@ impl AppState {
             Arc::new(AuthLimiter::new(settings)),
             self.metrics.clone(),
         )
+        .carrying(&self)
+    }
+
+    /// This state with what a derived state keeps of `from` beyond `build`'s parts: the issuer.
+    fn carrying(self, from: &AppState) -> Self {
+        let mut app = (*self.0).clone();
+        app.issuer = from.issuer.clone();
+        Self(Arc::new(app))
+    }
+
+    /// The same state, issuing credentials as `issuer`.
+    pub fn with_issuer(self, issuer: crate::credential::issuer::IssuerConfig) -> Self {
+        let mut app = (*self.0).clone();
+        app.issuer = Some(Arc::new(issuer));
+        Self(Arc::new(app))
     }
 
     fn build(
@@ -143,6 +164,7 @@ impl AppState {
             auth_limit,
             metrics,
             staff_addresses: Arc::default(),
+            issuer: None,
         }))
     }
 }

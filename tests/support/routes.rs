@@ -93,6 +93,15 @@ pub const TABLE: &[(&str, &str, bool, [E; 7])] = &[
     ("POST", "/exports/run", false, [F, F, F, F, A(200), F, U]),
     // Erasure (tests/it/erasure.rs checks what it does).
     ("POST", "/students/{student_uid}/erasure", true, [F, F, F, F, F, A(200), U]),
+    // Credentials (tests/it/credentials.rs checks what they do): the student's download; what a
+    // verifier reads, public; the registrar's view of the issue.
+    ("GET", "/portfolios/{portfolio_id}/credential", false, [A(200), H, F, F, F, F, U]),
+    ("GET", "/issuer", false, [A(200), A(200), A(200), A(200), A(200), A(200), A(200)]),
+    ("GET", "/issuer/keys", false, [A(200), A(200), A(200), A(200), A(200), A(200), A(200)]),
+    ("GET", "/credentials/status/{list}", false, [A(200), A(200), A(200), A(200), A(200), A(200), A(200)]),
+    ("GET", "/credentials/{credential_id}", false, [A(200), A(200), A(200), A(200), A(200), A(200), A(200)]),
+    ("POST", "/verify", true, [A(200), A(200), A(200), A(200), A(200), A(200), A(200)]),
+    ("GET", "/certificates/{certificate_id}/credential", false, [F, F, F, F, A(200), A(200), U]),
     // Notifications (tests/it/notifications/ checks what they do).
     ("GET", "/me/notifications", false, [A(200), A(200), A(200), A(200), A(200), A(200), U]),
     ("PUT", "/me/notifications", true, [A(200), A(200), A(200), A(200), A(200), A(200), U]),

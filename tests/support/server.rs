@@ -20,6 +20,15 @@ pub async fn serve(state: AppState) -> String {
     format!("http://{addr}")
 }
 
+/// The issuer of the test servers' credentials.
+pub fn issuer() -> cim::credential::issuer::IssuerConfig {
+    cim::credential::issuer::IssuerConfig {
+        public_url: "https://cim.uni.example".into(),
+        name: "Example University".into(),
+        url: Some("https://uni.example".into()),
+    }
+}
+
 /// The coordinators of the first two pilot programs.
 pub const COORDINATORS: [&str; 2] = ["coord-anna", "coord-bert"];
 
@@ -51,7 +60,8 @@ impl TestServer {
         let state = AppState::with_projections(db.pool.clone(), runner.clone())
             .with_verifier(dev_verifier())
             .with_media(MediaStore::new(media_dir.path().to_owned(), 1024 * 1024))
-            .with_exports(WorkerConfig::new(export_dir.path()));
+            .with_exports(WorkerConfig::new(export_dir.path()))
+            .with_issuer(issuer());
         let state = configure(state);
         Self {
             base: serve(state).await,

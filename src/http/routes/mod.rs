@@ -15,6 +15,7 @@ mod application;
 mod audit;
 mod certificates;
 mod completion;
+mod credentials;
 mod erasure;
 mod exports;
 mod extensions;
@@ -289,6 +290,31 @@ pub fn all() -> Vec<Route> {
             M::POST,
             "/students/{student_uid}/erasure",
             post(erasure::erase),
+        ),
+        // Open Badges credentials: the student's download, the public issuer, keys, status list
+        // and verification, and the registrar's view of the issue.
+        r(
+            M::GET,
+            "/portfolios/{portfolio_id}/credential",
+            get(credentials::download),
+        ),
+        r(M::GET, "/issuer", get(credentials::profile)),
+        r(M::GET, "/issuer/keys", get(credentials::keys)),
+        r(
+            M::GET,
+            "/credentials/status/{list}",
+            get(credentials::status_list),
+        ),
+        r(
+            M::GET,
+            "/credentials/{credential_id}",
+            get(credentials::show),
+        ),
+        r(M::POST, "/verify", post(credentials::verify)),
+        r(
+            M::GET,
+            "/certificates/{certificate_id}/credential",
+            get(credentials::issued),
         ),
         // Notifications: one's own settings; the outbox for administrators.
         r(M::GET, "/me/notifications", get(notifications::mine)),

@@ -8,7 +8,7 @@
 //! missing from the document.
 
 use super::{
-    activities, application, audit, certificates, completion, erasure, exports, extensions, lists,
+    activities, application, audit, certificates, completion, credentials, erasure, exports, extensions, lists,
     media, notifications, operations, portfolios, programs, reflections, review, revocation,
     statistics,
 };
@@ -120,6 +120,13 @@ pub struct ProblemDoc {
         notifications::set_mine,
         notifications::list,
         notifications::retry,
+        credentials::download,
+        credentials::profile,
+        credentials::keys,
+        credentials::status_list,
+        credentials::show,
+        credentials::verify,
+        credentials::issued,
     ),
     // The commands' answers (`docs`) refer to the views without registering them.
     components(schemas(ProblemDoc, view::PortfolioView, view::ProgramView)),
@@ -134,6 +141,7 @@ pub struct ProblemDoc {
         (name = "operations", description = "Health, metrics and the API description"),
         (name = "erasure", description = "Erasing a student's personal data (GDPR)"),
         (name = "notifications", description = "One's notification settings; the outbox of messages"),
+        (name = "credentials", description = "Open Badges 3.0 credentials of approved certificates: download, issuer, keys, status list, verification"),
     )
 )]
 pub struct ApiDoc;
@@ -196,6 +204,18 @@ const PROBLEMS: &[(&str, &str, bool)] = &[
     ("500", "Our failure; logged, nothing internal shown", false),
 ];
 
+/// Routes anyone may call without a token (besides `/healthz` and `/readyz`, described below):
+/// the API's description, the metrics, and what a verifier of a credential reads.
+const PUBLIC: [&str; 7] = [
+    "/openapi.json",
+    "/metrics",
+    "/issuer",
+    "/issuer/keys",
+    "/credentials/status/{list}",
+    "/credentials/{credential_id}",
+    "/verify",
+];
+
 impl Modify for Conventions {
     fn modify(&self, openapi: &mut Document) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -209,7 +229,7 @@ impl Modify for Conventions {
             ),
         );
         for (path, item) in openapi.paths.paths.iter_mut() {
-            if path == "/openapi.json" || path == "/metrics" {
+            if PUBLIC.contains(&path.as_str()) {
                 continue;
             }
             // A PUT replaces a setting whole: it takes a body, as a command does.

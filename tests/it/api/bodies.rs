@@ -132,6 +132,11 @@ async fn every_body_refuses_malformed_json_wrong_types_unknown_fields_and_oversi
             &anna,
             json!({"language": "en"}),
         ),
+        (
+            "/verify".to_owned(),
+            &anna,
+            json!({"credential": "not.a.credential"}),
+        ),
     ];
     let url = |path: &str| format!("{}{path}", app.base);
     // The one route with a body that is not a POST: settings are replaced whole.

@@ -403,6 +403,20 @@ impl World {
                 let path = template.replace("{student_uid}", &p.student.subject);
                 on(&p, &path, json(json!({"reason": "GDPR request 2026-17"})))
             }
+            // The student's credential needs an approved certificate.
+            "/portfolios/{portfolio_id}/credential" => {
+                on(&fresh(Stage::Certified).await, template, Body::Empty)
+            }
+            "/credentials/status/{list}" => on(own, &template.replace("{list}", "1"), Body::Empty),
+            "/credentials/{credential_id}" | "/certificates/{certificate_id}/credential" => {
+                let credential = self.issued_credential().await;
+                let path = template
+                    .replace("{credential_id}", &credential.to_string())
+                    .replace("{certificate_id}", &self.certificate);
+                on(own, &path, Body::Empty)
+            }
+            // Anyone may ask; a credential that is not one verifies as not authentic (200).
+            "/verify" => on(own, template, json(json!({"credential": "not.a.credential"}))),
             // Everyone's own settings: the PUT sets a language anyone may choose.
             "/me/notifications" if method == "PUT" => {
                 on(own, template, json(json!({"language": "en"})))
@@ -426,6 +440,21 @@ impl World {
                 on(own, t, Body::Empty)
             }
         }
+    }
+
+    /// The credential of the world's certificate, recorded as issued (once); returns its id.
+    pub async fn issued_credential(&self) -> uuid::Uuid {
+        let certificate: uuid::Uuid = self.certificate.parse().unwrap();
+        let credential = cim::credential::badge::credential_id(certificate);
+        cim::credential::status::issue(
+            &self.server.db.pool,
+            certificate,
+            credential,
+            uuid::Uuid::nil(),
+        )
+        .await
+        .unwrap();
+        credential
     }
 
     /// Uploads `bytes` to `p` as its student; returns the hash.
