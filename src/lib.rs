@@ -14,6 +14,8 @@
 //! - [`projections`]: the read models kept from the log, and their runner.
 //! - [`ops`]: the health of the moving parts (projections, export runs, Ladok backlog, outbox) as
 //!   the database tells it, for `/metrics`, `/readyz` and the health watch.
+//! - [`credential`]: Open Badges 3.0 credentials of approved certificates; for now their
+//!   offline verification (VC-JWT and `eddsa-rdfc-2022` Data Integrity proofs).
 //! - [`export`]: the registrar's export formats, the export worker and Ladok delivery.
 //! - [`http`]: the web API.
 //! - [`cli`]: the `cim` binary's subcommands.

@@ -1,8 +1,12 @@
-//! Open Badges 3.0 credentials of approved certificates (`docs/credentials.md`): the issuer and its
-//! key ([`issuer`]), the credential ([`badge`]), the status list that revokes it ([`status`]), and
-//! issuing and verifying them ([`service`]).
+//! Open Badges 3.0 credentials (`OpenBadgeCredential`, a W3C Verifiable Credential) of approved
+//! certificates (`docs/credentials.md`): the issuer and its key ([`issuer`]), the credential
+//! ([`badge`]), the status list that revokes it ([`status`]), issuing and verifying this service's
+//! credentials ([`service`]), and verifying anyone's, 1EdTech's examples among them ([`verify`]).
+//! The JSON-LD contexts they name are compiled in (`contexts/`): nothing here ever fetches a
+//! document from the network.
 
 pub mod badge;
 pub mod issuer;
 pub mod service;
 pub mod status;
+pub mod verify;
