@@ -15,6 +15,8 @@
 //! - [`ops`]: the health of the moving parts (projections, export runs, Ladok backlog, outbox) as
 //!   the database tells it, for `/metrics`, `/readyz` and the health watch.
 //! - [`export`]: the registrar's export formats, the export worker and Ladok delivery.
+//! - [`credential`]: what the student carries away from an approved certificate (the printable
+//!   certificate).
 //! - [`http`]: the web API.
 //! - [`cli`]: the `cim` binary's subcommands.
 //!
@@ -22,6 +24,7 @@
 //! (`cim-fake-ladok`, for tests and the demo), the demo (`cim-demo`) and the bench (`cim-bench`).
 pub mod app;
 pub mod cli;
+pub mod credential;
 pub mod crypto;
 pub mod db;
 pub mod domain;
