@@ -17,6 +17,8 @@
 //! - [`credential`]: Open Badges 3.0 credentials of approved certificates; for now their
 //!   offline verification (VC-JWT and `eddsa-rdfc-2022` Data Integrity proofs).
 //! - [`export`]: the registrar's export formats, the export worker and Ladok delivery.
+//! - [`credential`]: what the student carries away from an approved certificate (the printable
+//!   certificate).
 //! - [`http`]: the web API.
 //! - [`cli`]: the `cim` binary's subcommands.
 //!
