@@ -135,9 +135,10 @@ impl IssuerKey {
 
 /// Every key this service has signed credentials with, as a JWK set (`GET /issuer/keys`).
 pub async fn key_set(pool: &PgPool) -> Result<Value, sqlx::Error> {
-    let keys: Vec<Value> = sqlx::query_scalar!("SELECT public_jwk FROM issuer_keys ORDER BY created_at")
-        .fetch_all(pool)
-        .await?;
+    let keys: Vec<Value> =
+        sqlx::query_scalar!("SELECT public_jwk FROM issuer_keys ORDER BY created_at")
+            .fetch_all(pool)
+            .await?;
     Ok(json!({ "keys": keys }))
 }
 
@@ -158,8 +159,13 @@ mod tests {
         let master = MasterKey::generate();
         let key = IssuerKey::derive(&master, &config());
         assert_eq!(key.kid, IssuerKey::derive(&master, &config()).kid);
-        assert_ne!(key.kid, IssuerKey::derive(&MasterKey::generate(), &config()).kid);
-        let jws = key.sign(&json!({"iss": "https://cim.uni.example/issuer"})).unwrap();
+        assert_ne!(
+            key.kid,
+            IssuerKey::derive(&MasterKey::generate(), &config()).kid
+        );
+        let jws = key
+            .sign(&json!({"iss": "https://cim.uni.example/issuer"}))
+            .unwrap();
         let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.public_jwk()).unwrap();
         let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
         let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);

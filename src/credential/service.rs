@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::badge::{self, Holder};
 use super::issuer::{IssuerConfig, IssuerKey};
+use super::pdf::{PrintableCertificate, PrintedActivity};
 use super::status;
 use crate::app::CommandHandler;
 use crate::crypto::MasterKey;
@@ -32,12 +33,15 @@ pub enum CredentialError {
     Signing(#[from] jsonwebtoken::errors::Error),
 }
 
-/// A signed credential and what the service recorded of its issue.
+/// A signed credential, what the service recorded of its issue, and what the printable
+/// certificate shows.
 #[derive(Debug, Clone)]
 pub struct SignedCredential {
     pub jwt: String,
     pub credential: Value,
     pub issued: status::Issued,
+    pub approved: crate::domain::portfolio::CertificateApproved,
+    pub holder_name: String,
 }
 
 /// The credential of a portfolio's certificate, signed; its issue recorded the first time.
@@ -75,12 +79,13 @@ pub async fn issue(
     )
     .await?;
     let salt = hex::encode(&master.derive(&format!("credential salt {certificate}"))[..16]);
+    let holder_name = holder.name.full_name();
     let credential = badge::credential(
         config,
         &approved,
         &rules,
         &Holder {
-            name: holder.name.full_name(),
+            name: holder_name.clone(),
             email: student.email.as_str().to_owned(),
             salt,
         },
@@ -97,7 +102,34 @@ pub async fn issue(
         jwt,
         credential,
         issued,
+        approved,
+        holder_name,
     })
+}
+
+/// The printable certificate of an issued credential: what it says, with the link to its public
+/// verification page (also as the QR code).
+pub fn printable(config: &IssuerConfig, signed: &SignedCredential) -> PrintableCertificate {
+    let a = &signed.approved;
+    PrintableCertificate {
+        university: config.name.clone(),
+        student_name: signed.holder_name.clone(),
+        program_name: a.program_name.clone(),
+        program_code: a.program_code.clone(),
+        activities: a
+            .activities
+            .iter()
+            .map(|x| PrintedActivity {
+                name: x.item_name.clone(),
+                started_on: x.started_on,
+                ended_on: x.ended_on,
+            })
+            .collect(),
+        final_format: a.final_format,
+        approved_on: a.decided_on,
+        certificate_id: a.certificate_id,
+        verify_url: badge::credential_url(config, signed.issued.credential_id),
+    }
 }
 
 /// The program's rules in force on the day of the approval: the program stream folded up to the

@@ -4,16 +4,17 @@
 //! service publishes; our verifier says valid, then revoked once the certificate is revoked (and the
 //! published status list has the bit set); the registrar sees the issue; after an erasure the
 //! credential cannot be downloaded again but stays verifiable, and nothing personal is published.
+//! The printable certificate is read back with poppler's `pdftotext`.
 
 use crate::support;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use cim::http::auth::Role;
 use serde_json::{Value, json};
 use support::auth::token;
 use support::flow::{self, Api, Caller};
 use support::server::{COORDINATORS, TestServer};
-use cim::http::auth::Role;
 
 fn part(jwt: &str, i: usize) -> Value {
     let segment = jwt.split('.').nth(i).unwrap();
@@ -93,25 +94,54 @@ async fn a_certified_student_carries_a_credential_that_verifies_until_revoked() 
     let c = part(&jwt, 1);
     assert_eq!(
         c["@context"],
-        json!(["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"])
+        json!([
+            "https://www.w3.org/ns/credentials/v2",
+            "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
+        ])
     );
-    assert_eq!(c["type"], json!(["VerifiableCredential", "OpenBadgeCredential"]));
-    assert!(c["id"].as_str().unwrap().starts_with("https://cim.uni.example/credentials/"));
+    assert_eq!(
+        c["type"],
+        json!(["VerifiableCredential", "OpenBadgeCredential"])
+    );
+    assert!(
+        c["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://cim.uni.example/credentials/")
+    );
     assert_eq!(c["issuer"]["id"], "https://cim.uni.example/issuer");
     assert_eq!(c["issuer"]["type"], json!(["Profile"]));
     assert_eq!(c["issuer"]["name"], "Example University");
     let today = flow::today().to_string();
-    assert!(c["validFrom"].as_str().unwrap().starts_with(&today), "{}", c["validFrom"]);
+    assert!(
+        c["validFrom"].as_str().unwrap().starts_with(&today),
+        "{}",
+        c["validFrom"]
+    );
     let subject = &c["credentialSubject"];
     assert_eq!(subject["type"], json!(["AchievementSubject"]));
     assert!(subject["id"].as_str().unwrap().starts_with("urn:uuid:"));
     let achievement = &subject["achievement"];
     assert_eq!(achievement["type"], json!(["Achievement"]));
     assert_eq!(achievement["name"], "Certificate of International Merits");
-    assert!(achievement["id"].as_str().unwrap().starts_with("https://cim.uni.example/achievements/cim/"));
-    assert!(achievement["criteria"]["narrative"].as_str().unwrap().contains("900-1100 words"));
+    assert!(
+        achievement["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://cim.uni.example/achievements/cim/")
+    );
+    assert!(
+        achievement["criteria"]["narrative"]
+            .as_str()
+            .unwrap()
+            .contains("900-1100 words")
+    );
     assert!(!achievement["description"].as_str().unwrap().is_empty());
-    assert_eq!(c["evidence"].as_array().unwrap().len(), 4, "three activities and the final reflection");
+    assert_eq!(
+        c["evidence"].as_array().unwrap().len(),
+        4,
+        "three activities and the final reflection"
+    );
     assert_eq!(c["credentialStatus"]["type"], "BitstringStatusListEntry");
     assert_eq!(c["iss"], c["issuer"]["id"]);
     assert_eq!(c["jti"], c["id"]);
@@ -150,7 +180,10 @@ async fn a_certified_student_carries_a_credential_that_verifies_until_revoked() 
         parts[2]
     );
     let verdict = verify(&http, &base, &altered).await;
-    assert_eq!((verdict["status"].as_str(), verdict["reason"].as_str()), (Some("not_authentic"), Some("bad_signature")));
+    assert_eq!(
+        (verdict["status"].as_str(), verdict["reason"].as_str()),
+        (Some("not_authentic"), Some("bad_signature"))
+    );
     assert_ne!(python_verifies(&altered, &jwk).trim(), "signature valid");
 
     // The registrar sees the issue.
@@ -165,6 +198,40 @@ async fn a_certified_student_carries_a_credential_that_verifies_until_revoked() 
         .unwrap();
     let credential_id = issued["credential_id"].as_str().unwrap().to_owned();
     assert!(c["id"].as_str().unwrap().ends_with(&credential_id));
+
+    // The printable certificate, in English: its text read back by poppler names the student, the
+    // program's activities and the verification link the QR code carries.
+    let printed = http
+        .get(format!(
+            "{base}/portfolios/{portfolio}/certificate.pdf?lang=en"
+        ))
+        .bearer_auth(&student.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(printed.status(), 200);
+    assert_eq!(printed.headers()["content-type"], "application/pdf");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("certificate.pdf");
+    std::fs::write(&file, printed.bytes().await.unwrap()).unwrap();
+    let text = std::process::Command::new("pdftotext")
+        .args([file.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext runs (poppler-utils)");
+    let text = String::from_utf8_lossy(&text.stdout).to_string();
+    assert!(text.contains("Tolvan Tolvansson"), "{text}");
+    assert!(
+        text.contains("Certificate of International Merits"),
+        "{text}"
+    );
+    // The link may be wrapped across lines on the page.
+    let joined: String = text.split_whitespace().collect();
+    assert!(
+        joined.contains(&format!(
+            "https://cim.uni.example/credentials/{credential_id}"
+        )),
+        "{text}"
+    );
 
     // Revoked: the verifier says so, the published list has the bit, the public page too.
     let revoke = http
@@ -189,9 +256,18 @@ async fn a_certified_student_carries_a_credential_that_verifies_until_revoked() 
         .unwrap();
     let list_claims = part(&list, 1);
     assert_eq!(list_claims["type"][1], "BitstringStatusListCredential");
-    let index: usize = c["credentialStatus"]["statusListIndex"].as_str().unwrap().parse().unwrap();
-    let encoded = list_claims["credentialSubject"]["encodedList"].as_str().unwrap();
-    assert_eq!(cim::credential::status::bit_is_set(encoded, index), Some(true));
+    let index: usize = c["credentialStatus"]["statusListIndex"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let encoded = list_claims["credentialSubject"]["encodedList"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        cim::credential::status::bit_is_set(encoded, index),
+        Some(true)
+    );
     assert_eq!(python_verifies(&list, &jwk).trim(), "signature valid");
     let page: Value = http
         .get(format!("{base}/credentials/{credential_id}"))
@@ -202,6 +278,19 @@ async fn a_certified_student_carries_a_credential_that_verifies_until_revoked() 
         .await
         .unwrap();
     assert_eq!(page["status"], "revoked");
+    let html = http
+        .get(format!("{base}/credentials/{credential_id}"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Återkallat") && html.contains("Revoked"),
+        "{html}"
+    );
 
     // Erased: no new download, the held credential still verifies, and nothing public names them.
     let erased = http
@@ -213,7 +302,11 @@ async fn a_certified_student_carries_a_credential_that_verifies_until_revoked() 
         .unwrap();
     assert_eq!(erased.status(), 200);
     let gone = download().await.unwrap();
-    assert!(matches!(gone.status().as_u16(), 409 | 410), "{}", gone.status());
+    assert!(
+        matches!(gone.status().as_u16(), 409 | 410),
+        "{}",
+        gone.status()
+    );
     assert_eq!(verify(&http, &base, &jwt).await["status"], "revoked");
     let public = format!("{page}{}", verify(&http, &base, &jwt).await);
     for personal in ["Tolvan", "tolvan@", uid.as_str()] {

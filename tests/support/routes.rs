@@ -96,6 +96,7 @@ pub const TABLE: &[(&str, &str, bool, [E; 7])] = &[
     // Credentials (tests/it/credentials.rs checks what they do): the student's download; what a
     // verifier reads, public; the registrar's view of the issue.
     ("GET", "/portfolios/{portfolio_id}/credential", false, [A(200), H, F, F, F, F, U]),
+    ("GET", "/portfolios/{portfolio_id}/certificate.pdf", false, [A(200), H, F, F, F, F, U]),
     ("GET", "/issuer", false, [A(200), A(200), A(200), A(200), A(200), A(200), A(200)]),
     ("GET", "/issuer/keys", false, [A(200), A(200), A(200), A(200), A(200), A(200), A(200)]),
     ("GET", "/credentials/status/{list}", false, [A(200), A(200), A(200), A(200), A(200), A(200), A(200)]),

@@ -45,10 +45,10 @@ pub(super) fn check_validity_window(
     if now < from {
         return Err(VerifyError::NotYetValid(from.to_rfc3339()));
     }
-    if let Some((_, until)) = valid_until(credential)? {
-        if now >= until {
-            return Err(VerifyError::Expired(until.to_rfc3339()));
-        }
+    if let Some((_, until)) = valid_until(credential)?
+        && now >= until
+    {
+        return Err(VerifyError::Expired(until.to_rfc3339()));
     }
     Ok(())
 }

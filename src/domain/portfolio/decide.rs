@@ -47,10 +47,10 @@ pub fn decide(
     if portfolio.program_id != program.id {
         return Err(DomainError::WrongProgram);
     }
-    if let Some(by) = staff_of(&cmd) {
-        if !program.is_coordinator(by) {
-            return Err(DomainError::NotACoordinator);
-        }
+    if let Some(by) = staff_of(&cmd)
+        && !program.is_coordinator(by)
+    {
+        return Err(DomainError::NotACoordinator);
     }
     let ctx = Ctx {
         portfolio,

@@ -13,14 +13,16 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::credential::issuer::{IssuerConfig, key_set};
+use crate::credential::pdf;
 use crate::credential::service::{self, CredentialError, Verification};
 use crate::credential::status::{self, Issued};
 use crate::http::access::{self, PortfolioActor};
 use crate::http::auth::{Caller, Role};
-use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::paths::PortfolioPath;
 use crate::http::problem::Problem;
 use crate::http::state::AppState;
+use crate::notify::templates::Language;
 
 fn issuer(state: &AppState) -> Result<&IssuerConfig, Problem> {
     state.issuer.as_deref().ok_or_else(|| {
@@ -69,30 +71,104 @@ pub async fn download(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<PortfolioPath>,
 ) -> Result<Response, Problem> {
-    access::role_may(&caller, PortfolioActor::Owner)?;
-    let (current, _) = state.commands.load_portfolio(path.portfolio_id).await?;
+    let signed = issued_for(&caller, &state, path.portfolio_id).await?;
+    Ok(vc_jwt(signed.jwt, Some("cim-credential.jwt")))
+}
+
+/// The credential of the caller's own portfolio, issued (recorded) the first time.
+async fn issued_for(
+    caller: &Caller,
+    state: &AppState,
+    portfolio_id: crate::domain::PortfolioId,
+) -> Result<service::SignedCredential, Problem> {
+    access::role_may(caller, PortfolioActor::Owner)?;
+    let (current, _) = state.commands.load_portfolio(portfolio_id).await?;
     let portfolio = current.opened().ok_or_else(access::portfolio_not_found)?;
-    access::may_see(&caller, portfolio)?;
+    access::may_see(caller, portfolio)?;
+    let config = issuer(state)?;
+    service::issue(&state.commands, master()?, config, portfolio_id)
+        .await
+        .map_err(|e| match e {
+            CredentialError::NotCertified => Problem::new(
+                StatusCode::CONFLICT,
+                "not_certified",
+                "this portfolio has no approved certificate yet",
+            ),
+            CredentialError::Revoked => Problem::new(
+                StatusCode::CONFLICT,
+                "certificate_revoked",
+                "the certificate was revoked; no credential is issued for it",
+            ),
+            CredentialError::Erased => Problem::new(
+                StatusCode::GONE,
+                "personal_data_erased",
+                "the student's personal data was erased; a credential issued before stays verifiable",
+            ),
+            e => Problem::internal(&e),
+        })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PdfQuery {
+    /// `sv` (default) or `en`.
+    pub lang: Option<String>,
+}
+
+/// `GET /portfolios/{portfolio_id}/certificate.pdf?lang=sv` (the student): the printable
+/// certificate, with a QR code of its public verification page.
+#[utoipa::path(
+    get,
+    path = "/portfolios/{portfolio_id}/certificate.pdf",
+    tag = "credentials",
+    params(PortfolioPath, PdfQuery),
+    responses(
+        (status = 200, description = "The certificate as an A4 PDF", content_type = "application/pdf", body = String),
+        (status = 409, description = "`not_certified`, `certificate_revoked`"),
+        (status = 410, description = "`personal_data_erased`"),
+        (status = 422, description = "`name_not_printable`: the name has a character the PDF fonts lack"),
+    )
+)]
+pub async fn pdf(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<PortfolioPath>,
+    query: Result<ApiQuery<PdfQuery>, Problem>,
+) -> Result<Response, Problem> {
+    let ApiQuery(query) = query?;
+    let language = match query.lang.as_deref() {
+        None | Some("sv") => Language::Swedish,
+        Some("en") => Language::English,
+        Some(_) => {
+            return Err(Problem::bad_request(
+                "language_unknown",
+                "lang must be sv or en",
+            ));
+        }
+    };
+    let signed = issued_for(&caller, &state, path.portfolio_id).await?;
     let config = issuer(&state)?;
-    match service::issue(&state.commands, master()?, config, path.portfolio_id).await {
-        Ok(signed) => Ok(vc_jwt(signed.jwt, Some("cim-credential.jwt"))),
-        Err(CredentialError::NotCertified) => Err(Problem::new(
-            StatusCode::CONFLICT,
-            "not_certified",
-            "this portfolio has no approved certificate yet",
-        )),
-        Err(CredentialError::Revoked) => Err(Problem::new(
-            StatusCode::CONFLICT,
-            "certificate_revoked",
-            "the certificate was revoked; no credential is issued for it",
-        )),
-        Err(CredentialError::Erased) => Err(Problem::new(
-            StatusCode::GONE,
-            "personal_data_erased",
-            "the student's personal data was erased; a credential issued before stays verifiable",
-        )),
-        Err(e) => Err(Problem::internal(&e)),
+    let bytes =
+        pdf::render(&service::printable(config, &signed), language).map_err(|e| match e {
+            pdf::PdfError::Unprintable { .. } => {
+                Problem::unprocessable("name_not_printable", e.to_string())
+            }
+            other => Problem::internal(&other),
+        })?;
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/pdf"),
+    );
+    let name = format!(
+        "attachment; filename=\"cim-certificate-{}.pdf\"",
+        language.code()
+    );
+    if let Ok(value) = HeaderValue::from_str(&name) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
     }
+    Ok(response)
 }
 
 /// The issuer's Open Badges `Profile`, as every credential embeds it.
@@ -122,7 +198,11 @@ pub async fn profile(State(state): State<AppState>) -> Result<Json<IssuerProfile
     let profile = config.profile();
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     Ok(Json(IssuerProfile {
@@ -236,8 +316,9 @@ pub struct PublicCredential {
     ))]
 pub async fn show(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     ApiPath(path): ApiPath<CredentialPath>,
-) -> Result<Json<PublicCredential>, Problem> {
+) -> Result<Response, Problem> {
     let config = issuer(&state)?;
     let (issued, revoked) = status::by_credential(&state.pool, path.credential_id)
         .await
@@ -248,13 +329,56 @@ pub async fn show(
                 "this service issued no credential with this id",
             )
         })?;
-    Ok(Json(PublicCredential {
+    let public = PublicCredential {
         credential_id: issued.credential_id,
         issuer: config.name.clone(),
         achievement: "Certificate of International Merits".into(),
         status: if revoked { "revoked" } else { "valid" }.into(),
         issued_at: issued.issued_at,
-    }))
+    };
+    // A person who scanned the printed certificate's QR code gets a page; a program, JSON.
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html {
+        return Ok(page(&public).into_response());
+    }
+    Ok(Json(public).into_response())
+}
+
+/// The verification page, in Swedish and English: the issuer, the achievement, the standing.
+fn page(c: &PublicCredential) -> axum::response::Html<String> {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let (sv, en) = if c.status == "valid" {
+        (
+            "Giltigt: utfärdat och inte återkallat.",
+            "Valid: issued and not revoked.",
+        )
+    } else {
+        (
+            "Återkallat: certifikatet gäller inte längre.",
+            "Revoked: the certificate no longer stands.",
+        )
+    };
+    axum::response::Html(format!(
+        "<!DOCTYPE html>\n<html lang=\"sv\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{achievement} – {issuer}</title></head>\n<body><main>\
+         <h1>{achievement}</h1><p>{issuer}</p>\
+         <p><strong>{sv}</strong></p><p lang=\"en\"><strong>{en}</strong></p>\
+         <p>Intyg / Credential: {id}<br>Utfärdat / Issued: {issued}</p>\
+         </main></body></html>\n",
+        achievement = escape(&c.achievement),
+        issuer = escape(&c.issuer),
+        id = c.credential_id,
+        issued = c.issued_at.date_naive(),
+    ))
 }
 
 /// A credential to verify.

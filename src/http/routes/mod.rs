@@ -298,6 +298,11 @@ pub fn all() -> Vec<Route> {
             "/portfolios/{portfolio_id}/credential",
             get(credentials::download),
         ),
+        r(
+            M::GET,
+            "/portfolios/{portfolio_id}/certificate.pdf",
+            get(credentials::pdf),
+        ),
         r(M::GET, "/issuer", get(credentials::profile)),
         r(M::GET, "/issuer/keys", get(credentials::keys)),
         r(

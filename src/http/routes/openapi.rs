@@ -8,9 +8,9 @@
 //! missing from the document.
 
 use super::{
-    activities, application, audit, certificates, completion, credentials, erasure, exports, extensions, lists,
-    media, notifications, operations, portfolios, programs, reflections, review, revocation,
-    statistics,
+    activities, application, audit, certificates, completion, credentials, erasure, exports,
+    extensions, lists, media, notifications, operations, portfolios, programs, reflections, review,
+    revocation, statistics,
 };
 use crate::http::view;
 use axum::Json;
@@ -121,6 +121,7 @@ pub struct ProblemDoc {
         notifications::list,
         notifications::retry,
         credentials::download,
+        credentials::pdf,
         credentials::profile,
         credentials::keys,
         credentials::status_list,

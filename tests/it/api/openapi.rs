@@ -84,10 +84,10 @@ fn openapi_gaps(doc: &Value) -> Vec<String> {
                 .filter_map(|p| p["name"].as_str())
                 .collect();
             for segment in path.split('/') {
-                if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    if !declared.contains(name) {
-                        gaps.push(format!("{at}: path parameter {name} not declared"));
-                    }
+                if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'))
+                    && !declared.contains(name)
+                {
+                    gaps.push(format!("{at}: path parameter {name} not declared"));
                 }
             }
             if let Some(content) = op["requestBody"]["content"].as_object() {

@@ -404,7 +404,8 @@ impl World {
                 on(&p, &path, json(json!({"reason": "GDPR request 2026-17"})))
             }
             // The student's credential needs an approved certificate.
-            "/portfolios/{portfolio_id}/credential" => {
+            "/portfolios/{portfolio_id}/credential"
+            | "/portfolios/{portfolio_id}/certificate.pdf" => {
                 on(&fresh(Stage::Certified).await, template, Body::Empty)
             }
             "/credentials/status/{list}" => on(own, &template.replace("{list}", "1"), Body::Empty),
@@ -416,7 +417,11 @@ impl World {
                 on(own, &path, Body::Empty)
             }
             // Anyone may ask; a credential that is not one verifies as not authentic (200).
-            "/verify" => on(own, template, json(json!({"credential": "not.a.credential"}))),
+            "/verify" => on(
+                own,
+                template,
+                json(json!({"credential": "not.a.credential"})),
+            ),
             // Everyone's own settings: the PUT sets a language anyone may choose.
             "/me/notifications" if method == "PUT" => {
                 on(own, template, json(json!({"language": "en"})))

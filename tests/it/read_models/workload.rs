@@ -129,7 +129,7 @@ impl Sim {
                         reason: text("Placement moved."),
                     },
                 )),
-                2 if self.n % 2 == 0 => options.push((
+                2 if self.n.is_multiple_of(2) => options.push((
                     Actor::Coordinator,
                     PortfolioCommand::AcceptExpectedCompletion {
                         by: staff.clone(),
