@@ -31,6 +31,22 @@ pub struct Issued {
     pub issued_at: DateTime<Utc>,
 }
 
+fn record(
+    certificate_id: Uuid,
+    credential_id: Uuid,
+    sequence: i64,
+    issued_at: DateTime<Utc>,
+) -> Issued {
+    let e = entry(sequence);
+    Issued {
+        certificate_id,
+        credential_id,
+        status_list: e.list,
+        status_index: e.index,
+        issued_at,
+    }
+}
+
 fn entry(sequence: i64) -> StatusEntry {
     StatusEntry {
         list: i32::try_from(sequence / LIST_SIZE + 1).unwrap_or(i32::MAX),
@@ -69,16 +85,7 @@ pub async fn issued(pool: &PgPool, certificate_id: Uuid) -> Result<Option<Issued
     )
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| {
-        let e = entry(r.sequence);
-        Issued {
-            certificate_id: r.certificate_id,
-            credential_id: r.credential_id,
-            status_list: e.list,
-            status_index: e.index,
-            issued_at: r.issued_at,
-        }
-    }))
+    Ok(row.map(|r| record(r.certificate_id, r.credential_id, r.sequence, r.issued_at)))
 }
 
 /// A credential's certificate and whether it is revoked, by the credential's id.
@@ -97,17 +104,8 @@ pub async fn by_credential(
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|r| {
-        let e = entry(r.sequence);
-        (
-            Issued {
-                certificate_id: r.certificate_id,
-                credential_id: r.credential_id,
-                status_list: e.list,
-                status_index: e.index,
-                issued_at: r.issued_at,
-            },
-            r.revoked,
-        )
+        let issued = record(r.certificate_id, r.credential_id, r.sequence, r.issued_at);
+        (issued, r.revoked)
     }))
 }
 

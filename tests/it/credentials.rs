@@ -21,6 +21,10 @@ fn part(jwt: &str, i: usize) -> Value {
     serde_json::from_slice(&B64URL.decode(segment).unwrap()).unwrap()
 }
 
+async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 async fn verify(http: &reqwest::Client, base: &str, jwt: &str) -> Value {
     http.post(format!("{base}/verify"))
         .json(&json!({ "credential": jwt }))
@@ -150,14 +154,7 @@ async fn a_certified_student_carries_a_credential_that_verifies_until_revoked() 
     assert_eq!(name, "Tolvan Tolvansson");
 
     // An independent implementation verifies the signature with the published key.
-    let keys: Value = http
-        .get(format!("{base}/issuer/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: Value = get_json(&http, format!("{base}/issuer/keys")).await;
     let jwk = keys["keys"]
         .as_array()
         .unwrap()
@@ -269,14 +266,7 @@ async fn a_certified_student_carries_a_credential_that_verifies_until_revoked() 
         Some(true)
     );
     assert_eq!(python_verifies(&list, &jwk).trim(), "signature valid");
-    let page: Value = http
-        .get(format!("{base}/credentials/{credential_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(&http, format!("{base}/credentials/{credential_id}")).await;
     assert_eq!(page["status"], "revoked");
     let html = http
         .get(format!("{base}/credentials/{credential_id}"))
