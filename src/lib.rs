@@ -26,6 +26,7 @@
 //! (`cim-fake-ladok`, for tests and the demo), the demo (`cim-demo`) and the bench (`cim-bench`).
 pub mod app;
 pub mod cli;
+pub mod console;
 pub mod credential;
 pub mod crypto;
 pub mod db;

@@ -286,6 +286,13 @@ async fn erase_in_transaction(
     )
     .execute(&mut *tx)
     .await?;
+    // Signed-in console sessions hold their names (`console::session`): the student is signed out.
+    sqlx::query!(
+        "DELETE FROM console_sessions WHERE subject = $1::uuid::text",
+        subject
+    )
+    .execute(&mut *tx)
+    .await?;
     // Their notification choices go, and nothing still waiting in the outbox is sent to them
     // (`docs/notifications.md`): the outbox names a student by portfolio id, the address it would
     // go to is erased with the rest.

@@ -1,6 +1,7 @@
 //! The `cim` command line: one binary, one subcommand per job. Every option can also come from the
 //! environment variable named in its help.
 
+mod console;
 mod credentials;
 mod erase;
 mod export;

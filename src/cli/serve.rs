@@ -1,9 +1,10 @@
 //! `cim serve`: the HTTP API and the background workers in one process.
 
 use super::DatabaseArgs;
+use crate::console;
 use crate::export::worker::schedule::ExportScheduler;
+use crate::http::AppState;
 use crate::http::auth::{AuthLimitSettings, Verifier, limit};
-use crate::http::{self, AppState};
 use crate::log;
 use crate::notify::Notifier;
 use crate::projections::{self, ProjectionRunner};
@@ -31,6 +32,8 @@ pub struct ServeArgs {
     pub notify: super::notify::NotifyArgs,
     #[command(flatten)]
     pub issuer: super::credentials::IssuerArgs,
+    #[command(flatten)]
+    pub console: super::console::ConsoleArgs,
     /// After SIGTERM or SIGINT, how many seconds requests in flight get to finish. Past that the
     /// server stops waiting for them (their connections are dropped) and still stops the workers
     /// and the database cleanly. Keep it a few seconds below the supervisor's kill timeout.
@@ -97,6 +100,18 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
         None
     };
     let issuer = args.issuer.config()?;
+    // The console's identity provider is discovered before anything starts, like the token keys.
+    let console = args
+        .console
+        .settings(
+            args.issuer.public_url.as_deref(),
+            verifier.claims().clone(),
+            args.jwt
+                .jwt_dev_secret
+                .as_deref()
+                .is_some_and(|s| !s.is_empty()),
+        )
+        .await?;
     let db = super::open_database(db_args).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -151,7 +166,7 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
     tracing::info!(%local, embedded = db.is_embedded(), "cim serve started");
 
     let grace = Duration::from_secs(args.shutdown_grace_seconds);
-    let served = serve_until_drained(listener, http::router(state), grace).await;
+    let served = serve_until_drained(listener, console::router(state, console), grace).await;
     if let Some(scheduler) = scheduler {
         scheduler.shutdown().await;
     }

@@ -28,7 +28,7 @@
 //! 12. [`problem`]: the one error shape (`application/problem+json`) and the status rules;
 //!     `headers`: the request id and the security headers on every answer.
 
-mod access;
+pub(crate) mod access;
 pub mod auth;
 mod bodies;
 pub mod command;
@@ -41,10 +41,10 @@ pub mod metrics;
 mod paths;
 mod pipeline;
 pub mod problem;
-mod reads;
+pub(crate) mod reads;
 pub mod routes;
 pub mod state;
-mod view;
+pub(crate) mod view;
 
 pub use state::{App, AppState};
 

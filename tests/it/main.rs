@@ -19,6 +19,7 @@ mod auth_limit;
 mod authorisation;
 mod backup_restore;
 mod command_handler;
+mod console;
 mod credentials;
 mod embedded_serve;
 mod erasure;

@@ -9,9 +9,11 @@
 pub mod auth;
 pub mod certificates;
 pub mod cohort;
+pub mod console;
 pub mod embedded;
 pub mod flow;
 pub mod http;
+pub mod idp;
 pub mod ladok;
 pub mod log_checks;
 pub mod pg_tools;

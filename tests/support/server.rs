@@ -6,17 +6,23 @@ use super::TestDb;
 use super::auth::dev_verifier;
 use cim::domain::ProgramId;
 use cim::export::worker::WorkerConfig;
-use cim::http::{AppState, router};
+use cim::http::AppState;
 use cim::log;
 use cim::media::MediaStore;
 use cim::projections::{self, ProjectionRunner, RunnerHandle};
 use cim::store::EventStore;
 
-/// Serves the real router of `state` on a free port of 127.0.0.1; returns its base URL.
+/// Serves the real router of `state` on a free port of 127.0.0.1, the API with the web console as
+/// `cim serve` serves them (the console's development sign-in on); returns its base URL.
 pub async fn serve(state: AppState) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    let settings = cim::console::ConsoleSettings {
+        oidc: None,
+        dev_signin: true,
+    };
+    let app = cim::console::router(state, settings);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
 }
 

@@ -86,7 +86,7 @@ impl Default for ClaimMapping {
 }
 
 /// Who the claims say the caller is, before the programs' streams are asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Identity {
     /// The student UID for a student, `sub` for staff.
     pub subject: String,

@@ -96,7 +96,7 @@ pub struct Caller {
 }
 
 /// The caller's names and e-mail from the token's standard claims, when it carries them.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
     pub given_name: Option<String>,
     pub family_name: Option<String>,
@@ -207,26 +207,23 @@ impl Authenticator<'_> {
                 )
             })?;
         let verified = self.verifier.verify::<serde_json::Value>(token).await;
-        let mut program_codes = None;
-        let mut caller = verified
+        let identity = verified
             .and_then(|claims| self.verifier.claims().identity(&claims))
-            .and_then(|identity| {
-                program_codes = identity.program_codes.clone();
-                Caller::from_identity(identity)
-            })
             .map_err(|e| self.failed(client, Problem::unauthorized(e.code(), e.to_string())))?;
-        if caller.role == Role::Coordinator {
-            // The programs whose streams assign them now, narrowed to the codes the token names.
-            let assigned = assignments::assigned_programs(self.pool, &caller.subject)
-                .await
-                .map_err(|e| Problem::internal(&e))?;
-            caller.programs = assigned
-                .into_iter()
-                .filter(|(_, code)| program_codes.as_ref().is_none_or(|c| c.contains(code)))
-                .map(|(id, _)| id)
-                .collect();
-        }
-        Ok(caller)
+        let program_codes = identity.program_codes.clone();
+        let caller = Caller::from_identity(identity)
+            .map_err(|e| self.failed(client, Problem::unauthorized(e.code(), e.to_string())))?;
+        with_programs(self.pool, caller, program_codes.as_ref()).await
+    }
+
+    /// The caller a console session holds (`console::session`): the identity it was signed in
+    /// with, its programs read from the programs' streams now, as for a token, so an unassigned
+    /// coordinator loses a program at the next page and not at the next sign-in.
+    pub async fn caller_of(pool: &PgPool, identity: claims::Identity) -> Result<Caller, Problem> {
+        let program_codes = identity.program_codes.clone();
+        let caller = Caller::from_identity(identity)
+            .map_err(|e| Problem::unauthorized(e.code(), e.to_string()))?;
+        with_programs(pool, caller, program_codes.as_ref()).await
     }
 
     /// Counts a refused authentication against its client and in the metrics; returns the refusal.
@@ -377,3 +374,29 @@ mod tests {
         assert_eq!(refused.unwrap_err(), TokenError::Signature);
     }
 }
+
+/// A coordinator's programs: those whose streams assign them now, narrowed to the codes the
+/// identity names (when it names any). Everyone else has none.
+async fn with_programs(
+    pool: &PgPool,
+    mut caller: Caller,
+    program_codes: Option<&BTreeSet<String>>,
+) -> Result<Caller, Problem> {
+    if caller.role == Role::Coordinator {
+        let assigned = assignments::assigned_programs(pool, &caller.subject)
+            .await
+            .map_err(|e| Problem::internal(&e))?;
+        caller.programs = assigned
+            .into_iter()
+            .filter(|(_, code)| program_codes.is_none_or(|c| c.contains(code)))
+            .map(|(id, _)| id)
+            .collect();
+    }
+    Ok(caller)
+}
+
+/// A caller the web console has already authenticated from its session (`console::session`),
+/// attached to the requests the console sends the API inside this process. Only code in this
+/// process can put an extension on a request: a request from the network never carries one.
+#[derive(Debug, Clone)]
+pub struct SignedIn(pub Caller);

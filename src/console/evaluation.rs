@@ -1,0 +1,8 @@
+//! The evaluation pages.
+
+use super::ConsoleRoute;
+
+/// The routes of this area.
+pub fn routes() -> Vec<ConsoleRoute> {
+    Vec::new()
+}

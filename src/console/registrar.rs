@@ -1,0 +1,8 @@
+//! The registrar pages.
+
+use super::ConsoleRoute;
+
+/// The routes of this area.
+pub fn routes() -> Vec<ConsoleRoute> {
+    Vec::new()
+}

@@ -1,0 +1,4 @@
+//! The web console over HTTP (without a browser; `tests/browser/` drives Chromium): sign-in,
+//! sessions, CSRF, languages and each area's pages.
+
+mod foundation;
