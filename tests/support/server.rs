@@ -47,6 +47,8 @@ pub struct TestServer {
     pub programs: [ProgramId; 2],
     pub media_dir: tempfile::TempDir,
     pub export_dir: tempfile::TempDir,
+    /// The state the server serves (a test may serve it again with other console settings).
+    pub state: AppState,
 }
 
 impl TestServer {
@@ -70,7 +72,8 @@ impl TestServer {
             .with_issuer(issuer());
         let state = configure(state);
         Self {
-            base: serve(state).await,
+            base: serve(state.clone()).await,
+            state,
             db,
             runner,
             programs,

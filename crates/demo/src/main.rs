@@ -277,6 +277,10 @@ fn print_report(
         args.listen
     );
     println!();
+    println!("then open the web console and pick a demo person on its development sign-in page:");
+    println!("  {base}/console");
+    println!("  (coordinators coord-<program code>, registrar-demo, admin-demo, and the cohort's students)");
+    println!();
 
     println!("development tokens (12 hours) and what to try:");
     if let Some(student) = summary
