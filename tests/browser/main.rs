@@ -10,5 +10,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod accessibility;
+mod demo;
 mod driver;
+mod screenshots;
 mod sign_in;

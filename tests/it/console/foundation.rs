@@ -281,3 +281,34 @@ async fn signing_in_at_the_identity_provider_uses_pkce_and_a_state_once() {
     ));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn erasing_a_student_signs_them_out() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let (_, uid, _) =
+        crate::support::http::open_portfolio(&http, &server.base, server.programs[0]).await;
+    let student = sign_in(&server.base, &server.db.pool, Role::Student, &uid, None).await;
+    let sessions = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM console_sessions WHERE subject = $1")
+            .bind(&uid)
+            .fetch_one(&server.db.pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(sessions().await, 1);
+    let admin = crate::support::auth::token(Role::Admin, "admin-1");
+    let erased = crate::support::http::post(
+        &http,
+        &server.base,
+        &format!("/students/{uid}/erasure"),
+        &admin,
+        &json!({"reason": "GDPR request 2026-17"}),
+    )
+    .await;
+    assert!(erased.status.is_success(), "{}", erased.body);
+    assert_eq!(sessions().await, 0, "the erased student's session is gone");
+    let page = student.get("/console/me").await;
+    assert_eq!(page.status, 303, "the erased student is signed out");
+    server.stop().await;
+}
