@@ -5,7 +5,6 @@
 
 use crate::console::Console;
 use crate::console::pages::{self, Ctx};
-use crate::console::session::Session;
 use crate::domain::PortfolioId;
 use crate::http::auth::Role;
 use axum::body::Body;
@@ -54,12 +53,19 @@ pub async fn upload(
 
 /// An API file of the student's own portfolio, or 404 (the API's 403 and 404 alike, as the
 /// console shows what one may not see).
-async fn file_of(console: &Console, session: &Session, ctx: &Ctx, api_path: &str) -> Response {
-    if session.caller.role != Role::Student {
+async fn file_of(console: &Console, ctx: &Ctx, api_path: &str) -> Response {
+    if ctx.session.caller.role != Role::Student {
         return pages::not_found(ctx.lang);
     }
     let answer = console
-        .api_raw(session, Method::GET, api_path, None, Body::empty(), None)
+        .api_raw(
+            &ctx.session,
+            Method::GET,
+            api_path,
+            None,
+            Body::empty(),
+            None,
+        )
         .await;
     match answer.status() {
         StatusCode::OK => answer,
@@ -79,7 +85,7 @@ pub async fn certificate(
         path.portfolio_id,
         ctx.lang.tag()
     );
-    file_of(&console, &ctx.session, &ctx, &api_path).await
+    file_of(&console, &ctx, &api_path).await
 }
 
 /// `GET /console/me/portfolios/{id}/credential`: the Open Badges credential (VC-JWT).
@@ -89,5 +95,5 @@ pub async fn credential(
     ctx: Ctx,
 ) -> Response {
     let api_path = format!("/portfolios/{}/credential", path.portfolio_id);
-    file_of(&console, &ctx.session, &ctx, &api_path).await
+    file_of(&console, &ctx, &api_path).await
 }

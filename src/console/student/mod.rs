@@ -16,6 +16,7 @@ use super::{Console, ConsoleRoute, r};
 use crate::domain::ProgramId;
 use crate::http::auth::Role;
 use crate::projections::read_models::portfolio::portfolios_of_student;
+use crate::projections::read_models::view::PhaseName;
 use axum::extract::State;
 use axum::http::Method;
 use axum::response::Response;
@@ -110,7 +111,7 @@ pub(super) async fn programs(console: &Console) -> Result<Vec<(ProgramId, String
         .collect())
 }
 
-/// `GET /console/me`: the student's portfolios, and the form to open one when there is none.
+/// `GET /console/me`: the student's portfolios, and the form to open one when none is open.
 async fn home(ctx: Ctx, State(console): State<Console>) -> Response {
     let Some(student) = ctx.session.caller.student_uid() else {
         return pages::not_found(ctx.lang);
@@ -134,10 +135,11 @@ async fn home(ctx: Ctx, State(console): State<Console>) -> Response {
             .map_or_else(|| id.to_string(), |(_, name)| name.clone())
     };
     let lang = ctx.lang;
+    // A revoked portfolio stays listed; beside only revoked ones a student may open another.
+    let none_open = mine.iter().all(|p| p.phase == PhaseName::Revoked);
     let body = html! {
         @if mine.is_empty() {
             p { (lang.t("student-none-yet")) }
-            (open_form(&ctx, &programs))
         } @else {
             h2 { (lang.t("student-my-portfolios")) }
             ul.cards {
@@ -153,6 +155,9 @@ async fn home(ctx: Ctx, State(console): State<Console>) -> Response {
                     }
                 }
             }
+        }
+        @if none_open {
+            (open_form(&ctx, &programs))
         }
     };
     ctx.page(&ctx.t("student-home-title"), body)

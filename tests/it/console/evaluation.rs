@@ -72,7 +72,10 @@ async fn the_evaluation_shows_plots_with_their_numbers_and_a_csv_to_those_who_ma
     let csv = admin.get("/console/evaluation.csv").await.html;
     assert!(csv.starts_with("section,key,value\r\n"), "{csv}");
     assert!(csv.contains("funnel,started,1\r\n"));
-    assert!(csv.contains("activity_mix,tedx,1\r\n"), "keys, not names: {csv}");
+    assert!(
+        csv.contains("activity_mix,tedx,1\r\n"),
+        "keys, not names: {csv}"
+    );
     assert!(!csv.contains(&uid));
     let now = admin
         .get(&format!("/console/evaluation.csv?year={}", this_year()))
