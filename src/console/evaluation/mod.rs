@@ -314,7 +314,7 @@ fn show(lang: Lang, i: usize, section: &Section) -> Markup {
                     } }
                     tbody {
                         @for row in &section.rows {
-                            tr { td { (row.label) } td.num { (row.shown) } }
+                            tr { th scope="row" { (row.label) } td.num { (row.shown) } }
                         }
                     }
                 }

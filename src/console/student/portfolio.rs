@@ -146,7 +146,8 @@ fn body(ctx: &Ctx, s: &Shown) -> Markup {
         }
         @if v.next_steps.iter().any(|st| st.code == NextStepCode::Apply) {
             h2 { (lang.t("student-apply-heading")) }
-            form method="post" action={ (portfolio_path(v.portfolio_id)) "/application" } {
+            form method="post" action={ (portfolio_path(v.portfolio_id)) "/application" }
+                data-confirm=(lang.t("student-apply-confirm")) {
                 (ctx.form_keys())
                 button type="submit" { (lang.t("student-apply")) }
             }

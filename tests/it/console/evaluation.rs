@@ -57,10 +57,14 @@ async fn the_evaluation_shows_plots_with_their_numbers_and_a_csv_to_those_who_ma
     );
     assert!(page.html.contains("<th scope=\"col\">Värde</th>"));
     assert!(
-        page.html
-            .contains("<td>Första aktiviteten registrerad</td><td class=\"num\">1</td>")
+        page.html.contains(
+            "<th scope=\"row\">Första aktiviteten registrerad</th><td class=\"num\">1</td>"
+        )
     );
-    assert!(page.html.contains("<td>TEDx</td><td class=\"num\">1</td>"));
+    assert!(
+        page.html
+            .contains("<th scope=\"row\">TEDx</th><td class=\"num\">1</td>")
+    );
     let english = admin
         .clone()
         .in_language("en")

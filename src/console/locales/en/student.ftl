@@ -99,3 +99,4 @@ student-open-family = Family name
 student-open-email = E-mail address
 student-your-text = What you sent
 student-deadline = Deadline for the final reflection: { $date }
+student-apply-confirm = Send your application for the certificate now? Your coordinator reviews it.

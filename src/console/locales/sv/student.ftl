@@ -99,3 +99,4 @@ student-open-family = Efternamn
 student-open-email = E-postadress
 student-your-text = Det du skickade
 student-deadline = Sista dag för slutreflektionen: { $date }
+student-apply-confirm = Skicka din ansökan om certifikatet nu? Din koordinator granskar den.
