@@ -10,6 +10,7 @@ use super::session::Session;
 use crate::http::auth::SignedIn;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -65,28 +66,13 @@ impl Console {
         body: Option<&Value>,
         idempotency_key: Option<&str>,
     ) -> Result<Value, ApiRefusal> {
-        let mut request = Request::builder().method(method).uri(path);
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-        }
-        if let Some(key) = idempotency_key {
-            request = request.header("idempotency-key", key);
-        }
-        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-        let mut request = request.body(body).map_err(|e| ApiRefusal {
-            status: StatusCode::BAD_REQUEST,
-            code: "bad_path".to_owned(),
-            detail: e.to_string(),
-        })?;
-        request
-            .extensions_mut()
-            .insert(SignedIn(session.caller.clone()));
+        let (content_type, body) = match body {
+            Some(b) => (Some("application/json"), Body::from(b.to_string())),
+            None => (None, Body::empty()),
+        };
         let answer = self
-            .api
-            .clone()
-            .oneshot(request)
-            .await
-            .unwrap_or_else(|never| match never {});
+            .api_raw(session, method, path, content_type, body, idempotency_key)
+            .await;
         let status = answer.status();
         let bytes = axum::body::to_bytes(answer.into_body(), ANSWER_LIMIT)
             .await
@@ -100,5 +86,38 @@ impl Console {
         } else {
             Err(ApiRefusal::from_answer(status, &bytes))
         }
+    }
+
+    /// `method path` with this body as `session`'s person, answered as the API answered it
+    /// (status, headers, body): for what is not JSON, an upload's raw bytes or a PDF, which the
+    /// console hands on unchanged.
+    pub async fn api_raw(
+        &self,
+        session: &Session,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Body,
+        idempotency_key: Option<&str>,
+    ) -> Response {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        let mut request = match request.body(body) {
+            Ok(request) => request,
+            Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+        };
+        request
+            .extensions_mut()
+            .insert(SignedIn(session.caller.clone()));
+        self.api
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|never| match never {})
     }
 }

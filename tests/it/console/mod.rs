@@ -2,4 +2,6 @@
 //! sessions, CSRF, languages and each area's pages.
 
 mod coordinator;
+mod evaluation;
 mod foundation;
+mod student;

@@ -73,12 +73,29 @@ fn sorted(mut shares: Vec<Share>) -> Vec<Share> {
     shares
 }
 
+/// The portfolios opened in `[from, until)`: a cohort (the console's academic year), or all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Opened {
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
 /// The figures for `program`, or over every program when `None`.
 pub async fn statistics(
     pool: &PgPool,
     program: Option<ProgramId>,
 ) -> Result<PilotStatistics, ReadError> {
+    statistics_opened(pool, program, Opened::default()).await
+}
+
+/// [`statistics`] over the portfolios opened in `opened`.
+pub async fn statistics_opened(
+    pool: &PgPool,
+    program: Option<ProgramId>,
+    opened: Opened,
+) -> Result<PilotStatistics, ReadError> {
     let program_uuid = program.map(|p| *p.as_uuid());
+    let (from, until) = (opened.from, opened.until);
     let reached_sql: Vec<String> = Step::ALL
         .iter()
         .filter_map(|s| reached_column(*s))
@@ -100,10 +117,14 @@ pub async fn statistics(
                 COALESCE(sum(oral_reflections), 0)::bigint AS oral,
                 COALESCE(sum(instagram_reflections), 0)::bigint AS instagram
          FROM rm_stats_portfolios
-         WHERE $1::uuid IS NULL OR program_id = $1",
+         WHERE ($1::uuid IS NULL OR program_id = $1)
+           AND ($2::timestamptz IS NULL OR opened_at >= $2)
+           AND ($3::timestamptz IS NULL OR opened_at < $3)",
         reached_sql.join(", ")
     ))
     .bind(program_uuid)
+    .bind(from)
+    .bind(until)
     .fetch_one(pool)
     .await?;
     let started: i64 = row.try_get("started")?;
@@ -121,9 +142,13 @@ pub async fn statistics(
         Share,
         r#"SELECT item AS "key!", count(*) AS "count!"
          FROM rm_stats_portfolios, unnest(catalog_items) AS item
-         WHERE $1::uuid IS NULL OR program_id = $1
+         WHERE ($1::uuid IS NULL OR program_id = $1)
+           AND ($2::timestamptz IS NULL OR opened_at >= $2)
+           AND ($3::timestamptz IS NULL OR opened_at < $3)
          GROUP BY item"#,
-        program_uuid
+        program_uuid,
+        from,
+        until,
     )
     .fetch_all(pool)
     .await?;
@@ -131,8 +156,12 @@ pub async fn statistics(
         Share,
         r#"SELECT final_format AS "key!", count(*) AS "count!" FROM rm_stats_portfolios
          WHERE final_format IS NOT NULL AND ($1::uuid IS NULL OR program_id = $1)
+           AND ($2::timestamptz IS NULL OR opened_at >= $2)
+           AND ($3::timestamptz IS NULL OR opened_at < $3)
          GROUP BY final_format"#,
-        program_uuid
+        program_uuid,
+        from,
+        until,
     )
     .fetch_all(pool)
     .await?;
@@ -209,15 +238,30 @@ pub async fn drop_off(
     now: DateTime<Utc>,
     inactive_days: u32,
 ) -> Result<DropOff, ReadError> {
+    drop_off_opened(pool, program, Opened::default(), now, inactive_days).await
+}
+
+/// [`drop_off`] among the portfolios opened in `opened`.
+pub async fn drop_off_opened(
+    pool: &PgPool,
+    program: Option<ProgramId>,
+    opened: Opened,
+    now: DateTime<Utc>,
+    inactive_days: u32,
+) -> Result<DropOff, ReadError> {
     let cutoff = now - TimeDelta::days(i64::from(inactive_days));
     let rows = sqlx::query!(
         r#"SELECT current_step, count(*) AS "all!",
                 count(*) FILTER (WHERE COALESCE(last_student_event_at, opened_at) <= $2) AS "quiet!"
          FROM rm_stats_portfolios
          WHERE NOT reached_certified AND ($1::uuid IS NULL OR program_id = $1)
+           AND ($3::timestamptz IS NULL OR opened_at >= $3)
+           AND ($4::timestamptz IS NULL OR opened_at < $4)
          GROUP BY current_step"#,
         program.map(|p| *p.as_uuid()),
         cutoff,
+        opened.from,
+        opened.until,
     )
     .fetch_all(pool)
     .await?;
