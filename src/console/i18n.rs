@@ -219,6 +219,23 @@ mod tests {
         }
     }
 
+    #[test]
+    fn no_key_is_in_two_files() {
+        // Fluent refuses a bundle where two files define one message: the console would panic at
+        // its first page.
+        for lang in ["en", "sv"] {
+            let mut seen = std::collections::BTreeMap::new();
+            for file in std::fs::read_dir(format!("src/console/locales/{lang}")).unwrap() {
+                let path = file.unwrap().path();
+                for key in keys(&std::fs::read_to_string(&path).unwrap()) {
+                    if let Some(other) = seen.insert(key.clone(), path.clone()) {
+                        panic!("{key} is in {} and {}", other.display(), path.display());
+                    }
+                }
+            }
+        }
+    }
+
     fn keys(ftl: &str) -> std::collections::BTreeSet<String> {
         ftl.lines()
             .filter(|l| !l.starts_with(['#', ' ', '\t', '.', '[', '*']) && l.contains('='))

@@ -32,10 +32,10 @@ fn places(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/console/programs", "nav-programs"),
             ("/console/evaluation", "nav-evaluation"),
         ],
+        // The pilot's figures are for coordinators and admins, as the API's `/statistics` is.
         Role::Registrar => &[
             ("/console/certificates", "nav-certificates"),
             ("/console/batches", "nav-batches"),
-            ("/console/evaluation", "nav-evaluation"),
         ],
         Role::Admin => &[
             ("/console/admin/programs", "nav-admin-programs"),

@@ -88,7 +88,6 @@ problem-activity-in-future = An activity cannot end in the future.
 problem-activity-dates-reversed = The activity ends before it starts.
 problem-repeated-catalog-item = Your program asks for different activities: this one is already in your portfolio.
 problem-catalog-item-retired = This activity is no longer in the catalog.
-problem-not-enough-approved-reflections = Not enough approved reflections yet to apply.
 problem-expected-completion-in-past = The expected completion date cannot be in the past.
 problem-expected-completion-unconfirmed = Your coordinator has not confirmed your expected completion date yet.
 problem-portfolio-exists = You already have a portfolio in this program.

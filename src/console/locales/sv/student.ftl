@@ -88,7 +88,6 @@ problem-activity-in-future = En aktivitet kan inte sluta i framtiden.
 problem-activity-dates-reversed = Aktiviteten slutar innan den börjar.
 problem-repeated-catalog-item = Ditt program kräver olika aktiviteter: den här finns redan i din portfölj.
 problem-catalog-item-retired = Den här aktiviteten finns inte längre i katalogen.
-problem-not-enough-approved-reflections = Du har ännu inte tillräckligt många godkända reflektioner för att ansöka.
 problem-expected-completion-in-past = Det beräknade slutdatumet kan inte ligga i det förflutna.
 problem-expected-completion-unconfirmed = Din koordinator har ännu inte bekräftat ditt beräknade slutdatum.
 problem-portfolio-exists = Du har redan en portfölj i det här programmet.
