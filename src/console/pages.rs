@@ -41,6 +41,25 @@ impl Ctx {
         Html(layout::page(&self.frame(), title, body).into_string()).into_response()
     }
 
+    /// 404 in the frame: nothing here, or nothing this person may see (the API's rule: the two look
+    /// the same).
+    pub fn not_found(&self) -> Response {
+        self.framed(StatusCode::NOT_FOUND, "not-found-title", "not-found-text")
+    }
+
+    /// 403 in the frame: a form without this session's token, or from another site.
+    pub fn forbidden(&self) -> Response {
+        self.framed(StatusCode::FORBIDDEN, "csrf-title", "csrf-text")
+    }
+
+    fn framed(&self, status: StatusCode, title: &str, text: &str) -> Response {
+        let body = html! {
+            p { (self.t(text)) }
+            p { a href="/console" { (self.t("go-start")) } }
+        };
+        (status, self.page(&self.t(title), body)).into_response()
+    }
+
     /// The text of `key` in the request's language.
     pub fn t(&self, key: &str) -> String {
         self.lang.t(key)
@@ -123,7 +142,7 @@ impl<T: DeserializeOwned> FromRequest<Console> for Posted<T> {
         let (mut parts, body) = request.into_parts();
         let ctx = Ctx::from_request_parts(&mut parts, console).await?;
         if !same_origin(&parts) {
-            return Err(forbidden(ctx.lang));
+            return Err(ctx.forbidden());
         }
         let bytes = axum::body::to_bytes(body, FORM_LIMIT)
             .await
@@ -136,7 +155,7 @@ impl<T: DeserializeOwned> FromRequest<Console> for Posted<T> {
         };
         let csrf = take(&mut pairs, "_csrf");
         if !ctx.session.check_csrf(csrf.as_deref()) {
-            return Err(forbidden(ctx.lang));
+            return Err(ctx.forbidden());
         }
         let key = take(&mut pairs, "_key").filter(|k| uuid::Uuid::parse_str(k).is_ok());
         let encoded = serde_urlencoded::to_string(&pairs).map_err(|_| bad_form(ctx.lang))?;

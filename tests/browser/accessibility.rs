@@ -13,7 +13,15 @@ use std::collections::{BTreeSet, VecDeque};
 /// Links the sweep does not follow: files (CSV, PDF, batch files, media, credentials), the
 /// language switch and sign-in, which are not pages of a role.
 fn is_page(path: &str) -> bool {
-    let skip = [".csv", ".pdf", "/files/", "/media/", "/credential", "/language", "/signin"];
+    let skip = [
+        ".csv",
+        ".pdf",
+        "/files/",
+        "/media/",
+        "/credential",
+        "/language",
+        "/signin",
+    ];
     path.starts_with("/console") && !skip.iter().any(|s| path.contains(s))
 }
 
@@ -36,12 +44,18 @@ fn shape(path: &str) -> String {
 pub async fn sign_in_as(browser: &Browser, base: &str, role: &str, subject: &str) {
     let c = &browser.client;
     c.goto(&format!("{base}/console/signin")).await.unwrap();
-    let form = c.form(Locator::Css("section.dev form.stack")).await.unwrap();
+    let form = c
+        .form(Locator::Css("section.dev form.stack"))
+        .await
+        .unwrap();
     form.set_by_name("role", role).await.unwrap();
     form.set_by_name("subject", subject).await.unwrap();
     form.submit().await.unwrap();
     let landed = c.current_url().await.unwrap();
-    assert!(!landed.path().contains("/signin"), "{role} {subject} was not signed in: {landed}");
+    assert!(
+        !landed.path().contains("/signin"),
+        "{role} {subject} was not signed in: {landed}"
+    );
 }
 
 /// The console pages reachable from where the browser is, one per shape, at most `limit`.
@@ -57,7 +71,11 @@ async fn sweep(browser: &Browser, base: &str, limit: usize) -> Vec<String> {
         }
         c.goto(&format!("{base}{path}")).await.unwrap();
         pages.push(path);
-        for link in c.find_all(Locator::Css("main a[href^='/console']")).await.unwrap() {
+        for link in c
+            .find_all(Locator::Css("main a[href^='/console']"))
+            .await
+            .unwrap()
+        {
             if let Some(href) = link.attr("href").await.unwrap()
                 && is_page(&href)
                 && !seen.contains(&shape(&href))
@@ -89,7 +107,8 @@ async fn every_page_passes_axe_in_both_languages() {
         assert!(!pages.is_empty(), "{person} has no pages");
         for lang in ["sv", "en"] {
             for page in &pages {
-                let back = url::form_urlencoded::byte_serialize(page.as_bytes()).collect::<String>();
+                let back =
+                    url::form_urlencoded::byte_serialize(page.as_bytes()).collect::<String>();
                 let switch = format!("{}/console/language?to={lang}&back={back}", server.base);
                 browser.client.goto(&switch).await.unwrap();
                 let html_lang = browser
@@ -107,10 +126,21 @@ async fn every_page_passes_axe_in_both_languages() {
                 }
             }
         }
-        browser.client.find(Locator::Css("form.signout button")).await.unwrap().click().await.unwrap();
+        browser
+            .client
+            .find(Locator::Css("form.signout button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
     }
     browser.close().await;
     server.stop().await;
     assert!(checked >= 20, "only {checked} pages were checked");
-    assert!(failures.is_empty(), "axe-core found:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "axe-core found:\n{}",
+        failures.join("\n")
+    );
 }

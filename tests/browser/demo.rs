@@ -44,7 +44,11 @@ impl DemoServer {
             .send()
             .await
             .unwrap();
-        assert!(run.status().is_success(), "export run: {}", run.text().await.unwrap());
+        assert!(
+            run.status().is_success(),
+            "export run: {}",
+            run.text().await.unwrap()
+        );
         DemoServer {
             base,
             db,

@@ -73,7 +73,11 @@ impl Browser {
         );
         let mut last = None;
         for _ in 0..100 {
-            match ClientBuilder::native().capabilities(caps.clone()).connect(&url).await {
+            match ClientBuilder::native()
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
                 Ok(client) => return Browser { client, driver },
                 Err(e) => last = Some(e),
             }
@@ -139,12 +143,21 @@ fn install_axe() -> PathBuf {
     }
     std::fs::create_dir_all(&root).unwrap();
     let status = Command::new("npm")
-        .args(["install", "--no-save", "--no-audit", "--no-fund", "--prefix"])
+        .args([
+            "install",
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+        ])
         .arg(&root)
         .arg(format!("axe-core@{AXE_VERSION}"))
         .status()
         .expect("npm runs (Node.js and npm install axe-core for the accessibility checks)");
-    assert!(status.success(), "npm install axe-core@{AXE_VERSION} failed");
+    assert!(
+        status.success(),
+        "npm install axe-core@{AXE_VERSION} failed"
+    );
     let installed = root.join("node_modules/axe-core/axe.min.js");
     std::fs::copy(&installed, &script).unwrap();
     script

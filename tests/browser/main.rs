@@ -13,5 +13,6 @@ mod support;
 mod accessibility;
 mod demo;
 mod driver;
+mod journey;
 mod screenshots;
 mod sign_in;

@@ -17,36 +17,95 @@ async fn screenshots() {
     let server = DemoServer::start(40).await;
     let (coordinator, _) = server.coordinator();
     let shots: Vec<Shot> = vec![
-        ("coordinator-programs", "coordinator", coordinator.clone(), vec![]),
-        ("coordinator-program", "coordinator", coordinator.clone(), vec!["main a[href^='/console/programs/']"]),
+        (
+            "coordinator-programs",
+            "coordinator",
+            coordinator.clone(),
+            vec![],
+        ),
+        (
+            "coordinator-program",
+            "coordinator",
+            coordinator.clone(),
+            vec!["main a[href^='/console/programs/']"],
+        ),
         (
             "coordinator-portfolio",
             "coordinator",
             coordinator.clone(),
-            vec!["main a[href^='/console/programs/']", "main a[href^='/console/portfolios/']"],
+            vec![
+                "main a[href^='/console/programs/']",
+                "main a[href^='/console/portfolios/']",
+            ],
         ),
-        ("evaluation", "coordinator", coordinator, vec!["header a[href='/console/evaluation']"]),
-        ("student-portfolio", "student", server.student(StudentPath::InProgress), vec![]),
-        ("student-certified", "student", server.student(StudentPath::Certified), vec![]),
-        ("registrar-certificates", "registrar", "registrar-demo".into(), vec![]),
-        ("registrar-batch", "registrar", "registrar-demo".into(), vec!["header a[href='/console/batches']", "main a[href^='/console/batches/']"]),
+        (
+            "evaluation",
+            "coordinator",
+            coordinator,
+            vec!["header a[href='/console/evaluation']"],
+        ),
+        (
+            "student-portfolio",
+            "student",
+            server.student(StudentPath::InProgress),
+            vec![],
+        ),
+        (
+            "student-certified",
+            "student",
+            server.student(StudentPath::Certified),
+            vec![],
+        ),
+        (
+            "registrar-certificates",
+            "registrar",
+            "registrar-demo".into(),
+            vec![],
+        ),
+        (
+            "registrar-batch",
+            "registrar",
+            "registrar-demo".into(),
+            vec![
+                "header a[href='/console/batches']",
+                "main a[href^='/console/batches/']",
+            ],
+        ),
         ("admin-programs", "admin", "admin-demo".into(), vec![]),
-        ("admin-health", "admin", "admin-demo".into(), vec!["header a[href='/console/admin/health']"]),
+        (
+            "admin-health",
+            "admin",
+            "admin-demo".into(),
+            vec!["header a[href='/console/admin/health']"],
+        ),
     ];
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     let browser = Browser::start(1280, 1000).await;
     let c = &browser.client;
-    c.goto(&format!("{}/console/language?to=en&back=/console/signin", server.base)).await.unwrap();
+    c.goto(&format!(
+        "{}/console/language?to=en&back=/console/signin",
+        server.base
+    ))
+    .await
+    .unwrap();
     for (name, role, who, steps) in shots {
         sign_in_as(&browser, &server.base, role, &who).await;
         for step in steps {
-            let link = c.find(Locator::Css(step)).await.unwrap_or_else(|e| panic!("{name}: {step}: {e}"));
+            let link = c
+                .find(Locator::Css(step))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {step}: {e}"));
             link.click().await.unwrap();
         }
         let png = c.screenshot().await.unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-        c.find(Locator::Css("form.signout button")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("form.signout button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
     }
     browser.close().await;
     server.stop().await;

@@ -40,12 +40,25 @@ async fn a_coordinator_signs_in_at_the_identity_provider() {
     let base = console_with_idp(&server, &idp).await;
     let browser = Browser::start(1280, 900).await;
     let c = &browser.client;
-    c.goto(&format!("{base}/console")).await.unwrap();
+    c.goto(&format!("{base}/console/programs")).await.unwrap();
     // Not signed in: the sign-in page, offering the provider and no development sign-in.
-    assert!(c.current_url().await.unwrap().path().ends_with("/console/signin"));
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/console/signin")
+    );
     let source = c.source().await.unwrap();
-    assert!(!source.contains("dev-heading"), "no development sign-in without the secret");
-    assert!(browser.axe_violations().await.is_empty(), "{:?}", browser.axe_violations().await);
+    assert!(
+        !source.contains("dev-heading"),
+        "no development sign-in without the secret"
+    );
+    assert!(
+        browser.axe_violations().await.is_empty(),
+        "{:?}",
+        browser.axe_violations().await
+    );
     c.find(Locator::Css("a.button[href^='/console/signin/oidc']"))
         .await
         .unwrap()
@@ -55,13 +68,34 @@ async fn a_coordinator_signs_in_at_the_identity_provider() {
     // Through the provider and back to the page asked for, signed in with a cookie.
     let landed = c.current_url().await.unwrap();
     assert_eq!(landed.path(), "/console/programs", "landed at {landed}");
-    let header = c.find(Locator::Css("header .who")).await.unwrap().text().await.unwrap();
+    let header = c
+        .find(Locator::Css("header .who"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(header.contains("Anna Lind"), "{header}");
-    assert_eq!(idp.challenges().len(), 1, "the browser's sign-in sent a PKCE challenge");
+    assert_eq!(
+        idp.challenges().len(),
+        1,
+        "the browser's sign-in sent a PKCE challenge"
+    );
     // Signing out ends it.
-    c.find(Locator::Css("form.signout button")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("form.signout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     c.goto(&format!("{base}/console/programs")).await.unwrap();
-    assert!(c.current_url().await.unwrap().path().ends_with("/console/signin"));
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/console/signin")
+    );
     browser.close().await;
     server.stop().await;
 }

@@ -279,7 +279,9 @@ fn print_report(
     println!();
     println!("then open the web console and pick a demo person on its development sign-in page:");
     println!("  {base}/console");
-    println!("  (coordinators coord-<program code>, registrar-demo, admin-demo, and the cohort's students)");
+    println!(
+        "  (coordinators coord-<program code>, registrar-demo, admin-demo, and the cohort's students)"
+    );
     println!();
 
     println!("development tokens (12 hours) and what to try:");

@@ -97,7 +97,7 @@ async fn history_page(
     query: HistoryQuery,
 ) -> Page<Response> {
     let (state, _) = portfolio_of(console, ctx, raw).await?;
-    let p = state.opened().ok_or_else(|| pages::not_found(ctx.lang))?;
+    let p = state.opened().ok_or_else(|| ctx.not_found())?;
     let lang = ctx.lang;
     let _ = reads::caught_up(&console.app, "audit").await;
     let entries = audit::portfolio_history(&console.app.pool, p.id)

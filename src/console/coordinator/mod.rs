@@ -83,7 +83,7 @@ type Page<T> = Result<T, Response>;
 /// A path segment as an id; anything else is a page that does not exist.
 #[allow(clippy::result_large_err)] // Like every page helper here: the error is the page.
 fn parse_id<T: std::str::FromStr>(ctx: &Ctx, raw: &str) -> Page<T> {
-    raw.parse().map_err(|_| pages::not_found(ctx.lang))
+    raw.parse().map_err(|_| ctx.not_found())
 }
 
 /// The program, when the signed-in person coordinates it (the API's `reads::coordinator_of`);
@@ -91,7 +91,7 @@ fn parse_id<T: std::str::FromStr>(ctx: &Ctx, raw: &str) -> Page<T> {
 async fn program_of(console: &Console, ctx: &Ctx, raw: &str) -> Page<Program> {
     let id: ProgramId = parse_id(ctx, raw)?;
     if ctx.session.caller.role != Role::Coordinator || !ctx.session.caller.coordinates(id) {
-        return Err(pages::not_found(ctx.lang));
+        return Err(ctx.not_found());
     }
     let (state, _) = console
         .app
@@ -99,10 +99,7 @@ async fn program_of(console: &Console, ctx: &Ctx, raw: &str) -> Page<Program> {
         .load_program(id)
         .await
         .map_err(|e| pages::failure(ctx.lang, &e))?;
-    state
-        .registered()
-        .cloned()
-        .ok_or_else(|| pages::not_found(ctx.lang))
+    state.registered().cloned().ok_or_else(|| ctx.not_found())
 }
 
 /// A portfolio folded from its stream (personal data included) with its version, when the
@@ -110,7 +107,7 @@ async fn program_of(console: &Console, ctx: &Ctx, raw: &str) -> Page<Program> {
 async fn portfolio_of(console: &Console, ctx: &Ctx, raw: &str) -> Page<(Arc<PortfolioState>, i32)> {
     let id: PortfolioId = parse_id(ctx, raw)?;
     if ctx.session.caller.role != Role::Coordinator {
-        return Err(pages::not_found(ctx.lang));
+        return Err(ctx.not_found());
     }
     let (state, version) = console
         .app
@@ -120,7 +117,7 @@ async fn portfolio_of(console: &Console, ctx: &Ctx, raw: &str) -> Page<(Arc<Port
         .map_err(|e| pages::failure(ctx.lang, &e))?;
     match state.opened() {
         Some(p) if ctx.session.caller.coordinates(p.program_id) => Ok((state, version)),
-        _ => Err(pages::not_found(ctx.lang)),
+        _ => Err(ctx.not_found()),
     }
 }
 
@@ -182,7 +179,7 @@ async fn forward(console: &Console, ctx: &Ctx, path: &str, headers: &HeaderMap) 
         }
     }
     let Ok(mut request) = request.body(Body::empty()) else {
-        return pages::not_found(ctx.lang);
+        return ctx.not_found();
     };
     request
         .extensions_mut()
@@ -195,7 +192,7 @@ async fn forward(console: &Console, ctx: &Ctx, path: &str, headers: &HeaderMap) 
         .unwrap_or_else(|never| match never {});
     if answer.status().is_client_error() && answer.status().as_u16() != 416 {
         // The API's 403/404 (and malformed paths) are the console's 404.
-        return pages::not_found(ctx.lang);
+        return ctx.not_found();
     }
     answer.into_response()
 }

@@ -29,7 +29,7 @@ pub async fn page(
         Err(response) => return response,
     };
     let Some(p) = state.opened() else {
-        return pages::not_found(ctx.lang);
+        return ctx.not_found();
     };
     let program = match super::program_of(&console, &ctx, &p.program_id.to_string()).await {
         Ok(program) => program,
@@ -335,7 +335,7 @@ pub async fn decide(
             json!({"until": text(&f.until), "reason": text(&f.reason)}),
             "coord-extended",
         ),
-        _ => return pages::not_found(ctx.lang),
+        _ => return ctx.not_found(),
     };
     let back = format!("/console{base}");
     match console

@@ -27,7 +27,7 @@ const PORTFOLIO_PAGE: i64 = 200;
 pub async fn list(State(console): State<Console>, ctx: Ctx) -> Response {
     let caller = &ctx.session.caller;
     if caller.role != crate::http::auth::Role::Coordinator {
-        return pages::not_found(ctx.lang);
+        return ctx.not_found();
     }
     let _ = reads::caught_up(&console.app, "review_queue").await;
     let mut cards = Vec::new();

@@ -195,7 +195,7 @@ async fn item_names(
 
 async fn page(ctx: Ctx, console: Console, program: Option<ProgramId>, q: YearQuery) -> Response {
     if !may_see(&ctx.session.caller, program) {
-        return pages::not_found(ctx.lang);
+        return ctx.not_found();
     }
     let figures = match read(&console, &ctx.session, program, &q).await {
         Ok(figures) => figures,
@@ -327,7 +327,7 @@ fn show(lang: Lang, i: usize, section: &Section) -> Markup {
 /// counts them (not translated, for spreadsheets and scripts).
 async fn csv(ctx: Ctx, console: Console, program: Option<ProgramId>, q: YearQuery) -> Response {
     if !may_see(&ctx.session.caller, program) {
-        return pages::not_found(ctx.lang);
+        return ctx.not_found();
     }
     let figures = match read(&console, &ctx.session, program, &q).await {
         Ok(figures) => figures,

@@ -55,7 +55,7 @@ pub async fn upload(
 /// console shows what one may not see).
 async fn file_of(console: &Console, ctx: &Ctx, api_path: &str) -> Response {
     if ctx.session.caller.role != Role::Student {
-        return pages::not_found(ctx.lang);
+        return ctx.not_found();
     }
     let answer = console
         .api_raw(
@@ -69,7 +69,7 @@ async fn file_of(console: &Console, ctx: &Ctx, api_path: &str) -> Response {
         .await;
     match answer.status() {
         StatusCode::OK => answer,
-        _ => pages::not_found(ctx.lang),
+        _ => ctx.not_found(),
     }
 }
 

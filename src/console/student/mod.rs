@@ -114,10 +114,10 @@ pub(super) async fn programs(console: &Console) -> Result<Vec<(ProgramId, String
 /// `GET /console/me`: the student's portfolios, and the form to open one when none is open.
 async fn home(ctx: Ctx, State(console): State<Console>) -> Response {
     let Some(student) = ctx.session.caller.student_uid() else {
-        return pages::not_found(ctx.lang);
+        return ctx.not_found();
     };
     if ctx.session.caller.role != Role::Student {
-        return pages::not_found(ctx.lang);
+        return ctx.not_found();
     }
     let today = crate::domain::stockholm_date(chrono::Utc::now());
     let mine = match portfolios_of_student(&console.app.pool, student, None, 50, today).await {

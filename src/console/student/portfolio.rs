@@ -8,7 +8,7 @@
 use super::{n, phase_key, portfolio_path};
 use crate::console::Console;
 use crate::console::i18n::Lang;
-use crate::console::pages::{self, Ctx};
+use crate::console::pages::Ctx;
 use crate::domain::PortfolioId;
 use crate::domain::portfolio::{FinalFormat, ReflectionFormat};
 use crate::http::auth::Role;
@@ -42,19 +42,19 @@ pub async fn page(
     ctx: Ctx,
 ) -> Response {
     if ctx.session.caller.role != Role::Student {
-        return pages::not_found(ctx.lang);
+        return ctx.not_found();
     }
     let Ok(answer) = console
         .api_get(&ctx.session, &format!("/portfolios/{}", path.portfolio_id))
         .await
     else {
-        return pages::not_found(ctx.lang);
+        return ctx.not_found();
     };
     let (Ok(view), Ok(personal)) = (
         serde_json::from_value::<PortfolioView>(answer["view"].clone()),
         serde_json::from_value::<PortfolioPersonal>(answer["personal"].clone()),
     ) else {
-        return pages::not_found(ctx.lang);
+        return ctx.not_found();
     };
     let program = console
         .api_get(&ctx.session, &format!("/programs/{}", view.program_id))
