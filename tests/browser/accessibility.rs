@@ -74,7 +74,7 @@ async fn sweep(browser: &Browser, base: &str, limit: usize) -> Vec<String> {
         c.goto(&format!("{base}{path}")).await.unwrap();
         pages.push(path);
         for link in c
-            .find_all(Locator::Css("main a[href^='/console']"))
+            .find_all(Locator::Css("main a[href^='/console'], header nav a[href^='/console']"))
             .await
             .unwrap()
         {
