@@ -12,6 +12,7 @@ use crate::console::api::ApiRefusal;
 use crate::console::i18n::Lang;
 use crate::console::pages::{self, Ctx, Posted};
 use crate::console::paths::encode;
+use crate::export::{MANIFEST_FILE_NAME, Manifest};
 use crate::http::auth::SignedIn;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -136,6 +137,7 @@ pub async fn show(
     let items = b["items"].as_array().unwrap_or(&empty);
     let counts = &b["counts"];
     let acknowledged = b["acknowledged_by"].as_str();
+    let manifest = manifest(&console, &ctx, id).await;
     let created = when(lang, &b["created_at"]).unwrap_or_default();
     let body = html! {
         p { a href="/console/batches" { (lang.t("reg-back-to-batches")) } }
@@ -174,6 +176,7 @@ pub async fn show(
                 }
             } }
         }
+        @if let Some(m) = &manifest { (manifest_notes(lang, m)) }
         h2 { (lang.t("reg-items-heading")) }
         table aria-label=(lang.t("reg-items-heading")) {
             thead { tr {
@@ -228,6 +231,24 @@ pub struct FilePath {
     name: String,
 }
 
+/// The API's answer to `GET /exports/batches/{batch_id}/files/{name}` for this person, in this
+/// process: the same checks, the same bytes.
+async fn api_file(console: &Console, ctx: &Ctx, batch_id: Uuid, name: &str) -> Response {
+    let uri = format!("/exports/batches/{batch_id}/files/{}", segment(name));
+    let mut request = Request::get(uri)
+        .body(Body::empty())
+        .expect("a path of percent-encoded segments is a valid URI");
+    request
+        .extensions_mut()
+        .insert(SignedIn(ctx.session.caller.clone()));
+    console
+        .api
+        .clone()
+        .oneshot(request)
+        .await
+        .unwrap_or_else(|never| match never {})
+}
+
 /// One file of a batch: the API's download, answered as the API answered it (its bytes, type,
 /// `Content-Disposition: attachment` and checksum `ETag`); a refusal as a page.
 pub async fn download(
@@ -242,20 +263,7 @@ pub async fn download(
     let Ok(batch_id) = Uuid::parse_str(&path.batch_id) else {
         return pages::not_found(lang);
     };
-    // The name goes to the API percent-encoded; the API compares it with the recorded names.
-    let uri = format!("/exports/batches/{batch_id}/files/{}", segment(&path.name));
-    let Ok(mut request) = Request::get(uri).body(Body::empty()) else {
-        return pages::not_found(lang);
-    };
-    request
-        .extensions_mut()
-        .insert(SignedIn(ctx.session.caller.clone()));
-    let answer = console
-        .api
-        .clone()
-        .oneshot(request)
-        .await
-        .unwrap_or_else(|never| match never {});
+    let answer = api_file(&console, &ctx, batch_id, &path.name).await;
     if answer.status().is_success() {
         let (parts, body) = answer.into_parts();
         let mut response = Response::new(body);
@@ -285,6 +293,67 @@ pub async fn download(
         detail: problem["detail"].as_str().unwrap_or_default().to_owned(),
     };
     read_refused(&ctx, &refusal, &format!("/console/batches/{batch_id}")).into_response()
+}
+
+/// The batch's manifest, when it is written and readable (a batch still being written has none).
+async fn manifest(console: &Console, ctx: &Ctx, batch_id: Uuid) -> Option<Manifest> {
+    let answer = api_file(console, ctx, batch_id, MANIFEST_FILE_NAME).await;
+    if !answer.status().is_success() {
+        return None;
+    }
+    let bytes = axum::body::to_bytes(answer.into_body(), 16 * 1024 * 1024)
+        .await
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// What the manifest says beyond the files: certificates withheld (their source could not be
+/// read), certificates whose holder was erased, and what is still to do by hand in Ladok.
+fn manifest_notes(lang: Lang, m: &Manifest) -> Markup {
+    let step = |code: &str| {
+        let key = format!("reg-step-{}", code.replace('_', "-"));
+        let text = lang.t(&key);
+        if text != key {
+            text
+        } else {
+            m.ladok_manual_step_texts
+                .get(code)
+                .cloned()
+                .unwrap_or_else(|| code.to_owned())
+        }
+    };
+    html! {
+        @if !m.withheld.is_empty() {
+            h3 { (lang.t("reg-withheld-heading")) }
+            ul { @for w in &m.withheld {
+                li {
+                    a href={ "/console/certificates/" (w.certificate_id) } { (w.certificate_id) }
+                    ": " (status_text(lang, "reason", &w.reason))
+                }
+            } }
+        }
+        @if !m.personal_data_erased.is_empty() {
+            h3 { (lang.t("reg-erased-heading")) }
+            ul { @for id in &m.personal_data_erased {
+                li { a href={ "/console/certificates/" (id) } { (id) } }
+            } }
+        }
+        @if !m.ladok_manual_steps.is_empty() {
+            h3 { (lang.t("reg-manual-heading")) }
+            table aria-label=(lang.t("reg-manual-heading")) {
+                thead { tr {
+                    th scope="col" { (lang.t("reg-col-certificate")) }
+                    th scope="col" { (lang.t("reg-col-manual")) }
+                } }
+                tbody { @for c in &m.ladok_manual_steps {
+                    tr {
+                        td { a href={ "/console/certificates/" (c.certificate_id) } { (c.certificate_id) } }
+                        td { ul { @for code in &c.steps { li { (step(code)) } } } }
+                    }
+                } }
+            }
+        }
+    }
 }
 
 /// `name` as one path segment: unreserved characters as they are, every other byte as `%XX`.

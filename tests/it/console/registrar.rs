@@ -62,6 +62,10 @@ async fn the_registrar_sees_certificates_runs_an_export_downloads_and_acknowledg
     let file_link = format!("/console/batches/{batch}/files/{MANIFEST_FILE_NAME}");
     assert!(page.html.contains(&file_link), "the manifest's download");
     assert!(page.html.contains("Kvittera omgången"));
+    assert!(
+        page.html.contains("TillatenIBevis"),
+        "the manifest's manual steps"
+    );
 
     // The download with the session cookie is the API's file, as an attachment.
     let http = reqwest::Client::new();
