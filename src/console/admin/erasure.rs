@@ -55,7 +55,7 @@ pub struct Request {
 }
 
 /// The first form answered: the confirmation page (nothing is erased yet).
-pub async fn check(posted: Posted<Request>) -> Response {
+pub async fn check(State(console): State<Console>, posted: Posted<Request>) -> Response {
     let ctx = posted.ctx;
     if let Some(no) = not_admin(&ctx) {
         return no;
@@ -74,11 +74,29 @@ pub async fn check(posted: Posted<Request>) -> Response {
         let page = ctx.page(&ctx.t("admin-erasure-title"), body);
         return (StatusCode::UNPROCESSABLE_ENTITY, page).into_response();
     }
-    confirmation(&ctx, uid, reason, None)
+    // How much there is to erase, as the read model counts it (a number, nothing personal),
+    // once it has caught up as the API's reads do (it answers regardless after its wait).
+    let _ = crate::http::reads::caught_up(&console.app, "portfolio").await;
+    let portfolios = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM rm_portfolios WHERE student_uid = $1"#,
+        Uuid::parse_str(uid).ok(),
+    )
+    .fetch_one(&console.app.pool)
+    .await;
+    match portfolios {
+        Ok(n) => confirmation(&ctx, uid, reason, Some(n), None),
+        Err(e) => pages::failure(ctx.lang, &e),
+    }
 }
 
 /// The confirmation step: what will be erased, that it is for good, the UID typed again.
-fn confirmation(ctx: &Ctx, uid: &str, reason: &str, problem: Option<&str>) -> Response {
+fn confirmation(
+    ctx: &Ctx,
+    uid: &str,
+    reason: &str,
+    portfolios: Option<i64>,
+    problem: Option<&str>,
+) -> Response {
     let lang = ctx.lang;
     let body = html! {
         p.warning role="alert" { (lang.t("admin-erasure-irreversible")) }
@@ -89,6 +107,11 @@ fn confirmation(ctx: &Ctx, uid: &str, reason: &str, problem: Option<&str>) -> Re
             }
         }
         p { (lang.t("admin-erasure-kept")) }
+        @match portfolios {
+            Some(0) => p.warning { (lang.t("admin-erasure-no-portfolios")) },
+            Some(n) => p { (lang.t_with("admin-erasure-portfolios", &[("n", n.into())])) },
+            None => {},
+        }
         dl.facts {
             dt { (lang.t("admin-erasure-uid")) } dd { code { (uid) } }
             dt { (lang.t("admin-erasure-reason")) } dd { (reason) }
@@ -142,7 +165,13 @@ pub async fn confirm(State(console): State<Console>, posted: Posted<Confirm>) ->
         return pages::not_found(ctx.lang);
     };
     if form.uid_again.trim() != uid || form.understood.as_deref() != Some("yes") {
-        return confirmation(&ctx, uid, &form.reason, Some("admin-erasure-not-confirmed"));
+        return confirmation(
+            &ctx,
+            uid,
+            &form.reason,
+            None,
+            Some("admin-erasure-not-confirmed"),
+        );
     }
     let path = format!("/students/{student}/erasure");
     let body = json!({ "reason": form.reason.trim() });

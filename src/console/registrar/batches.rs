@@ -6,7 +6,7 @@
 //! gets exactly the API's bytes after exactly its checks (recorded names only, the path built from
 //! the recorded name), with the session cookie instead of a token.
 
-use super::{not_registrar, read_refused, reason_text, status_text};
+use super::{not_registrar, read_refused, reason_text, status_text, step_text};
 use crate::console::Console;
 use crate::console::api::ApiRefusal;
 use crate::console::i18n::Lang;
@@ -311,16 +311,8 @@ async fn manifest(console: &Console, ctx: &Ctx, batch_id: Uuid) -> Option<Manife
 /// read), certificates whose holder was erased, and what is still to do by hand in Ladok.
 fn manifest_notes(lang: Lang, m: &Manifest) -> Markup {
     let step = |code: &str| {
-        let key = format!("reg-step-{}", code.replace('_', "-"));
-        let text = lang.t(&key);
-        if text != key {
-            text
-        } else {
-            m.ladok_manual_step_texts
-                .get(code)
-                .cloned()
-                .unwrap_or_else(|| code.to_owned())
-        }
+        let fallback = m.ladok_manual_step_texts.get(code).map(String::as_str);
+        step_text(lang, code, fallback)
     };
     html! {
         @if !m.withheld.is_empty() {

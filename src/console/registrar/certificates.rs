@@ -3,7 +3,7 @@
 //! refused or that are held, what is still to do by hand, and one certificate's Ladok history and
 //! credential.
 
-use super::{not_registrar, read_refused, reason_text, status_text};
+use super::{not_registrar, read_refused, reason_text, status_text, step_text};
 use crate::console::Console;
 use crate::console::i18n::Lang;
 use crate::console::pages::{self, Ctx};
@@ -158,11 +158,7 @@ fn steps(lang: Lang, steps: &[ManualStep]) -> Markup {
         @if steps.is_empty() {
             (lang.t("reg-manual-none"))
         } @else {
-            ul { @for s in steps {
-                @let key = format!("reg-step-{}", s.code.replace('_', "-"));
-                @let text = lang.t(&key);
-                li { @if text == key { (s.text) } @else { (text) } }
-            } }
+            ul { @for s in steps { li { (step_text(lang, &s.code, Some(&s.text))) } } }
         }
     }
 }

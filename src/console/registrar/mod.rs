@@ -90,3 +90,15 @@ fn reason_text(lang: Lang, reason: &str) -> String {
         None => text,
     }
 }
+
+/// What to do by hand in Ladok for a step code, in the page's language; `fallback` (the API's or
+/// the manifest's English text) when the files have no text for the code.
+fn step_text(lang: Lang, code: &str, fallback: Option<&str>) -> String {
+    let key = format!("reg-step-{}", code.replace('_', "-"));
+    let text = lang.t(&key);
+    if text == key {
+        fallback.unwrap_or(code).to_owned()
+    } else {
+        text
+    }
+}

@@ -127,6 +127,11 @@ async fn erasure_needs_its_confirmation_step() {
     assert_eq!(asked.status, 200);
     assert!(asked.html.contains("Bekräfta raderingen"));
     assert!(asked.html.contains("/console/admin/erasure/confirm"));
+    assert!(
+        asked
+            .html
+            .contains("Tjänsten har en portfölj för studenten.")
+    );
     assert_eq!(erased().await, 0, "the first form erases nothing");
 
     // The UID typed wrong, or the box not ticked: nothing.

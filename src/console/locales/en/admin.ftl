@@ -69,6 +69,11 @@ admin-erasure-what-texts = Every reflection text, description, feedback and reas
 admin-erasure-what-media = Every recording the student uploaded.
 admin-erasure-what-sessions = Every other personal part of the student's portfolios in the log (it can no longer be opened).
 admin-erasure-kept = What stays: the facts without personal data (dates, activities, decisions, the Ladok UID), the reason you give, and export batch folders already written.
+admin-erasure-portfolios = The service holds { $n ->
+    [one] one portfolio
+   *[other] { $n } portfolios
+} of this student.
+admin-erasure-no-portfolios = The service holds no portfolio of this student: check the UID.
 admin-erasure-uid-again = Type the student's Ladok UID again
 admin-erasure-understood = I understand that the erasure cannot be undone
 admin-erasure-erase = Erase the personal data

@@ -69,6 +69,11 @@ admin-erasure-what-texts = Alla reflektionstexter, beskrivningar, återkopplinga
 admin-erasure-what-media = Alla inspelningar som studenten har laddat upp.
 admin-erasure-what-sessions = Alla andra personliga delar av studentens portföljer i loggen (de går inte längre att öppna).
 admin-erasure-kept = Det här finns kvar: uppgifterna utan personuppgifter (datum, aktiviteter, beslut, Ladok-UID), skälet du anger och exportomgångar som redan skrivits.
+admin-erasure-portfolios = Tjänsten har { $n ->
+    [one] en portfölj
+   *[other] { $n } portföljer
+} för studenten.
+admin-erasure-no-portfolios = Tjänsten har ingen portfölj för studenten: kontrollera UID:t.
 admin-erasure-uid-again = Skriv studentens Ladok-UID igen
 admin-erasure-understood = Jag förstår att raderingen inte går att ångra
 admin-erasure-erase = Radera personuppgifterna
