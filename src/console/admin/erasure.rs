@@ -83,10 +83,8 @@ pub async fn check(State(console): State<Console>, posted: Posted<Request>) -> R
     )
     .fetch_one(&console.app.pool)
     .await;
-    match portfolios {
-        Ok(n) => confirmation(&ctx, uid, reason, Some(n), None),
-        Err(e) => pages::failure(ctx.lang, &e),
-    }
+    // Only a figure for the person: without it (the read model not built yet) the page still asks.
+    confirmation(&ctx, uid, reason, portfolios.ok(), None)
 }
 
 /// The confirmation step: what will be erased, that it is for good, the UID typed again.

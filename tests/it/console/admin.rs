@@ -110,6 +110,18 @@ async fn erasure_needs_its_confirmation_step() {
     let pool = &server.db.pool;
     let http = reqwest::Client::new();
     let (_, uid, _) = support::http::open_portfolio(&http, &server.base, server.programs[0]).await;
+    // The confirmation counts the portfolios in the read model: wait until it has this one.
+    let student: uuid::Uuid = uid.parse().unwrap();
+    support::eventually("the portfolio is in the read model", async || {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM rm_portfolios WHERE student_uid = $1")
+                .bind(student)
+                .fetch_one(pool)
+                .await
+                .unwrap_or(0); // the runner may not have made the table yet
+        n == 1
+    })
+    .await;
     let admin = sign_in(&server.base, pool, Role::Admin, "admin-1", None).await;
     let page = admin.get("/console/admin/erasure").await;
     assert_eq!(page.status, 200);
