@@ -1,8 +1,0 @@
-//! The registrar pages.
-
-use super::ConsoleRoute;
-
-/// The routes of this area.
-pub fn routes() -> Vec<ConsoleRoute> {
-    Vec::new()
-}
