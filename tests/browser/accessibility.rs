@@ -57,7 +57,10 @@ pub async fn sign_in_as(browser: &Browser, base: &str, role: &str, subject: &str
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    panic!("{role} {subject} was not signed in: {}", c.source().await.unwrap());
+    panic!(
+        "{role} {subject} was not signed in: {}",
+        c.source().await.unwrap()
+    );
 }
 
 /// The console pages reachable from where the browser is, one per shape, at most `limit`.
@@ -74,7 +77,9 @@ async fn sweep(browser: &Browser, base: &str, limit: usize) -> Vec<String> {
         c.goto(&format!("{base}{path}")).await.unwrap();
         pages.push(path);
         for link in c
-            .find_all(Locator::Css("main a[href^='/console'], header nav a[href^='/console']"))
+            .find_all(Locator::Css(
+                "main a[href^='/console'], header nav a[href^='/console']",
+            ))
             .await
             .unwrap()
         {
@@ -107,6 +112,7 @@ async fn every_page_passes_axe_in_both_languages() {
         sign_in_as(&browser, &server.base, role, person).await;
         let pages = sweep(&browser, &server.base, 16).await;
         assert!(!pages.is_empty(), "{person} has no pages");
+        eprintln!("{role} {person}: {} pages: {pages:?}", pages.len());
         for lang in ["sv", "en"] {
             for page in &pages {
                 let back =

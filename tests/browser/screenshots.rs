@@ -48,13 +48,13 @@ async fn screenshots() {
             "student-portfolio",
             "student",
             server.student(StudentPath::InProgress),
-            vec![],
+            vec!["main a[href^='/console/me/portfolios/']"],
         ),
         (
             "student-certified",
             "student",
             server.student(StudentPath::Certified),
-            vec![],
+            vec!["main a[href^='/console/me/portfolios/']"],
         ),
         (
             "registrar-certificates",
