@@ -25,6 +25,7 @@ pub mod layout;
 pub mod oidc;
 pub mod pages;
 pub mod paths;
+mod program_rules;
 pub mod session;
 mod signin;
 

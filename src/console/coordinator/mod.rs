@@ -6,6 +6,7 @@
 //! else 404. Reads come from the read models and the folded streams after that check; every
 //! decision goes through the API's JSON routes (`Console::api_post`).
 
+mod catalog;
 mod history;
 mod portfolio;
 mod programs;
@@ -43,6 +44,31 @@ pub fn routes() -> Vec<ConsoleRoute> {
             M::POST,
             "/console/programs/{program_id}/approve",
             post(programs::approve),
+        ),
+        r(
+            M::GET,
+            "/console/programs/{program_id}/catalog",
+            get(catalog::page),
+        ),
+        r(
+            M::POST,
+            "/console/programs/{program_id}/catalog",
+            post(catalog::add),
+        ),
+        r(
+            M::POST,
+            "/console/programs/{program_id}/catalog/{item}/rename",
+            post(catalog::rename),
+        ),
+        r(
+            M::POST,
+            "/console/programs/{program_id}/catalog/{item}/retire",
+            post(catalog::retire),
+        ),
+        r(
+            M::POST,
+            "/console/programs/{program_id}/rules",
+            post(catalog::change_rules),
         ),
         r(
             M::GET,

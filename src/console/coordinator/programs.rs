@@ -182,6 +182,8 @@ async fn home_page(console: &Console, ctx: &Ctx, raw: &str, query: HomeQuery) ->
     let body = html! {
         p {
             a href={ (base) "/audit" } { (lang.t("coord-audit-link")) }
+            " · "
+            a href={ (base) "/catalog" } { (lang.t("coord-catalog-link")) }
         }
         section aria-labelledby="queue-h" {
             h2 id="queue-h" { (lang.t("coord-queue-heading")) }

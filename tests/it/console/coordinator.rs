@@ -384,3 +384,100 @@ async fn bulk_approval_approves_the_ready_applications() {
     assert!(again.html.contains("Doris Fjärde"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_coordinator_manages_the_catalog_and_the_rules() {
+    let server = TestServer::start().await;
+    let program = server.programs[0];
+    let (anna, bert) = coordinators(&server).await;
+    let page_path = format!("/console/programs/{program}/catalog");
+    let page = anna.get(&page_path).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("language-cafe"));
+    let csrf = page.csrf();
+    let added = anna
+        .post(
+            &page_path,
+            &csrf,
+            &[
+                ("item", "buddy-programme"),
+                ("name", "Buddy for an exchange student"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.html);
+    let renamed = anna
+        .post(
+            &format!("{page_path}/buddy-programme/rename"),
+            &csrf,
+            &[("name", "Buddy programme")],
+        )
+        .await;
+    assert_eq!(renamed.status, 303, "{}", renamed.html);
+    let retired = anna
+        .post(&format!("{page_path}/tedx/retire"), &csrf, &[])
+        .await;
+    assert_eq!(retired.status, 303, "{}", retired.html);
+    // The rules form sends every rule; one is changed.
+    let rules: Vec<(&str, &str)> = vec![
+        ("required_activities", "3"),
+        ("written_min", "800"),
+        ("written_max", "1100"),
+        ("oral_min_s", "120"),
+        ("oral_max_s", "180"),
+        ("oral_tolerance_s", "15"),
+        ("instagram_min_posts", "3"),
+        ("instagram_words_min", "450"),
+        ("instagram_words_max", "550"),
+        ("final_written_min", "2700"),
+        ("final_written_max", "3300"),
+        ("final_oral_min_s", "300"),
+        ("final_deadline_offset_days", "28"),
+        ("video_platform_hosts", "play.ki.se"),
+    ];
+    let changed = anna
+        .post(&format!("/console/programs/{program}/rules"), &csrf, &rules)
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.html);
+    let bad = anna
+        .post(
+            &format!("/console/programs/{program}/rules"),
+            &csrf,
+            &[("required_activities", "three")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    // The API's view of the program has all of it, by coord-anna.
+    let view = get(
+        &reqwest::Client::new(),
+        &server.base,
+        &format!("/programs/{program}"),
+        &token(Role::Coordinator, "coord-anna"),
+    )
+    .await;
+    let catalog = view.body["catalog"].as_array().unwrap();
+    let buddy = catalog
+        .iter()
+        .find(|i| i["item"] == "buddy-programme")
+        .unwrap();
+    assert_eq!(buddy["name"], "Buddy programme");
+    assert_eq!(
+        catalog.iter().find(|i| i["item"] == "tedx").unwrap()["retired"],
+        true
+    );
+    assert_eq!(view.body["rules"]["written"]["min"], 800);
+    assert_eq!(
+        view.body["rules"]["video_platform_hosts"],
+        json!(["play.ki.se"])
+    );
+    let after = anna.get(&page_path).await;
+    assert!(after.html.contains("Buddy programme"));
+    // Another program's coordinator: 404 on the page and the forms, and nothing changed.
+    assert_eq!(bert.get(&page_path).await.status, 404);
+    let bert_csrf = bert.get("/console/programs").await.csrf();
+    let refused = bert
+        .post(&page_path, &bert_csrf, &[("item", "x-item"), ("name", "X")])
+        .await;
+    assert_eq!(refused.status, 404);
+    server.stop().await;
+}
