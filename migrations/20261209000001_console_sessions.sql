@@ -22,9 +22,12 @@ CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
 -- A sign-in in progress with the identity provider: what the callback needs to finish it (the
 -- OpenID Connect `state` it must see again, the ID token's `nonce`, the PKCE verifier) and where
 -- to go afterwards. Taken (deleted) by the callback, so a `state` is used at most once; rows of
--- abandoned sign-ins are deleted after an hour.
+-- abandoned sign-ins are deleted after an hour. `browser_hash` is the SHA-256 of the starting
+-- browser's pre-session cookie: only that browser can finish the sign-in, so a callback link
+-- handed to someone else cannot sign them in as another person (login CSRF).
 CREATE TABLE console_signins (
     state         text PRIMARY KEY,
+    browser_hash  bytea       NOT NULL,
     nonce         text        NOT NULL,
     pkce_verifier text        NOT NULL,
     return_to     text        NOT NULL,

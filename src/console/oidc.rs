@@ -115,8 +115,14 @@ impl Provider {
         .set_redirect_uri(redirect))
     }
 
-    /// Starts a sign-in that comes back to `return_to`: the provider's URL to send the browser to.
-    pub async fn begin(&self, pool: &PgPool, return_to: &str) -> Result<String, SignInError> {
+    /// Starts a sign-in that comes back to `return_to`, for the browser holding `browser` (its
+    /// pre-session cookie): the provider's URL to send the browser to.
+    pub async fn begin(
+        &self,
+        pool: &PgPool,
+        return_to: &str,
+        browser: &str,
+    ) -> Result<String, SignInError> {
         let client = self.client()?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client.authorize_url(
@@ -129,9 +135,10 @@ impl Provider {
         }
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
         sqlx::query!(
-            "INSERT INTO console_signins (state, nonce, pkce_verifier, return_to)
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO console_signins (state, browser_hash, nonce, pkce_verifier, return_to)
+             VALUES ($1, $2, $3, $4, $5)",
             state.secret(),
+            browser_hash(browser),
             nonce.secret(),
             verifier.secret(),
             return_to,
@@ -145,19 +152,21 @@ impl Provider {
         Ok(url.to_string())
     }
 
-    /// Finishes the sign-in whose `state` came back with `code`: who signed in, and where they
-    /// were going.
+    /// Finishes the sign-in whose `state` came back with `code` to the browser holding `browser`:
+    /// who signed in, and where they were going. Another browser's callback finishes nothing.
     pub async fn finish(
         &self,
         pool: &PgPool,
         state: &str,
         code: &str,
+        browser: &str,
     ) -> Result<(Identity, String), SignInError> {
         let started = sqlx::query!(
             "DELETE FROM console_signins
-             WHERE state = $1 AND created_at > now() - interval '1 hour'
+             WHERE state = $1 AND browser_hash = $2 AND created_at > now() - interval '1 hour'
              RETURNING nonce, pkce_verifier, return_to",
             state,
+            browser_hash(browser),
         )
         .fetch_optional(pool)
         .await?
@@ -202,6 +211,11 @@ async fn discover(
     CoreProviderMetadata::discover_async(issuer, http)
         .await
         .map_err(|e| SignInError::Provider(e.to_string()))
+}
+
+fn browser_hash(browser: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(browser.as_bytes()).to_vec()
 }
 
 /// The claims of a compact JWT (its middle part), already verified by the caller.

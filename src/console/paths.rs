@@ -11,7 +11,8 @@ pub fn local(back: Option<&str>) -> String {
     match back {
         Some(b)
             if (b == "/console" || b.starts_with("/console/") || b.starts_with("/console?"))
-                && !b.contains('\\') =>
+                && !b.contains('\\')
+                && !b.chars().any(char::is_control) =>
         {
             b.to_owned()
         }
@@ -27,6 +28,10 @@ mod tests {
         assert_eq!(super::local(Some("https://evil.example/")), "/console");
         assert_eq!(super::local(Some("//evil.example")), "/console");
         assert_eq!(super::local(Some("/consolex")), "/console");
+        assert_eq!(
+            super::local(Some("/console/x\r\nSet-Cookie: a=b")),
+            "/console"
+        );
         assert_eq!(super::local(None), "/console");
     }
 }

@@ -227,8 +227,20 @@ pub async fn dev(
 }
 
 /// Starts the session of `identity` and goes to `next`; refuses an identity the API would refuse.
-pub async fn sign_in(console: &Console, lang: Lang, identity: Identity, next: &str) -> Response {
+pub async fn sign_in(
+    console: &Console,
+    lang: Lang,
+    mut identity: Identity,
+    next: &str,
+) -> Response {
     let pool = &console.app.pool;
+    // A student's subject in the one spelling the log and erasure use (a provider may send a UID
+    // in capitals or without hyphens), so an erasure finds their sessions.
+    if identity.role == Role::Student
+        && let Ok(uid) = uuid::Uuid::parse_str(identity.subject.trim())
+    {
+        identity.subject = uid.to_string();
+    }
     if let Err(refusal) = Authenticator::caller_of(pool, identity.clone()).await {
         tracing::info!(code = %refusal.code, "console sign-in refused");
         return pages::bare(
@@ -257,20 +269,27 @@ pub async fn sign_in(console: &Console, lang: Lang, identity: Identity, next: &s
     }
 }
 
-/// `GET /console/signin/oidc`: to the identity provider.
+/// `GET /console/signin/oidc`: to the identity provider, bound to this browser's pre-session
+/// cookie (set here when it has none).
 pub async fn oidc_begin(
     State(console): State<Console>,
     lang: Lang,
+    parts: Parts,
     Query(q): Query<Next>,
 ) -> Response {
     let Some(provider) = &console.oidc else {
         return pages::not_found(lang);
     };
-    match provider
-        .begin(&console.app.pool, &paths::local(q.next.as_deref()))
-        .await
-    {
-        Ok(url) => Redirect::to(&url).into_response(),
+    let (browser, set_cookie) = session::presession_token(&parts);
+    let next = paths::local(q.next.as_deref());
+    match provider.begin(&console.app.pool, &next, &browser).await {
+        Ok(url) => {
+            let mut response = Redirect::to(&url).into_response();
+            if let Some(cookie) = set_cookie {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            response
+        }
         Err(e) => {
             tracing::warn!(error = %e, "console sign-in could not start");
             pages::bare(
@@ -290,16 +309,18 @@ pub struct Callback {
     error: Option<String>,
 }
 
-/// `GET /console/callback`: back from the identity provider.
+/// `GET /console/callback`: back from the identity provider, in the browser that started it.
 pub async fn oidc_callback(
     State(console): State<Console>,
     lang: Lang,
+    parts: Parts,
     Query(q): Query<Callback>,
 ) -> Response {
     let Some(provider) = &console.oidc else {
         return pages::not_found(lang);
     };
-    let (Some(code), Some(state), None) = (q.code, q.state, q.error) else {
+    let browser = super::i18n::cookie(&parts, PRESESSION_COOKIE);
+    let (Some(code), Some(state), None, Some(browser)) = (q.code, q.state, q.error, browser) else {
         return pages::bare(
             lang,
             StatusCode::FORBIDDEN,
@@ -307,7 +328,10 @@ pub async fn oidc_callback(
             "signin-failed-text",
         );
     };
-    match provider.finish(&console.app.pool, &state, &code).await {
+    match provider
+        .finish(&console.app.pool, &state, &code, &browser)
+        .await
+    {
         Ok((identity, next)) => sign_in(&console, lang, identity, &paths::local(Some(&next))).await,
         Err(e) => {
             tracing::warn!(error = %e, "console sign-in failed");

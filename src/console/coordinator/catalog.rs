@@ -9,7 +9,7 @@ use crate::console::pages::{self, Ctx, Posted};
 use crate::console::program_rules::{
     Failure, program, rules_table, rules_versions, versions_table,
 };
-use crate::domain::{ProgramId, ProgramRules};
+use crate::domain::{CatalogItemId, ProgramId, ProgramRules};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -253,7 +253,10 @@ pub async fn rename(
     Path(path): Path<OnItem>,
     posted: Posted<NewName>,
 ) -> Response {
-    let suffix = format!("/catalog/{}/rename", path.item);
+    let Ok(item) = CatalogItemId::parse(&path.item) else {
+        return posted.ctx.not_found();
+    };
+    let suffix = format!("/catalog/{item}/rename");
     let body = json!({ "name": posted.form.name.trim() });
     send(
         &console,
@@ -272,7 +275,10 @@ pub async fn retire(
     Path(path): Path<OnItem>,
     posted: Posted<Value>,
 ) -> Response {
-    let suffix = format!("/catalog/{}/retire", path.item);
+    let Ok(item) = CatalogItemId::parse(&path.item) else {
+        return posted.ctx.not_found();
+    };
+    let suffix = format!("/catalog/{item}/retire");
     // The API's retire takes no body (it ignores one).
     let body = json!({});
     send(

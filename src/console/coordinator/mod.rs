@@ -36,6 +36,11 @@ pub fn routes() -> Vec<ConsoleRoute> {
             get(programs::home),
         ),
         r(
+            M::POST,
+            "/console/programs/{program_id}",
+            post(programs::search),
+        ),
+        r(
             M::GET,
             "/console/programs/{program_id}/ready",
             get(programs::ready),

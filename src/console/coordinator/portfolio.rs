@@ -282,7 +282,16 @@ pub async fn decide(
     }
     let f = &posted.form;
     let text = |v: &Option<String>| Value::from(v.clone().unwrap_or_default());
-    let activity = f.activity.as_deref().unwrap_or("");
+    // Both go into the API's path: only ids, so a crafted field cannot reach another route.
+    let activity = f
+        .activity
+        .as_deref()
+        .and_then(|a| uuid::Uuid::parse_str(a).ok())
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let Ok(portfolio_id) = uuid::Uuid::parse_str(&portfolio_id) else {
+        return ctx.not_found();
+    };
     let base = format!("/portfolios/{portfolio_id}");
     let (path, body, done) = match f.what.as_str() {
         "reflection-approve" => (

@@ -143,6 +143,19 @@ pub async fn home(
     }
 }
 
+/// `POST /console/programs/{program_id}`: the same page for the form's values. The form is posted
+/// (with the session's token) so that an identity number searched for stays out of the URL, the
+/// browser's history and proxies' access logs.
+pub async fn search(
+    State(console): State<Console>,
+    Path(program_id): Path<String>,
+    posted: Posted<HomeQuery>,
+) -> Response {
+    match home_page(&console, &posted.ctx, &program_id, posted.form).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
 async fn home_page(console: &Console, ctx: &Ctx, raw: &str, query: HomeQuery) -> Page<Response> {
     let program = program_of(console, ctx, raw).await?;
     let lang = ctx.lang;
@@ -214,7 +227,8 @@ async fn home_page(console: &Console, ctx: &Ctx, raw: &str, query: HomeQuery) ->
         }
         section aria-labelledby="risk-h" {
             h2 id="risk-h" { (lang.t("coord-risk-heading")) }
-            form method="get" action=(base) {
+            form method="post" action=(base) {
+                (ctx.form_keys())
                 p {
                     label for="deadline_days" { (lang.t("coord-deadline-days")) }
                     " "

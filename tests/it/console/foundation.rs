@@ -258,14 +258,32 @@ async fn signing_in_at_the_identity_provider_uses_pkce_and_a_state_once() {
     .await
     .unwrap();
     let pool = &server.db.pool;
-    let to = provider.begin(pool, "/console/programs").await.unwrap();
+    let browser = "browser-one-pre-session-token-0123456789";
+    let to = provider
+        .begin(pool, "/console/programs", browser)
+        .await
+        .unwrap();
     assert!(to.starts_with(&idp.issuer) && to.contains("code_challenge_method=S256"));
     // The browser's round trip at the provider.
     let at_idp = plain_client().get(&to).send().await.unwrap();
     let back = url::Url::parse(at_idp.headers()["location"].to_str().unwrap()).unwrap();
     let query: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
+    // The callback link in another browser (login CSRF: an attacker's link) finishes nothing...
+    let elsewhere = provider
+        .finish(
+            pool,
+            &query["state"],
+            &query["code"],
+            "another-browser-token-0123456789",
+        )
+        .await;
+    assert!(matches!(
+        elsewhere,
+        Err(cim::console::oidc::SignInError::UnknownState)
+    ));
+    // ...and leaves the sign-in to the browser that started it.
     let (identity, next) = provider
-        .finish(pool, &query["state"], &query["code"])
+        .finish(pool, &query["state"], &query["code"], browser)
         .await
         .unwrap();
     assert_eq!(identity.subject, "coord-anna");
@@ -274,7 +292,9 @@ async fn signing_in_at_the_identity_provider_uses_pkce_and_a_state_once() {
     assert_eq!(next, "/console/programs");
     assert_eq!(idp.challenges().len(), 1);
     // The same state again (a replayed callback) finishes nothing.
-    let replay = provider.finish(pool, &query["state"], &query["code"]).await;
+    let replay = provider
+        .finish(pool, &query["state"], &query["code"], browser)
+        .await;
     assert!(matches!(
         replay,
         Err(cim::console::oidc::SignInError::UnknownState)
