@@ -144,14 +144,6 @@ impl Session {
     }
 }
 
-/// Deletes every session of `subject` (the erasure of a student, the end of a staff member).
-pub async fn end_all_of(pool: &PgPool, subject: &str) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query!("DELETE FROM console_sessions WHERE subject = $1", subject)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
-}
-
 /// Not signed in (or no longer): to the sign-in page, which comes back here afterwards. Only a
 /// page (GET) is remembered; a form posted from an expired session goes to the start page.
 #[derive(Debug)]
