@@ -247,16 +247,22 @@ pub struct NewName {
     name: String,
 }
 
+/// The API's path (after the program's) of `action` on catalog item `raw`; `None` when `raw` is
+/// not an item key, so a crafted value cannot reach another route.
+fn item_route(raw: &str, action: &str) -> Option<String> {
+    let item = CatalogItemId::parse(raw).ok()?;
+    Some(format!("/catalog/{item}/{action}"))
+}
+
 /// `POST /console/programs/{id}/catalog/{item}/rename`.
 pub async fn rename(
     State(console): State<Console>,
     Path(path): Path<OnItem>,
     posted: Posted<NewName>,
 ) -> Response {
-    let Ok(item) = CatalogItemId::parse(&path.item) else {
+    let Some(suffix) = item_route(&path.item, "rename") else {
         return posted.ctx.not_found();
     };
-    let suffix = format!("/catalog/{item}/rename");
     let body = json!({ "name": posted.form.name.trim() });
     send(
         &console,
@@ -275,10 +281,9 @@ pub async fn retire(
     Path(path): Path<OnItem>,
     posted: Posted<Value>,
 ) -> Response {
-    let Ok(item) = CatalogItemId::parse(&path.item) else {
+    let Some(suffix) = item_route(&path.item, "retire") else {
         return posted.ctx.not_found();
     };
-    let suffix = format!("/catalog/{item}/retire");
     // The API's retire takes no body (it ignores one).
     let body = json!({});
     send(

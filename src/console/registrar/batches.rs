@@ -6,7 +6,7 @@
 //! gets exactly the API's bytes after exactly its checks (recorded names only, the path built from
 //! the recorded name), with the session cookie instead of a token.
 
-use super::{not_registrar, read_refused, reason_text, status_text, step_text};
+use super::{not_registrar, read_refused, reason_text, registrar_id, status_text, step_text};
 use crate::console::Console;
 use crate::console::api::ApiRefusal;
 use crate::console::i18n::Lang;
@@ -118,13 +118,11 @@ pub async fn show(
     State(console): State<Console>,
     Path(batch_id): Path<String>,
 ) -> Response {
-    if let Some(no) = not_registrar(&ctx) {
-        return no;
-    }
-    let lang = ctx.lang;
-    let Ok(id) = Uuid::parse_str(&batch_id) else {
-        return ctx.not_found();
+    let id = match registrar_id(&ctx, &batch_id) {
+        Ok(id) => id,
+        Err(page) => return page,
     };
+    let lang = ctx.lang;
     let b = match console
         .api_get(&ctx.session, &format!("/exports/batches/{id}"))
         .await
@@ -256,11 +254,9 @@ pub async fn download(
     State(console): State<Console>,
     Path(path): Path<FilePath>,
 ) -> Response {
-    if let Some(no) = not_registrar(&ctx) {
-        return no;
-    }
-    let Ok(batch_id) = Uuid::parse_str(&path.batch_id) else {
-        return ctx.not_found();
+    let batch_id = match registrar_id(&ctx, &path.batch_id) {
+        Ok(id) => id,
+        Err(page) => return page,
     };
     let answer = api_file(&console, &ctx, batch_id, &path.name).await;
     if answer.status().is_success() {
@@ -362,11 +358,9 @@ fn segment(name: &str) -> String {
 /// A registrar's action on a batch through the API, then back to the batch with what was done.
 async fn act(posted: Posted<Empty>, console: Console, batch_id: String, action: &str) -> Response {
     let ctx = posted.ctx;
-    if let Some(no) = not_registrar(&ctx) {
-        return no;
-    }
-    let Ok(id) = Uuid::parse_str(&batch_id) else {
-        return ctx.not_found();
+    let id = match registrar_id(&ctx, &batch_id) {
+        Ok(id) => id,
+        Err(page) => return page,
     };
     let back = format!("/console/batches/{id}");
     let path = format!("/exports/batches/{id}/{action}");

@@ -3,7 +3,7 @@
 //! refused or that are held, what is still to do by hand, and one certificate's Ladok history and
 //! credential.
 
-use super::{not_registrar, read_refused, reason_text, status_text, step_text};
+use super::{not_registrar, read_refused, reason_text, registrar_id, status_text, step_text};
 use crate::console::Console;
 use crate::console::i18n::Lang;
 use crate::console::pages::{self, Ctx};
@@ -239,13 +239,11 @@ pub async fn show(
     State(console): State<Console>,
     Path(certificate_id): Path<String>,
 ) -> Response {
-    if let Some(no) = not_registrar(&ctx) {
-        return no;
-    }
-    let lang = ctx.lang;
-    let Ok(id) = Uuid::parse_str(&certificate_id) else {
-        return ctx.not_found();
+    let id = match registrar_id(&ctx, &certificate_id) {
+        Ok(id) => id,
+        Err(page) => return page,
     };
+    let lang = ctx.lang;
     let back = "/console/certificates";
     let c: CertificateRecord = match console
         .api_get(&ctx.session, &format!("/certificates/{id}"))

@@ -55,6 +55,15 @@ fn not_registrar(ctx: &Ctx) -> Option<Response> {
     (ctx.session.caller.role != Role::Registrar).then(|| ctx.not_found())
 }
 
+/// The id in a registrar's path: 404 for anyone but the registrar, and for what is not an id.
+#[allow(clippy::result_large_err)] // The error is the page.
+fn registrar_id(ctx: &Ctx, raw: &str) -> Result<uuid::Uuid, Response> {
+    if let Some(no) = not_registrar(ctx) {
+        return Err(no);
+    }
+    uuid::Uuid::parse_str(raw).map_err(|_| ctx.not_found())
+}
+
 /// A read the API refused: what does not exist (or is malformed in the path) is not found, like
 /// the API's 404; anything else is shown with its reason.
 fn read_refused(ctx: &Ctx, refusal: &ApiRefusal, back: &str) -> Response {
