@@ -4,7 +4,7 @@ use super::DatabaseArgs;
 use crate::db::Database;
 use crate::log;
 use crate::projections::{
-    self, Projection, ProjectionLock, ProjectionReport, RebuildOptions, RebuildOutcome,
+    self, LogFeed, Projection, ProjectionLock, ProjectionReport, RebuildOptions, RebuildOutcome,
     RebuildProgress,
 };
 use crate::store::{Checkpoint, EventStore};
@@ -135,16 +135,17 @@ async fn rebuild(db: &Database, args: &RebuildArgs) -> anyhow::Result<()> {
     }
     let stop = interrupt_flag();
     // The same upcasters as `cim serve`, so a rebuild equals the live model.
-    let store = EventStore::new(db.pool.clone(), log::upcasters());
+    // One feed for all of them: the log is read once per batch, not once per projection.
+    let feed = LogFeed::new(EventStore::new(db.pool.clone(), log::upcasters()));
     for projection in chosen {
-        rebuild_one(db, &store, projection.as_ref(), args.restart, &stop).await?;
+        rebuild_one(db, &feed, projection.as_ref(), args.restart, &stop).await?;
     }
     Ok(())
 }
 
 async fn rebuild_one(
     db: &Database,
-    store: &EventStore,
+    feed: &LogFeed,
     projection: &dyn Projection,
     restart: bool,
     stop: &AtomicBool,
@@ -190,7 +191,7 @@ async fn rebuild_one(
         ..RebuildOptions::default()
     };
     let outcome = projections::rebuild(
-        store,
+        feed,
         &db.pool,
         &mut lock,
         projection,

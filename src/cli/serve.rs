@@ -118,10 +118,21 @@ pub async fn run(db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> 
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
     // The read models, started once nothing can fail before the shutdown below. They read the log
-    // with the same upcasters as every other reader.
+    // with the same upcasters as every other reader, on a pool of their own: one connection per
+    // projection's batch transaction and one for the shared read of the log, so a burst of
+    // requests never makes a projection wait for a connection, nor a projection a request
+    // (docs/projections.md, "Connections").
+    let read_models = projections::all();
+    let runner_pool = crate::db::connect(&db.url, runner_connections(&read_models))
+        .await
+        .context("cannot connect the projection runner's pool")?;
     let store = EventStore::new(db.pool.clone(), log::upcasters());
-    let runner =
-        ProjectionRunner::start(store.clone(), db.pool.clone(), &db.url, projections::all());
+    let runner = ProjectionRunner::start(
+        EventStore::new(runner_pool.clone(), log::upcasters()),
+        runner_pool,
+        &db.url,
+        read_models,
+    );
     // The nightly export run (src/export/worker/schedule.rs).
     let scheduler = if args.schedule.export_scheduler {
         let started =
@@ -240,4 +251,12 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown requested; draining in-flight requests");
+}
+
+/// The size of the projection runner's pool: a batch transaction per projection, one connection for
+/// the shared read of the log, and one for read-your-writes waits that ask the stored checkpoints.
+fn runner_connections(read_models: &[std::sync::Arc<dyn projections::Projection>]) -> u32 {
+    u32::try_from(read_models.len())
+        .unwrap_or(u32::MAX)
+        .saturating_add(2)
 }

@@ -223,9 +223,7 @@ pub async fn apply_batch(
         });
     }
     let conn: &mut PgConnection = &mut tx;
-    for event in events {
-        projection.apply(conn, event).await?;
-    }
+    projection.apply(conn, events).await?;
     tx.commit().await?;
     Ok(to)
 }

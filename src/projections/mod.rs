@@ -19,12 +19,14 @@
 //!   shutdown);
 //! - [`lock`]: who may advance a projection (a session-level advisory lock per projection);
 //! - [`checkpoint`]: the `projection_checkpoints` table and the one batch-applying transaction;
+//! - [`feed`]: one read of the log shared by every projection that needs the same events;
 //! - [`listener`]: the `LISTEN cim_events` connection and its health;
 //! - [`rebuild`]: the offline rebuild behind `cim projections rebuild`;
 //! - [`status`]: what a process knows about its projections, and the database-wide report behind
 //!   `cim projections status`.
 
 pub mod checkpoint;
+pub mod feed;
 pub mod listener;
 pub mod lock;
 pub mod read_models;
@@ -33,6 +35,7 @@ pub mod runner;
 pub mod status;
 
 pub use checkpoint::{Phase, StoredCheckpoint};
+pub use feed::{FedEvents, Follower, LogFeed};
 pub use listener::ListenerHealth;
 pub use lock::ProjectionLock;
 pub use rebuild::{RebuildOptions, RebuildOutcome, RebuildProgress, rebuild};
@@ -81,12 +84,18 @@ pub trait Projection: Send + Sync + 'static {
     /// optionally schema-qualified (`schema.table`).
     fn tables(&self) -> &'static [&'static str];
 
-    /// Applies one event inside the batch transaction `tx`. Events of types the projection does not
-    /// care about must be ignored (return `Ok(())`), not rejected.
+    /// Applies one batch of events (consecutive in the log's global order) inside the batch
+    /// transaction `tx`. Events of types the projection does not care about must be ignored, not
+    /// rejected.
+    ///
+    /// A batch is the unit of work: fold it in memory and write each table once for the batch
+    /// (multi-row statements), not a round trip per event. The result must not depend on where the
+    /// log was cut into batches (a rebuild cuts it differently from the live runner), which holds
+    /// when the batch is applied as its events would be one by one, in order.
     fn apply<'a>(
         &'a self,
         tx: &'a mut sqlx::PgConnection,
-        event: &'a RecordedEvent,
+        events: &'a [RecordedEvent],
     ) -> BoxFuture<'a, Result<(), ProjectionError>>;
 }
 
@@ -238,7 +247,7 @@ mod tests {
         fn apply<'a>(
             &'a self,
             _tx: &'a mut sqlx::PgConnection,
-            _event: &'a RecordedEvent,
+            _events: &'a [RecordedEvent],
         ) -> BoxFuture<'a, Result<(), ProjectionError>> {
             Box::pin(async { Ok(()) })
         }

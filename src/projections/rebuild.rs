@@ -8,9 +8,10 @@
 //! all-or-nothing.
 
 use super::checkpoint::{self, Phase, version_i32};
+use super::feed::LogFeed;
 use super::lock::ProjectionLock;
 use super::{Projection, ProjectionError, definition_hash};
-use crate::store::{Checkpoint, EventStore};
+use crate::store::Checkpoint;
 use sqlx::PgPool;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -27,7 +28,7 @@ impl Default for RebuildOptions {
     fn default() -> Self {
         Self {
             restart: false,
-            batch_size: 500,
+            batch_size: 1_000,
         }
     }
 }
@@ -64,7 +65,8 @@ pub enum RebuildOutcome {
     },
 }
 
-/// Rebuilds `projection` from the log.
+/// Rebuilds `projection` from the log, read through `feed` (rebuilds of several projections at
+/// once share one feed, and so one read of the log).
 ///
 /// Starts from scratch (drop tables, DDL, checkpoint to the start) unless the projection is still
 /// `rebuilding` with this binary's definition and `options.restart` is false: then it resumes from its
@@ -79,7 +81,7 @@ pub enum RebuildOutcome {
 ///
 /// When `lock` is not held, or is for another projection.
 pub async fn rebuild(
-    store: &EventStore,
+    feed: &LogFeed,
     pool: &PgPool,
     lock: &mut ProjectionLock,
     projection: &dyn Projection,
@@ -116,6 +118,7 @@ pub async fn rebuild(
         resumed_from: resume.map(|s| s.checkpoint),
         events_applied: applied,
     });
+    let follower = feed.follow();
     loop {
         if stop.load(Ordering::SeqCst) {
             return Ok(RebuildOutcome::Interrupted {
@@ -124,9 +127,7 @@ pub async fn rebuild(
             });
         }
         lock.check().await?;
-        let batch = store
-            .read_after_omitting_personal(at, options.batch_size)
-            .await?;
+        let batch = follower.read_after(at, options.batch_size).await?;
         if batch.is_empty() {
             checkpoint::mark_live(pool, name, &hash).await?;
             return Ok(RebuildOutcome::Completed {

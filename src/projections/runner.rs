@@ -12,7 +12,8 @@
 //!   different hash means the tables are dropped, recreated from the DDL and the log is applied from
 //!   the start (a projection added later is thereby back-filled from the whole history). A database
 //!   that holds a *newer* version is left alone (see [`ProjectionState::outdated`]).
-//! - The task then reads batches with the gap-safe [`EventStore::read_after_omitting_personal`]
+//! - The task then reads batches with the gap-safe [`EventStore::read_after_omitting_personal`],
+//!   through the process's one [`LogFeed`], so that projections at the same point share one read,
 //!   and applies each batch together with its checkpoint in one transaction
 //!   (`checkpoint::apply_batch`).
 //! - When there is nothing to read it sleeps until the listener (`listener.rs`) reports an append, or
@@ -29,6 +30,7 @@
 //! advancing them.
 
 use super::checkpoint::{self, Phase, version_i32};
+use super::feed::LogFeed;
 use super::lock::ProjectionLock;
 use super::status::{ProjectionState, RunnerStatus};
 use super::{ListenerHealth, Projection, ProjectionError, definition_hash, listener, validate};
@@ -86,7 +88,7 @@ pub struct RunnerConfig {
 impl Default for RunnerConfig {
     fn default() -> Self {
         Self {
-            batch_size: 500,
+            batch_size: 1_000,
             poll_interval: Duration::from_millis(300),
             lock_retry: Duration::from_secs(1),
             lock_check_interval: Duration::from_secs(5),
@@ -156,7 +158,7 @@ impl ProjectionRunner {
             })
             .collect();
         let shared = Arc::new(Shared {
-            store,
+            feed: LogFeed::new(store),
             pool,
             database_url: database_url.to_owned(),
             config,
@@ -383,7 +385,8 @@ impl RunnerHandle {
 }
 
 struct Shared {
-    store: EventStore,
+    /// One read of the log for all the projections of this process (`feed.rs`).
+    feed: LogFeed,
     pool: PgPool,
     database_url: String,
     config: RunnerConfig,

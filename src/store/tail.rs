@@ -57,11 +57,14 @@ impl EventStore {
         limit: i64,
         open_personal: bool,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut rows = sqlx::query_as!(
+        let rows = sqlx::query_as!(
             EventRow,
             r#"
             SELECT position, transaction_id::text::bigint AS "xid!", stream_id, version, event_id,
-                   event_type, schema_version, payload, personal, data_subject, actor_id, actor_role,
+                   event_type, schema_version, payload,
+                   -- Not even sent when the reader omits it: it is most of an event's bytes.
+                   CASE WHEN $4::boolean THEN personal END AS personal,
+                   data_subject, actor_id, actor_role,
                    correlation_id, causation_id, command_id, recorded_at
             FROM events
             -- Row comparison: a range scan on events_tail_idx (transaction_id, position).
@@ -73,14 +76,14 @@ impl EventStore {
             "#,
             after.transaction_id,
             after.position,
-            limit
+            limit,
+            open_personal
         )
         .fetch_all(&self.pool)
         .await?;
         let keys = if open_personal {
             super::row::keys_for(&self.pool, &rows).await?
         } else {
-            rows.iter_mut().for_each(|row| row.personal = None);
             super::keys::SubjectKeys::default()
         };
         rows.into_iter()

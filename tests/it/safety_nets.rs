@@ -131,9 +131,7 @@ async fn a_runner_whose_checkpoint_another_moved_applies_nothing_twice_and_carri
     // does, and commits.
     let batch = store.read_after_omitting_personal(from, 500).await.unwrap();
     assert_eq!(batch.len(), 3);
-    for event in &batch {
-        registrar.apply(&mut other, event).await.unwrap();
-    }
+    registrar.apply(&mut other, &batch).await.unwrap();
     let to = batch.last().unwrap().checkpoint;
     sqlx::query(
         "UPDATE projection_checkpoints SET transaction_id = $1, position = $2, \

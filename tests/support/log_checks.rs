@@ -199,7 +199,7 @@ pub async fn rebuild_from_start(
         projection.name()
     );
     projections::rebuild(
-        store,
+        &projections::LogFeed::new(store.clone()),
         store.pool(),
         &mut lock,
         projection,

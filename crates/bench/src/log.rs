@@ -8,7 +8,7 @@ use super::stats::{rate, ratio};
 use anyhow::Context;
 use cim::app::{self, CommandHandler};
 use cim::log;
-use cim::projections::{self, ProjectionLock, RebuildOptions, RebuildOutcome};
+use cim::projections::{self, LogFeed, ProjectionLock, RebuildOptions, RebuildOutcome};
 use cim::store::EventStore;
 use cim_demo as demo;
 use futures::TryStreamExt;
@@ -122,7 +122,8 @@ pub async fn rebuild_all(
     scan_events_per_s: f64,
     budget: Duration,
 ) -> anyhow::Result<RebuildFigure> {
-    let store = EventStore::new(pool.clone(), log::upcasters());
+    // One feed for all of them, as `cim serve`'s runner has: the log is read once per batch.
+    let feed = LogFeed::new(EventStore::new(pool.clone(), log::upcasters()));
     let start = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let timer = {
@@ -134,14 +135,14 @@ pub async fn rebuild_all(
     };
     let mut tasks = Vec::new();
     for projection in projections::all() {
-        let (store, pool, url, stop) = (store.clone(), pool.clone(), url.to_owned(), stop.clone());
+        let (feed, pool, url, stop) = (feed.clone(), pool.clone(), url.to_owned(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let name = projection.name().to_owned();
             let mut lock = ProjectionLock::connect(&url, &name).await?;
             anyhow::ensure!(lock.try_acquire().await?, "projection {name} is locked");
             let began = Instant::now();
             let outcome = projections::rebuild(
-                &store,
+                &feed,
                 &pool,
                 &mut lock,
                 projection.as_ref(),

@@ -14,21 +14,18 @@
 
 use super::portfolio::{PortfolioPage, RowReplay};
 use super::stream::{
-    EVENT_COLUMNS, Personal, Until, decode_portfolio_event, fold_portfolio, keys_for_rows,
-    read_stream, recorded_from_row,
+    EVENT_COLUMNS, Personal, Until, fold_portfolio, keys_for_rows, read_stream, recorded_from_row,
 };
 use super::view::PortfolioPersonal;
 use super::{ReadError, clamp_limit};
-use crate::domain::portfolio::PortfolioEvent;
 use crate::domain::{PERSONAL_FIELD, PortfolioId, PortfolioState, ProgramId, stockholm_date};
 use crate::log;
-use crate::log::{StreamKind, stream_kind};
 use crate::store::keys::SubjectKeys;
 use crate::store::{ActorRole, Checkpoint, RecordedEvent, Upcasters};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 /// The `audit` projection.
@@ -39,72 +36,9 @@ impl AuditProjection {
     pub fn new() -> Self {
         Self
     }
-
-    async fn apply_event(
-        &self,
-        conn: &mut PgConnection,
-        event: &RecordedEvent,
-    ) -> Result<(), ReadError> {
-        let (portfolio_id, program_id) = match stream_kind(&event.stream_id) {
-            StreamKind::Portfolio(portfolio_id) => {
-                let program = if event.event_type == "PortfolioOpened" {
-                    opened_in(conn, event).await?
-                } else {
-                    sqlx::query_scalar!(
-                        "SELECT program_id FROM rm_audit_streams WHERE stream_id = $1",
-                        event.stream_id
-                    )
-                    .fetch_optional(&mut *conn)
-                    .await?
-                    .map(ProgramId::new)
-                };
-                (Some(portfolio_id), program)
-            }
-            StreamKind::Program(program_id) => (None, Some(program_id)),
-            StreamKind::Batch(_) | StreamKind::Other => (None, None),
-        };
-        sqlx::query!(
-            "INSERT INTO rm_audit
-                 (position, transaction_id, stream_id, stream_version, portfolio_id, program_id,
-                  event_type, actor_id, actor_role, recorded_at, correlation_id, causation_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            event.position(),
-            event.checkpoint.transaction_id,
-            event.stream_id,
-            event.version,
-            portfolio_id.map(|p| *p.as_uuid()),
-            program_id.map(|p| *p.as_uuid()),
-            event.event_type,
-            event.actor_id,
-            event.actor_role.as_str(),
-            event.recorded_at,
-            event.correlation_id,
-            event.causation_id,
-        )
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
 }
 
-/// Records the program of a portfolio stream from its opening event, and returns it.
-async fn opened_in(
-    conn: &mut PgConnection,
-    event: &RecordedEvent,
-) -> Result<Option<ProgramId>, ReadError> {
-    let PortfolioEvent::PortfolioOpened(opened) = decode_portfolio_event(event)? else {
-        return Ok(None);
-    };
-    sqlx::query!(
-        "INSERT INTO rm_audit_streams (stream_id, program_id) VALUES ($1, $2)
-         ON CONFLICT (stream_id) DO NOTHING",
-        event.stream_id,
-        opened.program_id.as_uuid(),
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(Some(opened.program_id))
-}
+mod apply;
 
 read_model! {
     AuditProjection {

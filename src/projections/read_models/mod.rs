@@ -24,14 +24,17 @@
 //!   from the `events` table through the batch transaction, bounded so that live application and a
 //!   rebuild see exactly the same events (see [`stream::Until`]). Folds already made are kept per
 //!   stream and version in memory, which can never go stale (`stream.rs`, "Fold cache").
+//! - **A batch is applied in memory and written once** (`batch.rs`): events are folded one by one
+//!   in log order, the changed rows are kept per key, and each table gets one multi-row statement
+//!   per batch.
 //!
 //! Query functions are plain `async fn`s over a [`sqlx::PgPool`] returning serde-serialisable
 //! structs, for the HTTP layer to call. Their static SQL is checked at compile time like the rest
 //! (`.sqlx/` is prepared against a database holding these tables, see docs/projections.md).
 
 /// Implements [`Projection`] (and `Default`, through `new()`) for a read model: its name, version,
-/// DDL file in `projections/` and the tables it owns, with events applied by its inherent
-/// `apply_event(&self, &mut PgConnection, &RecordedEvent) -> Result<(), ReadError>`.
+/// DDL file in `projections/` and the tables it owns, with batches applied by its inherent
+/// `apply_batch(&self, &mut PgConnection, &[RecordedEvent]) -> Result<(), ReadError>`.
 macro_rules! read_model {
     ($ty:ident {
         name: $name:literal,
@@ -65,15 +68,16 @@ macro_rules! read_model {
             fn apply<'a>(
                 &'a self,
                 tx: &'a mut sqlx::PgConnection,
-                event: &'a $crate::store::RecordedEvent,
+                events: &'a [$crate::store::RecordedEvent],
             ) -> futures::future::BoxFuture<'a, Result<(), $crate::projections::ProjectionError>> {
-                Box::pin(async move { Ok(self.apply_event(tx, event).await?) })
+                Box::pin(async move { Ok(self.apply_batch(tx, events).await?) })
             }
         }
     };
 }
 
 pub mod audit;
+mod batch;
 pub mod portfolio;
 pub mod registrar;
 pub mod review_queue;

@@ -12,6 +12,7 @@
 //! replays the same decisions in memory (`RowReplay`), so the portfolio "as of" a moment is the
 //! row this projection held once it had applied the events recorded by then.
 
+use super::batch::{BatchRules, Pending};
 use super::stream::{
     Personal, PortfolioFolds, ProgramFolds, Until, decode_portfolio_event, decode_program_event,
     fold_portfolio, read_stream, rules_in_force,
@@ -180,44 +181,53 @@ impl PortfolioProjection {
         }
     }
 
-    async fn apply_event(
+    async fn apply_batch(
         &self,
         conn: &mut PgConnection,
-        event: &RecordedEvent,
+        events: &[RecordedEvent],
     ) -> Result<(), ReadError> {
-        match view_change(event)? {
-            ViewChange::Portfolio(_) => self.portfolio_changed(conn, event).await,
-            ViewChange::Rules(program_id, rules) => {
-                self.rules_changed(conn, program_id, &rules, event).await
+        let mut rules = BatchRules::new(&self.programs, &self.upcasters);
+        let mut rows = Pending::new();
+        for event in events {
+            match view_change(event)? {
+                ViewChange::Portfolio(id) => {
+                    if let Some(row) = self.portfolio_changed(conn, &mut rules, event).await? {
+                        rows.put(id, row);
+                    }
+                }
+                ViewChange::Rules(program_id, changed) => {
+                    // The re-render starts from the stored rows: this batch's go in first.
+                    write(conn, &mut rows).await?;
+                    self.rules_changed(conn, program_id, &changed, event)
+                        .await?;
+                }
+                ViewChange::Nothing => {}
             }
-            ViewChange::Nothing => Ok(()),
+            rules.saw(event);
         }
+        write(conn, &mut rows).await
     }
 
+    /// The row after `event`, an event of a portfolio's stream.
     async fn portfolio_changed(
         &self,
         conn: &mut PgConnection,
+        rules: &mut BatchRules<'_>,
         event: &RecordedEvent,
-    ) -> Result<(), ReadError> {
+    ) -> Result<Option<StoredPortfolio>, ReadError> {
         let before = self.folds.before(conn, &self.upcasters, event).await?;
         let state = portfolio::evolve(before, &decode_portfolio_event(event)?);
         let row = match state.opened() {
             Some(p) => {
-                let rules = self
-                    .programs
-                    .rules_before(conn, &self.upcasters, p.program_id, event.checkpoint)
-                    .await?;
-                Some(StoredPortfolio::after(p, &rules, event))
+                let rules = rules.before(conn, p.program_id, event).await?;
+                Some(StoredPortfolio::after(p, rules, event))
             }
             // An event before the opening one: `decide` never writes it; nothing to show.
             None => None,
         };
         // The state after the event is a fact of the log whatever becomes of this batch.
         self.folds.remember(event, state);
-        match row {
-            Some(row) => upsert(conn, &row).await,
-            None => Ok(()),
-        }
+        Ok(row)
     }
 
     /// Re-renders every portfolio of the program under the new rules, at the version each row
@@ -237,6 +247,7 @@ impl PortfolioProjection {
         )
         .fetch_all(&mut *conn)
         .await?;
+        let mut rerendered = Pending::new();
         for row in rows {
             let (Json(view), version) = (row.view, row.version);
             let shown = StoredPortfolio {
@@ -256,10 +267,10 @@ impl PortfolioProjection {
             if let Some(p) = state.opened()
                 && let Some(row) = shown.rerendered(p, rules, event)
             {
-                upsert(conn, &row).await?;
+                rerendered.put(row.view.portfolio_id, row);
             }
         }
-        Ok(())
+        write(conn, &mut rerendered).await
     }
 }
 
@@ -275,33 +286,69 @@ read_model! {
     }
 }
 
-async fn upsert(conn: &mut PgConnection, row: &StoredPortfolio) -> Result<(), ReadError> {
-    let view = &row.view;
+/// Writes the rows a batch changed, in one statement, and forgets them.
+async fn write(
+    conn: &mut PgConnection,
+    rows: &mut Pending<PortfolioId, StoredPortfolio>,
+) -> Result<(), ReadError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let rows = rows.take_json_with(|_, row| serde_json::to_value(Row::of(row)))?;
     sqlx::query!(
         "INSERT INTO rm_portfolios
              (portfolio_id, program_id, student_uid, version, phase, deadline, deadline_extended,
               deadline_binding, view, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         SELECT portfolio_id, program_id, student_uid, version, phase, deadline,
+                deadline_extended, deadline_binding, view, updated_at
+         FROM jsonb_to_recordset($1::jsonb) AS r(
+             portfolio_id UUID, program_id UUID, student_uid UUID, version INTEGER, phase TEXT,
+             deadline DATE, deadline_extended BOOLEAN, deadline_binding BOOLEAN, view JSONB,
+             updated_at TIMESTAMPTZ)
          ON CONFLICT (portfolio_id) DO UPDATE
              SET program_id = EXCLUDED.program_id, student_uid = EXCLUDED.student_uid,
                  version = EXCLUDED.version, phase = EXCLUDED.phase,
                  deadline = EXCLUDED.deadline, deadline_extended = EXCLUDED.deadline_extended,
                  deadline_binding = EXCLUDED.deadline_binding, view = EXCLUDED.view,
                  updated_at = EXCLUDED.updated_at",
-        view.portfolio_id.as_uuid(),
-        view.program_id.as_uuid(),
-        view.student_uid.as_uuid(),
-        row.version,
-        view.phase.as_str(),
-        view.deadline.date,
-        view.deadline.extended,
-        view.deadline.binding,
-        Json(view) as _,
-        row.updated_at,
+        rows,
     )
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// A row of `rm_portfolios` under its column names, for [`write`].
+#[derive(Serialize)]
+struct Row<'a> {
+    portfolio_id: PortfolioId,
+    program_id: ProgramId,
+    student_uid: StudentUid,
+    version: i32,
+    phase: &'static str,
+    deadline: NaiveDate,
+    deadline_extended: bool,
+    deadline_binding: bool,
+    view: &'a PortfolioView,
+    updated_at: DateTime<Utc>,
+}
+
+impl<'a> Row<'a> {
+    fn of(row: &'a StoredPortfolio) -> Self {
+        let view = &row.view;
+        Row {
+            portfolio_id: view.portfolio_id,
+            program_id: view.program_id,
+            student_uid: view.student_uid,
+            version: row.version,
+            phase: view.phase.as_str(),
+            deadline: view.deadline.date,
+            deadline_extended: view.deadline.extended,
+            deadline_binding: view.deadline.binding,
+            view,
+            updated_at: row.updated_at,
+        }
+    }
 }
 
 /// One row of `rm_portfolios` as stored: no personal data.

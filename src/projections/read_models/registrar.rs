@@ -31,7 +31,9 @@
 //! `export_status` is `exported`: the late outcome of an earlier batch never overwrites the state of
 //! a revocation that is still pending or was taken by a newer batch.
 
+mod approvals;
 mod wait;
+use approvals::Approvals;
 use wait::ladok_wait;
 pub use wait::{LadokWait, NextAttempt};
 
@@ -39,7 +41,7 @@ use super::stream::decode_portfolio_event;
 use super::{ReadError, clamp_limit, from_serde_name, serde_name, undecodable};
 use crate::domain::batch::{BatchEvent, BatchItem};
 use crate::domain::portfolio::{
-    CertificateApproved, CertificateRevoked, CertifiedActivity, FinalFormat, PortfolioEvent,
+    CertificateRevoked, CertifiedActivity, FinalFormat, PortfolioEvent,
 };
 use crate::domain::{CertificateId, PortfolioId, ProgramId, StaffId, StudentUid};
 use crate::log::{StreamKind, stream_kind};
@@ -60,63 +62,40 @@ impl RegistrarProjection {
         Self
     }
 
-    async fn apply_event(
+    async fn apply_batch(
         &self,
         conn: &mut PgConnection,
-        event: &RecordedEvent,
+        events: &[RecordedEvent],
     ) -> Result<(), ReadError> {
-        if let Some(batch_id) = batch_stream(&event.stream_id) {
-            return apply_batch_event(conn, event, batch_id).await;
+        // Approvals are most of this read model's writes: they go in together. Every other change
+        // is an UPDATE of rows an approval may have made, so the approvals noted so far are
+        // written before it.
+        let mut approvals = Approvals::default();
+        for event in events {
+            if let Some(batch_id) = batch_stream(&event.stream_id) {
+                approvals.write(conn).await?;
+                apply_batch_event(conn, event, batch_id).await?;
+                continue;
+            }
+            if !matches!(stream_kind(&event.stream_id), StreamKind::Portfolio(_))
+                || !matches!(
+                    event.event_type.as_str(),
+                    "CertificateApproved" | "CertificateRevoked"
+                )
+            {
+                continue;
+            }
+            match decode_portfolio_event(event)? {
+                PortfolioEvent::CertificateApproved(c) => approvals.add(event, &c),
+                PortfolioEvent::CertificateRevoked(r) => {
+                    approvals.write(conn).await?;
+                    revoked(conn, event, &r).await?;
+                }
+                _ => {}
+            }
         }
-        if !matches!(stream_kind(&event.stream_id), StreamKind::Portfolio(_))
-            || !matches!(
-                event.event_type.as_str(),
-                "CertificateApproved" | "CertificateRevoked"
-            )
-        {
-            return Ok(());
-        }
-        match decode_portfolio_event(event)? {
-            PortfolioEvent::CertificateApproved(c) => approved(conn, event, &c).await,
-            PortfolioEvent::CertificateRevoked(r) => revoked(conn, event, &r).await,
-            _ => Ok(()),
-        }
+        approvals.write(conn).await
     }
-}
-
-async fn approved(
-    conn: &mut PgConnection,
-    event: &RecordedEvent,
-    c: &CertificateApproved,
-) -> Result<(), ReadError> {
-    let names: Vec<&str> = c.activities.iter().map(|a| a.item_name.as_str()).collect();
-    // `c.personal` (the holder's identity number and name) is deliberately not copied.
-    sqlx::query!(
-        "INSERT INTO rm_certificates
-             (certificate_id, portfolio_id, program_id, program_code, program_name, student_uid,
-              application, decided_on, decided_by, activity_names, activities, final_format,
-              status, approved_transaction_id, approved_position, approved_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'approved', $13, $14, $15,
-                 $15)",
-        c.certificate_id.as_uuid(),
-        c.portfolio_id.as_uuid(),
-        c.program_id.as_uuid(),
-        c.program_code.as_str(),
-        &c.program_name,
-        c.student_uid.as_uuid(),
-        i32::try_from(c.application).unwrap_or(i32::MAX),
-        c.decided_on,
-        c.decided_by.as_str(),
-        names.as_slice() as &[&str],
-        Json(&c.activities) as _,
-        serde_name(c.final_format),
-        event.checkpoint.transaction_id,
-        event.position(),
-        event.recorded_at,
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 async fn revoked(

@@ -13,6 +13,7 @@ use crate::domain::{ActivityId, PortfolioId, PortfolioState, ProgramId};
 use crate::log;
 use crate::log::{StreamKind, stream_kind};
 use crate::store::{RecordedEvent, Upcasters};
+use changes::Changes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
@@ -102,10 +103,6 @@ fn needs_state(event: &PortfolioEvent) -> bool {
     )
 }
 
-fn int(n: Option<u32>) -> Option<i32> {
-    n.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
-}
-
 impl ReviewQueueProjection {
     pub fn new() -> Self {
         Self {
@@ -124,9 +121,23 @@ impl ReviewQueueProjection {
         Ok(self.folds.around(conn, &self.upcasters, event).await?.0)
     }
 
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ReadError> {
+        let mut changes = Changes::default();
+        for event in events {
+            self.apply_event(conn, &mut changes, event).await?;
+        }
+        changes.write(conn).await
+    }
+
+    /// Notes in `changes` what `event` does to the queue.
     async fn apply_event(
         &self,
         conn: &mut PgConnection,
+        changes: &mut Changes,
         event: &RecordedEvent,
     ) -> Result<(), ReadError> {
         let StreamKind::Portfolio(portfolio_id) = stream_kind(&event.stream_id) else {
@@ -161,16 +172,16 @@ impl ReviewQueueProjection {
                     recording: s.recording,
                     link_count: s.link_count,
                 };
-                insert(conn, event, p.program_id, portfolio_id, &waiting).await
+                changes.insert(event, p.program_id, portfolio_id, &waiting)
             }
             E::ReflectionApproved(e) => {
-                settle(conn, portfolio_id, K::Reflection, Some(e.activity_id)).await
+                changes.settle(portfolio_id, K::Reflection, Some(e.activity_id))
             }
             E::ReflectionReturned(e) => {
-                settle(conn, portfolio_id, K::Reflection, Some(e.activity_id)).await
+                changes.settle(portfolio_id, K::Reflection, Some(e.activity_id))
             }
             E::ActivityWithdrawn(e) => {
-                settle(conn, portfolio_id, K::Reflection, Some(e.activity_id)).await
+                changes.settle(portfolio_id, K::Reflection, Some(e.activity_id))
             }
             E::FinalReflectionSubmitted(s) => {
                 let before = self.state_before(conn, event).await?;
@@ -189,13 +200,13 @@ impl ReviewQueueProjection {
                     recording: s.recording,
                     link_count: None,
                 };
-                insert(conn, event, p.program_id, portfolio_id, &waiting).await?;
+                changes.insert(event, p.program_id, portfolio_id, &waiting)?;
                 // The date no longer matters once the final reflection is in (logs from before the
                 // rule hold such portfolios with the date unconfirmed).
-                settle(conn, portfolio_id, K::CompletionConfirmation, None).await
+                changes.settle(portfolio_id, K::CompletionConfirmation, None)
             }
             E::FinalReflectionApproved(_) | E::FinalReflectionReturned(_) => {
-                settle(conn, portfolio_id, K::FinalReflection, None).await
+                changes.settle(portfolio_id, K::FinalReflection, None)
             }
             E::ApplicationSubmitted(a) => {
                 let before = self.state_before(conn, event).await?;
@@ -203,24 +214,24 @@ impl ReviewQueueProjection {
                     return Ok(());
                 };
                 let waiting = Waiting::numbered(K::Application, a.application);
-                insert(conn, event, p.program_id, portfolio_id, &waiting).await
+                changes.insert(event, p.program_id, portfolio_id, &waiting)
             }
-            E::ApplicationRejected(_) => settle(conn, portfolio_id, K::Application, None).await,
+            E::ApplicationRejected(_) => changes.settle(portfolio_id, K::Application, None),
             // A portfolio decided or erased no longer needs its date (logs from before the rule
             // can reach a certificate with the date unconfirmed).
             E::CertificateApproved(_) => {
-                settle(conn, portfolio_id, K::Application, None).await?;
-                settle(conn, portfolio_id, K::CompletionConfirmation, None).await
+                changes.settle(portfolio_id, K::Application, None)?;
+                changes.settle(portfolio_id, K::CompletionConfirmation, None)
             }
             E::CertificateRevoked(_) | E::PersonalDataErased(_) => {
-                settle(conn, portfolio_id, K::CompletionConfirmation, None).await
+                changes.settle(portfolio_id, K::CompletionConfirmation, None)
             }
             E::PortfolioOpened(e) => {
                 let waiting = Waiting::numbered(K::CompletionConfirmation, 1);
-                insert(conn, event, e.program_id, portfolio_id, &waiting).await
+                changes.insert(event, e.program_id, portfolio_id, &waiting)
             }
             E::ExpectedCompletionSet(_) | E::ExpectedCompletionConfirmed(_) => {
-                settle(conn, portfolio_id, K::CompletionConfirmation, None).await
+                changes.settle(portfolio_id, K::CompletionConfirmation, None)
             }
             E::ExpectedCompletionProposed(e) => {
                 let before = self.state_before(conn, event).await?;
@@ -228,16 +239,16 @@ impl ReviewQueueProjection {
                     return Ok(());
                 };
                 // A newer proposal replaces the one waiting.
-                settle(conn, portfolio_id, K::CompletionProposal, None).await?;
+                changes.settle(portfolio_id, K::CompletionProposal, None)?;
                 let waiting = Waiting::numbered(K::CompletionProposal, e.proposal);
-                insert(conn, event, p.program_id, portfolio_id, &waiting).await
+                changes.insert(event, p.program_id, portfolio_id, &waiting)
             }
             E::ExpectedCompletionProposalAccepted(_) => {
-                settle(conn, portfolio_id, K::CompletionProposal, None).await?;
-                settle(conn, portfolio_id, K::CompletionConfirmation, None).await
+                changes.settle(portfolio_id, K::CompletionProposal, None)?;
+                changes.settle(portfolio_id, K::CompletionConfirmation, None)
             }
             E::ExpectedCompletionProposalDeclined(_) => {
-                settle(conn, portfolio_id, K::CompletionProposal, None).await
+                changes.settle(portfolio_id, K::CompletionProposal, None)
             }
             E::ExpectedCompletionChanged(_)
             | E::IdentityCheckedInLadok(_)
@@ -247,73 +258,7 @@ impl ReviewQueueProjection {
     }
 }
 
-async fn insert(
-    conn: &mut PgConnection,
-    event: &RecordedEvent,
-    program_id: ProgramId,
-    portfolio_id: PortfolioId,
-    w: &Waiting<'_>,
-) -> Result<(), ReadError> {
-    sqlx::query!(
-        "INSERT INTO rm_review_queue
-             (position, program_id, portfolio_id, item_kind, activity_id, attempt, item_name,
-              format, word_count, duration_s, duration_measured, link_count, submitted_at,
-              recording)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        event.position(),
-        program_id.as_uuid(),
-        portfolio_id.as_uuid(),
-        w.kind.as_str(),
-        w.activity_id.map(|a| *a.as_uuid()),
-        int(Some(w.attempt)),
-        w.item_name,
-        w.format.as_deref(),
-        int(w.word_count),
-        int(w.duration_s),
-        w.duration_measured,
-        int(w.link_count),
-        event.recorded_at,
-        w.recording.map(serde_name),
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Removes the item the event settled (reviewed, decided or withdrawn). Settling something that is
-/// not waiting (an activity withdrawn before any reflection) deletes nothing, which is right.
-async fn settle(
-    conn: &mut PgConnection,
-    portfolio_id: PortfolioId,
-    kind: QueueItemKind,
-    activity_id: Option<ActivityId>,
-) -> Result<(), ReadError> {
-    // Two plain statements rather than one `IS NOT DISTINCT FROM`, which no index can serve.
-    match activity_id {
-        Some(activity) => {
-            sqlx::query!(
-                "DELETE FROM rm_review_queue
-             WHERE portfolio_id = $1 AND item_kind = $2 AND activity_id = $3",
-                portfolio_id.as_uuid(),
-                kind.as_str(),
-                activity.as_uuid(),
-            )
-            .execute(&mut *conn)
-            .await?
-        }
-        None => {
-            sqlx::query!(
-                "DELETE FROM rm_review_queue
-             WHERE portfolio_id = $1 AND item_kind = $2 AND activity_id IS NULL",
-                portfolio_id.as_uuid(),
-                kind.as_str(),
-            )
-            .execute(&mut *conn)
-            .await?
-        }
-    };
-    Ok(())
-}
+mod changes;
 
 read_model! {
     ReviewQueueProjection {

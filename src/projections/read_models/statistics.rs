@@ -7,6 +7,7 @@
 //! ever get" can look at every intermediate state, not only the last. The query functions aggregate the rows per program or
 //! overall; none of them returns anything that identifies a student.
 
+use super::batch::{BatchRules, Pending};
 use super::stream::{
     FOLD_CACHE_STREAMS, Personal, ProgramFolds, Until, decode_portfolio_event, read_stream,
 };
@@ -23,7 +24,6 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
-use uuid::Uuid;
 
 /// The steps of the student's path, in order (`docs/domain.md`, "The student's path").
 #[derive(
@@ -301,14 +301,32 @@ impl StatisticsProjection {
         }
     }
 
-    async fn apply_event(
+    async fn apply_batch(
         &self,
         conn: &mut PgConnection,
-        event: &RecordedEvent,
+        events: &[RecordedEvent],
     ) -> Result<(), ReadError> {
-        let StreamKind::Portfolio(portfolio_id) = stream_kind(&event.stream_id) else {
-            return Ok(());
-        };
+        let mut rules = BatchRules::new(&self.programs, &self.upcasters);
+        let mut rows = Pending::new();
+        for event in events {
+            if let StreamKind::Portfolio(portfolio_id) = stream_kind(&event.stream_id)
+                && let Some(stats) = self.stats_after(conn, &mut rules, event).await?
+            {
+                rows.put(portfolio_id, (stats, event.recorded_at));
+            }
+            rules.saw(event);
+        }
+        rows::write(conn, &mut rows).await
+    }
+
+    /// The row of a portfolio after `event`, one of its stream's events; `None` for a stream that
+    /// opens no portfolio.
+    async fn stats_after(
+        &self,
+        conn: &mut PgConnection,
+        rules: &mut BatchRules<'_>,
+        event: &RecordedEvent,
+    ) -> Result<Option<PortfolioStats>, ReadError> {
         let cached = self.folds.take(&event.stream_id, event.version - 1);
         // On a miss the events before this one are read once, for the program and the fold.
         let mut before = None;
@@ -323,12 +341,9 @@ impl StatisticsProjection {
             }
         };
         let Some(program_id) = program_id else {
-            return Ok(());
+            return Ok(None);
         };
-        let rules = self
-            .programs
-            .rules_before(conn, &self.upcasters, program_id, event.checkpoint)
-            .await?;
+        let rules = rules.before(conn, program_id, event).await?.clone();
         let mut fold = match (cached, before) {
             // `reached` of the cached fold judged the earlier states by these very rules.
             (Some((fold, folded_under)), _) if folded_under == rules => fold,
@@ -339,10 +354,7 @@ impl StatisticsProjection {
         let stats = PortfolioStats::of_fold(&fold, &rules)?;
         self.folds
             .put(&event.stream_id, event.version, (fold, rules));
-        match stats {
-            Some(stats) => store(conn, *portfolio_id.as_uuid(), &stats, event.recorded_at).await,
-            None => Ok(()),
-        }
+        Ok(stats)
     }
 
     /// The events of `event`'s stream before it, from the log.
@@ -371,100 +383,6 @@ fn opening_program(first: &RecordedEvent) -> Result<Option<ProgramId>, ReadError
     })
 }
 
-fn int(n: u32) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
-async fn store(
-    conn: &mut PgConnection,
-    portfolio_id: Uuid,
-    s: &PortfolioStats,
-    at: DateTime<Utc>,
-) -> Result<(), ReadError> {
-    sqlx::query!(
-        "INSERT INTO rm_stats_portfolios
-             (portfolio_id, program_id, opened_at, last_event_at, last_student_event_at,
-              reached_activity_logged, reached_activities_logged, reached_reflections_submitted,
-              reached_reflections_approved, reached_final_reflection_submitted,
-              reached_final_reflection_approved, reached_applied, reached_certified,
-              furthest_step, current_step, activities_logged, activities_withdrawn,
-              reflections_submitted, reflections_returned, reflections_approved,
-              written_reflections, oral_reflections, instagram_reflections,
-              final_submitted, final_returned, final_format, applications, rejections,
-              catalog_items, first_activity_on, approved_on, days_to_approval, revoked_on,
-              updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,
-                 $33, $34)
-         ON CONFLICT (portfolio_id) DO UPDATE SET
-             program_id = EXCLUDED.program_id, opened_at = EXCLUDED.opened_at,
-             last_event_at = EXCLUDED.last_event_at,
-             last_student_event_at = EXCLUDED.last_student_event_at,
-             reached_activity_logged = EXCLUDED.reached_activity_logged,
-             reached_activities_logged = EXCLUDED.reached_activities_logged,
-             reached_reflections_submitted = EXCLUDED.reached_reflections_submitted,
-             reached_reflections_approved = EXCLUDED.reached_reflections_approved,
-             reached_final_reflection_submitted = EXCLUDED.reached_final_reflection_submitted,
-             reached_final_reflection_approved = EXCLUDED.reached_final_reflection_approved,
-             reached_applied = EXCLUDED.reached_applied,
-             reached_certified = EXCLUDED.reached_certified,
-             furthest_step = EXCLUDED.furthest_step, current_step = EXCLUDED.current_step,
-             activities_logged = EXCLUDED.activities_logged,
-             activities_withdrawn = EXCLUDED.activities_withdrawn,
-             reflections_submitted = EXCLUDED.reflections_submitted,
-             reflections_returned = EXCLUDED.reflections_returned,
-             reflections_approved = EXCLUDED.reflections_approved,
-             written_reflections = EXCLUDED.written_reflections,
-             oral_reflections = EXCLUDED.oral_reflections,
-             instagram_reflections = EXCLUDED.instagram_reflections,
-             final_submitted = EXCLUDED.final_submitted,
-             final_returned = EXCLUDED.final_returned, final_format = EXCLUDED.final_format,
-             applications = EXCLUDED.applications, rejections = EXCLUDED.rejections,
-             catalog_items = EXCLUDED.catalog_items,
-             first_activity_on = EXCLUDED.first_activity_on,
-             approved_on = EXCLUDED.approved_on, days_to_approval = EXCLUDED.days_to_approval,
-             revoked_on = EXCLUDED.revoked_on, updated_at = EXCLUDED.updated_at",
-        portfolio_id,
-        s.program_id.as_uuid(),
-        s.opened_at,
-        s.last_event_at,
-        s.last_student_event_at,
-        s.reached[1],
-        s.reached[2],
-        s.reached[3],
-        s.reached[4],
-        s.reached[5],
-        s.reached[6],
-        s.reached[7],
-        s.reached[8],
-        s.furthest_step().as_str(),
-        s.current_step.as_str(),
-        int(s.activities_logged),
-        int(s.activities_withdrawn),
-        int(s.reflections_submitted),
-        int(s.reflections_returned),
-        int(s.reflections_approved),
-        int(s.written_reflections),
-        int(s.oral_reflections),
-        int(s.instagram_reflections),
-        int(s.final_submitted),
-        int(s.final_returned),
-        s.final_format.as_deref(),
-        int(s.applications),
-        int(s.rejections),
-        &s.catalog_items,
-        s.first_activity_on,
-        s.approved_on,
-        s.days_to_approval()
-            .map(|d| i32::try_from(d).unwrap_or(i32::MAX)),
-        s.revoked_on,
-        at,
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 read_model! {
     StatisticsProjection {
         name: "statistics",
@@ -475,5 +393,6 @@ read_model! {
 }
 
 mod queries;
+mod rows;
 
 pub use queries::*;

@@ -92,6 +92,13 @@ pub(super) async fn read_stream(
     until: Until,
     personal: Personal,
 ) -> Result<Vec<RecordedEvent>, ReadError> {
+    // Nothing lies before a stream's first event: no need to ask (a rebuild asks this once for
+    // every stream it meets).
+    if let Until::BeforeVersion(v) = until
+        && v <= 1
+    {
+        return Ok(Vec::new());
+    }
     let bound = match until {
         Until::BeforeVersion(_) => "e.version < $3",
         Until::Version(_) => "e.version <= $3",

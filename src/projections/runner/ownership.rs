@@ -222,6 +222,7 @@ async fn advance(
     };
     publish(at, phase, applied);
 
+    let follower = shared.feed.follow();
     let mut lock_checked = Instant::now();
     loop {
         if *shutdown.borrow() {
@@ -234,10 +235,7 @@ async fn advance(
             lock_checked = Instant::now();
         }
 
-        let batch = shared
-            .store
-            .read_after_omitting_personal(at, config.batch_size)
-            .await?;
+        let batch = follower.read_after(at, config.batch_size).await?;
         if batch.is_empty() {
             if phase == Phase::Rebuilding {
                 checkpoint::mark_live(&shared.pool, name, &slot.hash).await?;

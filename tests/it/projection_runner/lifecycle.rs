@@ -250,13 +250,13 @@ impl Projection for Flaky {
     fn apply<'a>(
         &'a self,
         tx: &'a mut PgConnection,
-        event: &'a RecordedEvent,
+        events: &'a [RecordedEvent],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         match self.mode.load(Ordering::SeqCst) {
-            0 => self.inner.apply(tx, event),
-            1 => Box::pin(
-                async move { Err(ProjectionError::malformed(event, "refused on purpose")) },
-            ),
+            0 => self.inner.apply(tx, events),
+            1 => Box::pin(async move {
+                Err(ProjectionError::malformed(&events[0], "refused on purpose"))
+            }),
             _ => panic!("apply panicked on purpose"),
         }
     }

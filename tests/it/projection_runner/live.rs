@@ -78,7 +78,7 @@ async fn a_rebuild_equals_the_live_read_model_and_resumes_after_an_interruption(
     let stop = AtomicBool::new(false);
     let mut batches = 0;
     let outcome = projections::rebuild(
-        &store,
+        &LogFeed::new(store.clone()),
         &db.pool,
         &mut lock,
         p.as_ref(),
@@ -115,7 +115,7 @@ async fn a_rebuild_equals_the_live_read_model_and_resumes_after_an_interruption(
     let stop = AtomicBool::new(false);
     let mut resumed_from = None;
     let outcome = projections::rebuild(
-        &store,
+        &LogFeed::new(store.clone()),
         &db.pool,
         &mut lock,
         p.as_ref(),
@@ -138,7 +138,7 @@ async fn a_rebuild_equals_the_live_read_model_and_resumes_after_an_interruption(
 
     // A full rebuild of a live projection starts from scratch, and also equals the live one.
     let outcome = projections::rebuild(
-        &store,
+        &LogFeed::new(store.clone()),
         &db.pool,
         &mut lock,
         p.as_ref(),

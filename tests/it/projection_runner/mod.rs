@@ -10,8 +10,8 @@ use crate::support;
 
 use cim::db;
 use cim::projections::{
-    self, Phase, Projection, ProjectionError, ProjectionLock, ProjectionRunner, RebuildOptions,
-    RebuildOutcome, RebuildProgress, RunnerConfig, RunnerHandle, Scope, Timeout,
+    self, LogFeed, Phase, Projection, ProjectionError, ProjectionLock, ProjectionRunner,
+    RebuildOptions, RebuildOutcome, RebuildProgress, RunnerConfig, RunnerHandle, Scope, Timeout,
 };
 use cim::store::{
     ActorRole, AppendOutcome, Checkpoint, EventStore, ExpectedVersion, Metadata, NewEvent,
@@ -89,23 +89,25 @@ impl Projection for StreamCounts {
     fn apply<'a>(
         &'a self,
         tx: &'a mut PgConnection,
-        event: &'a RecordedEvent,
+        events: &'a [RecordedEvent],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        // A statement per event: this read model tests the runner, not how to write a batch.
         Box::pin(async move {
-            if self.version == 1 {
-                sqlx::query(
-                    "INSERT INTO test_stream_counts (stream_id, events, last_position)
+            for event in events {
+                if self.version == 1 {
+                    sqlx::query(
+                        "INSERT INTO test_stream_counts (stream_id, events, last_position)
                      VALUES ($1, 1, $2)
                      ON CONFLICT (stream_id) DO UPDATE
                          SET events = test_stream_counts.events + 1,
                              last_position = EXCLUDED.last_position",
-                )
-                .bind(&event.stream_id)
-                .bind(event.position())
-                .execute(&mut *tx)
-                .await?;
-            } else {
-                sqlx::query(
+                    )
+                    .bind(&event.stream_id)
+                    .bind(event.position())
+                    .execute(&mut *tx)
+                    .await?;
+                } else {
+                    sqlx::query(
                     "INSERT INTO test_stream_counts (stream_id, events, last_position, last_type)
                      VALUES ($1, 1, $2, $3)
                      ON CONFLICT (stream_id) DO UPDATE
@@ -118,8 +120,8 @@ impl Projection for StreamCounts {
                 .bind(&event.event_type)
                 .execute(&mut *tx)
                 .await?;
-            }
-            sqlx::query(
+                }
+                sqlx::query(
                 "INSERT INTO test_applied_events (position, stream_id, version) VALUES ($1, $2, $3)",
             )
             .bind(event.position())
@@ -127,6 +129,7 @@ impl Projection for StreamCounts {
             .bind(event.version)
             .execute(&mut *tx)
             .await?;
+            }
             Ok(())
         })
     }

@@ -73,9 +73,9 @@ async fn cached_folds_are_only_used_for_the_version_they_hold() {
     let all_events = next_batch(&w, Checkpoint::START, total).await;
     let mut tx = pool.begin().await.unwrap();
     for p in &cached {
-        for event in &all_events[(2 * total / 3) as usize..] {
-            p.apply(&mut tx, event).await.unwrap();
-        }
+        p.apply(&mut tx, &all_events[(2 * total / 3) as usize..])
+            .await
+            .unwrap();
     }
     tx.rollback().await.unwrap();
     // Other instances advance a little (a takeover), then the cached ones finish.

@@ -45,6 +45,7 @@ use uuid::Uuid;
 // The world: seeded programs, a coordinator per program, students.
 // ---------------------------------------------------------------------------------------------
 
+mod batches;
 mod fold_cache;
 mod known_scenario;
 mod live;
