@@ -71,12 +71,15 @@ macro_rules! domain_events {
                 (self.event_type(), payload)
             }
 
+            /// Decodes a stored payload. Read from a reference: only the strings the event keeps
+            /// are copied, not the whole JSON tree (a projection decodes every event it applies).
             pub fn from_payload(
                 event_type: &str,
-                payload: serde_json::Value,
+                payload: &serde_json::Value,
             ) -> Result<Self, $crate::domain::event_payload::PayloadError> {
+                use serde::Deserialize as _;
                 match event_type {
-                    $(stringify!($variant) => serde_json::from_value(payload)
+                    $(stringify!($variant) => $variant::deserialize(payload)
                         .map(Self::$variant)
                         .map_err(|source| $crate::domain::event_payload::PayloadError::Invalid {
                             event_type: stringify!($variant),

@@ -5,6 +5,7 @@ use crate::domain::batch::BatchEvent;
 use crate::domain::{PERSONAL_FIELD, PayloadError, PortfolioEvent, ProgramEvent};
 use crate::store::{NewEvent, RecordedEvent, Upcasters};
 use serde_json::Value;
+use std::borrow::Cow;
 use uuid::Uuid;
 
 /// Every upcaster of the production event types. Each event type is at schema version 1 so far, so
@@ -37,20 +38,27 @@ pub fn encode(
 }
 
 /// The stored payload with its personal part put back (absent when erased).
-fn rejoin(event: &RecordedEvent) -> Value {
-    let mut payload = event.payload.clone();
-    if let (Some(personal), Some(fields)) = (&event.personal, payload.as_object_mut()) {
-        fields.insert(PERSONAL_FIELD.to_owned(), personal.clone());
+/// The payload with the personal part back in its field; borrowed as stored when there is no
+/// personal part (always, for the projections), so nothing is copied.
+fn rejoin(event: &RecordedEvent) -> Cow<'_, Value> {
+    match &event.personal {
+        Some(personal) if event.payload.is_object() => {
+            let mut payload = event.payload.clone();
+            if let Some(fields) = payload.as_object_mut() {
+                fields.insert(PERSONAL_FIELD.to_owned(), personal.clone());
+            }
+            Cow::Owned(payload)
+        }
+        _ => Cow::Borrowed(&event.payload),
     }
-    payload
 }
 
 pub fn decode_portfolio(event: &RecordedEvent) -> Result<PortfolioEvent, PayloadError> {
-    PortfolioEvent::from_payload(&event.event_type, rejoin(event))
+    PortfolioEvent::from_payload(&event.event_type, &rejoin(event))
 }
 
 pub fn decode_program(event: &RecordedEvent) -> Result<ProgramEvent, PayloadError> {
-    ProgramEvent::from_payload(&event.event_type, rejoin(event))
+    ProgramEvent::from_payload(&event.event_type, &rejoin(event))
 }
 
 /// A batch event as the store takes it (batch events hold nothing personal).
@@ -61,7 +69,7 @@ pub fn encode_batch(event: &BatchEvent) -> NewEvent {
 
 /// A batch stream's event.
 pub fn decode_batch(event: &RecordedEvent) -> Result<BatchEvent, PayloadError> {
-    BatchEvent::from_payload(&event.event_type, event.payload.clone())
+    BatchEvent::from_payload(&event.event_type, &event.payload)
 }
 
 #[cfg(test)]

@@ -187,13 +187,20 @@ async fn drive(
     let lag = lag_task.await??;
     wait_caught_up(pool).await?;
 
+    let metrics_url = format!("{}/metrics", serve.base);
+    let served_before = served_reads(&client, &metrics_url).await?;
     let reads = tokio::spawn(open_loop_reads(
         client.clone(),
         Arc::new(portfolios),
         plan.read_rate,
         plan.read_duration,
     ));
-    let read = watch_memory(serve, reads, &mut peak_rss).await??;
+    let mut read = watch_memory(serve, reads, &mut peak_rss).await??;
+    let served = served_reads(&client, &metrics_url)
+        .await?
+        .since(&served_before);
+    read.server_p99_ms = served.quantile_ms(0.99);
+    read.server_under_5ms = served.share_within(0.005);
     let loaded = serve.memory()?;
     Ok(HttpResults {
         commands,
@@ -271,7 +278,89 @@ async fn open_loop_reads(
         p99_ms: summary.p99_ms,
         p999_ms: summary.p999_ms,
         errors,
+        server_p99_ms: None,
+        server_under_5ms: None,
     })
+}
+
+/// The server's own latency histogram of `GET /portfolios/{portfolio_id}` (cumulative counts per
+/// upper bound in seconds), from its `/metrics`: what the server spent, against what the client
+/// waited, tells queueing in front of the server from work inside it.
+#[derive(Debug, Default)]
+struct Served {
+    buckets: Vec<(f64, f64)>,
+}
+
+impl Served {
+    fn since(&self, before: &Served) -> Served {
+        let earlier = |bound: f64| {
+            before
+                .buckets
+                .iter()
+                .find(|(b, _)| *b == bound)
+                .map_or(0.0, |(_, n)| *n)
+        };
+        Served {
+            buckets: self
+                .buckets
+                .iter()
+                .map(|(bound, n)| (*bound, n - earlier(*bound)))
+                .collect(),
+        }
+    }
+
+    fn total(&self) -> f64 {
+        self.buckets.last().map_or(0.0, |(_, n)| *n)
+    }
+
+    /// The upper bound of the bucket holding quantile `q` (an upper estimate, in ms).
+    fn quantile_ms(&self, q: f64) -> Option<f64> {
+        let wanted = q * self.total();
+        (self.total() > 0.0)
+            .then(|| self.buckets.iter().find(|(_, n)| *n >= wanted))
+            .flatten()
+            .map(|(bound, _)| bound * 1000.0)
+    }
+
+    /// The share of requests the server answered within `seconds` (a bucket bound).
+    fn share_within(&self, seconds: f64) -> Option<f64> {
+        let within = self.buckets.iter().find(|(b, _)| *b == seconds)?.1;
+        (self.total() > 0.0).then(|| within / self.total())
+    }
+}
+
+async fn served_reads(client: &reqwest::Client, url: &str) -> anyhow::Result<Served> {
+    let text = client.get(url).send().await?.text().await?;
+    let mut buckets = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("cim_http_request_duration_seconds_bucket{") else {
+            continue;
+        };
+        if !rest.contains("method=\"GET\"")
+            || !rest.contains("route=\"/portfolios/{portfolio_id}\"")
+            || !rest.contains("status=\"200\"")
+        {
+            continue;
+        }
+        let Some((labels, count)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let Some(bound) = labels
+            .split("le=\"")
+            .nth(1)
+            .and_then(|b| b.split('"').next())
+        else {
+            continue;
+        };
+        let bound = if bound == "+Inf" {
+            f64::INFINITY
+        } else {
+            bound.parse()?
+        };
+        buckets.push((bound, count.trim().parse()?));
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(Served { buckets })
 }
 
 /// How far the slowest projection is behind: the age of the oldest committed event it has not

@@ -81,7 +81,7 @@ impl Scale {
             http: http::HttpPlan {
                 portfolios: 500,
                 phases: [(8, Duration::from_secs(8)), (32, Duration::from_secs(8))],
-                read_rate: 500.0,
+                read_rate: 2_000.0,
                 read_duration: Duration::from_secs(10),
             },
             template_students: 40,

@@ -387,7 +387,7 @@ mod tests {
         }
         .into();
         let (event_type, payload) = legacy.to_payload();
-        let read = PortfolioEvent::from_payload(event_type, payload).unwrap();
+        let read = PortfolioEvent::from_payload(event_type, &payload).unwrap();
         let state = evolve(opened(&prog), &read);
         assert_eq!(p(&state).expected_completion, date(2027, 3, 1));
     }

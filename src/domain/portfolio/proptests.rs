@@ -47,7 +47,7 @@ fn certifiable(p: &Portfolio, rules: &ProgramRules) -> bool {
 fn erased(event: &PortfolioEvent) -> PortfolioEvent {
     let (event_type, mut payload) = event.to_payload();
     payload.as_object_mut().unwrap().remove(PERSONAL_FIELD);
-    PortfolioEvent::from_payload(event_type, payload).unwrap()
+    PortfolioEvent::from_payload(event_type, &payload).unwrap()
 }
 
 fn erased_outcome(
@@ -145,7 +145,7 @@ fn check_history(steps: &[Step]) -> Result<Outcome, TestCaseError> {
         .iter()
         .map(|e| {
             let (t, payload) = e.to_payload();
-            PortfolioEvent::from_payload(t, payload).unwrap()
+            PortfolioEvent::from_payload(t, &payload).unwrap()
         })
         .fold(PortfolioState::default(), |s, e| evolve(s, &e));
     prop_assert_eq!(&from_payloads, &state);

@@ -449,7 +449,7 @@ mod tests {
             .map(|e| {
                 let (t, payload) = e.to_payload();
                 assert!(payload.get(crate::domain::PERSONAL_FIELD).is_none());
-                ProgramEvent::from_payload(t, payload).unwrap()
+                ProgramEvent::from_payload(t, &payload).unwrap()
             })
             .fold(ProgramState::default(), |s, e| evolve(s, &e));
         assert_eq!(replayed, state);

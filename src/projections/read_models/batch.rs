@@ -94,25 +94,46 @@ impl<K: Ord, R> Pending<K, R> {
         self.rows.is_empty()
     }
 
-    /// The rows as one JSON array for `jsonb_to_recordset`, each made by `columns` (an object
-    /// whose fields are the table's columns), and forgotten.
+    /// The rows as one JSON array for `jsonb_to_recordset`, each written by `columns` (as an
+    /// object whose fields are the table's columns), and forgotten.
     pub(super) fn take_json_with(
         &mut self,
-        columns: impl Fn(&K, &R) -> serde_json::Result<serde_json::Value>,
-    ) -> Result<serde_json::Value, ReadError> {
+        columns: impl Fn(&K, &R, &mut Vec<u8>) -> serde_json::Result<()>,
+    ) -> Result<String, ReadError> {
         let rows = std::mem::take(&mut self.rows);
-        let rows: Result<Vec<_>, _> = rows.iter().map(|(k, r)| columns(k, r)).collect();
-        rows.map(serde_json::Value::Array).map_err(unserialisable)
+        let mut out = Vec::with_capacity(rows.len() * 512);
+        out.push(b'[');
+        for (i, (key, row)) in rows.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            columns(key, row, &mut out).map_err(unserialisable)?;
+        }
+        out.push(b']');
+        text(out)
     }
 }
 
 /// Rows as one JSON array for `jsonb_to_recordset`: each row's serde field names are its columns.
+/// Written straight to text (bound as `$1::text::jsonb`), with no JSON tree in between.
 pub(super) fn json_rows<'r, R: Serialize + 'r>(
     rows: impl IntoIterator<Item = &'r R>,
-) -> Result<serde_json::Value, ReadError> {
-    let rows: Result<Vec<serde_json::Value>, _> =
-        rows.into_iter().map(serde_json::to_value).collect();
-    rows.map(serde_json::Value::Array).map_err(unserialisable)
+) -> Result<String, ReadError> {
+    let mut out = Vec::new();
+    out.push(b'[');
+    for (i, row) in rows.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, row).map_err(unserialisable)?;
+    }
+    out.push(b']');
+    text(out)
+}
+
+/// serde_json writes UTF-8 only.
+fn text(bytes: Vec<u8>) -> Result<String, ReadError> {
+    String::from_utf8(bytes).map_err(|e| super::undecodable(format!("row JSON is not UTF-8: {e}")))
 }
 
 /// A row that cannot be turned into JSON: a bug in the read model, reported like a decoding error.

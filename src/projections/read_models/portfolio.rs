@@ -294,14 +294,14 @@ async fn write(
     if rows.is_empty() {
         return Ok(());
     }
-    let rows = rows.take_json_with(|_, row| serde_json::to_value(Row::of(row)))?;
+    let rows = rows.take_json_with(|_, row, out| serde_json::to_writer(out, &Row::of(row)))?;
     sqlx::query!(
         "INSERT INTO rm_portfolios
              (portfolio_id, program_id, student_uid, version, phase, deadline, deadline_extended,
               deadline_binding, view, updated_at)
          SELECT portfolio_id, program_id, student_uid, version, phase, deadline,
                 deadline_extended, deadline_binding, view, updated_at
-         FROM jsonb_to_recordset($1::jsonb) AS r(
+         FROM jsonb_to_recordset($1::text::jsonb) AS r(
              portfolio_id UUID, program_id UUID, student_uid UUID, version INTEGER, phase TEXT,
              deadline DATE, deadline_extended BOOLEAN, deadline_binding BOOLEAN, view JSONB,
              updated_at TIMESTAMPTZ)

@@ -295,8 +295,17 @@ impl PortfolioFolds {
     /// Folds `event` onto the cached state before it, if there is one, without reading the log: for
     /// events whose state the caller does not need, so that the next one still finds its state.
     /// `decoded` is `event` decoded.
+    ///
+    /// A stream's first event starts a state of its own, so a stream met from its start is cached
+    /// from then on: without it, the first event that needs the state folds the stream from the
+    /// log, a round trip per stream that bounded the `review_queue` rebuild.
     pub(super) fn advance_if_cached(&self, event: &RecordedEvent, decoded: &PortfolioEvent) {
-        if let Some(before) = self.cache.take(&event.stream_id, event.version - 1) {
+        let before = if event.version == 1 {
+            Some(PortfolioState::default())
+        } else {
+            self.cache.take(&event.stream_id, event.version - 1)
+        };
+        if let Some(before) = before {
             self.remember(event, portfolio::evolve(before, decoded));
         }
     }

@@ -111,6 +111,20 @@ pub fn table(r: &Report) -> String {
         n(rd.p99_ms),
         "".into(),
     );
+    if let (Some(p99), Some(share)) = (rd.server_p99_ms, rd.server_under_5ms) {
+        row(
+            "4 reads",
+            format!(
+                "  inside the server (its /metrics): p99 at most {} ms, {} % within 5 ms",
+                n(p99),
+                n(share * 100.0)
+            ),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+        );
+    }
     let l = &r.log;
     row(
         "5 projections",

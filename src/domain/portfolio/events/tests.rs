@@ -23,7 +23,7 @@ fn payloads_round_trip_and_carry_the_stable_type_name() {
             payload.get("type").is_none(),
             "the type lives in its own column"
         );
-        let back = PortfolioEvent::from_payload(event_type, payload).unwrap();
+        let back = PortfolioEvent::from_payload(event_type, &payload).unwrap();
         assert_eq!(back, event);
         // The serde form is internally tagged with the same name.
         let tagged = serde_json::to_value(&event).unwrap();
@@ -83,8 +83,8 @@ fn erased_payloads_still_load_and_replay() {
         if nulled.get(PERSONAL_FIELD).is_some() {
             nulled[PERSONAL_FIELD] = serde_json::Value::Null;
         }
-        let a = PortfolioEvent::from_payload(event_type, removed).unwrap();
-        let b = PortfolioEvent::from_payload(event_type, nulled).unwrap();
+        let a = PortfolioEvent::from_payload(event_type, &removed).unwrap();
+        let b = PortfolioEvent::from_payload(event_type, &nulled).unwrap();
         assert_eq!(a, b);
         erased_state = evolve(erased_state, &a);
     }
@@ -116,11 +116,11 @@ fn erased_payloads_still_load_and_replay() {
 #[test]
 fn unknown_types_and_broken_payloads_are_errors() {
     assert!(matches!(
-        PortfolioEvent::from_payload("PortfolioExploded", serde_json::json!({})),
+        PortfolioEvent::from_payload("PortfolioExploded", &serde_json::json!({})),
         Err(PayloadError::UnknownEventType(t)) if t == "PortfolioExploded"
     ));
     assert!(matches!(
-        PortfolioEvent::from_payload("ActivityWithdrawn", serde_json::json!({"activity_id": 5})),
+        PortfolioEvent::from_payload("ActivityWithdrawn", &serde_json::json!({"activity_id": 5})),
         Err(PayloadError::Invalid {
             event_type: "ActivityWithdrawn",
             ..

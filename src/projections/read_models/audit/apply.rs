@@ -93,7 +93,7 @@ impl AuditProjection {
             sqlx::query!(
                 "INSERT INTO rm_audit_streams (stream_id, program_id)
                  SELECT stream_id, program_id
-                 FROM jsonb_to_recordset($1::jsonb) AS r(stream_id TEXT, program_id UUID)
+                 FROM jsonb_to_recordset($1::text::jsonb) AS r(stream_id TEXT, program_id UUID)
                  ON CONFLICT (stream_id) DO NOTHING",
                 json_rows(&opened)?,
             )
@@ -109,7 +109,7 @@ impl AuditProjection {
                  SELECT position, transaction_id, stream_id, stream_version, portfolio_id,
                         program_id, event_type, actor_id, actor_role, recorded_at,
                         correlation_id, causation_id
-                 FROM jsonb_to_recordset($1::jsonb) AS r(
+                 FROM jsonb_to_recordset($1::text::jsonb) AS r(
                      position BIGINT, transaction_id BIGINT, stream_id TEXT,
                      stream_version INTEGER, portfolio_id UUID, program_id UUID, event_type TEXT,
                      actor_id TEXT, actor_role TEXT, recorded_at TIMESTAMPTZ,

@@ -73,7 +73,7 @@ impl Approvals {
                     student_uid, application, decided_on, decided_by, activity_names, activities,
                     final_format, 'approved', approved_transaction_id, approved_position,
                     approved_at, approved_at
-             FROM jsonb_to_recordset($1::jsonb) AS r(
+             FROM jsonb_to_recordset($1::text::jsonb) AS r(
                  certificate_id UUID, portfolio_id UUID, program_id UUID, program_code TEXT,
                  program_name TEXT, student_uid UUID, application INTEGER, decided_on DATE,
                  decided_by TEXT, activity_names TEXT[], activities JSONB, final_format TEXT,

@@ -106,7 +106,7 @@ impl Changes {
             // The key as the unique index spells it, so the index finds each item.
             sqlx::query!(
                 "DELETE FROM rm_review_queue q
-                 USING jsonb_to_recordset($1::jsonb)
+                 USING jsonb_to_recordset($1::text::jsonb)
                        AS s(portfolio_id UUID, item_kind TEXT, activity_id UUID)
                  WHERE q.portfolio_id = s.portfolio_id AND q.item_kind = s.item_kind
                    AND COALESCE(q.activity_id, '00000000-0000-0000-0000-000000000000'::uuid)
@@ -125,7 +125,7 @@ impl Changes {
                  SELECT position, program_id, portfolio_id, item_kind, activity_id, attempt,
                         item_name, format, word_count, duration_s, duration_measured, link_count,
                         submitted_at, recording
-                 FROM jsonb_to_recordset($1::jsonb) AS r(
+                 FROM jsonb_to_recordset($1::text::jsonb) AS r(
                      position BIGINT, program_id UUID, portfolio_id UUID, item_kind TEXT,
                      activity_id UUID, attempt INTEGER, item_name TEXT, format TEXT,
                      word_count INTEGER, duration_s INTEGER, duration_measured BOOLEAN,

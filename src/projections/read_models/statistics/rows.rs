@@ -16,8 +16,9 @@ pub(super) async fn write(conn: &mut PgConnection, rows: &mut Changed) -> Result
     if rows.is_empty() {
         return Ok(());
     }
-    let rows =
-        rows.take_json_with(|id, (stats, at)| serde_json::to_value(Row::of(*id, stats, *at)))?;
+    let rows = rows.take_json_with(|id, (stats, at), out| {
+        serde_json::to_writer(out, &Row::of(*id, stats, *at))
+    })?;
     sqlx::query!(
         "INSERT INTO rm_stats_portfolios
              (portfolio_id, program_id, opened_at, last_event_at, last_student_event_at,
@@ -38,7 +39,7 @@ pub(super) async fn write(conn: &mut PgConnection, rows: &mut Changed) -> Result
               final_submitted, final_returned, final_format, applications, rejections,
               catalog_items, first_activity_on, approved_on, days_to_approval, revoked_on,
               updated_at
-         FROM jsonb_to_recordset($1::jsonb) AS r(
+         FROM jsonb_to_recordset($1::text::jsonb) AS r(
              portfolio_id UUID, program_id UUID, opened_at TIMESTAMPTZ,
              last_event_at TIMESTAMPTZ, last_student_event_at TIMESTAMPTZ,
              -- Step::ALL's flags; PostgreSQL counts from 1, so reached[2] is Step::ALL[1]
