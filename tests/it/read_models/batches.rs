@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 /// A log with every kind of event the read models handle, a rules change and a catalog rename in
 /// the middle (the portfolio read model re-renders its rows there, mid-batch).
 async fn varied_log(w: &World, students: u32) -> i64 {
-    let mut seed = StdRng::seed_from_u64(0xBA7C_4E5);
+    let mut seed = StdRng::seed_from_u64(0x0BA7_C4E5);
     let mut sims = Vec::new();
     for n in 0..students {
         sims.push(Sim::open(w, n, &mut seed).await);
