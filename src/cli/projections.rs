@@ -135,7 +135,8 @@ async fn rebuild(db: &Database, args: &RebuildArgs) -> anyhow::Result<()> {
     }
     let stop = interrupt_flag();
     // The same upcasters as `cim serve`, so a rebuild equals the live model.
-    // One feed for all of them: the log is read once per batch, not once per projection.
+    // Rebuilt one after the other (each with its own progress bar), so each reads the log itself;
+    // the feed shares reads only between projections that rebuild at once (as in `cim serve`).
     let feed = LogFeed::new(EventStore::new(db.pool.clone(), log::upcasters()));
     for projection in chosen {
         rebuild_one(db, &feed, projection.as_ref(), args.restart, &stop).await?;
