@@ -1,10 +1,11 @@
 //! The `projection_checkpoints` table, and the two transactions that change a read model: resetting
-//! it (drop tables, run DDL, checkpoint to the start) and applying one batch of events.
+//! it (drop tables, run DDL, defer its secondary indexes, checkpoint to the start), applying one
+//! batch of events, and marking it live (building the deferred indexes).
 //!
 //! The runner and the offline rebuild share these functions, so "live" and "rebuilt" read models are
 //! produced by literally the same code (guarantee 6).
 
-use super::{Projection, ProjectionError, definition_hash, quote_table};
+use super::{Projection, ProjectionError, definition_hash, indexes, quote_table};
 use crate::store::{Checkpoint, RecordedEvent};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -159,18 +160,22 @@ pub async fn reset(pool: &PgPool, projection: &dyn Projection) -> Result<(), Pro
     (&mut *tx)
         .execute(sqlx::raw_sql(projection.definition()))
         .await?;
+    // The indexes only queries need are built when the rebuild is done (indexes.rs).
+    let deferred = indexes::defer(&mut tx, projection.tables()).await?;
     sqlx::query!(
         "INSERT INTO projection_checkpoints
              (name, version, definition_hash, transaction_id, position, events_applied, status,
-              rebuilt_at, updated_at)
-         VALUES ($1, $2, $3, 0, 0, 0, 'rebuilding', now(), now())
+              rebuilt_at, updated_at, deferred_indexes)
+         VALUES ($1, $2, $3, 0, 0, 0, 'rebuilding', now(), now(), $4)
          ON CONFLICT (name) DO UPDATE
              SET version = EXCLUDED.version, definition_hash = EXCLUDED.definition_hash,
                  transaction_id = 0, position = 0, events_applied = 0, status = 'rebuilding',
-                 rebuilt_at = now(), updated_at = now()",
+                 rebuilt_at = now(), updated_at = now(),
+                 deferred_indexes = EXCLUDED.deferred_indexes",
         projection.name(),
         version_i32(projection),
         definition_hash(projection),
+        &deferred,
     )
     .execute(&mut *tx)
     .await?;
@@ -200,6 +205,13 @@ pub async fn apply_batch(
     };
     let to = last.checkpoint;
     let mut tx = pool.begin().await?;
+    // Not waiting for the WAL flush: a read model is derived data, and its rows commit with their
+    // checkpoint. A crash of the server can lose the last few batches, rows and checkpoint
+    // together, and the projection applies them again from the log; what a reader saw before the
+    // crash comes back the same. A rebuild waited for a thousand flushes a million events.
+    sqlx::query!("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
     let claimed = sqlx::query!(
         "UPDATE projection_checkpoints
          SET transaction_id = $5, position = $6, events_applied = events_applied + $7,
@@ -228,18 +240,34 @@ pub async fn apply_batch(
     Ok(to)
 }
 
-/// Records that a rebuilding projection has caught up with the log. Guarded by the definition so a
-/// process cannot mark someone else's fresh rebuild as live.
+/// Records that a rebuilding projection has caught up with the log, and builds the indexes its
+/// reset deferred, in one transaction. Guarded by the definition so a process cannot mark someone
+/// else's fresh rebuild as live.
 pub async fn mark_live(pool: &PgPool, name: &str, hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "UPDATE projection_checkpoints SET status = 'live', updated_at = now()
-         WHERE name = $1 AND definition_hash = $2 AND status = 'rebuilding'",
+    let mut tx = pool.begin().await?;
+    // FOR UPDATE: a second process finishing the same rebuild waits here, then finds it live.
+    let deferred = sqlx::query_scalar!(
+        "SELECT deferred_indexes FROM projection_checkpoints
+         WHERE name = $1 AND definition_hash = $2 AND status = 'rebuilding'
+         FOR UPDATE",
         name,
         hash,
     )
-    .execute(pool)
+    .fetch_optional(&mut *tx)
     .await?;
-    Ok(())
+    let Some(deferred) = deferred else {
+        return Ok(());
+    };
+    indexes::build(&mut tx, &deferred).await?;
+    sqlx::query!(
+        "UPDATE projection_checkpoints
+         SET status = 'live', deferred_indexes = '{}', updated_at = now()
+         WHERE name = $1",
+        name,
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }
 
 /// The version as stored (INTEGER). Versions beyond `i32::MAX` are not a real concern; saturate

@@ -109,6 +109,8 @@ struct State {
     batches: VecDeque<Remembered>,
     /// Where each follower last asked to read from, and when.
     followers: HashMap<u64, (Checkpoint, Instant)>,
+    /// The checkpoint a read ahead is reading after, while it runs.
+    ahead: Option<Checkpoint>,
 }
 
 /// A follower that has not asked for anything for this long (a projection stuck on an error, one
@@ -133,11 +135,30 @@ impl State {
             .any(|(at, asked)| now - *asked < STALE && batch.after(*at, 1).is_some())
     }
 
+    /// Whether every follower still moving has gone past `batch`: no one will ask for it again.
+    fn passed(&self, batch: &Remembered, now: Instant) -> bool {
+        let Some(last) = batch.events.last() else {
+            return true;
+        };
+        self.followers
+            .values()
+            .all(|(at, asked)| now - *asked >= STALE || last.checkpoint <= *at)
+    }
+
     /// The index of a batch to forget for a new one, `None` when there is room already; `Err`
-    /// when every remembered batch is still needed.
-    fn room(&self, now: Instant) -> Result<Option<usize>, ()> {
+    /// when every remembered batch is still needed. A batch every follower has passed goes first.
+    /// Failing that, a follower's own read may forget one that only lies ahead of slower followers
+    /// (a projection far behind, say rebuilding from the start, must not hold the others back); a
+    /// read ahead may not, or it would make the slower ones read that batch again.
+    fn room(&self, now: Instant, ahead: bool) -> Result<Option<usize>, ()> {
         if self.batches.len() < REMEMBERED_BATCHES {
             return Ok(None);
+        }
+        if let Some(index) = self.batches.iter().position(|b| self.passed(b, now)) {
+            return Ok(Some(index));
+        }
+        if ahead {
+            return Err(());
         }
         match self.batches.iter().position(|b| !self.needed(b, now)) {
             Some(index) => Ok(Some(index)),
@@ -211,55 +232,135 @@ impl Follower {
         }
         shared.moved.notify_waiters();
         loop {
-            if let Some(events) = lock(&shared.state).find(after, wanted) {
+            let remembered = lock(&shared.state).find(after, wanted);
+            if let Some(events) = remembered {
+                self.read_ahead_of(&events, wanted, limit);
                 return Ok(events);
             }
             let reading = shared.reading.lock().await;
-            // Another follower may have read it while this one waited for its turn.
-            let (forget, moved) = {
+            // Another follower (or a read ahead) may have read it while this one waited for its
+            // turn.
+            let (found, forget, moved) = {
                 let state = lock(&shared.state);
-                if let Some(events) = state.find(after, wanted) {
-                    return Ok(events);
-                }
-                match state.room(Instant::now()) {
-                    Ok(forget) => (forget, None),
-                    // Every remembered batch is about to be used: wait for a follower to move on
-                    // (or go stale) instead of forgetting one it needs.
-                    Err(()) => (None, Some(shared.moved.notified())),
+                match state.find(after, wanted) {
+                    Some(events) => (Some(events), None, None),
+                    None => match state.room(Instant::now(), false) {
+                        Ok(forget) => (None, forget, None),
+                        // Every remembered batch is about to be used: wait for a follower to move
+                        // on (or go stale) instead of forgetting one it needs.
+                        Err(()) => (None, None, Some(shared.moved.notified())),
+                    },
                 }
             };
+            if let Some(events) = found {
+                drop(reading);
+                self.read_ahead_of(&events, wanted, limit);
+                return Ok(events);
+            }
             if let Some(moved) = moved {
                 drop(reading);
                 let _ = tokio::time::timeout(RECHECK, moved).await;
                 continue;
             }
-            shared.reads.fetch_add(1, Ordering::Relaxed);
-            let events: Arc<[RecordedEvent]> = shared
-                .store
-                .read_after_omitting_personal(after, limit)
-                .await?
-                .into();
-            if !events.is_empty() {
-                let mut state = lock(&shared.state);
-                // Asked again: the read took time, and the batch chosen may be gone already.
-                if let Some(index) = forget.or_else(|| state.room(Instant::now()).ok().flatten())
-                    && index < state.batches.len()
-                {
-                    state.batches.remove(index);
-                }
-                state.batches.push_back(Remembered {
-                    after,
-                    events: events.clone(),
-                });
-            }
+            let events = shared.read(after, limit, forget, false).await?;
+            drop(reading);
             let end = events.len();
-            return Ok(FedEvents {
+            let fed = FedEvents {
                 events,
                 start: 0,
                 end,
-            });
+            };
+            self.read_ahead_of(&fed, wanted, limit);
+            return Ok(fed);
         }
     }
+
+    /// Starts reading the batch after `fed` while the follower applies it, when `fed` ends a full
+    /// batch: the log then most likely goes on (a rebuild, a catch-up after downtime), and the
+    /// next read overlaps with the work on this one instead of following it, the database's part
+    /// of a read on one core and the projections' on the other. A batch that was not full ended at
+    /// the head of the log, so the live tail never reads ahead. At most one read ahead runs at a
+    /// time, one batch beyond the batch served.
+    fn read_ahead_of(&self, fed: &FedEvents, wanted: usize, limit: i64) {
+        if fed.end != fed.events.len() || fed.events.len() < wanted {
+            return;
+        }
+        let Some(next) = fed.events.last().map(|e| e.checkpoint) else {
+            return;
+        };
+        {
+            let mut state = lock(&self.shared.state);
+            if state.ahead.is_some() || state.find(next, 1).is_some() {
+                return;
+            }
+            state.ahead = Some(next);
+        }
+        tokio::spawn(read_ahead(self.shared.clone(), next, limit));
+    }
+}
+
+impl Shared {
+    /// Reads the batch after `after` from the log and remembers it in place of `forget` (or of a
+    /// batch [`State::room`] gives up, for a read `ahead` or not). The caller holds `reading`.
+    async fn read(
+        &self,
+        after: Checkpoint,
+        limit: i64,
+        forget: Option<usize>,
+        ahead: bool,
+    ) -> Result<Arc<[RecordedEvent]>, StoreError> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let events: Arc<[RecordedEvent]> = self
+            .store
+            .read_after_omitting_personal(after, limit)
+            .await?
+            .into();
+        let mut state = lock(&self.state);
+        if ahead {
+            // Cleared where the batch becomes visible: a follower served it right away must be
+            // able to start the next read ahead.
+            state.ahead = None;
+        }
+        if !events.is_empty() {
+            // Asked again: the read took time, and the batch chosen may be gone already.
+            if let Some(index) = forget.or_else(|| state.room(Instant::now(), ahead).ok().flatten())
+                && index < state.batches.len()
+            {
+                state.batches.remove(index);
+            }
+            state.batches.push_back(Remembered {
+                after,
+                events: events.clone(),
+            });
+        }
+        Ok(events)
+    }
+}
+
+/// A read ahead (see [`Follower::read_ahead_of`]): one batch, read and remembered if there is
+/// room for it without forgetting a batch a follower still needs. A failed read is only logged: a
+/// follower that asks for the batch reads it itself, and meets the error then.
+async fn read_ahead(shared: Arc<Shared>, after: Checkpoint, limit: i64) {
+    let reading = shared.reading.lock().await;
+    let room = {
+        let state = lock(&shared.state);
+        match state.find(after, 1) {
+            Some(_) => None,
+            None => state.room(Instant::now(), true).ok(),
+        }
+    };
+    if let Some(forget) = room
+        && let Err(e) = shared.read(after, limit, forget, true).await
+    {
+        tracing::debug!(error = %e, "reading ahead in the log failed");
+    }
+    // Whatever happened, before another read can start (unless a new read ahead began already).
+    let mut state = lock(&shared.state);
+    if state.ahead == Some(after) {
+        state.ahead = None;
+    }
+    drop(state);
+    drop(reading);
 }
 
 #[cfg(test)]
@@ -332,5 +433,46 @@ mod tests {
             position: 1,
         };
         assert!(b.after(before, 100).is_none());
+    }
+
+    /// Eight remembered batches of one event each, the one at index `i` after position `i`.
+    fn full_state() -> State {
+        let mut state = State::default();
+        for i in 0..REMEMBERED_BATCHES as i64 {
+            state.batches.push_back(Remembered {
+                after: Checkpoint {
+                    transaction_id: 1,
+                    position: i,
+                },
+                events: vec![event(1, i + 1)].into(),
+            });
+        }
+        state
+    }
+
+    fn at(position: i64) -> Checkpoint {
+        Checkpoint {
+            transaction_id: 1,
+            position,
+        }
+    }
+
+    #[test]
+    fn a_full_feed_forgets_what_every_follower_passed_and_a_read_ahead_nothing_else() {
+        let now = Instant::now();
+        let mut state = full_state();
+        // Both followers are past the first three batches: the oldest of them goes.
+        state.followers.insert(1, (at(3), now));
+        state.followers.insert(2, (at(6), now));
+        assert_eq!(state.room(now, true), Ok(Some(0)));
+        assert_eq!(state.room(now, false), Ok(Some(0)));
+        // One follower is about to read the first batch: nothing is behind everyone. A follower's
+        // own read may forget a batch only ahead of the slow one (the second); a read ahead waits.
+        state.followers.insert(1, (at(0), now));
+        assert_eq!(state.room(now, true), Err(()));
+        assert_eq!(state.room(now, false), Ok(Some(1)));
+        // A follower that stopped asking holds nothing back.
+        state.followers.insert(1, (at(0), now - STALE));
+        assert_eq!(state.room(now, true), Ok(Some(0)));
     }
 }

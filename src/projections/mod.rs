@@ -20,6 +20,7 @@
 //! - [`lock`]: who may advance a projection (a session-level advisory lock per projection);
 //! - [`checkpoint`]: the `projection_checkpoints` table and the one batch-applying transaction;
 //! - [`feed`]: one read of the log shared by every projection that needs the same events;
+//! - `indexes`: the secondary indexes a rebuild builds once, at the end, instead of row by row;
 //! - [`listener`]: the `LISTEN cim_events` connection and its health;
 //! - [`rebuild`]: the offline rebuild behind `cim projections rebuild`;
 //! - [`status`]: what a process knows about its projections, and the database-wide report behind
@@ -27,6 +28,7 @@
 
 pub mod checkpoint;
 pub mod feed;
+mod indexes;
 pub mod listener;
 pub mod lock;
 pub mod read_models;
@@ -75,7 +77,8 @@ pub trait Projection: Send + Sync + 'static {
     fn version(&self) -> u32;
 
     /// The DDL from `projections/<name>.sql`: the `CREATE TABLE` (and `CREATE INDEX`) statements of
-    /// its tables. Run in one transaction with the drop of [`tables`](Self::tables), so it must not
+    /// its tables. Indexes that are not unique are dropped again while a rebuild runs and built when
+    /// it is done (`indexes.rs`), so `apply` must not need them to be fast. Run in one transaction with the drop of [`tables`](Self::tables), so it must not
     /// contain `BEGIN`/`COMMIT`, and objects other than tables and their indexes (types, functions)
     /// must be created idempotently (`CREATE OR REPLACE`), since only the tables are dropped.
     fn definition(&self) -> &'static str;

@@ -28,7 +28,12 @@ impl Default for RebuildOptions {
     fn default() -> Self {
         Self {
             restart: false,
-            batch_size: 1_000,
+            // Larger than the live runner's 1,000: an offline rebuild has only the log to catch
+            // up with, and per batch it pays a transaction, its round trips and the projections'
+            // lookups of what earlier batches stored. `cim-bench`'s rebuild of the audit alone went
+            // from 55,000 to 64,000–69,000 events/s, all five at once from 25,000 to 32,000. The
+            // feed remembers up to eight batches, so a rebuild holds some 32,000 events in memory.
+            batch_size: 4_000,
         }
     }
 }

@@ -117,6 +117,11 @@ impl Scale {
     }
 }
 
+/// The allocator of the `cim` binary (src/main.rs): section 5 rebuilds the projections inside this
+/// process, and they must run as they do in `cim serve`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONCURRENCY: [usize; 3] = [1, 8, 32];
 const HOT_STREAMS: usize = 4;
 

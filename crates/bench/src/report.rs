@@ -138,6 +138,13 @@ pub struct RebuildFigure {
     /// rate at which "all read models rebuilt" approaches.
     pub events_per_s: f64,
     pub ratio_to_scan: f64,
+    /// Each projection rebuilt on its own, one after another: what a change to one projection's
+    /// definition costs.
+    pub alone: Vec<ProjectionRebuild>,
+    pub alone_complete: bool,
+    /// Log events per second of the slowest projection rebuilt alone.
+    pub alone_events_per_s: f64,
+    pub alone_ratio_to_scan: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -238,8 +245,15 @@ pub fn targets(r: &Report) -> Vec<Target> {
         5.0,
     ));
     t.push(below("read errors", r.read.errors as f64, 1.0));
+    // Issue 18 asks it of the slowest projection: met when each is rebuilt on its own (a changed
+    // projection), and shown for all five at once (a new deployment) beside it.
     t.push(at_least(
-        "projection rebuild (events/s)",
+        "projection rebuild, slowest alone (events/s)",
+        r.rebuild.alone_events_per_s,
+        50_000.0,
+    ));
+    t.push(at_least(
+        "projection rebuild, all at once (events/s)",
         r.rebuild.events_per_s,
         50_000.0,
     ));

@@ -80,6 +80,8 @@ async fn the_quick_bench_reports_every_section_with_sane_figures() {
         "/log/scan_events_per_s",
         "/rebuild/events_per_s",
         "/rebuild/ratio_to_scan",
+        "/rebuild/alone_events_per_s",
+        "/rebuild/alone_ratio_to_scan",
         "/live_lag/samples",
         "/export/certificates",
         "/export/files/done",
@@ -114,10 +116,15 @@ async fn the_quick_bench_reports_every_section_with_sane_figures() {
     ] {
         assert!(types.iter().any(|x| x == t), "no {t} in {types:?}");
     }
-    let projections = report["rebuild"]["projections"].as_array().unwrap();
-    assert_eq!(projections.len(), cim::projections::all().len());
-    for p in projections {
-        assert!(p["events"].as_u64().unwrap() > 0, "{p}");
+    // All at once, and each alone: every projection applied it, and (the quick log being small)
+    // finished, deferred indexes included.
+    for pass in ["projections", "alone"] {
+        let projections = report["rebuild"][pass].as_array().unwrap();
+        assert_eq!(projections.len(), cim::projections::all().len());
+        for p in projections {
+            assert!(p["events"].as_u64().unwrap() > 0, "{p}");
+            assert_eq!(p["complete"], true, "{p}");
+        }
     }
     assert!(!report["targets"].as_array().unwrap().is_empty());
 }

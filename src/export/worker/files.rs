@@ -107,7 +107,16 @@ impl ExportWorker {
         if let (Some(&first), Some(&last)) = (chunk.first(), chunk.last()) {
             let files: Vec<&ExportFile> = chunk.iter().map(|&i| &rendered.files[i]).collect();
             let dir = self.config.batch_dir(batch_id);
-            batch::write_atomically(&dir, &files).map_err(|(name, source)| WorkerError::Io {
+            // Off the runtime's threads: a step's flushes take a good part of a second, and in
+            // `cim serve` the same two threads answer the API. The copy costs little beside them.
+            let owned: Vec<ExportFile> = files.iter().map(|&f| f.clone()).collect();
+            let target = dir.clone();
+            tokio::task::spawn_blocking(move || {
+                batch::write_atomically(&target, &owned.iter().collect::<Vec<_>>())
+            })
+            .await
+            .expect("the file writer panicked")
+            .map_err(|(name, source)| WorkerError::Io {
                 path: dir.join(name),
                 source,
             })?;

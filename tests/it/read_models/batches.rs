@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 /// A log with every kind of event the read models handle, a rules change and a catalog rename in
 /// the middle (the portfolio read model re-renders its rows there, mid-batch).
-async fn varied_log(w: &World, students: u32) -> i64 {
+pub(super) async fn varied_log(w: &World, students: u32) -> i64 {
     let mut seed = StdRng::seed_from_u64(0x0BA7_C4E5);
     let mut sims = Vec::new();
     for n in 0..students {
@@ -76,19 +76,28 @@ async fn every_read_model_gives_the_same_rows_whatever_the_batch_size() {
 /// Five projections rebuilt at once through one feed read each batch of the log once between
 /// them: a follower that applies faster waits for the others instead of leaving them to read the
 /// log again (five separate readers would read it five times).
+///
+/// They are reset first and then resumed together, as the runner starts its projections: a reset
+/// (dropping and creating tables) takes longer than reading this whole small log, and a rebuild
+/// that starts after another has finished cannot share its reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projections_rebuilt_together_read_the_log_once() {
     let w = world().await;
     let total = varied_log(&w, 8).await;
     let batch = 20;
     let feed = LogFeed::new(w.handler.store().clone());
-    let rebuilds = read_models::all().into_iter().map(|p| {
-        let (feed, pool, url) = (feed.clone(), w.db.pool.clone(), w.db.url.clone());
+    let mut locks = Vec::new();
+    for p in read_models::all() {
+        let mut lock = ProjectionLock::connect(&w.db.url, p.name()).await.unwrap();
+        assert!(lock.try_acquire().await.unwrap());
+        checkpoint::reset(&w.db.pool, p.as_ref()).await.unwrap();
+        locks.push((p, lock));
+    }
+    let rebuilds = locks.into_iter().map(|(p, mut lock)| {
+        let (feed, pool) = (feed.clone(), w.db.pool.clone());
         async move {
-            let mut lock = ProjectionLock::connect(&url, p.name()).await.unwrap();
-            assert!(lock.try_acquire().await.unwrap());
             let options = RebuildOptions {
-                restart: true,
+                restart: false,
                 batch_size: batch,
             };
             let stop = AtomicBool::new(false);
@@ -115,5 +124,58 @@ async fn projections_rebuilt_together_read_the_log_once() {
         reads <= batches + 5 + batches / 4,
         "{reads} reads of the log for {batches} batches of {total} events"
     );
+    w.db.drop().await;
+}
+
+/// A follower handed a full batch finds the next one already read when it asks (the feed read it
+/// while the batch was applied); a batch that ends at the head of the log reads nothing ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_reads_ahead_of_full_batches_only() {
+    let w = world().await;
+    let total = varied_log(&w, 3).await;
+    assert!(total > 40, "only {total} events");
+    let feed = LogFeed::new(w.handler.store().clone());
+    let follower = feed.follow();
+    let first = follower.read_after(Checkpoint::START, 10).await.unwrap();
+    assert_eq!(first.len(), 10);
+    let read_ahead = async {
+        while feed.reads_from_log() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read_ahead)
+        .await
+        .expect("the batch after a full one is read without being asked for");
+    let second = follower
+        .read_after(first.last().unwrap().checkpoint, 10)
+        .await
+        .unwrap();
+    let direct = w
+        .handler
+        .store()
+        .read_after_omitting_personal(first.last().unwrap().checkpoint, 10)
+        .await
+        .unwrap();
+    let positions = |events: &[cim::store::RecordedEvent]| -> Vec<i64> {
+        events.iter().map(|e| e.position()).collect()
+    };
+    assert_eq!(
+        positions(&second),
+        positions(&direct),
+        "the batch read ahead is what the log holds after the one served"
+    );
+    // Served from memory; serving it started the read of the third batch.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(feed.reads_from_log(), 3);
+    // Asking for the whole rest: the third batch (read ahead, 10 events) is less than was asked
+    // for, so nothing more is read ahead; the rest, read now, ends at the head of the log.
+    let mut at = second.last().unwrap().checkpoint;
+    let third = follower.read_after(at, total).await.unwrap();
+    assert_eq!(third.len(), 10);
+    at = third.last().unwrap().checkpoint;
+    let rest = follower.read_after(at, total).await.unwrap();
+    assert!(!rest.is_empty() && rest.len() < usize::try_from(total).unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(feed.reads_from_log(), 4, "a batch at the head read ahead");
     w.db.drop().await;
 }

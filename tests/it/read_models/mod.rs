@@ -47,6 +47,7 @@ use uuid::Uuid;
 
 mod batches;
 mod fold_cache;
+mod indexes;
 mod known_scenario;
 mod live;
 mod scenario;

@@ -139,38 +139,51 @@ pub fn table(r: &Report) -> String {
         "".into(),
         "1".into(),
     );
-    row(
-        "5 projections",
-        format!(
-            "rebuild of all {} at once, {} s{}",
-            r.rebuild.projections.len(),
-            n(r.rebuild.seconds),
-            if r.rebuild.complete {
-                ""
-            } else {
-                " (stopped at the time budget)"
-            }
+    let rb = &r.rebuild;
+    let passes = [
+        (
+            format!(
+                "rebuild of all {} at once, {} s",
+                rb.projections.len(),
+                n(rb.seconds)
+            ),
+            rb.complete,
+            rb.events_per_s,
+            rb.ratio_to_scan,
+            &rb.projections,
         ),
-        format!("{} events/s", n(r.rebuild.events_per_s)),
-        "".into(),
-        "".into(),
-        n(r.rebuild.ratio_to_scan),
-    );
-    for p in &r.rebuild.projections {
+        (
+            "rebuild of each alone, slowest".to_owned(),
+            rb.alone_complete,
+            rb.alone_events_per_s,
+            rb.alone_ratio_to_scan,
+            &rb.alone,
+        ),
+    ];
+    for (case, complete, rate, ratio, each) in passes {
+        let stopped = if complete {
+            ""
+        } else {
+            " (stopped at the time budget)"
+        };
         row(
             "5 projections",
-            format!(
-                "  {}: {} events in {} s{}",
-                p.name,
-                p.events,
-                n(p.seconds),
-                if p.complete { "" } else { ", stopped" }
-            ),
-            format!("{} events/s", n(p.events_per_s)),
+            format!("{case}{stopped}"),
+            format!("{} events/s", n(rate)),
             "".into(),
             "".into(),
-            "".into(),
+            n(ratio),
         );
+        for (case, figure) in per_projection(each) {
+            row(
+                "5 projections",
+                case,
+                figure,
+                "".into(),
+                "".into(),
+                "".into(),
+            );
+        }
     }
     row(
         "5 projections",
@@ -261,4 +274,23 @@ pub fn table(r: &Report) -> String {
         );
     }
     s
+}
+
+/// A row's case and figure for each projection of a rebuild.
+fn per_projection(rebuilds: &[super::ProjectionRebuild]) -> Vec<(String, String)> {
+    rebuilds
+        .iter()
+        .map(|p| {
+            (
+                format!(
+                    "  {}: {} events in {} s{}",
+                    p.name,
+                    p.events,
+                    n(p.seconds),
+                    if p.complete { "" } else { ", stopped" }
+                ),
+                format!("{} events/s", n(p.events_per_s)),
+            )
+        })
+        .collect()
 }
