@@ -1,11 +1,13 @@
 //! Appending: one command's events land together, at the version the writer expected, exactly once.
 
 use super::error::unique_violation;
+use super::group::{Reply, Request};
+use super::sealing::KeyGuard;
 use super::{
-    AppendError, AppendOutcome, Checkpoint, EventStore, ExpectedVersion, Metadata, NewEvent,
-    StoreError,
+    AppendError, AppendOutcome, EventStore, ExpectedVersion, Metadata, NewEvent, StoreError,
 };
 use sqlx::{PgConnection, PgExecutor};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Stand-ins for "no value" inside the arrays sent to `unnest`: typed arrays with NULL elements are
@@ -38,11 +40,17 @@ impl EventStore {
             .any(|e| e.personal.is_some() && e.data_subject.is_some());
         loop {
             let attempt = if sealing {
-                self.append_sealed(stream_id, expected, events, metadata)
+                self.append_personal(stream_id, expected, events, metadata)
                     .await
             } else {
-                self.try_append(&self.pool, stream_id, expected, events, metadata)
+                let none = KeyGuard::default();
+                match self
+                    .write(stream_id, expected, events.to_vec(), none, metadata)
                     .await
+                {
+                    Ok(written) => self.or_conflict(written, stream_id, expected).await,
+                    Err(e) => Err(e),
+                }
             };
             match attempt {
                 // `Any` has no stated expectation to defend: another writer getting in between is
@@ -74,8 +82,36 @@ impl EventStore {
         if events.is_empty() {
             return Err(AppendError::Empty);
         }
-        let events = &self.seal(Some(&mut *conn), events).await?;
-        self.try_append(conn, stream_id, expected, events, metadata)
+        let sealed = self.seal(Some(&mut *conn), events).await?;
+        let none = &KeyGuard::default();
+        let written = self
+            .try_append(conn, stream_id, expected, &sealed.events, none, metadata)
+            .await?;
+        self.or_conflict(written, stream_id, expected).await
+    }
+
+    /// Appends events with personal data: in one statement when this process holds their subjects'
+    /// keys (`sealing.rs`), else sealed and appended in one transaction.
+    async fn append_personal(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+    ) -> Result<AppendOutcome, AppendError> {
+        if let Some(sealed) = self.seal_cached(events) {
+            let guard = KeyGuard::of(&sealed.keys);
+            let subjects = guard.subjects.clone();
+            match self
+                .write(stream_id, expected, sealed.events, guard, metadata)
+                .await?
+            {
+                Some(outcome) => return Ok(outcome),
+                // A stale key or an expectation beyond the stream's end: the full path tells which.
+                None => self.sealing.forget(&subjects),
+            }
+        }
+        self.append_sealed(stream_id, expected, events, metadata)
             .await
     }
 
@@ -89,25 +125,67 @@ impl EventStore {
     ) -> Result<AppendOutcome, AppendError> {
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let sealed = self.seal(Some(&mut *tx), events).await?;
-        let outcome = self
-            .try_append(&mut *tx, stream_id, expected, &sealed, metadata)
+        let none = &KeyGuard::default();
+        let written = self
+            .try_append(
+                &mut *tx,
+                stream_id,
+                expected,
+                &sealed.events,
+                none,
+                metadata,
+            )
             .await?;
+        let outcome = self.or_conflict(written, stream_id, expected).await?;
         if outcome.duplicate {
-            // The first attempt's events are stored already; nothing of this one is kept.
+            // The first attempt's events are stored already; nothing of this one is kept (nor are
+            // its keys remembered: a key it created is rolled back with it).
             return Ok(outcome);
         }
         tx.commit().await.map_err(StoreError::from)?;
+        self.sealing.remember(&sealed.keys);
         Ok(outcome)
     }
 
-    async fn try_append<'c>(
+    /// Writes outside a caller's transaction: a one-event append through the group committer
+    /// (`group.rs`), others alone. `None` when nothing was written because the expectation lies
+    /// beyond the stream's end or the key guard failed.
+    async fn write(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        mut events: Vec<NewEvent>,
+        guard: KeyGuard,
+        metadata: &Metadata,
+    ) -> Result<Option<AppendOutcome>, AppendError> {
+        if events.len() == 1 {
+            let request = Arc::new(Request {
+                stream_id: stream_id.to_owned(),
+                expected,
+                event: events.pop().expect("one event"),
+                guard,
+                metadata: metadata.clone(),
+            });
+            let reply = self.committer.submit(self, request.clone()).await;
+            return match reply {
+                Reply::Done(result) => result,
+                Reply::Written(outcome) => Ok(Some(outcome)),
+                Reply::Alone => self.write_alone(&request).await,
+            };
+        }
+        self.try_append(&self.pool, stream_id, expected, &events, &guard, metadata)
+            .await
+    }
+
+    pub(super) async fn try_append<'c>(
         &self,
         executor: impl PgExecutor<'c>,
         stream_id: &str,
         expected: ExpectedVersion,
         events: &[NewEvent],
+        guard: &KeyGuard,
         metadata: &Metadata,
-    ) -> Result<AppendOutcome, AppendError> {
+    ) -> Result<Option<AppendOutcome>, AppendError> {
         let event_ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
         let types: Vec<String> = events.iter().map(|e| e.event_type.clone()).collect();
         let versions: Vec<i16> = events.iter().map(|e| e.schema_version).collect();
@@ -130,8 +208,14 @@ impl EventStore {
                 -- end exactly: if the expected version does not exist yet this yields no row and
                 -- nothing is inserted (an expectation *behind* the end fails on the unique key).
                 SELECT COALESCE($2::int, (SELECT max(version) FROM events WHERE stream_id = $1), 0) AS v
-                WHERE $2::int IS NULL OR $2::int = 0
-                   OR EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND version = $2::int)
+                WHERE ($2::int IS NULL OR $2::int = 0
+                       OR EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND version = $2::int))
+                  -- Sealed with keys held in memory (sealing.rs): each must still be stored as it
+                  -- was, else nothing is written.
+                  AND (SELECT count(*) FROM subject_keys k
+                       JOIN unnest($15::uuid[], $16::bytea[]) AS g(data_subject, wrapped_key)
+                         ON k.data_subject = g.data_subject AND k.wrapped_key = g.wrapped_key)
+                      = cardinality($15::uuid[])
             ),
             appended AS (
                 INSERT INTO events (stream_id, version, event_id, event_type, schema_version, payload,
@@ -168,33 +252,45 @@ impl EventStore {
             metadata.causation_id,
             metadata.command_id,
             NO_SUBJECT,
+            &guard.subjects,
+            &guard.wrapped,
         )
         .fetch_optional(executor)
         .await;
 
         match result {
-            Ok(Some(row)) => Ok(AppendOutcome {
-                first_version: row.first_version,
-                last_version: row.last_version,
-                first_position: row.first_position,
-                checkpoint: Checkpoint {
-                    transaction_id: row.xid,
-                    position: row.last_position,
-                },
-                duplicate: false,
-            }),
-            // The expected version lies beyond the stream's end.
-            Ok(None) => Err(self.conflict(stream_id, expected).await),
+            Ok(Some(row)) => Ok(Some(AppendOutcome::recorded(
+                (row.first_version, row.last_version),
+                (row.first_position, row.last_position),
+                row.xid,
+                false,
+            ))),
+            // The expected version lies beyond the stream's end, or the guard failed.
+            Ok(None) => Ok(None),
             Err(err) => match unique_violation(&err) {
                 // Whatever key collided, a command that already landed makes this a harmless retry.
                 // That covers the concurrent case too: the loser waited on the winner's row lock and
                 // sees its commit here.
                 Some(_) => match self.command_outcome(metadata.command_id).await? {
-                    Some(first) => Ok(first),
+                    Some(first) => Ok(Some(first)),
                     None => Err(self.conflict(stream_id, expected).await),
                 },
                 None => Err(StoreError::Database(err).into()),
             },
+        }
+    }
+
+    /// What nothing written means where no guard can fail: the expected version lies beyond the
+    /// stream's end.
+    async fn or_conflict(
+        &self,
+        written: Option<AppendOutcome>,
+        stream_id: &str,
+        expected: ExpectedVersion,
+    ) -> Result<AppendOutcome, AppendError> {
+        match written {
+            Some(outcome) => Ok(outcome),
+            None => Err(self.conflict(stream_id, expected).await),
         }
     }
 
@@ -226,15 +322,13 @@ impl EventStore {
         )
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|row| AppendOutcome {
-            first_version: row.first_version,
-            last_version: row.last_version,
-            first_position: row.first_position,
-            checkpoint: Checkpoint {
-                transaction_id: row.xid,
-                position: row.last_position,
-            },
-            duplicate: true,
+        Ok(row.map(|row| {
+            AppendOutcome::recorded(
+                (row.first_version, row.last_version),
+                (row.first_position, row.last_position),
+                row.xid,
+                true,
+            )
         }))
     }
 

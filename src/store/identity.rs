@@ -44,10 +44,10 @@ impl EventStore {
         let keys = self
             .live_keys(Some(&mut *conn), &[IDENTITY_INDEX_SUBJECT])
             .await?;
-        let (_, key) = keys
+        let live = keys
             .get(&IDENTITY_INDEX_SUBJECT)
             .ok_or(StoreError::KeyRace)?;
-        Ok(key.keyed_hash(digits.as_bytes()).to_vec())
+        Ok(live.key.keyed_hash(digits.as_bytes()).to_vec())
     }
 
     /// Records `claim` inside the caller's transaction `conn`, unless the number belongs to another

@@ -15,14 +15,17 @@
 //! Keys are fetched per read, never cached across reads: an erasure in another process takes effect
 //! on the next read everywhere. An append that fetched a live key just before an erasure committed
 //! seals with the erased generation, so its personal part reads as erased too: a race between the two
-//! can lose the racing append's personal data, never keep the erased person's.
+//! can lose the racing append's personal data, never keep the erased person's. Appends may seal
+//! with a key this process saw committed, checked by the append itself (`sealing.rs`).
 
+use super::sealing::LiveKey;
 use super::{EventStore, NewEvent, StoreError};
 use crate::crypto::cipher::{SealContext, envelope_generation};
 use crate::crypto::{self, DataKey, MasterKey, is_sealed};
 use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor};
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// A subject key as a reader sees it.
@@ -135,8 +138,11 @@ fn unwrap(master: &MasterKey, subject: Uuid, wrapped: &[u8]) -> Result<DataKey, 
         })
 }
 
-/// A live key for appending: its generation and the key.
-type LiveKey = (i32, DataKey);
+/// `events` with their personal parts sealed, and the keys that sealed them.
+pub(super) struct Sealed {
+    pub events: Vec<NewEvent>,
+    pub keys: HashMap<Uuid, LiveKey>,
+}
 
 impl EventStore {
     /// `events` with their personal parts sealed, creating subject keys where needed. `conn` is the
@@ -146,28 +152,27 @@ impl EventStore {
         &self,
         conn: Option<&mut PgConnection>,
         events: &[NewEvent],
-    ) -> Result<Vec<NewEvent>, StoreError> {
+    ) -> Result<Sealed, StoreError> {
         let subjects = sealed_subjects_of_new(events);
         if subjects.is_empty() {
-            return Ok(events.to_vec());
+            return Ok(Sealed {
+                events: events.to_vec(),
+                keys: HashMap::new(),
+            });
         }
-        let live = self.live_keys(conn, &subjects).await?;
-        events
-            .iter()
-            .map(|event| {
-                let mut event = event.clone();
-                if let (Some(personal), Some(subject)) = (&event.personal, event.data_subject) {
-                    let (generation, key) = live.get(&subject).ok_or(StoreError::KeyRace)?;
-                    let context = SealContext {
-                        event_id: event.event_id,
-                        subject,
-                        generation: *generation,
-                    };
-                    event.personal = Some(key.seal(context, personal));
-                }
-                Ok(event)
-            })
-            .collect()
+        let keys = self.live_keys(conn, &subjects).await?;
+        Ok(Sealed {
+            events: seal_with(events, &keys)?,
+            keys,
+        })
+    }
+
+    /// `events` sealed with keys this process saw committed (`sealing.rs`), without a round trip;
+    /// `None` when a subject's key is not at hand.
+    pub(super) fn seal_cached(&self, events: &[NewEvent]) -> Option<Sealed> {
+        let keys = self.sealing.get_all(&sealed_subjects_of_new(events))?;
+        let events = seal_with(events, &keys).ok()?;
+        Some(Sealed { events, keys })
     }
 
     /// A live key for each of `subjects`, created where missing (or erased). `conn` is the caller's
@@ -233,11 +238,39 @@ impl EventStore {
             for row in rows {
                 let subject = row.data_subject;
                 let key = unwrap(master, subject, &row.wrapped_key)?;
-                live.insert(subject, (row.generation, key));
+                let live_key = LiveKey {
+                    generation: row.generation,
+                    key: Arc::new(key),
+                    wrapped: row.wrapped_key,
+                };
+                live.insert(subject, live_key);
             }
         }
         Ok(live)
     }
+}
+
+/// `events` with each personal part sealed under its subject's key in `keys`.
+fn seal_with(
+    events: &[NewEvent],
+    keys: &HashMap<Uuid, LiveKey>,
+) -> Result<Vec<NewEvent>, StoreError> {
+    events
+        .iter()
+        .map(|event| {
+            let mut event = event.clone();
+            if let (Some(personal), Some(subject)) = (&event.personal, event.data_subject) {
+                let live = keys.get(&subject).ok_or(StoreError::KeyRace)?;
+                let context = SealContext {
+                    event_id: event.event_id,
+                    subject,
+                    generation: live.generation,
+                };
+                event.personal = Some(live.key.seal(context, personal));
+            }
+            Ok(event)
+        })
+        .collect()
 }
 
 fn sealed_subjects_of_new(events: &[NewEvent]) -> Vec<Uuid> {

@@ -4,6 +4,8 @@
 //! - optimistic concurrency: an append states the version it expects; a lost race is a typed
 //!   [`AppendError::Conflict`], detected by SQLSTATE and constraint name, and writes nothing;
 //! - atomic multi-event appends: one command's events are one statement;
+//! - under load, one-event appends that arrive together share a statement and a transaction, each
+//!   keeping the guarantees above and below (`group.rs`);
 //! - idempotency: a command id is stored once, and a retry gets the first outcome back;
 //! - a gap-free global order for tailing consumers ([`EventStore::read_after`], see `tail.rs`);
 //! - metadata on every event ([`Metadata`]);
@@ -14,10 +16,12 @@
 mod announce;
 mod append;
 mod error;
+mod group;
 mod identity;
 pub mod keys;
 mod read;
 mod row;
+mod sealing;
 mod tail;
 mod types;
 mod upcast;
@@ -40,6 +44,10 @@ pub struct EventStore {
     upcasters: std::sync::Arc<Upcasters>,
     /// Shared by the clones of this handle: one coalescing notifier (see `announce.rs`).
     announcer: std::sync::Arc<announce::Announcer>,
+    /// Shared by the clones: keys that let an append with personal data seal without a round trip.
+    sealing: std::sync::Arc<sealing::SealingKeys>,
+    /// Shared by the clones: one-event appends that arrive together commit together.
+    committer: std::sync::Arc<group::Committer>,
 }
 
 impl EventStore {
@@ -48,6 +56,8 @@ impl EventStore {
             announcer: std::sync::Arc::new(announce::Announcer::new(pool.clone())),
             pool,
             upcasters: std::sync::Arc::new(upcasters),
+            sealing: Default::default(),
+            committer: Default::default(),
         }
     }
 

@@ -174,3 +174,25 @@ pub struct AppendOutcome {
     pub checkpoint: Checkpoint,
     pub duplicate: bool,
 }
+
+impl AppendOutcome {
+    /// The outcome a `commands` row records: `[first, last]` versions and positions of the
+    /// command's events, written by transaction `xid`.
+    pub(super) fn recorded(
+        versions: (i32, i32),
+        positions: (i64, i64),
+        xid: i64,
+        duplicate: bool,
+    ) -> Self {
+        Self {
+            first_version: versions.0,
+            last_version: versions.1,
+            first_position: positions.0,
+            checkpoint: Checkpoint {
+                transaction_id: xid,
+                position: positions.1,
+            },
+            duplicate,
+        }
+    }
+}

@@ -93,6 +93,15 @@ pub fn reflection_text(variant: usize) -> String {
     cim_demo::english(1000, variant)
 }
 
+/// A reflection event twice over: as the command handler hands it to the store, and as the store
+/// keeps it.
+pub struct Reflection {
+    /// Personal part in plaintext, for appends (the store seals it, as for every command).
+    pub submitted: NewEvent,
+    /// Personal part sealed as stored, for the baseline's rows: the bytes an event row holds.
+    pub stored: NewEvent,
+}
+
 /// Submits a written reflection on the portfolio's first activity and returns the event the
 /// handler appended, as a template of what a real reflection event holds.
 pub async fn reflection_event(
@@ -100,7 +109,7 @@ pub async fn reflection_event(
     pool: &PgPool,
     open: &OpenPortfolio,
     now: DateTime<Utc>,
-) -> anyhow::Result<NewEvent> {
+) -> anyhow::Result<Reflection> {
     handler
         .portfolio(
             open.portfolio,
@@ -127,14 +136,26 @@ pub async fn reflection_event(
     .bind(open.portfolio.stream_id())
     .fetch_one(pool)
     .await?;
-    Ok(NewEvent {
+    let stored = NewEvent {
         event_id: Uuid::nil(),
         event_type,
         schema_version,
         payload,
         personal,
         data_subject,
-    })
+    };
+    // The store's own read opens the personal part again.
+    let opened = EventStore::new(pool.clone(), log::upcasters())
+        .read_stream(&open.portfolio.stream_id(), 0)
+        .await?
+        .into_iter()
+        .find(|e| e.event_type == stored.event_type)
+        .context("reading the template reflection back")?;
+    let submitted = NewEvent {
+        personal: opened.personal,
+        ..stored.clone()
+    };
+    Ok(Reflection { submitted, stored })
 }
 
 fn student_ctx(student: StudentUid, now: DateTime<Utc>) -> CommandContext {

@@ -247,7 +247,9 @@ async fn run_sections(
         let now = chrono::Utc::now();
         let handler = fixtures::handler(&pool);
         let open = fixtures::open_portfolio(&handler, now).await?;
-        let sample = fixtures::reflection_event(&handler, &pool, &open, now).await?;
+        let reflection = fixtures::reflection_event(&handler, &pool, &open, now).await?;
+        // The baseline inserts rows of the stored event's bytes; appends get what a command gives.
+        let (sample, submitted) = (&reflection.stored, &reflection.submitted);
         let postgres: String = sqlx::query_scalar("SHOW server_version")
             .fetch_one(&pool)
             .await?;
@@ -255,13 +257,13 @@ async fn run_sections(
             + sample.personal.as_ref().map_or(0, |p| p.to_string().len());
         let mut inserts = Vec::new();
         for c in CONCURRENCY {
-            inserts.push(baseline::inserts(&url, &sample, c, scale.phase, Table::Plain).await?);
+            inserts.push(baseline::inserts(&url, sample, c, scale.phase, Table::Plain).await?);
         }
-        let copy = baseline::copy(&url, &sample, scale.copy_rows).await?;
+        let copy = baseline::copy(&url, sample, scale.copy_rows).await?;
         let mut inserts_with_notify = Vec::new();
         for c in [8, 32] {
             inserts_with_notify
-                .push(baseline::inserts(&url, &sample, c, scale.phase, Table::Notify).await?);
+                .push(baseline::inserts(&url, sample, c, scale.phase, Table::Notify).await?);
         }
         let baseline = Baseline {
             row_bytes,
@@ -277,12 +279,20 @@ async fn run_sections(
             let b = baseline.at(w);
             append
                 .distinct
-                .push(append::append(&url, &sample, w, Streams::Distinct, scale.phase, b).await?);
+                .push(append::append(&url, submitted, w, Streams::Distinct, scale.phase, b).await?);
         }
         for w in [8, 32] {
             let b = baseline.at(w);
             append.hot.push(
-                append::append(&url, &sample, w, Streams::Hot(HOT_STREAMS), scale.phase, b).await?,
+                append::append(
+                    &url,
+                    submitted,
+                    w,
+                    Streams::Hot(HOT_STREAMS),
+                    scale.phase,
+                    b,
+                )
+                .await?,
             );
         }
         Ok((baseline, append, postgres))

@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+mod group;
+mod sealing;
 mod tailing;
 
 fn event(kind: &str, n: i64) -> NewEvent {
