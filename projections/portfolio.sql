@@ -31,11 +31,19 @@ CREATE TABLE rm_portfolios (
     -- Whether the deadline still binds (no final reflection submitted yet, still collecting): the
     -- coordinator's "who is running out of time" list filters on it.
     deadline_binding   BOOLEAN     NOT NULL,
-    -- PortfolioView as JSON (serde of src/projections/read_models/view.rs).
-    view               JSONB       NOT NULL,
+    -- PortfolioView as JSON (serde of src/projections/read_models/view.rs). Rewritten on every event
+    -- of the portfolio, and a few kB: compressed with lz4, which costs a fraction of the default
+    -- pglz, and kept in the row (storage MAIN, below) instead of the TOAST table (see
+    -- docs/performance.md, "Issue 18, fourth round").
+    view               JSONB       COMPRESSION lz4 NOT NULL,
     -- recorded_at of the last event that changed the row (never now(): rebuild = live).
     updated_at         TIMESTAMPTZ NOT NULL
 );
+
+-- A compressed view (about 2.5 kB for 13 activities) stays in its row as long as the row fits a page:
+-- no TOAST rows written and deleted with every event. (Storage is not part of CREATE TABLE before
+-- PostgreSQL 16.)
+ALTER TABLE rm_portfolios ALTER COLUMN view SET STORAGE MAIN;
 
 -- The coordinator's list: one program's portfolios, by phase, paged by portfolio id.
 CREATE INDEX rm_portfolios_program_idx ON rm_portfolios (program_id, phase, portfolio_id);

@@ -305,15 +305,19 @@ async fn sigkill_in_the_middle_of_a_rebuild_is_resumed_by_the_next_process() {
     clients.spawn(add_items(api.clone(), programs[0], ANNA));
     clients.spawn(add_items(api.clone(), programs[1], BERT));
 
-    // Killed once the audit (which indexes every event) has committed a part of the log.
+    // Killed once the audit (which indexes every event) has committed a part of the log, and the
+    // clients have had an answer (the rebuild alone can reach that part before the first command is
+    // answered, when the machine is busy).
     within(
         Duration::from_secs(180),
-        "the rebuild is under way",
+        "the rebuild is under way and a command was answered",
         async || {
-            rebuilding(&db.pool)
-                .await
-                .iter()
-                .any(|(name, applied)| name == "audit" && *applied >= 2_000)
+            let answered = api.journal().iter().any(|s| s.answer.is_some());
+            answered
+                && rebuilding(&db.pool)
+                    .await
+                    .iter()
+                    .any(|(name, applied)| name == "audit" && *applied >= 2_000)
         },
     )
     .await;

@@ -1,7 +1,16 @@
-//! The command handler: one pipeline for every command of every aggregate. Load the stream's state
-//! (from the fold cache, reading only the events after it), decide, and commit with the version that
-//! was loaded as the expected one (`commit.rs`). A lost race is retried once against the new state;
-//! a retried command id returns the first outcome.
+//! The command handler: one pipeline for every command of every aggregate. Take the stream's state,
+//! decide, and commit with the version it was folded to as the expected one (`commit.rs`). A lost
+//! race is retried once against the state read from the log (a decision on the cache that lost is
+//! not counted); a retried command id returns the first outcome.
+//!
+//! The state is first taken from the fold cache as it is, without asking the log: the append's
+//! version check proves it was the stream's latest (the store refuses an append whose expected
+//! version is not the stream's end), so a decision on it that appends is a decision on the current
+//! state. Only something else (a conflict, a refusal of the rules or of what commits with the
+//! events, a command that changes nothing, a stale `If-Match`) may be an artefact of a cache behind the log, written by another instance or by
+//! hand, and it is decided again on the stream read from the log (the events after the cached
+//! fold). A program's state, read for the decision but not appended to, is taken from the cache
+//! only while it is at most [`PROGRAM_TRUST`] old.
 
 use std::sync::Arc;
 
@@ -9,17 +18,21 @@ use super::command::{CommandContext, CommandError, Handled};
 
 use super::aggregate::{Aggregate, BatchAggregate, PortfolioAggregate, ProgramAggregate};
 use super::commit::Write;
+use super::loading::apply;
 use crate::domain::batch::{BatchCommand, BatchEvent, BatchState};
 use crate::domain::{
     BatchId, DomainError, PortfolioCommand, PortfolioEvent, PortfolioId, PortfolioState,
     ProgramCommand, ProgramEvent, ProgramId, ProgramState,
 };
 use crate::log::FoldCache;
-use crate::store::{EventStore, RecordedEvent};
+use crate::store::EventStore;
 
-/// How many streams of each kind the handler keeps folded. A portfolio's state is a few KiB; the
-/// streams a service advances at one time are far fewer than this.
+/// How many streams of each kind the handler keeps folded: more than a service advances at one time.
 const CACHED_PORTFOLIOS: usize = 4_000;
+/// A portfolio's state holds what the student wrote: from a few KiB to over 100 KiB with thirteen
+/// reflections of 1,000 words. The cache also turns over at about this much (`cim-bench` section 7
+/// watches the service's memory).
+const PORTFOLIO_FOLD_BYTES: usize = 128 << 20;
 /// A portfolio's fold holds the student's personal data: an entry nobody uses is dropped after at
 /// most twice this, so an erasure made through another instance does not linger in this one's
 /// memory (this instance's own erasures drop the entry at once).
@@ -27,6 +40,19 @@ const PORTFOLIO_FOLD_AGE: std::time::Duration = std::time::Duration::from_secs(5
 const CACHED_PROGRAMS: usize = 256;
 /// A batch's state lists every certificate it took; the worker works on one at a time.
 const CACHED_BATCHES: usize = 16;
+/// How long a program's fold, last read or written by this instance, is used without asking the
+/// log: a change of rules or catalog made through another instance reaches this one's decisions
+/// within this time (this instance's own changes at once: they go through its cache).
+pub const PROGRAM_TRUST: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Where the state a command is decided on came from (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Basis {
+    /// The fold cache as it was: only an append proves it current.
+    Cached,
+    /// The log, just now.
+    Read,
+}
 
 /// The handler's folds, one cache per aggregate (see `log::fold_cache`).
 #[derive(Debug)]
@@ -40,7 +66,7 @@ pub(super) struct Caches {
 #[derive(Debug, Clone)]
 pub struct CommandHandler {
     store: EventStore,
-    caches: Arc<Caches>,
+    pub(super) caches: Arc<Caches>,
 }
 
 impl CommandHandler {
@@ -49,7 +75,8 @@ impl CommandHandler {
             store,
             caches: Arc::new(Caches {
                 programs: FoldCache::new(CACHED_PROGRAMS),
-                portfolios: FoldCache::with_max_age(CACHED_PORTFOLIOS, PORTFOLIO_FOLD_AGE),
+                portfolios: FoldCache::with_max_age(CACHED_PORTFOLIOS, PORTFOLIO_FOLD_AGE)
+                    .weighed(PORTFOLIO_FOLD_BYTES, |state| state.approx_bytes()),
                 batches: FoldCache::new(CACHED_BATCHES),
             }),
         }
@@ -68,27 +95,6 @@ impl CommandHandler {
     /// Whether a fold of the portfolio (with its student's personal data) is held in memory.
     pub fn holds_portfolio_fold(&self, id: PortfolioId) -> bool {
         self.caches.portfolios.contains(&id.stream_id())
-    }
-
-    /// The current state of a program and its stream version.
-    pub async fn load_program(
-        &self,
-        id: ProgramId,
-    ) -> Result<(Arc<ProgramState>, i32), CommandError> {
-        self.load::<ProgramAggregate>(&id.stream_id()).await
-    }
-
-    /// The current state of a portfolio and its stream version.
-    pub async fn load_portfolio(
-        &self,
-        id: PortfolioId,
-    ) -> Result<(Arc<PortfolioState>, i32), CommandError> {
-        self.load::<PortfolioAggregate>(&id.stream_id()).await
-    }
-
-    /// The current state of an export batch and its stream version.
-    pub async fn load_batch(&self, id: BatchId) -> Result<(Arc<BatchState>, i32), CommandError> {
-        self.load::<BatchAggregate>(&id.stream_id()).await
     }
 
     pub async fn program(
@@ -211,13 +217,22 @@ impl CommandHandler {
         ctx: &CommandContext,
         mut write: Write<'_>,
     ) -> Result<Handled<A::State, A::Event>, CommandError> {
-        for attempt in 0..2 {
-            let (state, version) = self.fold::<A>(stream_id).await?;
+        let mut cached = A::cache(&self.caches).peek_latest(stream_id, None);
+        // Decisions on a fold read from the log: a conflict on the first is retried once.
+        let mut reads = 0;
+        loop {
+            let (state, version, basis) = match cached.take() {
+                Some((version, state)) => (state, version, Basis::Cached),
+                None => {
+                    reads += 1;
+                    let (state, version) = self.fold::<A>(stream_id).await?;
+                    (Arc::new(state), version, Basis::Read)
+                }
+            };
             let outcome = self
                 .attempt::<A>(
                     stream_id,
-                    state,
-                    version,
+                    (state, version, basis),
                     program,
                     command.clone(),
                     ctx,
@@ -225,76 +240,93 @@ impl CommandHandler {
                 )
                 .await;
             match outcome {
-                Err(CommandError::Conflict { .. }) if attempt == 0 => continue,
-                other => return other,
+                Ok(Some(handled)) => return Ok(handled),
+                // Decided on the cache, and not an append: decided again on the log.
+                Ok(None) => continue,
+                Err(CommandError::Conflict { .. }) if reads < 2 => continue,
+                Err(e) => return Err(e),
             }
         }
-        unreachable!("the loop returns on its second attempt")
     }
 
-    /// Decides `command` against `state` (the stream folded to `version`, taken out of the fold
-    /// cache) and commits the outcome. Whatever happens, the cache gets a fold back.
+    /// Decides `command` against `state` (the stream folded to `version`) and commits the outcome.
+    /// `Ok(None)` when a decision on the cache as it was (`Basis::Cached`) came to anything but an
+    /// append, which the caller decides again on the log. Whatever happens, the cache keeps a fold.
     #[allow(clippy::too_many_arguments)]
     async fn attempt<A: Aggregate>(
         &self,
         stream_id: &str,
-        state: A::State,
-        version: i32,
+        (state, version, basis): (Arc<A::State>, i32, Basis),
         program: Option<ProgramId>,
         command: A::Command,
         ctx: &CommandContext,
         write: &mut Write<'_>,
-    ) -> Result<Handled<A::State, A::Event>, CommandError> {
+    ) -> Result<Option<Handled<A::State, A::Event>>, CommandError> {
         let cache = A::cache(&self.caches);
-        let state = Arc::new(state);
-        cache.put(stream_id, version, state.clone());
+        let cached = basis == Basis::Cached;
+        if !cached {
+            cache.put_unless_newer(stream_id, version, state.clone());
+        }
         if let Some(expected) = write.if_version.filter(|v| *v != version) {
+            if cached {
+                return Ok(None);
+            }
             let stale = CommandError::VersionMismatch {
                 expected,
                 current: version,
             };
-            return self.refused::<A>(stream_id, stale, ctx).await;
+            return self.refused::<A>(stream_id, stale, ctx).await.map(Some);
         }
         let program_state = match A::program_of(&state, program) {
+            Ok(Some(id)) if cached => Some(self.recent_program(id).await?.0),
             Ok(Some(id)) => Some(self.load::<ProgramAggregate>(&id.stream_id()).await?.0),
             Ok(None) => None,
-            Err(refusal) => return self.refused::<A>(stream_id, refusal, ctx).await,
+            Err(_) if cached => return Ok(None),
+            Err(refusal) => return self.refused::<A>(stream_id, refusal, ctx).await.map(Some),
         };
         let subject = A::subject(&state, &command);
         let events = match A::decide(&state, program_state.as_deref(), command, ctx.now) {
             Ok(events) => events,
-            Err(refusal) => return self.refused::<A>(stream_id, refusal, ctx).await,
+            Err(_) if cached => return Ok(None),
+            Err(refusal) => return self.refused::<A>(stream_id, refusal, ctx).await.map(Some),
         };
         if events.is_empty() {
-            return Ok(Handled {
+            return Ok((!cached).then_some(Handled {
                 state,
                 events,
                 outcome: None,
                 version,
-            });
+            }));
         }
         let companion = A::companion(stream_id, &state, &events);
         let new: Vec<_> = events.iter().map(|e| A::encode(e, subject)).collect();
-        let outcome = self
+        let outcome = match self
             .commit(stream_id, version, &new, ctx, companion, write)
-            .await?;
+            .await
+        {
+            Ok(outcome) => outcome,
+            // What commits with the events is checked before the append's version: a refusal there
+            // (an identity number taken) may come from the cache's staleness too.
+            Err(e) if cached && !matches!(e, CommandError::Conflict { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         if outcome.duplicate {
             // A retry that already took effect answers with the state now.
             drop(state);
             let (state, version) = self.load::<A>(stream_id).await?;
-            return Ok(Handled {
+            return Ok(Some(Handled {
                 state,
                 events: Vec::new(),
                 outcome: Some(outcome),
                 version,
-            });
+            }));
         }
-        // The state decided on is now only in the cache, under the old version: take it back
-        // (no copy), unless a concurrent reader holds it.
+        // The state decided on is also in the cache, under the old version: take it back (no
+        // copy), unless a concurrent reader holds it.
         let before = match cache.take(stream_id, version) {
-            Some(cached) => {
+            Some(held) => {
                 drop(state);
-                Arc::unwrap_or_clone(cached)
+                Arc::unwrap_or_clone(held)
             }
             None => Arc::unwrap_or_clone(state),
         };
@@ -305,12 +337,12 @@ impl CommandHandler {
                     let (after, version) = apply::<A>(before, version, &recorded, decoded);
                     let after = Arc::new(after);
                     cache.put(stream_id, version, after.clone());
-                    return Ok(Handled {
+                    return Ok(Some(Handled {
                         state: after,
                         events,
                         outcome: Some(outcome),
                         version,
-                    });
+                    }));
                 }
                 // The events are committed whatever happens to that read: the answer folds them
                 // with the decision's clock instead, and is not cached.
@@ -319,12 +351,12 @@ impl CommandHandler {
                     let after = events.iter().fold(before, |s, e| {
                         A::evolve(s, e, outcome.last_version, ctx.now)
                     });
-                    return Ok(Handled {
+                    return Ok(Some(Handled {
                         state: Arc::new(after),
                         events,
                         outcome: Some(outcome),
                         version: outcome.last_version,
-                    });
+                    }));
                 }
             }
         }
@@ -333,49 +365,12 @@ impl CommandHandler {
         });
         let after = Arc::new(after);
         cache.put(stream_id, outcome.last_version, after.clone());
-        Ok(Handled {
+        Ok(Some(Handled {
             state: after,
             events,
             outcome: Some(outcome),
             version: outcome.last_version,
-        })
-    }
-
-    /// The stream's state now, left in the fold cache.
-    async fn load<A: Aggregate>(
-        &self,
-        stream_id: &str,
-    ) -> Result<(Arc<A::State>, i32), CommandError> {
-        let (state, version) = self.fold::<A>(stream_id).await?;
-        let state = Arc::new(state);
-        A::cache(&self.caches).put(stream_id, version, state.clone());
-        Ok((state, version))
-    }
-
-    /// The stream folded to its end: the cached fold and the events after it, or (on a miss, or
-    /// after an erasure that a fold in memory would not know of) every event. Taken out of the
-    /// cache: the caller puts back what it has.
-    async fn fold<A: Aggregate>(&self, stream_id: &str) -> Result<(A::State, i32), CommandError> {
-        if let Some((version, cached)) = A::cache(&self.caches).take_latest(stream_id) {
-            let (newer, decoded) = self.read_after::<A>(stream_id, version).await?;
-            if !decoded.iter().any(A::forgets) {
-                let state = Arc::unwrap_or_clone(cached);
-                return Ok(apply::<A>(state, version, &newer, decoded));
-            }
-        }
-        let (all, decoded) = self.read_after::<A>(stream_id, 0).await?;
-        Ok(apply::<A>(A::State::default(), 0, &all, decoded))
-    }
-
-    /// The stream's events after `version`, as stored and decoded.
-    async fn read_after<A: Aggregate>(
-        &self,
-        stream_id: &str,
-        version: i32,
-    ) -> Result<(Vec<RecordedEvent>, Vec<A::Event>), CommandError> {
-        let recorded = self.store.read_stream(stream_id, version).await?;
-        let decoded = decode_all::<A>(&recorded)?;
-        Ok((recorded, decoded))
+        }))
     }
 
     /// A refusal may be the rules seeing the effect of this very command's first attempt (a retried
@@ -400,30 +395,4 @@ impl CommandHandler {
             None => Err(refusal.into()),
         }
     }
-}
-
-fn decode_all<A: Aggregate>(recorded: &[RecordedEvent]) -> Result<Vec<A::Event>, CommandError> {
-    recorded
-        .iter()
-        .map(|event| {
-            A::decode(event).map_err(|e| CommandError::Corrupt {
-                position: event.position(),
-                reason: e.to_string(),
-            })
-        })
-        .collect()
-}
-
-fn apply<A: Aggregate>(
-    state: A::State,
-    version: i32,
-    recorded: &[RecordedEvent],
-    decoded: Vec<A::Event>,
-) -> (A::State, i32) {
-    recorded
-        .iter()
-        .zip(decoded)
-        .fold((state, version), |(state, _), (r, e)| {
-            (A::evolve(state, &e, r.version, r.recorded_at), r.version)
-        })
 }

@@ -17,11 +17,12 @@ mod commit;
 pub mod erasure;
 mod handler;
 mod identity;
+mod loading;
 mod seed;
 
 pub use batch_rows::SelectionMove;
 pub use command::{CommandContext, CommandError, Handled};
 pub use commit::Write;
 pub use erasure::{ErasureError, ErasureOutcome, ErasureRequest, erase};
-pub use handler::CommandHandler;
+pub use handler::{CommandHandler, PROGRAM_TRUST};
 pub use seed::{SeededProgram, pilot_program_id, seed_pilot_programs};

@@ -126,7 +126,8 @@ impl<P: OnPortfolio, B> CommandRequest<P, B> {
         } = self;
         access::role_may(&caller, actor)?;
         let id = path.portfolio_id();
-        let (current, _) = state.commands.load_portfolio(id).await?;
+        // Who may run it: the command's append finds out if the fold is behind the log.
+        let (current, _) = state.commands.known_portfolio(id).await?;
         let portfolio = current.opened().ok_or_else(access::portfolio_not_found)?;
         access::may_see(&caller, portfolio)?;
         let ctx = meta.context(&state.pool, &caller).await?;
@@ -213,9 +214,10 @@ pub async fn portfolio_answer(
     Ok(Versioned::ok(handled.version, view))
 }
 
-/// The rules in force in a portfolio's program (the defaults if the program is somehow gone).
+/// The rules in force in a portfolio's program (the defaults if the program is somehow gone), as of
+/// at most [`crate::app::PROGRAM_TRUST`] ago: for showing a portfolio, never for deciding.
 pub async fn rules_of(state: &AppState, program: ProgramId) -> Result<ProgramRules, Problem> {
-    let (program, _) = state.commands.load_program(program).await?;
+    let (program, _) = state.commands.recent_program(program).await?;
     Ok(match &*program {
         ProgramState::Registered(p) => p.rules.clone(),
         ProgramState::Unregistered => Default::default(),

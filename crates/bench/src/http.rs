@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 /// How much HTTP work to do.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpPlan {
-    /// Portfolios prepared (each with one activity per catalog item).
+    /// Portfolios prepared (each with one activity per catalog item), shared out equally to the
+    /// phases: enough that no phase runs out of reflections to submit.
     pub portfolios: usize,
     /// Closed-loop phases: (clients, duration).
     pub phases: [(usize, Duration); 2],
@@ -92,8 +93,7 @@ async fn drive(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = serve.memory()?;
 
-    // Tokens per student, then the jobs activity by activity across all portfolios, so concurrent
-    // clients write to different streams as real students do.
+    // Tokens per student, then the reflections each phase submits.
     let mut portfolios = Vec::new();
     for copy in 1..=plan.portfolios as u64 {
         let portfolio = template.remapped(*open.portfolio.as_uuid(), copy);
@@ -112,25 +112,41 @@ async fn drive(
         .into();
         portfolios.push((copy, portfolio, token));
     }
-    let mut jobs = Vec::new();
-    for activity in &open.activities {
-        for (copy, portfolio, token) in &portfolios {
-            let activity = template.remapped(*activity.as_uuid(), *copy);
-            jobs.push(Job {
-                url: format!(
-                    "{}/portfolios/{portfolio}/activities/{activity}/reflection",
-                    serve.base
-                ),
-                token: token.clone(),
-            });
+    // Each phase has students of its own, an equal share: a phase that ran out of reflections
+    // would measure a second of start-up and ramp-down instead of its clients' steady rate. Within
+    // a phase the reflections go activity by activity across its students, so concurrent clients
+    // write to different streams as real students do, and a student comes back only after all the
+    // phase's others, still within what the service's caches hold (a few thousand streams, as many
+    // as the students active at one time).
+    let mut shares: Vec<Vec<Job>> = Vec::new();
+    let mut students = portfolios.iter();
+    for _ in plan.phases {
+        let own: Vec<_> = students
+            .by_ref()
+            .take(plan.portfolios / plan.phases.len())
+            .collect();
+        let mut jobs = Vec::new();
+        for activity in &open.activities {
+            for (copy, portfolio, token) in &own {
+                let activity = template.remapped(*activity.as_uuid(), *copy);
+                jobs.push(Job {
+                    url: format!(
+                        "{}/portfolios/{portfolio}/activities/{activity}/reflection",
+                        serve.base
+                    ),
+                    token: token.clone(),
+                });
+            }
         }
+        shares.push(jobs);
     }
-    let portfolios: Vec<(String, Arc<str>)> = portfolios
-        .into_iter()
-        .map(|(_, p, t)| (format!("{}/portfolios/{p}", serve.base), t))
+    // The reads go to the students of the last phase: students who just submitted look at their
+    // portfolio, and the service holds the folds of the students active at one time.
+    let readers = plan.portfolios / plan.phases.len();
+    let portfolios: Vec<(String, Arc<str>)> = portfolios[portfolios.len() - readers..]
+        .iter()
+        .map(|(_, p, t)| (format!("{}/portfolios/{p}", serve.base), t.clone()))
         .collect();
-    let jobs = Arc::new(jobs);
-    let next = Arc::new(AtomicUsize::new(0));
     let body = Arc::new(
         serde_json::json!({"format": "written", "text": fixtures::reflection_text(1)})
             .to_string()
@@ -145,8 +161,10 @@ async fn drive(
     let lag_task = tokio::spawn(sample_lag(pool.clone(), sampling.clone()));
     let mut peak_rss = idle.rss_mib;
     let mut commands = Vec::new();
-    for (clients, duration) in plan.phases {
-        let (jobs, next, body, client) = (jobs.clone(), next.clone(), body.clone(), client.clone());
+    for ((clients, duration), jobs) in plan.phases.into_iter().zip(shares) {
+        let jobs = Arc::new(jobs);
+        let next = Arc::new(AtomicUsize::new(0));
+        let (body, client) = (body.clone(), client.clone());
         let phase = tokio::spawn(closed_loop(clients, duration, move |_, _| {
             let (jobs, next, body, client) =
                 (jobs.clone(), next.clone(), body.clone(), client.clone());
@@ -372,11 +390,17 @@ async fn sample_lag(pool: PgPool, running: Arc<AtomicBool>) -> anyhow::Result<La
     while running.load(Ordering::Relaxed) {
         tick.tick().await;
         let seconds: f64 = sqlx::query_scalar(
-            // Per projection, the oldest event after its checkpoint in the tailing order.
-            "SELECT COALESCE(max(EXTRACT(EPOCH FROM clock_timestamp() - oldest)), 0)::float8
-             FROM (SELECT (SELECT min(e.recorded_at) FROM events e
+            // Per projection, how long ago the first event after its checkpoint (in the tailing
+            // order) was recorded. Taken by walking the tail index from the checkpoint: a `min()`
+            // over all later events lets the planner walk the `recorded_at` index instead, through
+            // the whole log when nothing is behind, which cost the server more than the commands
+            // this measures.
+            "SELECT COALESCE(max(EXTRACT(EPOCH FROM clock_timestamp() - next_unapplied)), 0)::float8
+             FROM (SELECT (SELECT e.recorded_at FROM events e
                            WHERE (e.transaction_id, e.position)
-                                 > (c.transaction_id::text::xid8, c.position)) AS oldest
+                                 > (c.transaction_id::text::xid8, c.position)
+                           ORDER BY e.transaction_id, e.position
+                           LIMIT 1) AS next_unapplied
                    FROM projection_checkpoints c) behind",
         )
         .fetch_one(&pool)

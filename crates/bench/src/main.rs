@@ -79,7 +79,7 @@ impl Scale {
             phase: Duration::from_secs(5),
             copy_rows: 100_000,
             http: http::HttpPlan {
-                portfolios: 500,
+                portfolios: 1_200,
                 phases: [(8, Duration::from_secs(8)), (32, Duration::from_secs(8))],
                 read_rate: 2_000.0,
                 read_duration: Duration::from_secs(10),

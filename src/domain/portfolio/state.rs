@@ -26,6 +26,51 @@ impl PortfolioState {
             PortfolioState::NotOpened => None,
         }
     }
+
+    /// About how many bytes of memory the state holds, for a cache bounded by memory. What people
+    /// wrote dominates (a 1,000-word reflection is 6 to 8 kB, feedback and reasons up to 5 kB), so
+    /// the texts are counted exactly and everything else as a fixed allowance per record.
+    pub fn approx_bytes(&self) -> usize {
+        const RECORD: usize = 512;
+        let Some(p) = self.opened() else {
+            return RECORD;
+        };
+        let text = |personal: Option<&ReflectionPersonal>| {
+            personal
+                .and_then(|p| p.text.as_ref())
+                .map_or(0, String::len)
+        };
+        let review = |review: &Option<Review>| match review {
+            Some(Review::Returned {
+                personal: Some(f), ..
+            }) => f.feedback.as_str().len(),
+            _ => 0,
+        };
+        let activities: usize = p
+            .activities
+            .iter()
+            .map(|a| {
+                let description = a.logged.personal.as_ref();
+                let attempts: usize = a
+                    .attempts
+                    .iter()
+                    .map(|t| RECORD + text(t.submitted.personal.as_ref()) + review(&t.review))
+                    .sum();
+                RECORD + description.map_or(0, |d| d.description.as_str().len()) + attempts
+            })
+            .sum();
+        let finals: usize = p
+            .final_attempts
+            .iter()
+            .map(|f| RECORD + text(f.submitted.personal.as_ref()) + review(&f.review))
+            .sum();
+        let rejections: usize = p
+            .rejections
+            .iter()
+            .map(|r| RECORD + r.personal.as_ref().map_or(0, |x| x.reason.as_str().len()))
+            .sum();
+        4 * RECORD + activities + finals + rejections
+    }
 }
 
 /// Where the portfolio is on the student's path; decides which commands are possible at all.

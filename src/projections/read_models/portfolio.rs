@@ -283,7 +283,8 @@ read_model! {
         // 2: the view shows a pending proposal of another expected completion date.
         // 3: the view says whether a coordinator confirmed the date (the next step waits for it) and
         //    what Ladok said of the identity number.
-        version: 3,
+        // 4: the view is compressed with lz4.
+        version: 4,
         definition: "portfolio.sql",
         tables: ["rm_portfolios"],
     }

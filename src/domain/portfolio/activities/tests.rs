@@ -430,3 +430,19 @@ fn review_events_name_the_attempt_and_the_reviewer() {
         .into()
     );
 }
+
+#[test]
+fn a_portfolio_weighs_what_its_student_wrote() {
+    let prog = program();
+    let logged = run(opened(&prog), &prog, log_cmd(1, 0));
+    let submitted = run(logged.clone(), &prog, submit_cmd(1));
+    let text = submitted.opened().unwrap().activities[0].attempts[0]
+        .submitted
+        .personal
+        .as_ref()
+        .and_then(|p| p.text.as_ref())
+        .map_or(0, String::len);
+    assert!(text > 1_000, "a 1,000-word reflection, {text} bytes");
+    assert!(submitted.approx_bytes() >= logged.approx_bytes() + text);
+    assert!(PortfolioState::NotOpened.approx_bytes() < logged.approx_bytes());
+}
