@@ -83,7 +83,7 @@ impl SealingKeys {
 
 /// The guard an append carries: each subject with the wrapped key its personal data was sealed
 /// under. Empty for an append that sealed inside its own transaction (nothing to check).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub(super) struct KeyGuard {
     pub subjects: Vec<Uuid>,
     pub wrapped: Vec<Vec<u8>>,
