@@ -14,6 +14,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
+
 use super::command::{CommandContext, CommandError, Handled};
 
 use super::aggregate::{Aggregate, BatchAggregate, PortfolioAggregate, ProgramAggregate};
@@ -45,6 +47,14 @@ const CACHED_BATCHES: usize = 16;
 /// within this time (this instance's own changes at once: they go through its cache).
 pub const PROGRAM_TRUST: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How many commands a handler runs at once, per core of the machine (plus one): a command's work
+/// is mostly the database's, and a database given more statements than it has cores only switches
+/// between them. With 32 clients' commands let through at once on two cores, `cim-bench` measured
+/// no more commands per second than with seven, while the projections, sharing those cores, fell
+/// 150-190 ms behind (p99) instead of about 50 (docs/performance.md, "fifth round"). The others
+/// wait for a slot in arrival order, before they read or write anything.
+const COMMAND_SLOTS_PER_CORE: usize = 3;
+
 /// Where the state a command is decided on came from (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Basis {
@@ -62,11 +72,13 @@ pub(super) struct Caches {
     pub batches: FoldCache<Arc<BatchState>>,
 }
 
-/// Runs commands. Cheap to clone: the clones share the store and the fold caches.
+/// Runs commands. Cheap to clone: the clones share the store, the fold caches and the slots.
 #[derive(Debug, Clone)]
 pub struct CommandHandler {
     store: EventStore,
     pub(super) caches: Arc<Caches>,
+    /// See [`COMMAND_SLOTS_PER_CORE`].
+    slots: Arc<Semaphore>,
 }
 
 impl CommandHandler {
@@ -79,6 +91,7 @@ impl CommandHandler {
                     .weighed(PORTFOLIO_FOLD_BYTES, |state| state.approx_bytes()),
                 batches: FoldCache::new(CACHED_BATCHES),
             }),
+            slots: Arc::new(Semaphore::new(command_slots())),
         }
     }
 
@@ -217,6 +230,12 @@ impl CommandHandler {
         ctx: &CommandContext,
         mut write: Write<'_>,
     ) -> Result<Handled<A::State, A::Event>, CommandError> {
+        // Never closed. Held until the command is answered; no command runs another inside it.
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .expect("command slots are never closed");
         let mut cached = A::cache(&self.caches).peek_latest(stream_id, None);
         // Decisions on a fold read from the log: a conflict on the first is retried once.
         let mut reads = 0;
@@ -395,4 +414,10 @@ impl CommandHandler {
             None => Err(refusal.into()),
         }
     }
+}
+
+/// [`COMMAND_SLOTS_PER_CORE`] times the cores this process may use, plus one.
+fn command_slots() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores * COMMAND_SLOTS_PER_CORE + 1
 }
